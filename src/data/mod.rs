@@ -1,0 +1,1 @@
+//! Datasets: IDX/MNIST loading, validation splits.
