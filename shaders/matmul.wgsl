@@ -1,0 +1,170 @@
+// Matrix product C = op(A) * op(B) with an optional fused epilogue, scalar-load variants.
+//
+// Shapes: C [m, n] row-major at c[c_off + i * n + j]. A(i, p) = a[a_off + i * a_rs + p * a_cs],
+// B(p, j) = b[b_off + p * b_rs + j * b_cs]: the strides express the three forms training needs
+// (AB, AtB, ABt; see src/ops.rs) without copies.
+// Epilogue (flags): + bias b[bias_off + j]; store the pre-activation to z; then either apply
+// the activation, or (ACT_BACKWARD) multiply by act'(z) read from z, which fuses an
+// activation's backward into the product that computes its upstream gradient.
+//
+// Bindings: 0 params (uniform), 1 a (read), 2 b (read; also holds the bias), 3 c (read_write),
+// 4 z (read_write: pre-activation out, or the saved pre-activation in for ACT_BACKWARD).
+//
+// Variants (entry points), chosen per adapter by src/kernels/autotune.rs:
+//   mm_naive   one output per invocation                      workgroup 8x8
+//   mm_tiled   16x16 shared-memory tiles (real GPUs like it)  workgroup 16x16
+//   mm_rb4x4   4x4 register block per invocation              workgroup 8x8
+//   mm_rb4x8   4x8 register block per invocation              workgroup 8x8
+// Requires: matmul_epilogue.wgsl activation_fns.wgsl
+
+struct MatmulParams {
+    m: u32, n: u32, k: u32, flags: u32,
+    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
+    b_rs: u32, b_cs: u32, c_off: u32, bias_off: u32,
+    z_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> z: array<f32>;
+
+fn a_at(i: u32, q: u32) -> f32 {
+    return a[p.a_off + i * p.a_rs + q * p.a_cs];
+}
+
+fn b_at(q: u32, j: u32) -> f32 {
+    return b[p.b_off + q * p.b_rs + j * p.b_cs];
+}
+
+fn bias_at(j: u32) -> f32 {
+    return b[p.bias_off + j];
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.y;
+    let j = gid.x;
+    // Bounds guard: the grid is rounded up to whole workgroups.
+    if (i >= p.m || j >= p.n) {
+        return;
+    }
+    var acc = 0.0;
+    for (var q = 0u; q < p.k; q = q + 1u) {
+        acc = acc + a_at(i, q) * b_at(q, j);
+    }
+    store(i, j, acc);
+}
+
+const TILE: u32 = 16u;
+var<workgroup> tile_a: array<array<f32, 16>, 16>;
+var<workgroup> tile_b: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn mm_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = gid.y;
+    let j = gid.x;
+    var acc = 0.0;
+    let tiles = (p.k + TILE - 1u) / TILE;
+    for (var t = 0u; t < tiles; t = t + 1u) {
+        // Out-of-range elements load as 0 so partial tiles add nothing; no early return
+        // before the barriers, every invocation must reach them.
+        let qa = t * TILE + lid.x;
+        let qb = t * TILE + lid.y;
+        tile_a[lid.y][lid.x] = select(0.0, a_at(min(i, p.m - 1u), min(qa, p.k - 1u)), i < p.m && qa < p.k);
+        tile_b[lid.y][lid.x] = select(0.0, b_at(min(qb, p.k - 1u), min(j, p.n - 1u)), qb < p.k && j < p.n);
+        workgroupBarrier();
+        for (var q = 0u; q < TILE; q = q + 1u) {
+            acc = acc + tile_a[lid.y][q] * tile_b[q][lid.x];
+        }
+        workgroupBarrier();
+    }
+    // Bounds guard: only now, after the last barrier.
+    if (i < p.m && j < p.n) {
+        store(i, j, acc);
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 4u;
+    // Bounds guard: the whole block lies outside C.
+    if (row0 >= p.m || col0 >= p.n) {
+        return;
+    }
+    // Loads use clamped indices (always valid memory, no branch in the inner loop); the
+    // extra rows and columns are computed and then not stored.
+    let lr = p.m - 1u;
+    let lc = p.n - 1u;
+    let ra = vec4<u32>(min(row0, lr), min(row0 + 1u, lr), min(row0 + 2u, lr), min(row0 + 3u, lr)) * p.a_rs + p.a_off;
+    let cb = vec4<u32>(min(col0, lc), min(col0 + 1u, lc), min(col0 + 2u, lc), min(col0 + 3u, lc)) * p.b_cs + p.b_off;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var q = 0u; q < p.k; q = q + 1u) {
+        let qa = q * p.a_cs;
+        let qb = q * p.b_rs;
+        let bv = vec4<f32>(b[cb.x + qb], b[cb.y + qb], b[cb.z + qb], b[cb.w + qb]);
+        acc0 = acc0 + a[ra.x + qa] * bv;
+        acc1 = acc1 + a[ra.y + qa] * bv;
+        acc2 = acc2 + a[ra.z + qa] * bv;
+        acc3 = acc3 + a[ra.w + qa] * bv;
+    }
+    store_row4(row0, col0, acc0);
+    store_row4(row0 + 1u, col0, acc1);
+    store_row4(row0 + 2u, col0, acc2);
+    store_row4(row0 + 3u, col0, acc3);
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_rb4x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 4u;
+    let col0 = gid.x * 8u;
+    // Bounds guard: the whole block lies outside C.
+    if (row0 >= p.m || col0 >= p.n) {
+        return;
+    }
+    // Clamped loads as in mm_rb4x4.
+    let lr = p.m - 1u;
+    let lc = p.n - 1u;
+    let ra = vec4<u32>(min(row0, lr), min(row0 + 1u, lr), min(row0 + 2u, lr), min(row0 + 3u, lr)) * p.a_rs + p.a_off;
+    let cl = vec4<u32>(min(col0, lc), min(col0 + 1u, lc), min(col0 + 2u, lc), min(col0 + 3u, lc)) * p.b_cs + p.b_off;
+    let ch = vec4<u32>(min(col0 + 4u, lc), min(col0 + 5u, lc), min(col0 + 6u, lc), min(col0 + 7u, lc)) * p.b_cs + p.b_off;
+    var acc0l = vec4<f32>(0.0);
+    var acc0h = vec4<f32>(0.0);
+    var acc1l = vec4<f32>(0.0);
+    var acc1h = vec4<f32>(0.0);
+    var acc2l = vec4<f32>(0.0);
+    var acc2h = vec4<f32>(0.0);
+    var acc3l = vec4<f32>(0.0);
+    var acc3h = vec4<f32>(0.0);
+    for (var q = 0u; q < p.k; q = q + 1u) {
+        let qa = q * p.a_cs;
+        let qb = q * p.b_rs;
+        let bl = vec4<f32>(b[cl.x + qb], b[cl.y + qb], b[cl.z + qb], b[cl.w + qb]);
+        let bh = vec4<f32>(b[ch.x + qb], b[ch.y + qb], b[ch.z + qb], b[ch.w + qb]);
+        let a0 = a[ra.x + qa];
+        let a1 = a[ra.y + qa];
+        let a2 = a[ra.z + qa];
+        let a3 = a[ra.w + qa];
+        acc0l = acc0l + a0 * bl;
+        acc0h = acc0h + a0 * bh;
+        acc1l = acc1l + a1 * bl;
+        acc1h = acc1h + a1 * bh;
+        acc2l = acc2l + a2 * bl;
+        acc2h = acc2h + a2 * bh;
+        acc3l = acc3l + a3 * bl;
+        acc3h = acc3h + a3 * bh;
+    }
+    store_row4(row0, col0, acc0l);
+    store_row4(row0, col0 + 4u, acc0h);
+    store_row4(row0 + 1u, col0, acc1l);
+    store_row4(row0 + 1u, col0 + 4u, acc1h);
+    store_row4(row0 + 2u, col0, acc2l);
+    store_row4(row0 + 2u, col0 + 4u, acc2h);
+    store_row4(row0 + 3u, col0, acc3l);
+    store_row4(row0 + 3u, col0 + 4u, acc3h);
+}

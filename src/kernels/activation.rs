@@ -1,0 +1,90 @@
+//! Host side of `shaders/activation.wgsl`: element-wise activation forward and backward.
+
+use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::model::Activation;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    len: u32,
+    code: u32,
+    in_off: u32,
+    aux_off: u32,
+    out_off: u32,
+    pad: [u32; 3],
+}
+
+/// The activation pipelines of one device.
+pub struct ActivationKernels {
+    layout: wgpu::BindGroupLayout,
+    forward: wgpu::ComputePipeline,
+    backward: wgpu::ComputePipeline,
+}
+
+fn check(what: &str, (buf, off): (&wgpu::Buffer, usize), len: usize) -> Result<()> {
+    let floats = (buf.size() / 4) as usize;
+    if len == 0 || off + len > floats {
+        return Err(Error::Shape(format!("activation {what}: {len} floats at offset {off}, buffer holds {floats}")));
+    }
+    Ok(())
+}
+
+impl ActivationKernels {
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
+        use Slot::*;
+        let layout = bind_group_layout(gpu, "activation", &[Uniform, Read, Read, ReadWrite])?;
+        let mut p = pipeline::pipelines(gpu, "activation.wgsl", &layout, &["act_forward", "act_backward"])?.into_iter();
+        let (Some(forward), Some(backward)) = (p.next(), p.next()) else {
+            return Err(Error::Config("activation pipelines missing".into()));
+        };
+        Ok(ActivationKernels { layout, forward, backward })
+    }
+
+    /// `out = act(x)` over `len` floats.
+    pub fn forward(&self, gpu: &Gpu, act: Activation, len: usize, x: (&wgpu::Buffer, usize), out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
+        self.record(gpu, &self.forward, "act_forward", act, len, x, x, out)
+    }
+
+    /// `dz = dy * act'(z)` over `len` floats.
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        act: Activation,
+        len: usize,
+        dy: (&wgpu::Buffer, usize),
+        z: (&wgpu::Buffer, usize),
+        dz: (&wgpu::Buffer, usize),
+    ) -> Result<Dispatch> {
+        self.record(gpu, &self.backward, "act_backward", act, len, dy, z, dz)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        gpu: &Gpu,
+        pipeline: &wgpu::ComputePipeline,
+        label: &'static str,
+        act: Activation,
+        len: usize,
+        x: (&wgpu::Buffer, usize),
+        aux: (&wgpu::Buffer, usize),
+        out: (&wgpu::Buffer, usize),
+    ) -> Result<Dispatch> {
+        check("input", x, len)?;
+        check("saved pre-activation", aux, len)?;
+        check("output", out, len)?;
+        let params = Params {
+            len: u32_of("len", len)?,
+            code: act.code(),
+            in_off: u32_of("offset", x.1)?,
+            aux_off: u32_of("offset", aux.1)?,
+            out_off: u32_of("offset", out.1)?,
+            pad: [0; 3],
+        };
+        let uniform = pipeline::uniform(gpu, label, &params)?;
+        let bind = bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x.0), Bind::Whole(aux.0), Bind::Whole(out.0)])?;
+        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(len, 256) })
+    }
+}

@@ -1,0 +1,196 @@
+//! Picks a matmul variant per adapter and shape class by timing every variant that supports
+//! the shape, once, on scratch buffers. The choice is cached per (adapter name, form, shape
+//! class); it can be forced, saved and loaded.
+//!
+//! Why measure instead of a rule: on lavapipe (a CPU-backed Vulkan driver) shared-memory
+//! tiling is ~20x slower than vec4 register blocks, while real GPUs prefer tiling; and the
+//! best block shape moves with m, n, k.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::matmul::{Matmul, MatmulCall, Variant};
+use super::pipeline::Dispatch;
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::ops::MatmulForm;
+
+/// One tuning decision, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneRecord {
+    pub adapter: String,
+    pub form: String,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub variant: Variant,
+    /// Seconds per product of each variant measured (empty when loaded or forced).
+    pub timings: Vec<(Variant, f64)>,
+}
+
+type Key = (String, MatmulForm, [u32; 3], u32);
+
+/// Shape class: log2 buckets of each dimension, plus which variants can run the exact call
+/// (alignment decides that, so it belongs in the key).
+fn key(gpu: &Gpu, call: &MatmulCall<'_>) -> Key {
+    let bucket = |v: usize| usize::BITS - v.max(1).next_power_of_two().leading_zeros();
+    let mask = Variant::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| Matmul::supports(**v, call))
+        .fold(0u32, |acc, (i, _)| acc | (1 << i));
+    (gpu.report.name.clone(), call.form, [bucket(call.m), bucket(call.n), bucket(call.k)], mask)
+}
+
+/// The per-device tuning state. Shared by every recording on that device.
+#[derive(Default)]
+pub struct Autotuner {
+    cache: Mutex<HashMap<Key, Variant>>,
+    forced: Mutex<Option<Variant>>,
+    records: Mutex<Vec<TuneRecord>>,
+}
+
+impl Autotuner {
+    /// Always use `variant` where it supports the shape (None: measure again).
+    pub fn force(&self, variant: Option<Variant>) {
+        if let Ok(mut f) = self.forced.lock() {
+            *f = variant;
+        }
+    }
+
+    /// Every decision taken so far.
+    pub fn records(&self) -> Vec<TuneRecord> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Writes the decisions as JSON so a later process can skip the measurements.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(&self.records()).map_err(|e| Error::file(path, e.to_string()))?;
+        std::fs::write(path, json).map_err(|e| Error::io(path, e))
+    }
+
+    /// Loads decisions written by [`Autotuner::save`] (for `gpu`'s adapter only).
+    pub fn load(&self, gpu: &Gpu, matmul: &Matmul, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let records: Vec<TuneRecord> =
+            serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not a tuning cache: {e}")))?;
+        let _ = matmul;
+        for r in records.into_iter().filter(|r| r.adapter == gpu.report.name) {
+            let form = MatmulForm::ALL.into_iter().find(|f| f.name() == r.form);
+            let Some(form) = form else { continue };
+            // A scratch-free key: rebuild it from the shape with zero offsets.
+            let scratch = Scratch::new(gpu, form, r.m, r.n, r.k)?;
+            let call = scratch.call(form, r.m, r.n, r.k);
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert(key(gpu, &call), r.variant);
+            }
+            if let Ok(mut rec) = self.records.lock() {
+                rec.push(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// The variant to use for `call` on `gpu`, measuring on first sight of its shape class.
+    pub fn choose(&self, gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<Variant> {
+        if let Some(v) = self.forced.lock().ok().and_then(|f| *f) {
+            if Matmul::supports(v, call) {
+                return Ok(v);
+            }
+        }
+        let k = key(gpu, call);
+        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&k).copied()) {
+            return Ok(v);
+        }
+        let (variant, timings) = measure(gpu, matmul, call)?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(k, variant);
+        }
+        if let Ok(mut r) = self.records.lock() {
+            r.push(TuneRecord {
+                adapter: gpu.report.name.clone(),
+                form: call.form.name().to_string(),
+                m: call.m,
+                n: call.n,
+                k: call.k,
+                variant,
+                timings,
+            });
+        }
+        Ok(variant)
+    }
+}
+
+/// Scratch operands of one shape, filled with small pseudo-random values.
+struct Scratch {
+    a: wgpu::Buffer,
+    b: wgpu::Buffer,
+    c: wgpu::Buffer,
+}
+
+impl Scratch {
+    fn new(gpu: &Gpu, form: MatmulForm, m: usize, n: usize, k: usize) -> Result<Self> {
+        let _ = form;
+        let fill = |len: usize, seed: u32| -> Vec<f32> {
+            (0..len as u32).map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect()
+        };
+        let usage = wgpu::BufferUsages::empty();
+        Ok(Scratch {
+            a: gpu.upload("tune A", &fill(m * k, 1), usage)?,
+            b: gpu.upload("tune B", &fill(k * n, 2), usage)?,
+            c: gpu.storage_buffer("tune C", (m * n * 4) as u64, usage)?,
+        })
+    }
+
+    fn call(&self, form: MatmulForm, m: usize, n: usize, k: usize) -> MatmulCall<'_> {
+        MatmulCall::plain(form, m, n, k, &self.a, &self.b, &self.c)
+    }
+}
+
+/// Seconds for `reps` launches of `d` in one submission.
+fn time(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<f64> {
+    let all: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
+    let start = Instant::now();
+    super::pipeline::submit(gpu, &all);
+    gpu.wait()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Times every supporting variant on scratch data of `call`'s shape; returns the fastest
+/// and every (variant, seconds per product) measured.
+fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant, Vec<(Variant, f64)>)> {
+    let (form, m, n, k) = (call.form, call.m, call.n, call.k);
+    let scratch = Scratch::new(gpu, form, m, n, k)?;
+    let probe = scratch.call(form, m, n, k);
+    let mut timings: Vec<(Variant, f64)> = Vec::new();
+    let mut best = f64::INFINITY;
+    for v in Variant::ALL.into_iter().filter(|v| Matmul::supports(*v, call) && Matmul::supports(*v, &probe)) {
+        let d = matmul.record(gpu, v, &probe)?;
+        // The first launch also pays for pipeline compilation in some drivers.
+        let first = time(gpu, &d, 1)?;
+        // Hopeless variants (4x slower than the best so far even with compilation removed)
+        // are not timed again: on lavapipe a naive 1024^3 product takes seconds.
+        if first > 4.0 * best {
+            timings.push((v, first));
+            continue;
+        }
+        // Enough repetitions for ~5 ms of work, so timer and submission noise stay small.
+        let reps = ((5e-3 / first.max(1e-6)) as usize).clamp(1, 32);
+        let mut secs = f64::INFINITY;
+        for _ in 0..3 {
+            secs = secs.min(time(gpu, &d, reps)? / reps as f64);
+        }
+        best = best.min(secs);
+        timings.push((v, secs));
+    }
+    let winner = timings
+        .iter()
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .map(|t| t.0)
+        .ok_or_else(|| Error::Config(format!("no matmul variant supports {} m={m} n={n} k={k}", form.name())))?;
+    Ok((winner, timings))
+}

@@ -1,0 +1,109 @@
+//! Host side of `shaders/gather.wgsl`: batches assembled on the device from the resident u8
+//! dataset and the epoch's index permutation.
+
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    features: u32,
+    words: u32,
+    x_off: u32,
+}
+
+/// The per-step value the gather reads: the batch's first position in `perm` (16 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GatherStep {
+    pub start: u32,
+    pub pad: [u32; 3],
+}
+
+/// The device-resident sources of a gather.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherSources<'a> {
+    /// u8 pixels packed four to a u32, `words` u32 per image.
+    pub pixels: &'a wgpu::Buffer,
+    pub words: usize,
+    pub features: usize,
+    /// u32 label per image.
+    pub labels: &'a wgpu::Buffer,
+    /// u32 image indices; row r of a batch is image `perm[step.start + r]`.
+    pub perm: &'a wgpu::Buffer,
+    /// 256 f32: `lut[p] = p / 255`.
+    pub lut: &'a wgpu::Buffer,
+    /// A [`GatherStep`].
+    pub step: &'a wgpu::Buffer,
+}
+
+/// The gather pipeline of one device.
+pub struct Gather {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl Gather {
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
+        use Slot::*;
+        let layout = bind_group_layout(gpu, "gather", &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite])?;
+        let pipeline = pipeline::pipelines(gpu, "gather.wgsl", &layout, &["gather"])?
+            .pop()
+            .ok_or_else(|| Error::Config("gather pipeline missing".into()))?;
+        Ok(Gather { layout, pipeline })
+    }
+
+    /// Records a gather of `rows` rows into `x[x_off..]` (f32) and `y` (u32).
+    pub fn record(&self, gpu: &Gpu, rows: usize, src: &GatherSources<'_>, x: (&wgpu::Buffer, usize), y: &wgpu::Buffer) -> Result<Dispatch> {
+        if rows == 0 || src.features == 0 || src.words * 4 < src.features {
+            return Err(Error::Shape(format!("gather of {rows} rows with {} features in {} words", src.features, src.words)));
+        }
+        if (x.0.size() / 4) < (x.1 + rows * src.features) as u64 || (y.size() / 4) < rows as u64 {
+            return Err(Error::Shape(format!("gather of {rows} rows does not fit its output buffers")));
+        }
+        let params = Params {
+            rows: u32_of("rows", rows)?,
+            features: u32_of("features", src.features)?,
+            words: u32_of("words", src.words)?,
+            x_off: u32_of("offset", x.1)?,
+        };
+        let uniform = pipeline::uniform(gpu, "gather", &params)?;
+        let bind = bind_group(
+            gpu,
+            "gather",
+            &self.layout,
+            &[
+                Bind::Whole(&uniform),
+                Bind::Range(src.step, 0, 16),
+                Bind::Whole(src.pixels),
+                Bind::Whole(src.labels),
+                Bind::Whole(src.perm),
+                Bind::Whole(src.lut),
+                Bind::Whole(x.0),
+                Bind::Whole(y),
+            ],
+        )?;
+        let workgroups = [(src.words as u32).div_ceil(64), (rows as u32).div_ceil(4), 1];
+        Ok(Dispatch { label: "gather", pipeline: self.pipeline.clone(), bind_group: bind, workgroups })
+    }
+}
+
+/// Packs u8 rows of `features` bytes into u32 words, `words` per row, zero padded.
+pub fn pack_pixels(pixels: &[u8], features: usize) -> (Vec<u32>, usize) {
+    let words = features.div_ceil(4);
+    let rows = pixels.len().checked_div(features).unwrap_or(0);
+    let mut out = vec![0u32; rows * words];
+    for (r, row) in pixels.chunks_exact(features.max(1)).enumerate() {
+        for (f, &p) in row.iter().enumerate() {
+            out[r * words + f / 4] |= (p as u32) << (8 * (f % 4));
+        }
+    }
+    (out, words)
+}
+
+/// The pixel-to-float table both backends use: `p as f32 / 255.0`.
+pub fn pixel_lut() -> [f32; 256] {
+    std::array::from_fn(|p| p as f32 / 255.0)
+}

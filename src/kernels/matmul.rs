@@ -1,0 +1,279 @@
+//! Host side of `shaders/matmul.wgsl` and `shaders/matmul_vec4.wgsl`: one pipeline per
+//! variant, and [`Matmul::record`] which turns a [`MatmulCall`] into a replayable [`Dispatch`].
+
+use serde::{Deserialize, Serialize};
+
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::model::Activation;
+use crate::ops::MatmulForm;
+
+/// A matmul kernel variant. All compute the same function; they differ in speed per adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// One output per invocation.
+    Naive,
+    /// 16x16 shared-memory tiles.
+    Tiled16,
+    /// 4x4 register block, scalar loads.
+    Rb4x4,
+    /// 4x8 register block, scalar loads.
+    Rb4x8,
+    /// 4x8 register block, vec4 loads of A along k and of B along n (AB layouts).
+    V4Ab,
+    /// 4x8 register block, vec4 loads of A along m and of B along n (AtB layouts).
+    V4Atb,
+    /// 4x4 block of vec4 dot products along k (ABt layouts).
+    V4Abt,
+}
+
+impl Variant {
+    /// Every variant, in the order pipelines are built.
+    pub const ALL: [Variant; 7] = [
+        Variant::Naive,
+        Variant::Tiled16,
+        Variant::Rb4x4,
+        Variant::Rb4x8,
+        Variant::V4Ab,
+        Variant::V4Atb,
+        Variant::V4Abt,
+    ];
+
+    /// The name reports and the JSON records use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Naive => "naive",
+            Variant::Tiled16 => "tiled16",
+            Variant::Rb4x4 => "rb4x4",
+            Variant::Rb4x8 => "rb4x8",
+            Variant::V4Ab => "v4_ab",
+            Variant::V4Atb => "v4_atb",
+            Variant::V4Abt => "v4_abt",
+        }
+    }
+
+    /// Parses a name from [`Variant::name`].
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            Variant::Naive => "mm_naive",
+            Variant::Tiled16 => "mm_tiled",
+            Variant::Rb4x4 => "mm_rb4x4",
+            Variant::Rb4x8 => "mm_rb4x8",
+            Variant::V4Ab => "mm_v4_ab",
+            Variant::V4Atb => "mm_v4_atb",
+            Variant::V4Abt => "mm_v4_abt",
+        }
+    }
+
+    fn vec4(self) -> bool {
+        matches!(self, Variant::V4Ab | Variant::V4Atb | Variant::V4Abt)
+    }
+
+    /// Outputs per invocation (rows, cols) and workgroup size (x, y).
+    fn tiling(self) -> ((u32, u32), (u32, u32)) {
+        match self {
+            Variant::Naive => ((1, 1), (8, 8)),
+            Variant::Tiled16 => ((1, 1), (16, 16)),
+            Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
+            Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
+        }
+    }
+
+    /// Whether this variant can compute `call`'s product: the vec4 variants need their
+    /// contiguous dimensions to be multiples of 4 and 16-byte aligned offsets.
+    pub fn supports(self, form: MatmulForm, m: usize, n: usize, k: usize, offsets: [usize; 4]) -> bool {
+        let aligned = offsets.iter().all(|o| o % 4 == 0);
+        match self {
+            Variant::V4Ab => form == MatmulForm::AB && aligned && k % 4 == 0 && n % 4 == 0,
+            Variant::V4Atb => form == MatmulForm::AtB && aligned && m % 4 == 0 && n % 4 == 0,
+            Variant::V4Abt => form == MatmulForm::ABt && aligned && k % 4 == 0,
+            _ => true,
+        }
+    }
+}
+
+/// One product to record: `C[c_off..] = epilogue(op(A) op(B))`. Offsets are in floats.
+#[derive(Debug, Clone, Copy)]
+pub struct MatmulCall<'a> {
+    pub form: MatmulForm,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: (&'a wgpu::Buffer, usize),
+    pub b: (&'a wgpu::Buffer, usize),
+    pub c: (&'a wgpu::Buffer, usize),
+    /// Add `b[bias..bias + n]` to every row (the bias lives in the same buffer as B).
+    pub bias: Option<usize>,
+    /// Activation applied in the epilogue (forward), or whose derivative multiplies the
+    /// product (when `act_backward`).
+    pub act: Activation,
+    /// Forward: where to store the pre-activation (optional). Backward: where to read it.
+    pub z: Option<(&'a wgpu::Buffer, usize)>,
+    pub act_backward: bool,
+}
+
+impl<'a> MatmulCall<'a> {
+    /// A plain product, no epilogue.
+    pub fn plain(form: MatmulForm, m: usize, n: usize, k: usize, a: &'a wgpu::Buffer, b: &'a wgpu::Buffer, c: &'a wgpu::Buffer) -> Self {
+        MatmulCall { form, m, n, k, a: (a, 0), b: (b, 0), c: (c, 0), bias: None, act: Activation::Identity, z: None, act_backward: false }
+    }
+
+    fn offsets(&self) -> [usize; 4] {
+        [self.a.1, self.b.1, self.c.1, self.bias.unwrap_or(0)]
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    flags: u32,
+    a_off: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_off: u32,
+    b_rs: u32,
+    b_cs: u32,
+    c_off: u32,
+    bias_off: u32,
+    z_off: u32,
+    pad: [u32; 3],
+}
+
+const HAS_BIAS: u32 = 1;
+const WRITE_PRE: u32 = 2;
+const ACT_BACKWARD: u32 = 4;
+
+/// The matmul pipelines of one device.
+pub struct Matmul {
+    layout: wgpu::BindGroupLayout,
+    pipelines: Vec<(Variant, wgpu::ComputePipeline)>,
+}
+
+impl Matmul {
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
+        use Slot::*;
+        let layout = bind_group_layout(gpu, "matmul", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
+        let mut pipelines = Vec::new();
+        for (file, vec4) in [("matmul.wgsl", false), ("matmul_vec4.wgsl", true)] {
+            let variants: Vec<Variant> = Variant::ALL.into_iter().filter(|v| v.vec4() == vec4).collect();
+            let entries: Vec<&str> = variants.iter().map(|v| v.entry()).collect();
+            let built = pipeline::pipelines(gpu, file, &layout, &entries)?;
+            pipelines.extend(variants.into_iter().zip(built));
+        }
+        Ok(Matmul { layout, pipelines })
+    }
+
+    /// Checks a call's shape against its buffers. Returns the uniform parameters.
+    fn params(call: &MatmulCall<'_>) -> Result<Params> {
+        let MatmulCall { form, m, n, k, .. } = *call;
+        if m == 0 || n == 0 || k == 0 {
+            return Err(Error::Shape(format!("matmul {} with a zero dimension: m={m} n={n} k={k}", form.name())));
+        }
+        let floats = |buf: &wgpu::Buffer| (buf.size() / 4) as usize;
+        let need = [
+            ("A", call.a, m * k),
+            ("B", call.b, k * n),
+            ("C", call.c, m * n),
+        ];
+        for (name, (buf, off), len) in need {
+            if off + len > floats(buf) {
+                return Err(Error::Shape(format!(
+                    "matmul {} m={m} n={n} k={k}: {name} needs {len} floats at offset {off}, buffer holds {}",
+                    form.name(),
+                    floats(buf)
+                )));
+            }
+        }
+        if let Some(bias) = call.bias {
+            if bias + n > floats(call.b.0) {
+                return Err(Error::Shape(format!("matmul bias needs {n} floats at offset {bias}")));
+            }
+        }
+        if let Some((buf, off)) = call.z {
+            if off + m * n > floats(buf) {
+                return Err(Error::Shape(format!("matmul pre-activation needs {} floats at offset {off}", m * n)));
+            }
+        }
+        if call.act_backward && call.z.is_none() {
+            return Err(Error::Shape("an activation backward epilogue needs the saved pre-activation".into()));
+        }
+        let [a_rs, a_cs, b_rs, b_cs] = form.strides(m, n, k);
+        let mut flags = call.act.code() << 8;
+        if call.bias.is_some() {
+            flags |= HAS_BIAS;
+        }
+        if call.act_backward {
+            flags |= ACT_BACKWARD;
+        } else if call.z.is_some() {
+            flags |= WRITE_PRE;
+        }
+        Ok(Params {
+            m: u32_of("m", m)?,
+            n: u32_of("n", n)?,
+            k: u32_of("k", k)?,
+            flags,
+            a_off: u32_of("A offset", call.a.1)?,
+            a_rs: a_rs as u32,
+            a_cs: a_cs as u32,
+            b_off: u32_of("B offset", call.b.1)?,
+            b_rs: b_rs as u32,
+            b_cs: b_cs as u32,
+            c_off: u32_of("C offset", call.c.1)?,
+            bias_off: u32_of("bias offset", call.bias.unwrap_or(0))?,
+            z_off: u32_of("z offset", call.z.map_or(0, |z| z.1))?,
+            pad: [0; 3],
+        })
+    }
+
+    /// Whether `variant` can run `call`.
+    pub fn supports(variant: Variant, call: &MatmulCall<'_>) -> bool {
+        variant.supports(call.form, call.m, call.n, call.k, call.offsets())
+    }
+
+    /// Records `call` with `variant` (which must support it).
+    pub fn record(&self, gpu: &Gpu, variant: Variant, call: &MatmulCall<'_>) -> Result<Dispatch> {
+        let params = Self::params(call)?;
+        if !Self::supports(variant, call) {
+            return Err(Error::Config(format!(
+                "matmul variant {} cannot run {} m={} n={} k={} with these offsets",
+                variant.name(),
+                call.form.name(),
+                call.m,
+                call.n,
+                call.k
+            )));
+        }
+        let pipeline = self
+            .pipelines
+            .iter()
+            .find(|(v, _)| *v == variant)
+            .map(|(_, p)| p.clone())
+            .ok_or_else(|| Error::Config(format!("matmul variant {} not built", variant.name())))?;
+        let uniform = pipeline::uniform(gpu, "matmul params", &params)?;
+        // Without a z buffer the binding is still required: C stands in (never read or written).
+        let z = call.z.map_or(call.c.0, |z| z.0);
+        let bind = bind_group(
+            gpu,
+            "matmul",
+            &self.layout,
+            &[Bind::Whole(&uniform), Bind::Whole(call.a.0), Bind::Whole(call.b.0), Bind::Whole(call.c.0), Bind::Whole(z)],
+        )?;
+        let ((rows, cols), (wx, wy)) = variant.tiling();
+        let gx = (call.n as u32).div_ceil(cols * wx);
+        let gy = (call.m as u32).div_ceil(rows * wy);
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        if gx > max || gy > max {
+            return Err(Error::Shape(format!("matmul m={} n={} needs {gx}x{gy} workgroups, over the limit {max}", call.m, call.n)));
+        }
+        Ok(Dispatch { label: variant.entry(), pipeline, bind_group: bind, workgroups: [gx, gy, 1] })
+    }
+}

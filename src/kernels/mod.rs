@@ -1,0 +1,55 @@
+//! GPU kernels: one host wrapper per shader family, each owning its pipelines (built once per
+//! device) and recording [`Dispatch`]es that the trainer replays every step.
+
+mod activation;
+pub mod autotune;
+mod gather;
+mod matmul;
+mod optim;
+mod pipeline;
+mod reduce;
+mod softmax_xent;
+
+pub use activation::ActivationKernels;
+pub use autotune::{Autotuner, TuneRecord};
+pub use gather::{pack_pixels, pixel_lut, Gather, GatherSources, GatherStep};
+pub use matmul::{Matmul, MatmulCall, Variant};
+pub use optim::{Optim, OptimBuffers, StepUniform};
+pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
+pub use reduce::Reduce;
+pub use softmax_xent::{SoftmaxXent, XentCall};
+
+use crate::device::Gpu;
+use crate::error::Result;
+
+/// Every pipeline of one device, built once.
+pub struct Kernels {
+    pub matmul: Matmul,
+    pub activation: ActivationKernels,
+    pub xent: SoftmaxXent,
+    pub reduce: Reduce,
+    pub optim: Optim,
+    pub gather: Gather,
+    pub tuner: Autotuner,
+}
+
+impl Kernels {
+    /// Builds every pipeline on `gpu`.
+    pub fn new(gpu: &Gpu) -> Result<Self> {
+        Ok(Kernels {
+            matmul: Matmul::new(gpu)?,
+            activation: ActivationKernels::new(gpu)?,
+            xent: SoftmaxXent::new(gpu)?,
+            reduce: Reduce::new(gpu)?,
+            optim: Optim::new(gpu)?,
+            gather: Gather::new(gpu)?,
+            tuner: Autotuner::default(),
+        })
+    }
+
+    /// Records `call` with the variant the autotuner picks for it on this device.
+    pub fn matmul(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<Dispatch> {
+        let variant = self.tuner.choose(gpu, &self.matmul, call)?;
+        self.matmul.record(gpu, variant, call)
+    }
+}

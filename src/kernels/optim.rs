@@ -1,0 +1,89 @@
+//! Host side of `shaders/optim.wgsl`: one dispatch updates every parameter of the flat buffer.
+
+use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::optim::{Optimizer, StepScalars};
+
+/// The step scalars as the shader reads them (32 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub inv_bias1: f32,
+    pub inv_bias2: f32,
+    pub weight_decay: f32,
+    pub pad: f32,
+}
+
+impl From<StepScalars> for StepUniform {
+    fn from(s: StepScalars) -> Self {
+        StepUniform {
+            lr: s.lr,
+            beta1: s.beta1,
+            beta2: s.beta2,
+            eps: s.eps,
+            inv_bias1: s.inv_bias1,
+            inv_bias2: s.inv_bias2,
+            weight_decay: s.weight_decay,
+            pad: 0.0,
+        }
+    }
+}
+
+/// The flat buffers one update touches.
+#[derive(Debug, Clone, Copy)]
+pub struct OptimBuffers<'a> {
+    pub params: &'a wgpu::Buffer,
+    pub grads: &'a wgpu::Buffer,
+    /// Adam's first moment, or SGD's momentum buffer.
+    pub m: &'a wgpu::Buffer,
+    /// Adam's second moment (unused by SGD, still bound).
+    pub v: &'a wgpu::Buffer,
+    /// A [`StepUniform`], rewritten on the device before each step.
+    pub step: &'a wgpu::Buffer,
+}
+
+/// The optimizer pipelines of one device.
+pub struct Optim {
+    layout: wgpu::BindGroupLayout,
+    adam: wgpu::ComputePipeline,
+    sgd: wgpu::ComputePipeline,
+}
+
+impl Optim {
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
+        use Slot::*;
+        let layout = bind_group_layout(gpu, "optim", &[Uniform, Uniform, ReadWrite, Read, ReadWrite, ReadWrite])?;
+        let mut p = pipeline::pipelines(gpu, "optim.wgsl", &layout, &["adam", "sgd"])?.into_iter();
+        let (Some(adam), Some(sgd)) = (p.next(), p.next()) else {
+            return Err(Error::Config("optimizer pipelines missing".into()));
+        };
+        Ok(Optim { layout, adam, sgd })
+    }
+
+    /// Records one update of `len` parameters with the rule of `optimizer`.
+    pub fn record(&self, gpu: &Gpu, optimizer: &Optimizer, len: usize, b: &OptimBuffers<'_>) -> Result<Dispatch> {
+        for (name, buf) in [("params", b.params), ("grads", b.grads), ("m", b.m), ("v", b.v)] {
+            if len == 0 || (buf.size() / 4) < len as u64 {
+                return Err(Error::Shape(format!("optimizer: `{name}` holds {} floats, {len} needed", buf.size() / 4)));
+            }
+        }
+        let len_u = [u32_of("parameter count", len)?, 0, 0, 0];
+        let uniform = pipeline::uniform(gpu, "optim len", &len_u)?;
+        let (pipeline, label) = match optimizer {
+            Optimizer::Adam { .. } => (&self.adam, "adam"),
+            Optimizer::Sgd { .. } => (&self.sgd, "sgd"),
+        };
+        let bind = bind_group(
+            gpu,
+            label,
+            &self.layout,
+            &[Bind::Whole(&uniform), Bind::Range(b.step, 0, 32), Bind::Whole(b.params), Bind::Whole(b.grads), Bind::Whole(b.m), Bind::Whole(b.v)],
+        )?;
+        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(len, 256) })
+    }
+}

@@ -1,0 +1,213 @@
+//! What every kernel wrapper shares: shader sources, bind-group layouts, pipelines built
+//! inside error scopes, small uniform buffers, and [`Dispatch`], a recorded kernel launch
+//! that can be replayed every step without touching the host.
+
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+
+/// Every WGSL file, embedded once. Libraries (no entry point) are appended to the kernels
+/// that name them on their `// Requires:` line.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("activation.wgsl", include_str!("../../shaders/activation.wgsl")),
+    ("activation_fns.wgsl", include_str!("../../shaders/activation_fns.wgsl")),
+    ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
+    ("matmul_epilogue.wgsl", include_str!("../../shaders/matmul_epilogue.wgsl")),
+    ("matmul_vec4.wgsl", include_str!("../../shaders/matmul_vec4.wgsl")),
+    ("optim.wgsl", include_str!("../../shaders/optim.wgsl")),
+    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
+    ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
+];
+
+fn raw_source(file: &str) -> Result<&'static str> {
+    SHADERS
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, src)| *src)
+        .ok_or_else(|| Error::Config(format!("no shader named {file}")))
+}
+
+/// The files a shader's `// Requires:` line names, in order.
+pub fn requirements(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("// Requires:"))
+        .flat_map(|rest| rest.split_whitespace().map(str::to_string))
+        .collect()
+}
+
+/// The full source of `file`: its own text first (so line numbers in errors are the file's),
+/// then each library it requires.
+pub fn shader_source(file: &str) -> Result<String> {
+    let own = raw_source(file)?;
+    let mut out = own.to_string();
+    for lib in requirements(own) {
+        out.push('\n');
+        out.push_str(raw_source(&lib)?);
+    }
+    Ok(out)
+}
+
+/// The kind of each binding, in binding order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Uniform,
+    Read,
+    ReadWrite,
+}
+
+pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Result<wgpu::BindGroupLayout> {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: match slot {
+                    Slot::Uniform => wgpu::BufferBindingType::Uniform,
+                    Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                    Slot::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    gpu.scoped(&format!("creating bind group layout `{label}`"), || {
+        gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
+    })
+}
+
+/// One compute pipeline per entry point of `file`, all with `layout`.
+pub(crate) fn pipelines(
+    gpu: &Gpu,
+    file: &str,
+    layout: &wgpu::BindGroupLayout,
+    entries: &[&str],
+) -> Result<Vec<wgpu::ComputePipeline>> {
+    let source = shader_source(file)?;
+    let module = gpu.scoped(&format!("compiling {file}"), || {
+        gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(file),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        })
+    })?;
+    let pipeline_layout = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(file),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    entries
+        .iter()
+        .map(|entry| {
+            gpu.scoped(&format!("building pipeline {file}:{entry}"), || {
+                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(&pipeline_layout),
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+        })
+        .collect()
+}
+
+/// A small uniform buffer holding `value`, created once when a dispatch is recorded.
+pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> Result<wgpu::Buffer> {
+    let bytes = bytemuck::bytes_of(value);
+    let buffer = gpu.scoped(&format!("creating uniform `{label}`"), || {
+        gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.len().max(16) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    })?;
+    gpu.write(&buffer, 0, bytes);
+    Ok(buffer)
+}
+
+/// A binding of a whole buffer, or of `size` bytes at `offset`.
+pub(crate) enum Bind<'a> {
+    Whole(&'a wgpu::Buffer),
+    Range(&'a wgpu::Buffer, u64, u64),
+}
+
+pub(crate) fn bind_group(gpu: &Gpu, label: &str, layout: &wgpu::BindGroupLayout, binds: &[Bind<'_>]) -> Result<wgpu::BindGroup> {
+    let entries: Vec<wgpu::BindGroupEntry> = binds
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: match b {
+                Bind::Whole(buf) => buf.as_entire_binding(),
+                Bind::Range(buf, offset, size) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: buf,
+                    offset: *offset,
+                    size: wgpu::BufferSize::new(*size),
+                }),
+            },
+        })
+        .collect();
+    gpu.scoped(&format!("binding `{label}`"), || {
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+    })
+}
+
+/// A recorded kernel launch: pipeline, bindings (including its own uniform) and grid.
+/// Recorded once, replayed every step.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub(crate) label: &'static str,
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) bind_group: wgpu::BindGroup,
+    pub(crate) workgroups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Records this launch into an open compute pass.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// The kernel's name, for reports.
+    pub fn label(&self) -> &'static str {
+        self.label
+    }
+}
+
+/// Encodes `dispatches` in one compute pass and submits them.
+pub fn submit(gpu: &Gpu, dispatches: &[&Dispatch]) {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        for d in dispatches {
+            d.encode(&mut pass);
+        }
+    }
+    gpu.queue.submit([encoder.finish()]);
+}
+
+/// Workgroups for `len` invocations of a 1-D kernel of width `wg`, folded into y past
+/// wgpu's 65535-per-dimension limit (the shaders rebuild the index from `num_workgroups`).
+pub(crate) fn grid_1d(len: usize, wg: usize) -> [u32; 3] {
+    let groups = len.div_ceil(wg).max(1);
+    if groups <= 65535 {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(65535);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+/// Converts a size to the u32 the shaders index with, or a shape error.
+pub(crate) fn u32_of(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Shape(format!("{what} = {v} does not fit the GPU's 32-bit indices")))
+}

@@ -1,0 +1,100 @@
+//! Every matmul variant against an f64 reference, on awkward shapes and all three forms.
+//!
+//! Tolerance: the computed dot product of length k satisfies |fl(c) - c| <= gamma_k * sum|a||b|
+//! with gamma_k = k u / (1 - k u), u = 2^-24 (Higham, Accuracy and Stability, 3.1). We allow
+//! twice gamma_k (fused or unfused multiply-adds, any summation order) plus the rounding of
+//! the stored result: `|gpu - exact| <= (2 k + 1) u sum_p |a_ip b_pj|`.
+
+mod common;
+
+use common::*;
+use wgtrain::kernels::{submit, Matmul, MatmulCall, Variant};
+use wgtrain::MatmulForm;
+
+fn reference(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {
+    let [ars, acs, brs, bcs] = form.strides(m, n, k);
+    let mut c = vec![0.0; m * n];
+    let mut mag = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            for p in 0..k {
+                let x = a[i * ars + p * acs] as f64 * b[p * brs + j * bcs] as f64;
+                c[i * n + j] += x;
+                mag[i * n + j] += x.abs();
+            }
+        }
+    }
+    (c, mag)
+}
+
+fn check(variant: Variant, form: MatmulForm, m: usize, n: usize, k: usize) -> bool {
+    let f = fixture();
+    let a = random(m * k, (m * 31 + k) as u64);
+    let b = random(k * n, (n * 17 + k) as u64);
+    let (want, mag) = reference(form, m, n, k, &a, &b);
+    let (ab, bb, cb) = (upload(&f.gpu, &a), upload(&f.gpu, &b), zeros(&f.gpu, m * n));
+    let call = MatmulCall::plain(form, m, n, k, &ab, &bb, &cb);
+    if !Matmul::supports(variant, &call) {
+        return false;
+    }
+    let d = f.kernels.matmul.record(&f.gpu, variant, &call).expect("record");
+    submit(&f.gpu, &[&d]);
+    let got = read(&f.gpu, &cb, m * n);
+    let u = f64::powi(2.0, -24);
+    for idx in 0..m * n {
+        let tol = (2 * k + 1) as f64 * u * mag[idx] + f64::MIN_POSITIVE;
+        let err = (got[idx] as f64 - want[idx]).abs();
+        assert!(
+            err <= tol,
+            "{} {} m={m} n={n} k={k}: C[{},{}] = {} but exact {} (err {err:e} > tol {tol:e})",
+            variant.name(),
+            form.name(),
+            idx / n,
+            idx % n,
+            got[idx],
+            want[idx]
+        );
+    }
+    true
+}
+
+const SIZES: [usize; 8] = [1, 3, 7, 63, 65, 128, 784, 1000];
+
+/// Every dimension takes every awkward size at least once, with the other two small enough
+/// that the f64 reference stays quick.
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let mut s = Vec::new();
+    for &x in &SIZES {
+        s.push((x, 7, 65));
+        s.push((65, x, 7));
+        s.push((7, 63, x));
+    }
+    s.extend([(128, 64, 784), (784, 64, 128), (128, 10, 64), (128, 64, 10), (64, 10, 128), (4, 8, 4), (1, 1, 1)]);
+    s
+}
+
+#[test]
+fn every_variant_matches_the_f64_reference_on_awkward_shapes() {
+    for variant in Variant::ALL {
+        let mut ran = 0;
+        for form in MatmulForm::ALL {
+            for &(m, n, k) in &shapes() {
+                if check(variant, form, m, n, k) {
+                    ran += 1;
+                }
+            }
+        }
+        assert!(ran > 0, "variant {} supported no test shape", variant.name());
+    }
+}
+
+#[test]
+fn zero_and_mismatched_shapes_are_errors() {
+    let f = fixture();
+    let a = zeros(&f.gpu, 16);
+    let call = MatmulCall::plain(MatmulForm::AB, 0, 4, 4, &a, &a, &a);
+    assert!(f.kernels.matmul.record(&f.gpu, Variant::Naive, &call).is_err(), "m = 0 must be rejected");
+    let call = MatmulCall::plain(MatmulForm::AB, 8, 8, 8, &a, &a, &a);
+    let err = f.kernels.matmul.record(&f.gpu, Variant::Naive, &call).expect_err("64 floats do not fit 16");
+    assert!(err.to_string().contains("needs 64 floats"), "message should name the size: {err}");
+}
