@@ -1,1 +1,22 @@
-//! Datasets: IDX/MNIST loading, validation splits.
+//! Data for training: a u8 [`Dataset`], our IDX reader (raw or gzipped, every bad input an
+//! error), MNIST loading from a folder, and seeded validation splits and epoch shuffles.
+//!
+//! ```no_run
+//! use wgtrain::data::{load_mnist, default_mnist_dir, validation_split};
+//! let mnist = load_mnist(default_mnist_dir())?;
+//! let split = validation_split(mnist.train.len(), 0.1, 42)?;
+//! let val = mnist.train.subset(&split.val)?;
+//! # Ok::<(), wgtrain::Error>(())
+//! ```
+
+mod dataset;
+mod idx;
+mod mnist;
+mod split;
+
+pub use dataset::Dataset;
+pub use idx::{
+    parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels, IdxImages, MAX_IDX_BYTES,
+};
+pub use mnist::{default_mnist_dir, load_mnist, Mnist, MNIST_CLASSES};
+pub use split::{shuffled, validation_split, Split};
