@@ -59,19 +59,25 @@ fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a1 = a[r1 + q];
         let a2 = a[r2 + q];
         let a3 = a[r3 + q];
-        for (var t = 0u; t < 4u; t = t + 1u) {
-            let row = (q * 4u + t) * brs;
-            let bl = b[cl + row];
-            let bh = b[ch + row];
-            acc0l = acc0l + a0[t] * bl;
-            acc0h = acc0h + a0[t] * bh;
-            acc1l = acc1l + a1[t] * bl;
-            acc1h = acc1h + a1[t] * bh;
-            acc2l = acc2l + a2[t] * bl;
-            acc2h = acc2h + a2[t] * bh;
-            acc3l = acc3l + a3[t] * bl;
-            acc3h = acc3h + a3[t] * bh;
-        }
+        // Unrolled by hand: a dynamic component index (a0[t]) in a loop compiles to a
+        // select chain on some drivers, which halves the speed on lavapipe.
+        let b0 = q * 4u * brs;
+        let bl0 = b[cl + b0];
+        let bh0 = b[ch + b0];
+        let bl1 = b[cl + b0 + brs];
+        let bh1 = b[ch + b0 + brs];
+        let bl2 = b[cl + b0 + 2u * brs];
+        let bh2 = b[ch + b0 + 2u * brs];
+        let bl3 = b[cl + b0 + 3u * brs];
+        let bh3 = b[ch + b0 + 3u * brs];
+        acc0l += a0.x * bl0 + a0.y * bl1 + a0.z * bl2 + a0.w * bl3;
+        acc0h += a0.x * bh0 + a0.y * bh1 + a0.z * bh2 + a0.w * bh3;
+        acc1l += a1.x * bl0 + a1.y * bl1 + a1.z * bl2 + a1.w * bl3;
+        acc1h += a1.x * bh0 + a1.y * bh1 + a1.z * bh2 + a1.w * bh3;
+        acc2l += a2.x * bl0 + a2.y * bl1 + a2.z * bl2 + a2.w * bl3;
+        acc2h += a2.x * bh0 + a2.y * bh1 + a2.z * bh2 + a2.w * bh3;
+        acc3l += a3.x * bl0 + a3.y * bl1 + a3.z * bl2 + a3.w * bl3;
+        acc3h += a3.x * bh0 + a3.y * bh1 + a3.z * bh2 + a3.w * bh3;
     }
     store_row4(row0, col0, acc0l);
     store_row4(row0, col0 + 4u, acc0h);

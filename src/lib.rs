@@ -17,8 +17,8 @@ pub use error::{Error, Result};
 pub use model::{Activation, Init, LayerSlots, MlpSpec, ParamLayout, TENSOR_ALIGN};
 pub use ops::MatmulForm;
 pub use optim::{Optimizer, StepScalars};
-// pub use train::early_stopping::{Decision, EarlyStopping, EpochMetrics, Mode, Monitor, StopReason};
-// pub use train::history::{EpochRecord, History};
+pub use train::early_stopping::{Decision, EarlyStopping, EpochMetrics, Mode, Monitor, StopReason};
+pub use train::history::{EpochRecord, History};
 
 pub mod device;
 pub mod kernels;
