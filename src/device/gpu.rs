@@ -116,7 +116,16 @@ impl Gpu {
 
     /// Blocks until all submitted work is done, or fails after [`WAIT_TIMEOUT`].
     pub fn wait(&self) -> Result<()> {
-        let poll = wgpu::PollType::Wait { submission_index: None, timeout: Some(WAIT_TIMEOUT) };
+        self.poll_wait(None)
+    }
+
+    /// Blocks until the submission `index` (and everything before it) is done.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.poll_wait(Some(index))
+    }
+
+    fn poll_wait(&self, submission_index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let poll = wgpu::PollType::Wait { submission_index, timeout: Some(WAIT_TIMEOUT) };
         self.device.poll(poll).map_err(|e| match e {
             wgpu::PollError::Timeout => Error::DeviceLost {
                 adapter: self.report.label(),

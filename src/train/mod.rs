@@ -1,4 +1,6 @@
-//! Training: the epoch loop, early stopping and the history it records.
+//! Training: the model on each device, the epoch loop, early stopping and the history.
 
+pub mod device_data;
 pub mod early_stopping;
 pub mod history;
+pub mod replica;

@@ -1,0 +1,89 @@
+//! What a training run is asked to do: model, optimizer, batch size, epochs, seed, validation,
+//! early stopping, and where to run.
+
+use crate::device::{AdapterSelection, Gpu};
+use crate::error::{Error, Result};
+use crate::model::{Init, MlpSpec};
+use crate::optim::Optimizer;
+use crate::train::early_stopping::EarlyStopping;
+
+/// Where the math runs.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// GPU adapters chosen by a policy, `replicas_per_adapter` logical devices on each.
+    /// More than one device in all trains data parallel.
+    Gpu { selection: AdapterSelection, replicas_per_adapter: usize },
+    /// Devices the application created itself (see [`Gpu::from_device`]).
+    Devices(Vec<Gpu>),
+    /// The CPU reference backend (rayon); the fallback when no adapter exists.
+    Cpu,
+}
+
+impl Default for Backend {
+    /// The best adapter of the machine, one replica.
+    fn default() -> Self {
+        Backend::Gpu { selection: AdapterSelection::BestPerDevice, replicas_per_adapter: 1 }
+    }
+}
+
+/// Everything a [`crate::Trainer`] needs besides the data. `Default` is the classic MNIST
+/// setup: 784-64 ReLU-10, He init, Adam 1e-3, batch 128, 20 epochs, 10% validation split,
+/// no early stopping.
+#[derive(Debug, Clone)]
+pub struct TrainerOptions {
+    pub spec: MlpSpec,
+    pub optimizer: Optimizer,
+    pub init: Init,
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Seeds initialisation, the validation split and every epoch's shuffle.
+    pub seed: u64,
+    /// Fraction of the training set held out for validation when `fit` gets no explicit
+    /// validation data (0 for none).
+    pub validation_split: f32,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Rows per evaluation launch.
+    pub eval_batch: usize,
+    pub backend: Backend,
+}
+
+impl Default for TrainerOptions {
+    fn default() -> Self {
+        TrainerOptions {
+            spec: MlpSpec::default(),
+            optimizer: Optimizer::default(),
+            init: Init::He,
+            batch_size: 128,
+            epochs: 20,
+            seed: 0,
+            validation_split: 0.1,
+            early_stopping: None,
+            eval_batch: 1000,
+            backend: Backend::default(),
+        }
+    }
+}
+
+impl TrainerOptions {
+    /// Rejects options that cannot train, before anything is allocated.
+    pub fn validate(&self) -> Result<()> {
+        self.spec.validate()?;
+        self.optimizer.validate()?;
+        if self.batch_size == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        if self.eval_batch == 0 {
+            return Err(Error::Config("evaluation batch must be at least 1".into()));
+        }
+        if !(self.validation_split.is_finite() && (0.0..1.0).contains(&self.validation_split)) {
+            return Err(Error::Config(format!("validation split must be in [0, 1), got {}", self.validation_split)));
+        }
+        if let Backend::Gpu { replicas_per_adapter: 0, .. } = self.backend {
+            return Err(Error::Config("replicas per adapter must be at least 1".into()));
+        }
+        if let Some(es) = &self.early_stopping {
+            es.validate()?;
+        }
+        Ok(())
+    }
+}
