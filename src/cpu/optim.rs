@@ -1,0 +1,98 @@
+//! Adam(W) and SGD with momentum over flat buffers, in `f32`, matching `shaders/adam.wgsl`
+//! and `shaders/sgd.wgsl`. The per-step scalars (bias corrections included) come from
+//! [`crate::Optimizer::step_scalars`], computed once in f64, so both backends see the same
+//! rounded numbers.
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::optim::StepScalars;
+
+use super::check_len;
+
+/// Buffers at least this long are updated in parallel; below it rayon's hand-off (a few
+/// microseconds) costs more than the update itself.
+const PARALLEL_MIN: usize = 1 << 15;
+/// Elements per parallel task: big enough to amortise scheduling, small enough to balance.
+const CHUNK: usize = 1 << 14;
+
+/// One Adam step on every element: `params`, `grads`, `m`, `v` all of the same length.
+///
+/// `p -= lr*wd*p` (only when `wd > 0`, decoupled AdamW decay, applied first);
+/// `m = b1 m + (1-b1) g`; `v = b2 v + (1-b2) g^2`;
+/// `p -= lr * (m * inv_bias1) / (sqrt(v * inv_bias2) + eps)`.
+pub fn adam_step(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    s: &StepScalars,
+) -> Result<()> {
+    check_len("Adam gradients", grads.len(), params.len())?;
+    check_len("Adam first moment m", m.len(), params.len())?;
+    check_len("Adam second moment v", v.len(), params.len())?;
+    // The decay test is made once here, not per element, so the loop body stays branch-free
+    // and vectorises.
+    let chunk = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+        if s.weight_decay > 0.0 {
+            adam_chunk::<true>(p, g, m, v, s)
+        } else {
+            adam_chunk::<false>(p, g, m, v, s)
+        }
+    };
+    if params.len() < PARALLEL_MIN {
+        chunk(params, grads, m, v);
+    } else {
+        params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
+    }
+    Ok(())
+}
+
+/// The Adam formula over one chunk; `DECAY` says whether `wd > 0`.
+#[inline]
+fn adam_chunk<const DECAY: bool>(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    s: &StepScalars,
+) {
+    let (lr, b1, b2, eps, wd) = (s.lr, s.beta1, s.beta2, s.eps, s.weight_decay);
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        if DECAY {
+            *p -= lr * wd * *p;
+        }
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *p -= lr * (*m * s.inv_bias1) / ((*v * s.inv_bias2).sqrt() + eps);
+    }
+}
+
+/// One SGD step with PyTorch's momentum on every element: `u = mu u + g`, `p -= lr u`, with
+/// `mu = s.beta1` (plain SGD when 0, where `u` is then just `g`).
+pub fn sgd_step(params: &mut [f32], grads: &[f32], u: &mut [f32], s: &StepScalars) -> Result<()> {
+    check_len("SGD gradients", grads.len(), params.len())?;
+    check_len("SGD momentum buffer", u.len(), params.len())?;
+    let (lr, mu) = (s.lr, s.beta1);
+    let chunk = |p: &mut [f32], g: &[f32], u: &mut [f32]| {
+        for ((p, &g), u) in p.iter_mut().zip(g).zip(u.iter_mut()) {
+            *u = mu * *u + g;
+            *p -= lr * *u;
+        }
+    };
+    if params.len() < PARALLEL_MIN {
+        chunk(params, grads, u);
+    } else {
+        params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK))
+            .zip(u.par_chunks_mut(CHUNK))
+            .for_each(|((p, g), u)| chunk(p, g, u));
+    }
+    Ok(())
+}
