@@ -3,7 +3,7 @@
 //!
 //! It has two jobs. It is the oracle the GPU tests compare against, so every op is one flat
 //! function whose formula matches the kernel's documentation literally. And it is a real
-//! executor (`CpuMlp`) for machines without a GPU adapter, so the hot paths run on
+//! executor ([`CpuMlp`]) for machines without a GPU adapter, so the hot paths run on
 //! `matrixmultiply` with its thread pool, reuse their buffers and allocate nothing per step.
 //!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
@@ -12,6 +12,7 @@
 
 mod activation;
 mod matmul;
+mod mlp;
 mod optim;
 mod reduce;
 mod softmax_xent;
@@ -20,6 +21,7 @@ pub use activation::{
     activation_backward, activation_backward_into, activation_forward, activation_forward_into,
 };
 pub use matmul::{matmul, matmul_into};
+pub use mlp::CpuMlp;
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{add_bias, column_sums, column_sums_into};
 pub use softmax_xent::{softmax, softmax_xent, softmax_xent_into, xent_loss, XentOut};
