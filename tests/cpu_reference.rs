@@ -783,3 +783,42 @@ fn training_calls_reject_bad_shapes_and_leave_the_model_unchanged() {
     assert!(matches!(r, Err(Error::Shape(_))), "v one short: {r:?}");
     assert_eq!(model.optimizer_state().2, 0, "a rejected state left the step count alone");
 }
+
+#[test]
+fn optimizers_compute_the_literal_f32_formulas_bit_for_bit() {
+    // The GPU kernels are compared with these functions, so they must be exactly the
+    // documented f32 formulas, whatever vector width or chunking they run with: the same IEEE
+    // operations in the same order round identically, so equality is exact. 50 000 elements
+    // take the parallel path, 1 000 the serial one.
+    let mut rng = Pcg64Mcg::seed_from_u64(10);
+    for len in [1_000, 50_000] {
+        for wd in [0.0, 0.01] {
+            let opt =
+                Optimizer::Adam { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: wd };
+            let s = opt.step_scalars(4);
+            let p0 = uniform(&mut rng, len, -1.0, 1.0);
+            let g = uniform(&mut rng, len, -1.0, 1.0);
+            let m0 = uniform(&mut rng, len, -0.1, 0.1);
+            let v0 = uniform(&mut rng, len, 0.0, 0.01);
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            adam_step(&mut p, &g, &mut m, &mut v, &s).unwrap();
+            for i in 0..len {
+                let mut pi = p0[i];
+                if wd > 0.0 {
+                    pi -= s.lr * s.weight_decay * pi;
+                }
+                let mi = s.beta1 * m0[i] + (1.0 - s.beta1) * g[i];
+                let vi = s.beta2 * v0[i] + (1.0 - s.beta2) * g[i] * g[i];
+                pi -= s.lr * (mi * s.inv_bias1) / ((vi * s.inv_bias2).sqrt() + s.eps);
+                assert_eq!((p[i], m[i], v[i]), (pi, mi, vi), "Adam len {len} wd {wd} at {i}");
+            }
+            let s = Optimizer::sgd(0.05, 0.9).step_scalars(4);
+            let (mut p, mut u) = (p0.clone(), m0.clone());
+            sgd_step(&mut p, &g, &mut u, &s).unwrap();
+            for i in 0..len {
+                let ui = s.beta1 * m0[i] + g[i];
+                assert_eq!((p[i], u[i]), (p0[i] - s.lr * ui, ui), "SGD len {len} at {i}");
+            }
+        }
+    }
+}
