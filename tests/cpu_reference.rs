@@ -393,8 +393,7 @@ fn softmax_is_the_gradient_plus_onehot() {
 // ---------------------------------------------------------------------------------------------
 // optimizers, against steps worked out by hand
 
-/// Runs `steps` of an optimizer on `len` copies of one parameter (long enough to take the
-/// parallel path) starting at 1.0, with the gradients `grads` in turn; returns the first
+/// Runs `steps` of an optimizer on `len` copies of one parameter starting at 1.0, with the gradients `grads` in turn; returns the first
 /// element's `(p, m, v)` after each step, having checked that every element agrees.
 fn run_optimizer(opt: Optimizer, grads: &[f32], len: usize) -> Vec<(f64, f64, f64)> {
     let (mut p, mut m, mut v) = (vec![1.0f32; len], vec![0.0f32; len], vec![0.0f32; len]);
@@ -412,6 +411,10 @@ fn run_optimizer(opt: Optimizer, grads: &[f32], len: usize) -> Vec<(f64, f64, f6
     }
     out
 }
+
+/// Buffers this long take the optimizers' parallel path (2^20 elements and up), with a partial
+/// last chunk.
+const PARALLEL_LEN: usize = (1 << 20) + 3;
 
 // Tolerance of the hand-worked optimizer tests: each step is ~10 f32 operations on values
 // <= 1 (relative error <= 10 U ~ 6e-7 of a step of ~0.1) plus the rounding of p itself
@@ -438,7 +441,7 @@ fn adam_matches_three_steps_worked_by_hand() {
         (0.803_481_801, 0.145, 0.001_249_75),
         (0.744_621_128, 0.1055, 0.001_311_000_25),
     ];
-    let got = run_optimizer(opt, &[0.5, 1.0, -0.25], 50_000);
+    let got = run_optimizer(opt, &[0.5, 1.0, -0.25], PARALLEL_LEN);
     for (t, (g, w)) in got.iter().zip(want).enumerate() {
         assert!((g.0 - w.0).abs() <= OPT_TOL, "step {}: p {} vs {}", t + 1, g.0, w.0);
         assert!((g.1 - w.1).abs() <= OPT_TOL, "step {}: m {} vs {}", t + 1, g.1, w.1);
@@ -472,7 +475,7 @@ fn sgd_momentum_matches_three_steps_worked_by_hand() {
     // t=2, g=1.0:   u = 0.45 + 1 = 1.45;      p = 0.95 - 0.145 = 0.805
     // t=3, g=-0.25: u = 1.305 - 0.25 = 1.055; p = 0.805 - 0.1055 = 0.6995
     let want: [(f64, f64); 3] = [(0.95, 0.5), (0.805, 1.45), (0.6995, 1.055)];
-    for len in [1, 50_000] {
+    for len in [1, PARALLEL_LEN] {
         let got = run_optimizer(Optimizer::sgd(0.1, 0.9), &[0.5, 1.0, -0.25], len);
         for (t, (g, w)) in got.iter().zip(want).enumerate() {
             assert!((g.0 - w.0).abs() <= OPT_TOL, "len {len} step {}: p {} vs {}", t + 1, g.0, w.0);
@@ -788,10 +791,10 @@ fn training_calls_reject_bad_shapes_and_leave_the_model_unchanged() {
 fn optimizers_compute_the_literal_f32_formulas_bit_for_bit() {
     // The GPU kernels are compared with these functions, so they must be exactly the
     // documented f32 formulas, whatever vector width or chunking they run with: the same IEEE
-    // operations in the same order round identically, so equality is exact. 50 000 elements
-    // take the parallel path, 1 000 the serial one.
+    // operations in the same order round identically, so equality is exact. PARALLEL_LEN
+    // elements take the parallel path, 1 000 the serial one.
     let mut rng = Pcg64Mcg::seed_from_u64(10);
-    for len in [1_000, 50_000] {
+    for len in [1_000, PARALLEL_LEN] {
         for wd in [0.0, 0.01] {
             let opt =
                 Optimizer::Adam { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: wd };
