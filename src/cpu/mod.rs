@@ -1,1 +1,47 @@
-//! The CPU reference backend.
+//! The CPU reference backend: the same operations as the WGSL kernels, in `f32`, written
+//! independently of the shaders.
+//!
+//! It has two jobs. It is the oracle the GPU tests compare against, so every op is one flat
+//! function whose formula matches the kernel's documentation literally. And it is a real
+//! executor ([`CpuMlp`]) for machines without a GPU adapter, so the hot paths run on
+//! `matrixmultiply` with its thread pool, reuse their buffers and allocate nothing per step.
+//!
+//! Each op comes in two forms: an allocating one that is easy to call from tests
+//! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
+//! [`CpuMlp`] uses so that a training step allocates nothing.
+
+mod activation;
+mod matmul;
+mod mlp;
+mod optim;
+mod reduce;
+mod softmax_xent;
+
+pub use activation::{
+    activation_backward, activation_backward_into, activation_forward, activation_forward_into,
+};
+pub use matmul::{matmul, matmul_into};
+pub use mlp::CpuMlp;
+pub use optim::{adam_step, sgd_step};
+pub use reduce::{add_bias, column_sums, column_sums_into};
+pub use softmax_xent::{softmax, softmax_xent, softmax_xent_into, xent_loss, XentOut};
+
+use crate::error::{Error, Result};
+
+/// `rows * cols` for a tensor named `what`, refusing zero sizes and overflow, so that every op
+/// rejects an empty or impossible shape the same way.
+fn elements(what: &str, rows: usize, cols: usize) -> Result<usize> {
+    if rows == 0 || cols == 0 {
+        return Err(Error::Shape(format!("{what} has a zero size: [{rows}, {cols}]")));
+    }
+    rows.checked_mul(cols)
+        .ok_or_else(|| Error::Shape(format!("{what} of [{rows}, {cols}] overflows usize")))
+}
+
+/// Checks that a slice named `what` holds exactly `expected` floats.
+fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
+    if len != expected {
+        return Err(Error::Shape(format!("{what} holds {len} values, expected {expected}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! [`CpuMlp`]: a whole MLP trained on the CPU with the ops of this module: the executor used
+//! when no GPU adapter exists, and the model-level oracle of the GPU trainer's tests.
+//!
+//! Parameters, gradients and optimizer moments are flat buffers in the [`ParamLayout`] the GPU
+//! uses, so state moves between the backends by copying slices. Activations live in a
+//! [`Workspace`] sized for the largest batch seen so far: after the first step of that size
+//! (and for every smaller one, such as an epoch's last partial batch) a step allocates nothing.
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, MlpSpec, ParamLayout};
+use crate::ops::MatmulForm;
+use crate::optim::Optimizer;
+
+use super::{
+    activation_backward_into, activation_forward_into, adam_step, add_bias, check_len,
+    column_sums_into, elements, matmul_into, sgd_step, softmax, softmax_xent_into, xent_loss,
+};
+
+/// `evaluate` and `predict` run the forward pass on at most this many rows at a time, so a
+/// 10 000-row test set needs activation buffers of 1 000 rows, not 10 000.
+const EVAL_CHUNK: usize = 1000;
+
+/// Per-layer activation buffers for up to `rows` rows. Layer `l` has `out_l` outputs.
+#[derive(Debug, Default)]
+struct Workspace {
+    rows: usize,
+    /// `z_l = a_{l-1} W_l + b_l`: `[rows, out_l]`, every layer (the last one holds the logits).
+    z: Vec<Vec<f32>>,
+    /// `a_l = act_l(z_l)`: `[rows, out_l]`, hidden layers only.
+    a: Vec<Vec<f32>>,
+    /// `dz_l`: `[rows, out_l]`, every layer (the last one holds dlogits).
+    dz: Vec<Vec<f32>>,
+    /// `da_l = dz_{l+1} W_{l+1}^T`: `[rows, out_l]`, hidden layers only.
+    da: Vec<Vec<f32>>,
+}
+
+impl Workspace {
+    /// Grows the buffers to hold `rows` rows; never shrinks, so alternating batch sizes do not
+    /// reallocate.
+    fn reserve(&mut self, spec: &MlpSpec, rows: usize) -> Result<()> {
+        if rows <= self.rows {
+            return Ok(());
+        }
+        let outs = &spec.sizes[1..];
+        let hidden = &outs[..outs.len() - 1];
+        let buffers = |sizes: &[usize]| -> Result<Vec<Vec<f32>>> {
+            sizes.iter().map(|&o| Ok(vec![0.0; elements("activation buffer", rows, o)?])).collect()
+        };
+        self.z = buffers(outs)?;
+        self.dz = buffers(outs)?;
+        self.a = buffers(hidden)?;
+        self.da = buffers(hidden)?;
+        self.rows = rows;
+        Ok(())
+    }
+}
+
+/// An MLP with its parameters, gradients and optimizer state, trained on the CPU.
+#[derive(Debug)]
+pub struct CpuMlp {
+    spec: MlpSpec,
+    layout: ParamLayout,
+    optimizer: Optimizer,
+    /// Flat parameters in `layout` order; padding slots are zero.
+    params: Vec<f32>,
+    /// Gradients of the last `compute_gradients`, same layout; padding stays zero.
+    grads: Vec<f32>,
+    /// Adam's first moment, or SGD's momentum buffer.
+    m: Vec<f32>,
+    /// Adam's second moment (kept at full length, and zero, for SGD so that the state has one
+    /// shape whatever the optimizer).
+    v: Vec<f32>,
+    /// Optimizer steps taken so far; the next update uses `step + 1` for bias correction.
+    step: u64,
+    work: Workspace,
+}
+
+impl CpuMlp {
+    /// A model from its spec, flat parameters (`spec.layout().len` floats) and optimizer.
+    ///
+    /// The last layer must be [`Activation::Identity`]: its outputs are the logits of the fused
+    /// softmax cross-entropy. An invalid optimizer (learning rate 0, ...) is [`Error::Config`].
+    pub fn new(spec: MlpSpec, params: Vec<f32>, optimizer: Optimizer) -> Result<Self> {
+        spec.validate()?;
+        if spec.activations.last() != Some(&Activation::Identity) {
+            return Err(Error::Config(format!(
+                "the last layer's activation must be identity (it outputs logits for the \
+                 softmax cross-entropy), got {:?}",
+                spec.activations.last()
+            )));
+        }
+        optimizer.validate()?;
+        let layout = spec.layout();
+        check_len("parameters", params.len(), layout.len)?;
+        let len = layout.len;
+        Ok(CpuMlp {
+            spec,
+            layout,
+            optimizer,
+            params,
+            grads: vec![0.0; len],
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+            step: 0,
+            work: Workspace::default(),
+        })
+    }
+
+    /// The model's description.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.spec
+    }
+
+    /// The flat layout of parameters, gradients and moments.
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+
+    /// The update rule.
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
+    }
+
+    /// Flat parameters, `layout().len` floats.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Replaces the parameters; `p` must be `layout().len` floats.
+    pub fn set_params(&mut self, p: &[f32]) -> Result<()> {
+        check_len("parameters", p.len(), self.layout.len)?;
+        self.params.copy_from_slice(p);
+        Ok(())
+    }
+
+    /// `(m, v, step)`: the moments (SGD's momentum is `m`; its `v` is zeros) and steps taken.
+    pub fn optimizer_state(&self) -> (&[f32], &[f32], u64) {
+        (&self.m, &self.v, self.step)
+    }
+
+    /// Restores the state [`CpuMlp::optimizer_state`] returned; both buffers `layout().len`.
+    pub fn set_optimizer_state(&mut self, m: &[f32], v: &[f32], step: u64) -> Result<()> {
+        check_len("optimizer moment m", m.len(), self.layout.len)?;
+        check_len("optimizer moment v", v.len(), self.layout.len)?;
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
+        self.step = step;
+        Ok(())
+    }
+
+    /// Gradients of the last [`CpuMlp::compute_gradients`].
+    pub fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// Gradients, writable: the data-parallel trainer sums the replicas' gradients here before
+    /// [`CpuMlp::apply_update`].
+    pub fn grads_mut(&mut self) -> &mut [f32] {
+        &mut self.grads
+    }
+
+    /// Forward and backward on `x: [rows, inputs]` and `labels: [rows]`: overwrites the
+    /// gradients with those of `loss_sum / scale_rows`, and returns `(loss_sum, correct)`.
+    ///
+    /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
+    /// so that summing the replicas' gradients gives the gradient of the global mean loss.
+    pub fn compute_gradients(
+        &mut self,
+        x: &[f32],
+        labels: &[u8],
+        scale_rows: usize,
+    ) -> Result<(f32, u32)> {
+        let rows = labels.len();
+        check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
+        if scale_rows < rows {
+            return Err(Error::Shape(format!(
+                "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
+                 the global batch size the gradient is averaged over"
+            )));
+        }
+        self.work.reserve(&self.spec, rows)?;
+        forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
+        let last = self.spec.layers() - 1;
+        let classes = self.spec.outputs();
+        let n = rows * classes;
+        let (loss_sum, correct) = softmax_xent_into(
+            &self.work.z[last][..n],
+            labels,
+            classes,
+            1.0 / scale_rows as f32,
+            &mut self.work.dz[last][..n],
+        )?;
+        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
+        Ok((loss_sum, correct))
+    }
+
+    /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,
+    /// then Adam or SGD with `optimizer.step_scalars(step)`.
+    pub fn apply_update(&mut self) {
+        self.step = self.step.saturating_add(1);
+        let s = self.optimizer.step_scalars(self.step);
+        let result = match self.optimizer {
+            Optimizer::Adam { .. } => {
+                adam_step(&mut self.params, &self.grads, &mut self.m, &mut self.v, &s)
+            }
+            Optimizer::Sgd { .. } => sgd_step(&mut self.params, &self.grads, &mut self.m, &s),
+        };
+        // Cannot fail: `new` and the setters keep all four buffers at `layout.len`.
+        debug_assert!(result.is_ok(), "optimizer buffers out of step: {result:?}");
+    }
+
+    /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
+    pub fn train_step(&mut self, x: &[f32], labels: &[u8]) -> Result<(f32, u32)> {
+        let out = self.compute_gradients(x, labels, labels.len())?;
+        self.apply_update();
+        Ok(out)
+    }
+
+    /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
+    /// rows whose f32 loss sums are added in order. Gradients are left untouched.
+    pub fn evaluate(&mut self, x: &[f32], labels: &[u8]) -> Result<(f32, u32)> {
+        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
+        check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
+        self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
+        let last = self.spec.layers() - 1;
+        let (mut loss_sum, mut correct) = (0.0f32, 0u32);
+        for (x, y) in x.chunks(EVAL_CHUNK * inputs).zip(labels.chunks(EVAL_CHUNK)) {
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, y.len())?;
+            let (l, c) = xent_loss(&self.work.z[last][..y.len() * classes], y, classes)?;
+            loss_sum += l;
+            correct += c;
+        }
+        Ok((loss_sum, correct))
+    }
+
+    /// Softmax probabilities `[rows, classes]` for `x: [rows, inputs]`, in chunks of at most
+    /// 1000 rows.
+    pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
+        if x.is_empty() || !x.len().is_multiple_of(inputs) {
+            return Err(Error::Shape(format!(
+                "predict needs x: [rows, {inputs}] with rows > 0, got {} values",
+                x.len()
+            )));
+        }
+        let rows = x.len() / inputs;
+        self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
+        let last = self.spec.layers() - 1;
+        let mut probs = Vec::with_capacity(elements("predictions", rows, classes)?);
+        for x in x.chunks(EVAL_CHUNK * inputs) {
+            let r = x.len() / inputs;
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
+            probs.extend(softmax(&self.work.z[last][..r * classes], classes)?);
+        }
+        Ok(probs)
+    }
+}
+
+/// The forward pass on `x: [rows, inputs]`: for each layer `z_l = a_{l-1} W_l + b_l` (with
+/// `a_0 = x`), and `a_l = act_l(z_l)` for hidden layers. Leaves the logits in `work.z[last]`.
+fn forward(
+    spec: &MlpSpec,
+    layout: &ParamLayout,
+    params: &[f32],
+    work: &mut Workspace,
+    x: &[f32],
+    rows: usize,
+) -> Result<()> {
+    let last = layout.layers.len() - 1;
+    for (l, slot) in layout.layers.iter().enumerate() {
+        let (inp, out) = (slot.inputs, slot.outputs);
+        let w = &params[slot.weight..slot.weight + inp * out];
+        let b = &params[slot.bias..slot.bias + out];
+        // a_{l-1}: [rows, inp]; the hidden activations before layer l are a[..l].
+        let (before, after) = work.a.split_at_mut(l);
+        let a_prev = if l == 0 { x } else { &before[l - 1][..rows * inp] };
+        let z = &mut work.z[l][..rows * out];
+        matmul_into(MatmulForm::AB, rows, out, inp, a_prev, w, z)?;
+        add_bias(z, b)?;
+        if l < last {
+            activation_forward_into(z, spec.activations[l], &mut after[0][..rows * out])?;
+        }
+    }
+    Ok(())
+}
+
+/// The backward pass, from `work.dz[last]` (dlogits) down: for each layer
+/// `dW_l = a_{l-1}^T dz_l`, `db_l = column_sums(dz_l)`, and below the first layer
+/// `da_{l-1} = dz_l W_l^T`, `dz_{l-1} = da_{l-1} * act'_{l-1}(z_{l-1})`. Writes only the
+/// weight and bias slots of `grads`, so padding stays zero.
+fn backward(
+    spec: &MlpSpec,
+    layout: &ParamLayout,
+    params: &[f32],
+    grads: &mut [f32],
+    work: &mut Workspace,
+    x: &[f32],
+    rows: usize,
+) -> Result<()> {
+    for (l, slot) in layout.layers.iter().enumerate().rev() {
+        let (inp, out) = (slot.inputs, slot.outputs);
+        let a_prev = if l == 0 { x } else { &work.a[l - 1][..rows * inp] };
+        let dz = &work.dz[l][..rows * out];
+        let dw = &mut grads[slot.weight..slot.weight + inp * out];
+        matmul_into(MatmulForm::AtB, inp, out, rows, a_prev, dz, dw)?;
+        column_sums_into(dz, rows, out, &mut grads[slot.bias..slot.bias + out])?;
+        if l > 0 {
+            // The input gradient of the first layer is never needed: x is data.
+            let w = &params[slot.weight..slot.weight + inp * out];
+            let da = &mut work.da[l - 1][..rows * inp];
+            matmul_into(MatmulForm::ABt, rows, inp, out, dz, w, da)?;
+            let z_prev = &work.z[l - 1][..rows * inp];
+            let dz_prev = &mut work.dz[l - 1][..rows * inp];
+            activation_backward_into(da, z_prev, spec.activations[l - 1], dz_prev)?;
+        }
+    }
+    Ok(())
+}
