@@ -22,3 +22,5 @@ pub use train::history::{EpochRecord, History};
 
 pub mod device;
 pub mod kernels;
+pub use device::{AdapterReport, AdapterSelection, Gpu};
+pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};

@@ -1,0 +1,166 @@
+//! The demo: train the classic 784-64-10 MLP on the bundled MNIST with early stopping, on the
+//! GPU (or the CPU reference with `--adapter cpu`), and report the test accuracy.
+//!
+//!     cargo run --release --example mnist
+//!     cargo run --release --example mnist -- --adapter cpu --epochs 5
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use wgtrain::data::{default_mnist_dir, load_mnist};
+use wgtrain::{
+    Activation, AdapterSelection, Backend, Decision, EarlyStopping, MlpSpec, Monitor, Optimizer, TrainEvent,
+    Trainer, TrainerOptions,
+};
+
+#[derive(Parser)]
+#[command(about = "Train an MLP on MNIST with wgtrain")]
+struct Args {
+    /// Maximum number of epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Hidden layer sizes, comma separated (e.g. 64 or 256,128).
+    #[arg(long, default_value = "64", value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// Early stopping patience (epochs without val_loss improvement).
+    #[arg(long, default_value_t = 5)]
+    patience: usize,
+    #[arg(long, default_value_t = 0.0)]
+    min_delta: f64,
+    #[arg(long, default_value_t = 0.1)]
+    validation_split: f32,
+    /// Folder with the MNIST (or Fashion-MNIST) IDX files, raw or .gz.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use only the first N training images.
+    #[arg(long)]
+    train_samples: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// best, all, vulkan, gl, discrete, indices like 0,2, or cpu.
+    #[arg(long, default_value = "best")]
+    adapter: String,
+    /// Logical devices per adapter (data parallel on one adapter).
+    #[arg(long, default_value_t = 1)]
+    replicas_per_adapter: usize,
+    /// Write a JSON summary here.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+    /// Write the per-epoch history here (.csv or .json).
+    #[arg(long)]
+    history: Option<PathBuf>,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), wgtrain::Error> {
+    let dir = args.data.clone().unwrap_or_else(default_mnist_dir);
+    let mnist = load_mnist(&dir)?;
+    let train = match args.train_samples {
+        Some(n) => mnist.train.take(n),
+        None => mnist.train,
+    };
+    let backend = if args.adapter == "cpu" {
+        Backend::Cpu
+    } else {
+        let selection: AdapterSelection = args.adapter.parse()?;
+        Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
+    };
+    let mut sizes = vec![train.features];
+    sizes.extend(&args.hidden);
+    sizes.push(mnist.test.classes.max(train.classes));
+    let options = TrainerOptions {
+        spec: MlpSpec::classifier(&sizes, Activation::Relu),
+        optimizer: Optimizer::adam(args.lr),
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        seed: args.seed,
+        validation_split: args.validation_split,
+        early_stopping: Some(
+            EarlyStopping::new(Monitor::ValLoss)
+                .patience(args.patience)
+                .min_delta(args.min_delta)
+                .restore_best_weights(true),
+        ),
+        backend,
+        ..TrainerOptions::default()
+    };
+    let mut trainer = Trainer::new(options)?;
+    let devices = trainer.devices();
+    println!("training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix:>2} [{bar:30}] {pos}/{len} steps {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let mut seconds = Vec::new();
+    let report = trainer.fit(&train, None, |event| match event {
+        TrainEvent::Progress { epoch, steps_done, steps, samples_per_second } => {
+            bar.set_prefix(format!("{}", epoch + 1));
+            bar.set_length(*steps as u64);
+            bar.set_position(*steps_done as u64);
+            bar.set_message(format!("{samples_per_second:>8.0} samples/s"));
+        }
+        TrainEvent::EpochEnd { record: r, decision } => {
+            seconds.push(r.seconds);
+            let line = format!(
+                "epoch {:>2}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4} | {:.2} s, {:.0} samples/s{}",
+                r.epoch + 1,
+                r.loss,
+                r.accuracy,
+                r.val_loss.unwrap_or(f32::NAN),
+                r.val_accuracy.unwrap_or(f32::NAN),
+                r.seconds,
+                r.samples_per_second,
+                if *decision == Decision::Stop { "  <- early stop" } else { "" }
+            );
+            // A hidden bar (output not a terminal) swallows println: print directly then.
+            if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+            bar.set_position(0);
+        }
+    })?;
+    bar.finish_and_clear();
+    match &report.stop_message {
+        Some(m) => println!("stopped early: {m}"),
+        None => println!("ran all {} epochs", report.epochs_run),
+    }
+    if let Some(e) = report.restored_epoch {
+        println!("restored the weights of epoch {} (best val_loss)", e + 1);
+    }
+    let test = trainer.evaluate(&mnist.test)?;
+    println!("test accuracy {:.4}, test loss {:.4} ({} images)", test.accuracy, test.loss, test.samples);
+
+    if let Some(path) = &args.history {
+        let h = trainer.history();
+        if path.extension().is_some_and(|e| e == "json") { h.write_json(path)? } else { h.write_csv(path)? }
+    }
+    if let Some(path) = &args.summary_json {
+        let mut sorted = seconds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+        let summary = json!({
+            "test_accuracy": test.accuracy, "test_loss": test.loss, "epochs_run": report.epochs_run,
+            "stopped_epoch": report.stopped_epoch, "best_epoch": report.best_epoch,
+            "seconds_per_epoch": median, "samples_per_second": train.len() as f64 / median.max(1e-9),
+            "adapter": devices.join(", "),
+        });
+        std::fs::write(path, summary.to_string()).map_err(|e| wgtrain::Error::io(path, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! The two executors behind [`crate::Trainer`]: the GPU (one replica per device, data
+//! resident) and the CPU reference. Both run one epoch at a time and return the epoch's
+//! summed loss and correct counts; the trainer does the rest (shuffles, early stopping,
+//! history) once for both.
+
+use std::sync::Arc;
+
+use crate::cpu::CpuMlp;
+use crate::data::Dataset;
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::kernels::pixel_lut;
+use crate::model::MlpSpec;
+use crate::optim::Optimizer;
+use crate::train::device_data::{DeviceDataset, DeviceIndices};
+use crate::train::replica::{Replica, SourceId};
+
+/// Sums over one pass: `(loss sum, correct, rows)`.
+pub(crate) type PassSums = (f64, f64, usize);
+
+/// Sums of one epoch.
+pub(crate) struct EpochSums {
+    pub train: PassSums,
+    pub val: Option<PassSums>,
+    pub steps: usize,
+}
+
+/// Where validation rows come from.
+pub(crate) enum ValSource<'a> {
+    None,
+    /// Indices into the training dataset.
+    Split(&'a [u32]),
+    Data(&'a Dataset),
+}
+
+pub(crate) enum Engine {
+    Gpu(Box<GpuEngine>),
+    Cpu(Box<CpuEngine>),
+}
+
+/// One replica on one device with the training (and validation) data resident.
+pub(crate) struct GpuEngine {
+    pub replica: Replica,
+    train: Option<SourceId>,
+    val: Option<SourceId>,
+}
+
+impl GpuEngine {
+    pub fn new(gpu: Gpu, spec: &MlpSpec, optimizer: Optimizer, params: &[f32], max_rows: usize) -> Result<Self> {
+        Ok(GpuEngine { replica: Replica::new(gpu, spec, optimizer, params, max_rows)?, train: None, val: None })
+    }
+
+    /// Uploads the training rows `train_idx` of `data` and the validation rows, once.
+    pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
+        let gpu = self.replica.gpu.clone();
+        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
+        let indices = DeviceIndices::upload(&gpu, train_idx, data.len())?;
+        self.train = Some(self.replica.add_source(Arc::clone(&resident), indices)?);
+        self.val = match val {
+            ValSource::None => None,
+            ValSource::Split(idx) => {
+                let indices = DeviceIndices::upload(&gpu, idx, data.len())?;
+                Some(self.replica.add_source(resident, indices)?)
+            }
+            ValSource::Data(v) => {
+                let resident = Arc::new(DeviceDataset::upload(&gpu, v)?);
+                let all: Vec<u32> = (0..v.len() as u32).collect();
+                let indices = DeviceIndices::upload(&gpu, &all, v.len())?;
+                Some(self.replica.add_source(resident, indices)?)
+            }
+        };
+        Ok(())
+    }
+
+    pub fn run_epoch(
+        &mut self,
+        order: &[u32],
+        batch: usize,
+        first_step: u64,
+        eval_batch: usize,
+        hook: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<EpochSums> {
+        let train = self.train.ok_or_else(|| Error::Config("fit has not uploaded its data".into()))?;
+        let r = &mut self.replica;
+        r.set_order(train, order)?;
+        r.clear_metrics();
+        let steps = r.submit_epoch(train, batch, first_step, hook)?;
+        if let Some(val) = self.val {
+            r.submit_eval(val, eval_batch)?;
+        }
+        let m = r.read_metrics()?;
+        let val = self.val.map(|v| (m[2] as f64, m[3] as f64, r.source_len(v)));
+        Ok(EpochSums { train: (m[0] as f64, m[1] as f64, order.len()), val, steps })
+    }
+
+    /// Loss and correct sums over `data` (uploaded for this call).
+    pub fn evaluate(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
+        let gpu = self.replica.gpu.clone();
+        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        let id = self.replica.add_source(resident, DeviceIndices::upload(&gpu, &all, data.len())?)?;
+        self.replica.clear_metrics();
+        self.replica.submit_eval(id, eval_batch)?;
+        let m = self.replica.read_metrics()?;
+        Ok((m[2] as f64, m[3] as f64, data.len()))
+    }
+}
+
+/// The CPU reference backend as an executor.
+pub(crate) struct CpuEngine {
+    pub mlp: CpuMlp,
+    /// restore_best_weights' snapshot.
+    best: Vec<f32>,
+    /// Reused batch buffers: no allocation per step.
+    x: Vec<f32>,
+    y: Vec<u8>,
+    lut: [f32; 256],
+}
+
+impl CpuEngine {
+    pub fn new(spec: &MlpSpec, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
+        Ok(CpuEngine { mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?, best: Vec::new(), x: Vec::new(), y: Vec::new(), lut: pixel_lut() })
+    }
+
+    /// Gathers rows `idx` of `data` into the batch buffers (pixel / 255 via the same table
+    /// the GPU uses).
+    fn gather(&mut self, data: &Dataset, idx: &[u32]) {
+        let f = data.features;
+        self.x.resize(idx.len() * f, 0.0);
+        self.y.clear();
+        for (r, &i) in idx.iter().enumerate() {
+            let row = &data.pixels[i as usize * f..(i as usize + 1) * f];
+            for (dst, &p) in self.x[r * f..(r + 1) * f].iter_mut().zip(row) {
+                *dst = self.lut[p as usize];
+            }
+            self.y.push(data.labels[i as usize]);
+        }
+    }
+
+    pub fn run_epoch(
+        &mut self,
+        data: &Dataset,
+        order: &[u32],
+        batch: usize,
+        val: &ValSource<'_>,
+        hook: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<EpochSums> {
+        let (mut loss, mut correct) = (0.0f64, 0.0f64);
+        let mut steps = 0;
+        for chunk in order.chunks(batch) {
+            self.gather(data, chunk);
+            let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
+            loss += l as f64;
+            correct += c as f64;
+            steps += 1;
+            if steps % 16 == 0 {
+                hook(steps)?;
+            }
+        }
+        let val = match val {
+            ValSource::None => None,
+            ValSource::Split(idx) => Some(self.eval_rows(data, idx)?),
+            ValSource::Data(v) => Some(self.evaluate(v)?),
+        };
+        Ok(EpochSums { train: (loss, correct, order.len()), val, steps })
+    }
+
+    fn eval_rows(&mut self, data: &Dataset, idx: &[u32]) -> Result<PassSums> {
+        let (mut loss, mut correct) = (0.0f64, 0.0f64);
+        for chunk in idx.chunks(1000) {
+            self.gather(data, chunk);
+            let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+            loss += l as f64;
+            correct += c as f64;
+        }
+        Ok((loss, correct, idx.len()))
+    }
+
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<PassSums> {
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        self.eval_rows(data, &all)
+    }
+
+    pub fn snapshot_best(&mut self) {
+        self.best.clear();
+        self.best.extend_from_slice(self.mlp.params());
+    }
+
+    pub fn restore_best(&mut self) -> Result<()> {
+        let best = std::mem::take(&mut self.best);
+        self.mlp.set_params(&best)?;
+        self.best = best;
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! [`Trainer`]: the epoch loop shared by every backend. It shuffles, runs an epoch on the
+//! engine, turns the sums into metrics, asks early stopping, records history, reports events,
+//! and restores the best weights at the end.
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+
+use crate::data::{shuffled, validation_split, Dataset};
+use crate::device::{self, Gpu};
+use crate::error::{Error, Result};
+use crate::model::MlpSpec;
+use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
+use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, PassSums, ValSource};
+use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
+use crate::train::history::{EpochRecord, History};
+use crate::train::options::{Backend, TrainerOptions};
+
+/// Trains one model. Build it from [`TrainerOptions`], then [`Trainer::fit`].
+pub struct Trainer {
+    options: TrainerOptions,
+    engine: Engine,
+    cancel: CancelToken,
+    /// Optimizer steps taken so far (Adam's t).
+    step: u64,
+    /// Epochs completed so far.
+    epoch: usize,
+    rng: Pcg64Mcg,
+    history: History,
+    early_stopping: Option<EarlyStopping>,
+}
+
+fn mean(sums: PassSums) -> (f32, f32) {
+    let (loss, correct, n) = sums;
+    let n = n.max(1) as f64;
+    ((loss / n) as f32, (correct / n) as f32)
+}
+
+impl Trainer {
+    /// Validates `options`, initialises the weights from the seed and opens the backend.
+    pub fn new(options: TrainerOptions) -> Result<Self> {
+        options.validate()?;
+        let params = options.spec.layout().init(options.init, options.seed);
+        Self::with_parameters(options, &params)
+    }
+
+    /// Like [`Trainer::new`] with given flat parameters (laid out as `options.spec.layout()`).
+    pub fn with_parameters(options: TrainerOptions, params: &[f32]) -> Result<Self> {
+        options.validate()?;
+        if let Some(bad) = params.iter().position(|p| !p.is_finite()) {
+            return Err(Error::Data(format!("parameter {bad} is not finite")));
+        }
+        let max_rows = options.batch_size.max(options.eval_batch);
+        let engine = match &options.backend {
+            Backend::Cpu => Engine::Cpu(Box::new(CpuEngine::new(&options.spec, options.optimizer, params)?)),
+            Backend::Gpu { selection, replicas_per_adapter } => {
+                let gpus = device::open(selection, *replicas_per_adapter)?;
+                Self::gpu_engine(gpus, &options, params, max_rows)?
+            }
+            Backend::Devices(gpus) => Self::gpu_engine(gpus.clone(), &options, params, max_rows)?,
+        };
+        // The shuffle stream is derived from the seed but differs from the init stream.
+        let rng = Pcg64Mcg::seed_from_u64(options.seed ^ 0x5eed_5eed_5eed_5eed);
+        let early_stopping = options.early_stopping.clone();
+        Ok(Trainer { options, engine, cancel: CancelToken::new(), step: 0, epoch: 0, rng, history: History::default(), early_stopping })
+    }
+
+    fn gpu_engine(mut gpus: Vec<Gpu>, options: &TrainerOptions, params: &[f32], max_rows: usize) -> Result<Engine> {
+        match gpus.len() {
+            0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
+            1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(gpus.remove(0), &options.spec, options.optimizer, params, max_rows)?))),
+            n => Err(Error::Config(format!("{n} devices given; data-parallel training is not built yet"))),
+        }
+    }
+
+    /// A token that cancels this trainer's `fit` from another thread.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &TrainerOptions {
+        &self.options
+    }
+
+    /// The model's description.
+    pub fn spec(&self) -> &MlpSpec {
+        &self.options.spec
+    }
+
+    /// Names of the devices training runs on (`cpu` for the CPU backend).
+    pub fn devices(&self) -> Vec<String> {
+        match &self.engine {
+            Engine::Gpu(g) => vec![g.replica.gpu.report.label()],
+            Engine::Cpu(_) => vec!["cpu".into()],
+        }
+    }
+
+    /// Dispatches per training step (0 on the CPU backend).
+    pub fn dispatches_per_step(&self) -> usize {
+        match &self.engine {
+            Engine::Gpu(g) => g.replica.dispatches_per_step(),
+            Engine::Cpu(_) => 0,
+        }
+    }
+
+    /// The history of every epoch run so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The current flat parameters (layout of `spec().layout()`).
+    pub fn parameters(&self) -> Result<Vec<f32>> {
+        match &self.engine {
+            Engine::Gpu(g) => g.replica.read_params(),
+            Engine::Cpu(c) => Ok(c.mlp.params().to_vec()),
+        }
+    }
+
+    fn check_data(&self, data: &Dataset, what: &str) -> Result<()> {
+        let spec = &self.options.spec;
+        if data.is_empty() {
+            return Err(Error::Data(format!("the {what} set is empty")));
+        }
+        if data.features != spec.inputs() {
+            return Err(Error::Shape(format!("the {what} set has {} features, the model takes {}", data.features, spec.inputs())));
+        }
+        if data.classes > spec.outputs() {
+            return Err(Error::Shape(format!("the {what} set has {} classes, the model outputs {}", data.classes, spec.outputs())));
+        }
+        Ok(())
+    }
+
+    /// Trains on `train` for up to `options.epochs` epochs, validating on `validation` (or on
+    /// a held-out `validation_split` of `train` when `None`), reporting through `on_event`.
+    pub fn fit(&mut self, train: &Dataset, validation: Option<&Dataset>, mut on_event: impl FnMut(&TrainEvent)) -> Result<FitReport> {
+        self.check_data(train, "training")?;
+        if let Some(v) = validation {
+            self.check_data(v, "validation")?;
+        }
+        self.cancel.reset();
+        let split = match validation {
+            Some(_) => None,
+            None if self.options.validation_split > 0.0 => {
+                Some(validation_split(train.len(), self.options.validation_split, self.options.seed)?)
+            }
+            None => None,
+        };
+        let train_idx: Vec<u32> = match &split {
+            Some(s) => s.train.clone(),
+            None => (0..train.len() as u32).collect(),
+        };
+        let val = match (&split, validation) {
+            (_, Some(v)) => ValSource::Data(v),
+            (Some(s), None) if !s.val.is_empty() => ValSource::Split(&s.val),
+            _ => ValSource::None,
+        };
+        if let Engine::Gpu(g) = &mut self.engine {
+            g.prepare(train, &train_idx, &val)?;
+        }
+        let mut decision = Decision::Continue;
+        while self.epoch < self.options.epochs && decision == Decision::Continue {
+            let order = shuffled(&train_idx, &mut self.rng);
+            let epoch = self.epoch;
+            let start = std::time::Instant::now();
+            let sums = self.run_epoch(train, &order, &val, epoch, &mut on_event)?;
+            let seconds = start.elapsed().as_secs_f64();
+            self.step += sums.steps as u64;
+            self.epoch += 1;
+            let (loss, accuracy) = mean(sums.train);
+            let (val_loss, val_accuracy) = sums.val.map(mean).unzip();
+            let metrics = EpochMetrics { loss, accuracy, val_loss, val_accuracy };
+            if let Some(es) = &mut self.early_stopping {
+                decision = es.on_epoch_end(epoch, &metrics);
+                if es.wants_snapshot() {
+                    self.snapshot_best();
+                }
+            }
+            let record = EpochRecord::new(epoch, &metrics, seconds, order.len());
+            self.history.push(record.clone());
+            on_event(&TrainEvent::EpochEnd { record, decision });
+        }
+        let restored_epoch = self.early_stopping.as_ref().and_then(|es| es.restore_epoch());
+        if restored_epoch.is_some() {
+            self.restore_best()?;
+        }
+        let es = self.early_stopping.as_ref();
+        Ok(FitReport {
+            history: self.history.clone(),
+            epochs_run: self.epoch,
+            stopped_epoch: es.and_then(|e| e.stopped_epoch()),
+            stop_reason: es.and_then(|e| e.stop_reason()),
+            stop_message: es.and_then(|e| e.stop_message()),
+            best_epoch: es.and_then(|e| e.best_epoch()),
+            restored_epoch,
+        })
+    }
+
+    fn run_epoch(
+        &mut self,
+        train: &Dataset,
+        order: &[u32],
+        val: &ValSource<'_>,
+        epoch: usize,
+        on_event: &mut impl FnMut(&TrainEvent),
+    ) -> Result<EpochSums> {
+        let batch = self.options.batch_size;
+        let steps = order.len().div_ceil(batch);
+        let cancel = self.cancel.clone();
+        let start = std::time::Instant::now();
+        let mut hook = |done: usize| -> Result<()> {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            let samples = (done * batch).min(order.len()) as f64;
+            on_event(&TrainEvent::Progress { epoch, steps_done: done, steps, samples_per_second: samples / secs });
+            Ok(())
+        };
+        match &mut self.engine {
+            Engine::Gpu(g) => g.run_epoch(order, batch, self.step, self.options.eval_batch, &mut hook),
+            Engine::Cpu(c) => c.run_epoch(train, order, batch, val, &mut hook),
+        }
+    }
+
+    fn snapshot_best(&mut self) {
+        match &mut self.engine {
+            Engine::Gpu(g) => g.replica.snapshot_best(),
+            Engine::Cpu(c) => c.snapshot_best(),
+        }
+    }
+
+    fn restore_best(&mut self) -> Result<()> {
+        match &mut self.engine {
+            Engine::Gpu(g) => {
+                g.replica.restore_best();
+                Ok(())
+            }
+            Engine::Cpu(c) => c.restore_best(),
+        }
+    }
+
+    /// Mean loss and accuracy of the current weights over `data`.
+    pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
+        self.check_data(data, "evaluation")?;
+        let sums = match &mut self.engine {
+            Engine::Gpu(g) => g.evaluate(data, self.options.eval_batch)?,
+            Engine::Cpu(c) => c.evaluate(data)?,
+        };
+        let (loss, accuracy) = mean(sums);
+        Ok(Evaluation { loss, accuracy, samples: data.len() })
+    }
+}
