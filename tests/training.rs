@@ -1,0 +1,150 @@
+//! Whole-model checks: a GPU training step equals the CPU reference's (gradients and
+//! weights), a 10-step loss curve agrees, and a short MNIST run learns.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::fixture;
+use wgtrain::cpu::CpuMlp;
+use wgtrain::data::{default_mnist_dir, load_mnist, Dataset};
+use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::train::replica::Replica;
+use wgtrain::{Activation, Backend, Init, MlpSpec, Optimizer, Trainer, TrainerOptions};
+
+/// A deterministic pseudo-random u8 dataset with learnable labels (label = which quarter the
+/// first pixel falls in, so a model can fit it).
+fn synthetic(rows: usize, features: usize, classes: usize) -> Dataset {
+    let mut s = 12345u64;
+    let mut px = Vec::with_capacity(rows * features);
+    for _ in 0..rows * features {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        px.push((s >> 56) as u8);
+    }
+    let labels = (0..rows).map(|r| (px[r * features] as usize * classes / 256) as u8).collect();
+    Dataset::new(px, labels, features, classes).expect("valid synthetic data")
+}
+
+fn x_f32(d: &Dataset) -> Vec<f32> {
+    d.pixels.iter().map(|&p| p as f32 / 255.0).collect()
+}
+
+/// Relative comparison with an absolute floor scaled to the vector's magnitude.
+fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], rel: f32, floor_frac: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let floor = floor_frac * scale;
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let tol = rel * c.abs() + floor;
+        assert!((g - c).abs() <= tol, "{what}[{i}]: gpu {g} cpu {c} (diff {} > tol {tol})", (g - c).abs());
+    }
+}
+
+/// One step on the GPU replica and on the CPU reference from the same weights and batch.
+/// Gradients: each is a sum over the batch of products of f32 values computed with
+/// different summation orders and (on the GPU) exp/log with a few ULP of error: we allow
+/// 1e-4 relative, with a floor of 1e-5 of the largest gradient for those that cancel to ~0.
+/// Weights after one Adam step differ by at most the difference of the two updates; the
+/// update lr * g / (|g| + eps) is steepest near g = 0 where a gradient error d moves it by
+/// up to lr * d / eps, so we compare weights with that bound for the floor above.
+#[test]
+fn one_gpu_step_equals_one_cpu_step() {
+    for act in [Activation::Relu, Activation::Tanh, Activation::Gelu, Activation::Sigmoid] {
+        let f = fixture();
+        let spec = MlpSpec::classifier(&[784, 65, 33, 10], act);
+        let params = spec.layout().init(Init::He, 7);
+        let opt = Optimizer::adam(1e-3);
+        let data = synthetic(128, 784, 10);
+
+        let mut replica = Replica::new(f.gpu.clone(), &spec, opt, &params, 128).expect("replica");
+        let resident = Arc::new(DeviceDataset::upload(&f.gpu, &data).expect("upload"));
+        let order: Vec<u32> = (0..128).collect();
+        let src = replica.add_source(resident, DeviceIndices::upload(&f.gpu, &order, 128).unwrap()).unwrap();
+        replica.clear_metrics();
+        let steps = replica.submit_epoch(src, 128, 0, &mut |_| Ok(())).expect("step");
+        assert_eq!(steps, 1);
+        let metrics = replica.read_metrics().unwrap();
+        let gpu_grads = replica.read_grads().unwrap();
+        let gpu_params = replica.read_params().unwrap();
+
+        let mut cpu = CpuMlp::new(spec.clone(), params.clone(), opt).unwrap();
+        let (loss, correct) = cpu.train_step(&x_f32(&data), &data.labels).unwrap();
+        let cpu_grads_after = cpu.grads().to_vec();
+
+        assert!((metrics[0] - loss).abs() <= 1e-5 * loss.abs() * 128.0, "{act:?}: loss sum gpu {} cpu {loss}", metrics[0]);
+        assert_eq!(metrics[1] as u32, correct, "{act:?}: correct counts differ");
+        assert_close(&format!("{act:?} grads"), &gpu_grads, &cpu_grads_after, 1e-4, 1e-5);
+        let max_g = cpu_grads_after.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+        let weight_tol = 1e-3 * (1e-5 * max_g) / 1e-7 + 1e-6;
+        for (i, (g, c)) in gpu_params.iter().zip(cpu.params()).enumerate() {
+            assert!((g - c).abs() <= weight_tol, "{act:?} params[{i}]: gpu {g} cpu {c}");
+        }
+    }
+}
+
+/// Ten Adam steps through the public Trainer on both backends, same seed and shuffles: the
+/// per-epoch losses agree to 1e-4 relative and the weights stay within 1e-4 (each Adam step
+/// moves a weight by at most ~lr = 1e-3, and the backends disagree only in rounding).
+#[test]
+fn ten_step_loss_curve_matches_the_cpu_reference() {
+    let data = synthetic(320, 784, 10);
+    let run = |backend: Backend| {
+        let options = TrainerOptions {
+            spec: MlpSpec::default(),
+            batch_size: 32,
+            epochs: 2,
+            validation_split: 0.0,
+            seed: 3,
+            backend,
+            ..TrainerOptions::default()
+        };
+        let mut t = Trainer::new(options).expect("trainer");
+        let report = t.fit(&data, None, |_| {}).expect("fit");
+        (report.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(), t.parameters().unwrap())
+    };
+    let (gpu_loss, gpu_params) = run(Backend::Devices(vec![fixture().gpu.clone()]));
+    let (cpu_loss, cpu_params) = run(Backend::Cpu);
+    assert_eq!(gpu_loss.len(), 2);
+    assert!(gpu_loss[1] < gpu_loss[0], "loss should fall: {gpu_loss:?}");
+    assert_close("epoch losses", &gpu_loss, &cpu_loss, 1e-4, 0.0);
+    for (i, (g, c)) in gpu_params.iter().zip(&cpu_params).enumerate() {
+        assert!((g - c).abs() <= 1e-4, "params[{i}] drifted: gpu {g} cpu {c}");
+    }
+}
+
+/// A short run on 2,000 real MNIST images: the loss falls and the test accuracy passes 85%.
+#[test]
+fn short_mnist_run_learns() {
+    let mnist = load_mnist(default_mnist_dir()).expect("bundled MNIST");
+    let train = mnist.train.take(2000);
+    let options = TrainerOptions {
+        epochs: 8,
+        batch_size: 32,
+        validation_split: 0.1,
+        backend: Backend::Devices(vec![fixture().gpu.clone()]),
+        ..TrainerOptions::default()
+    };
+    let mut t = Trainer::new(options).unwrap();
+    let report = t.fit(&train, None, |_| {}).unwrap();
+    let losses: Vec<f32> = report.history.epochs.iter().map(|e| e.loss).collect();
+    assert!(losses.last() < losses.first(), "training loss did not fall: {losses:?}");
+    let test = t.evaluate(&mnist.test).unwrap();
+    assert!(test.accuracy > 0.85, "test accuracy {} after {losses:?}", test.accuracy);
+}
+
+#[test]
+fn bad_options_and_data_are_errors() {
+    let gpu = Backend::Devices(vec![fixture().gpu.clone()]);
+    let bad = |o: TrainerOptions| Trainer::new(o).err().map(|e| e.to_string());
+    let zero_lr = TrainerOptions { optimizer: Optimizer::adam(0.0), backend: gpu.clone(), ..Default::default() };
+    assert!(bad(zero_lr).is_some_and(|m| m.contains("learning rate")), "lr 0 must be rejected");
+    let zero_batch = TrainerOptions { batch_size: 0, backend: gpu.clone(), ..Default::default() };
+    assert!(bad(zero_batch).is_some_and(|m| m.contains("batch")), "batch 0 must be rejected");
+    let split = TrainerOptions { validation_split: 1.0, backend: gpu.clone(), ..Default::default() };
+    assert!(bad(split).is_some(), "a validation split of 1 leaves nothing to train on");
+
+    let mut t = Trainer::new(TrainerOptions { backend: gpu, ..Default::default() }).unwrap();
+    let wrong = synthetic(10, 7, 10);
+    let err = t.fit(&wrong, None, |_| {}).expect_err("7 features into a 784-input model");
+    assert!(err.to_string().contains("7 features"), "{err}");
+}
