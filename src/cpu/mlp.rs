@@ -3,8 +3,8 @@
 //!
 //! Parameters, gradients and optimizer moments are flat buffers in the [`ParamLayout`] the GPU
 //! uses, so state moves between the backends by copying slices. Activations live in a
-//! [`Workspace`] sized for the largest batch seen so far: after the first step of that size
-//! (and for every smaller one, such as an epoch's last partial batch) a step allocates nothing.
+//! [`Workspace`] sized for the largest batch seen so far: after the first step of that size,
+//! every step (and every smaller one, such as an epoch's last partial batch) reuses them.
 
 use crate::error::{Error, Result};
 use crate::model::{Activation, MlpSpec, ParamLayout};
