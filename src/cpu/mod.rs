@@ -23,6 +23,7 @@ mod activation;
 mod matmul;
 mod mlp;
 mod optim;
+mod pass;
 mod reduce;
 mod softmax_xent;
 
