@@ -16,8 +16,8 @@
 //! Threads: sgemm splits a product over the physical cores when `m k + k n >= 2^15`
 //! (`MATMUL_NUM_THREADS` caps it, read once per process). Waking its worker costs tens of
 //! microseconds on a VM, which small batches feel: on the 2-core machine this was measured on,
-//! an MNIST epoch at batch 32 takes ~0.34 s with the default and ~0.24 s with
-//! `MATMUL_NUM_THREADS=1`, while batch 128 gains a little from the second core.
+//! an MNIST epoch at batch 32 took 0.28-0.42 s with the default and 0.24-0.29 s with
+//! `MATMUL_NUM_THREADS=1`, while batch 128 (0.19-0.25 s) gains little from the second core.
 
 mod activation;
 mod matmul;
