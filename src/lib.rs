@@ -9,6 +9,7 @@ mod model;
 mod ops;
 mod optim;
 
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod train;
@@ -22,5 +23,6 @@ pub use train::history::{EpochRecord, History};
 
 pub mod device;
 pub mod kernels;
+pub mod parallel;
 pub use device::{AdapterReport, AdapterSelection, Gpu};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};

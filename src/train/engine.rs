@@ -13,6 +13,7 @@ use crate::kernels::pixel_lut;
 use crate::model::MlpSpec;
 use crate::optim::Optimizer;
 use crate::train::device_data::{DeviceDataset, DeviceIndices};
+use crate::parallel::Mirrored;
 use crate::train::replica::{Replica, SourceId};
 
 /// Sums over one pass: `(loss sum, correct, rows)`.
@@ -35,6 +36,7 @@ pub(crate) enum ValSource<'a> {
 
 pub(crate) enum Engine {
     Gpu(Box<GpuEngine>),
+    Mirrored(Box<MirroredEngine>),
     Cpu(Box<CpuEngine>),
 }
 
@@ -95,15 +97,59 @@ impl GpuEngine {
 
     /// Loss and correct sums over `data` (uploaded for this call).
     pub fn evaluate(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
-        let gpu = self.replica.gpu.clone();
-        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
-        let all: Vec<u32> = (0..data.len() as u32).collect();
-        let id = self.replica.add_source(resident, DeviceIndices::upload(&gpu, &all, data.len())?)?;
-        self.replica.clear_metrics();
-        self.replica.submit_eval(id, eval_batch)?;
-        let m = self.replica.read_metrics()?;
-        Ok((m[2] as f64, m[3] as f64, data.len()))
+        evaluate_on(&mut self.replica, data, eval_batch)
     }
+}
+
+/// Several replicas training data parallel (see [`crate::parallel`]).
+pub(crate) struct MirroredEngine {
+    pub inner: Mirrored,
+}
+
+impl MirroredEngine {
+    pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
+        let all: Vec<u32>;
+        let val = match val {
+            ValSource::None => None,
+            ValSource::Split(idx) => Some((data, *idx)),
+            ValSource::Data(v) => {
+                all = (0..v.len() as u32).collect();
+                Some((*v, all.as_slice()))
+            }
+        };
+        self.inner.prepare(data, train_idx, val)
+    }
+
+    pub fn run_epoch(
+        &mut self,
+        order: &[u32],
+        batch: usize,
+        first_step: u64,
+        eval_batch: usize,
+        val_rows: Option<usize>,
+        hook: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<EpochSums> {
+        let (m, steps) = self.inner.run_epoch(order, batch, first_step, eval_batch, hook)?;
+        Ok(EpochSums { train: (m[0], m[1], order.len()), val: val_rows.map(|n| (m[2], m[3], n)), steps })
+    }
+
+    /// Evaluation runs on the first replica (all hold the same weights).
+    pub fn evaluate(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
+        let replica = self.inner.replicas.first_mut().ok_or_else(|| Error::Config("no replicas".into()))?;
+        evaluate_on(replica, data, eval_batch)
+    }
+}
+
+/// Loss and correct sums over `data`, uploaded to `replica` for this call.
+fn evaluate_on(replica: &mut Replica, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
+    let gpu = replica.gpu.clone();
+    let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
+    let all: Vec<u32> = (0..data.len() as u32).collect();
+    let id = replica.add_source(resident, DeviceIndices::upload(&gpu, &all, data.len())?)?;
+    replica.clear_metrics();
+    replica.submit_eval(id, eval_batch)?;
+    let m = replica.read_metrics()?;
+    Ok((m[2] as f64, m[3] as f64, data.len()))
 }
 
 /// The CPU reference backend as an executor.

@@ -57,11 +57,24 @@ struct Workspace {
     dz: Vec<wgpu::Buffer>,
 }
 
+/// What a recorded pass does after the forward pass and the loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PassKind {
+    /// Backward and the optimizer: a whole training step.
+    Train,
+    /// Backward only: gradients for a data-parallel reduction.
+    Grads,
+    /// Nothing: evaluation.
+    Eval,
+}
+
 /// A recorded pass over some rows of a source.
 struct Plan {
     source: SourceId,
     rows: usize,
-    train: bool,
+    kind: PassKind,
+    /// The gradient is that of `loss sum / scale_rows`.
+    scale_rows: usize,
     /// GatherStep per launch of this plan, copied into the gather uniform before each.
     starts: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
@@ -88,6 +101,8 @@ pub struct Replica {
     work: Workspace,
     sources: Vec<Source>,
     plans: Vec<Plan>,
+    /// The optimizer dispatch on its own, for data-parallel steps.
+    update: Option<Dispatch>,
 }
 
 fn uniform_buffer(gpu: &Gpu, label: &str, size: u64) -> Result<wgpu::Buffer> {
@@ -152,12 +167,15 @@ impl Replica {
             work: Workspace::new(&gpu, spec, max_rows)?,
             sources: Vec::new(),
             plans: Vec::new(),
+            update: None,
             spec: spec.clone(),
             layout,
             optimizer,
             kernels,
             gpu,
         };
+        let mut replica = replica;
+        replica.update = Some(replica.record_update()?);
         Ok(replica)
     }
 
@@ -194,19 +212,28 @@ impl Replica {
     }
 
     /// The plan for `rows`-row launches of `source` starting at `starts`, recorded on first use.
-    fn plan(&mut self, source: SourceId, rows: usize, train: bool, starts: &[u32]) -> Result<usize> {
-        if let Some(i) = self
-            .plans
-            .iter()
-            .position(|p| p.source == source && p.rows == rows && p.train == train && p.starts.size() as usize == starts.len() * 16)
-        {
+    pub(crate) fn plan(
+        &mut self,
+        source: SourceId,
+        rows: usize,
+        kind: PassKind,
+        scale_rows: usize,
+        starts: &[u32],
+    ) -> Result<usize> {
+        if let Some(i) = self.plans.iter().position(|p| {
+            p.source == source
+                && p.rows == rows
+                && p.kind == kind
+                && p.scale_rows == scale_rows
+                && p.starts.size() as usize == (starts.len() * 16).max(16)
+        }) {
             self.write_starts(i, starts);
             return Ok(i);
         }
         let steps: Vec<GatherStep> = starts.iter().map(|&start| GatherStep { start, pad: [0; 3] }).collect();
         let starts_buf = self.gpu.upload("gather starts", &steps, wgpu::BufferUsages::COPY_SRC)?;
-        let dispatches = self.record(source, rows, train)?;
-        self.plans.push(Plan { source, rows, train, starts: starts_buf, dispatches });
+        let dispatches = self.record(source, rows, kind, scale_rows)?;
+        self.plans.push(Plan { source, rows, kind, scale_rows, starts: starts_buf, dispatches });
         Ok(self.plans.len() - 1)
     }
 
@@ -217,7 +244,8 @@ impl Replica {
 
     /// Records the dispatches of one pass over `rows` rows: gather, forward, loss, and for
     /// training backward and the optimizer. Shapes in comments are per layer l.
-    fn record(&self, source: SourceId, rows: usize, train: bool) -> Result<Vec<Dispatch>> {
+    fn record(&self, source: SourceId, rows: usize, kind: PassKind, scale_rows: usize) -> Result<Vec<Dispatch>> {
+        let train = kind != PassKind::Eval;
         if rows > self.work.rows {
             return Err(Error::Shape(format!("{rows} rows exceed the workspace of {}", self.work.rows)));
         }
@@ -265,7 +293,7 @@ impl Replica {
                 logits: (&w.h[last], 0),
                 labels: (&w.y, 0),
                 dlogits: train.then_some((&w.dz[last], 0)),
-                scale: 1.0 / rows as f32,
+                scale: 1.0 / scale_rows as f32,
                 metrics: (&self.metrics, if train { TRAIN_SLOT } else { EVAL_SLOT }),
             },
         )?);
@@ -302,15 +330,22 @@ impl Replica {
                 out.push(k.matmul(g, &call)?);
             }
         }
+        if kind == PassKind::Train {
+            out.push(self.record_update()?);
+        }
+        Ok(out)
+    }
+
+    /// The optimizer dispatch over the whole flat buffer.
+    fn record_update(&self) -> Result<Dispatch> {
         let buffers =
             OptimBuffers { params: &self.params, grads: &self.grads, m: &self.m, v: &self.v, step: &self.optim_step };
-        out.push(k.optim.record(g, &self.optimizer, self.layout.len, &buffers)?);
-        Ok(out)
+        self.kernels.optim.record(&self.gpu, &self.optimizer, self.layout.len, &buffers)
     }
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> usize {
-        self.plans.iter().find(|p| p.train).map_or(0, |p| p.dispatches.len())
+        self.plans.iter().find(|p| p.kind == PassKind::Train).map_or(0, |p| p.dispatches.len())
     }
 
     /// Writes the optimizer scalars for steps `first_step + 1 ..= first_step + count`.
@@ -340,11 +375,11 @@ impl Replica {
         let mut launches: Vec<(usize, usize)> = Vec::with_capacity(steps);
         if full > 0 {
             let starts: Vec<u32> = (0..full).map(|s| (s * batch) as u32).collect();
-            let p = self.plan(source, batch, true, &starts)?;
+            let p = self.plan(source, batch, PassKind::Train, batch, &starts)?;
             launches.extend((0..full).map(|s| (p, s)));
         }
         if tail > 0 {
-            let p = self.plan(source, tail, true, &[(full * batch) as u32])?;
+            let p = self.plan(source, tail, PassKind::Train, tail, &[(full * batch) as u32])?;
             launches.push((p, 0));
         }
         self.encode_launches(&launches, true, hook)?;
@@ -361,11 +396,11 @@ impl Replica {
         let mut launches = Vec::new();
         if full > 0 {
             let starts: Vec<u32> = (0..full).map(|s| (s * chunk) as u32).collect();
-            let p = self.plan(source, chunk, false, &starts)?;
+            let p = self.plan(source, chunk, PassKind::Eval, chunk, &starts)?;
             launches.extend((0..full).map(|s| (p, s)));
         }
         if tail > 0 {
-            let p = self.plan(source, tail, false, &[(full * chunk) as u32])?;
+            let p = self.plan(source, tail, PassKind::Eval, tail, &[(full * chunk) as u32])?;
             launches.push((p, 0));
         }
         self.encode_launches(&launches, false, &mut |_| Ok(()))
@@ -402,6 +437,46 @@ impl Replica {
             hook(done)?;
         }
         Ok(())
+    }
+
+    /// Data parallel, first half of a step: launch `s` of gradient plan `plan`, then a copy
+    /// of the gradients into `staging` (MAP_READ). Submitted, not waited for.
+    pub(crate) fn submit_grads(&self, plan: usize, s: usize, staging: &wgpu::Buffer) -> wgpu::SubmissionIndex {
+        let p = &self.plans[plan];
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&p.starts, (s * 16) as u64, &self.gather_step, 0, 16);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for d in &p.dispatches {
+                d.encode(&mut pass);
+            }
+        }
+        enc.copy_buffer_to_buffer(&self.grads, 0, staging, 0, (self.layout.len * 4) as u64);
+        self.gpu.queue.submit([enc.finish()])
+    }
+
+    /// Data parallel, second half of a step: the reduced gradients replace this replica's,
+    /// and the optimizer applies update `t` (1-based). Submitted, not waited for.
+    pub(crate) fn submit_update(&self, reduced: &[f32], t: u64) -> Result<()> {
+        if reduced.len() != self.layout.len {
+            return Err(Error::Shape(format!("{} reduced gradients for {} parameters", reduced.len(), self.layout.len)));
+        }
+        let update = self.update.as_ref().ok_or_else(|| Error::Config("optimizer not recorded".into()))?;
+        self.gpu.write(&self.grads, 0, bytemuck::cast_slice(reduced));
+        let scalars = StepUniform::from(self.optimizer.step_scalars(t));
+        self.gpu.write(&self.optim_step, 0, bytemuck::bytes_of(&scalars));
+        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            update.encode(&mut pass);
+        }
+        self.gpu.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    /// Floats in the flat parameter layout.
+    pub fn parameter_len(&self) -> usize {
+        self.layout.len
     }
 
     /// Zeroes the metrics accumulators.

@@ -10,7 +10,8 @@ use crate::device::{self, Gpu};
 use crate::error::{Error, Result};
 use crate::model::MlpSpec;
 use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
-use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, PassSums, ValSource};
+use crate::parallel::{Mirrored, ParallelStats};
+use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, MirroredEngine, PassSums, ValSource};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
 use crate::train::history::{EpochRecord, History};
 use crate::train::options::{Backend, TrainerOptions};
@@ -68,7 +69,9 @@ impl Trainer {
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(gpus.remove(0), &options.spec, options.optimizer, params, max_rows)?))),
-            n => Err(Error::Config(format!("{n} devices given; data-parallel training is not built yet"))),
+            _ => Ok(Engine::Mirrored(Box::new(MirroredEngine {
+                inner: Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?,
+            }))),
         }
     }
 
@@ -91,6 +94,7 @@ impl Trainer {
     pub fn devices(&self) -> Vec<String> {
         match &self.engine {
             Engine::Gpu(g) => vec![g.replica.gpu.report.label()],
+            Engine::Mirrored(m) => m.inner.replicas.iter().map(|r| r.gpu.report.label()).collect(),
             Engine::Cpu(_) => vec!["cpu".into()],
         }
     }
@@ -99,7 +103,24 @@ impl Trainer {
     pub fn dispatches_per_step(&self) -> usize {
         match &self.engine {
             Engine::Gpu(g) => g.replica.dispatches_per_step(),
+            Engine::Mirrored(m) => m.inner.replicas.first().map_or(0, |r| r.dispatches_per_step()),
             Engine::Cpu(_) => 0,
+        }
+    }
+
+    /// Data-parallel timing (None unless training on several devices).
+    pub fn parallel_stats(&self) -> Option<ParallelStats> {
+        match &self.engine {
+            Engine::Mirrored(m) => Some(m.inner.stats.clone()),
+            _ => None,
+        }
+    }
+
+    /// Flat parameters of every replica (one entry per device; tests check they agree).
+    pub fn replica_parameters(&self) -> Result<Vec<Vec<f32>>> {
+        match &self.engine {
+            Engine::Mirrored(m) => m.inner.replicas.iter().map(|r| r.read_params()).collect(),
+            _ => Ok(vec![self.parameters()?]),
         }
     }
 
@@ -112,6 +133,7 @@ impl Trainer {
     pub fn parameters(&self) -> Result<Vec<f32>> {
         match &self.engine {
             Engine::Gpu(g) => g.replica.read_params(),
+            Engine::Mirrored(m) => m.inner.replicas[0].read_params(),
             Engine::Cpu(c) => Ok(c.mlp.params().to_vec()),
         }
     }
@@ -154,8 +176,10 @@ impl Trainer {
             (Some(s), None) if !s.val.is_empty() => ValSource::Split(&s.val),
             _ => ValSource::None,
         };
-        if let Engine::Gpu(g) = &mut self.engine {
-            g.prepare(train, &train_idx, &val)?;
+        match &mut self.engine {
+            Engine::Gpu(g) => g.prepare(train, &train_idx, &val)?,
+            Engine::Mirrored(m) => m.prepare(train, &train_idx, &val)?,
+            Engine::Cpu(_) => {}
         }
         let mut decision = Decision::Continue;
         while self.epoch < self.options.epochs && decision == Decision::Continue {
@@ -218,6 +242,14 @@ impl Trainer {
         };
         match &mut self.engine {
             Engine::Gpu(g) => g.run_epoch(order, batch, self.step, self.options.eval_batch, &mut hook),
+            Engine::Mirrored(m) => {
+                let val_rows = match val {
+                    ValSource::None => None,
+                    ValSource::Split(idx) => Some(idx.len()),
+                    ValSource::Data(v) => Some(v.len()),
+                };
+                m.run_epoch(order, batch, self.step, self.options.eval_batch, val_rows, &mut hook)
+            }
             Engine::Cpu(c) => c.run_epoch(train, order, batch, val, &mut hook),
         }
     }
@@ -225,6 +257,7 @@ impl Trainer {
     fn snapshot_best(&mut self) {
         match &mut self.engine {
             Engine::Gpu(g) => g.replica.snapshot_best(),
+            Engine::Mirrored(m) => m.inner.replicas.iter().for_each(|r| r.snapshot_best()),
             Engine::Cpu(c) => c.snapshot_best(),
         }
     }
@@ -233,6 +266,10 @@ impl Trainer {
         match &mut self.engine {
             Engine::Gpu(g) => {
                 g.replica.restore_best();
+                Ok(())
+            }
+            Engine::Mirrored(m) => {
+                m.inner.replicas.iter().for_each(|r| r.restore_best());
                 Ok(())
             }
             Engine::Cpu(c) => c.restore_best(),
@@ -244,6 +281,7 @@ impl Trainer {
         self.check_data(data, "evaluation")?;
         let sums = match &mut self.engine {
             Engine::Gpu(g) => g.evaluate(data, self.options.eval_batch)?,
+            Engine::Mirrored(m) => m.evaluate(data, self.options.eval_batch)?,
             Engine::Cpu(c) => c.evaluate(data)?,
         };
         let (loss, accuracy) = mean(sums);

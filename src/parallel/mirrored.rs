@@ -1,0 +1,264 @@
+//! Data-parallel training (MirroredStrategy / DDP semantics): the model mirrored on every
+//! replica from identical weights; each global batch split across replicas; each replica's
+//! gradients copied into a host-mapped staging buffer; the host sums them into one shared
+//! buffer; the sum goes back to every replica, which applies the same optimizer update.
+//!
+//! All replicas are submitted before any is waited on, and their staging buffers are mapped
+//! asynchronously, so replicas on different devices compute at the same time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::reduce::reduce_into;
+use super::split::{offsets, split_rows};
+use crate::data::Dataset;
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use crate::model::MlpSpec;
+use crate::optim::Optimizer;
+use crate::train::device_data::{DeviceDataset, DeviceIndices};
+use crate::train::replica::{PassKind, Replica, SourceId};
+
+/// Where the time of data-parallel steps went (host wall clock, summed over steps).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParallelStats {
+    pub steps: usize,
+    /// From submitting the replicas' gradient passes until every staging buffer is mapped:
+    /// their compute plus the device-to-host copy.
+    pub compute_and_download_secs: f64,
+    /// The host sum into the shared staging buffer.
+    pub reduce_secs: f64,
+    /// Writing the reduced gradients back and submitting the updates.
+    pub upload_secs: f64,
+    /// Training rows each replica processed.
+    pub rows_per_replica: Vec<usize>,
+}
+
+/// Prefixes an error with the replica it came from.
+fn on_replica(r: usize, e: Error) -> Error {
+    match e {
+        Error::DeviceLost { adapter, reason } => Error::DeviceLost { adapter: format!("replica {r} on {adapter}"), reason },
+        Error::Gpu { adapter, context, message } => {
+            Error::Gpu { adapter: format!("replica {r} on {adapter}"), context, message }
+        }
+        Error::OutOfMemory { adapter, what } => Error::OutOfMemory { adapter: format!("replica {r} on {adapter}"), what },
+        other => other,
+    }
+}
+
+/// The replicas and the shared staging state.
+pub struct Mirrored {
+    pub replicas: Vec<Replica>,
+    /// Relative speed of each replica: batch shares are proportional to it.
+    weights: Vec<f64>,
+    /// One MAP_READ buffer per replica for its gradients.
+    staging: Vec<wgpu::Buffer>,
+    /// The shared staging buffer the host reduces into.
+    reduced: Vec<f32>,
+    train: Vec<SourceId>,
+    val: Vec<Option<SourceId>>,
+    pub stats: ParallelStats,
+}
+
+impl Mirrored {
+    /// One replica per device, all from the same `params`.
+    pub fn new(gpus: Vec<Gpu>, spec: &MlpSpec, optimizer: Optimizer, params: &[f32], max_rows: usize) -> Result<Self> {
+        let mut replicas = Vec::new();
+        let mut staging = Vec::new();
+        for (r, gpu) in gpus.into_iter().enumerate() {
+            let replica = Replica::new(gpu, spec, optimizer, params, max_rows).map_err(|e| on_replica(r, e))?;
+            let bytes = (replica.parameter_len() * 4) as u64;
+            let g = &replica.gpu;
+            staging.push(g.scoped("creating a gradient staging buffer", || {
+                g.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("gradient staging"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })?);
+            replicas.push(replica);
+        }
+        let n = replicas.len();
+        let len = replicas.first().map_or(0, |r| r.parameter_len());
+        Ok(Mirrored {
+            replicas,
+            weights: vec![1.0; n],
+            staging,
+            reduced: vec![0.0; len],
+            train: Vec::new(),
+            val: Vec::new(),
+            stats: ParallelStats { rows_per_replica: vec![0; n], ..Default::default() },
+        })
+    }
+
+    /// Batch shares proportional to `weights` (e.g. measured samples/s); equal by default.
+    pub fn set_weights(&mut self, weights: Vec<f64>) -> Result<()> {
+        split_rows(1, &weights)?;
+        if weights.len() != self.replicas.len() {
+            return Err(Error::Config(format!("{} weights for {} replicas", weights.len(), self.replicas.len())));
+        }
+        self.weights = weights;
+        Ok(())
+    }
+
+    /// Uploads the data to every replica; the validation rows are sharded across replicas.
+    pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: Option<(&Dataset, &[u32])>) -> Result<()> {
+        let n = self.replicas.len();
+        let val_shares = match val {
+            Some((_, idx)) => split_rows(idx.len(), &vec![1.0; n])?,
+            None => vec![0; n],
+        };
+        let val_offsets = offsets(&val_shares);
+        for (r, replica) in self.replicas.iter_mut().enumerate() {
+            let gpu = replica.gpu.clone();
+            let resident = Arc::new(DeviceDataset::upload(&gpu, data).map_err(|e| on_replica(r, e))?);
+            let indices = DeviceIndices::upload(&gpu, train_idx, data.len())?;
+            self.train.push(replica.add_source(Arc::clone(&resident), indices)?);
+            let val_id = match val {
+                Some((vdata, idx)) if val_shares[r] > 0 => {
+                    let part = &idx[val_offsets[r]..val_offsets[r] + val_shares[r]];
+                    let vres = if std::ptr::eq(vdata, data) { resident } else { Arc::new(DeviceDataset::upload(&gpu, vdata)?) };
+                    Some(replica.add_source(vres, DeviceIndices::upload(&gpu, part, vdata.len())?)?)
+                }
+                _ => None,
+            };
+            self.val.push(val_id);
+        }
+        Ok(())
+    }
+
+    /// One epoch over `order` in global batches of `batch` rows. Returns
+    /// `(train loss sum, train correct, val loss sum, val correct, steps)`.
+    pub fn run_epoch(
+        &mut self,
+        order: &[u32],
+        batch: usize,
+        first_step: u64,
+        eval_batch: usize,
+        hook: &mut dyn FnMut(usize) -> Result<()>,
+    ) -> Result<([f64; 4], usize)> {
+        if self.train.len() != self.replicas.len() {
+            return Err(Error::Config("fit has not uploaded its data".into()));
+        }
+        for (r, replica) in self.replicas.iter().enumerate() {
+            replica.set_order(self.train[r], order).map_err(|e| on_replica(r, e))?;
+            replica.clear_metrics();
+        }
+        let full = order.len() / batch;
+        let tail = order.len() % batch;
+        // Per replica: (plan, rows) for full steps and for the tail step.
+        let full_plans = self.plans(batch, full, 0)?;
+        let tail_plans = if tail > 0 { self.plans(tail, 1, full * batch)? } else { Vec::new() };
+        let steps = full + usize::from(tail > 0);
+        for step in 0..steps {
+            let (plans, s) = if step < full { (&full_plans, step) } else { (&tail_plans, 0) };
+            self.step(plans, s, first_step + step as u64 + 1)?;
+            if step % 16 == 15 {
+                hook(step + 1)?;
+            }
+        }
+        let mut sums = [0.0f64; 4];
+        for (r, replica) in self.replicas.iter_mut().enumerate() {
+            if let Some(v) = self.val[r] {
+                replica.submit_eval(v, eval_batch).map_err(|e| on_replica(r, e))?;
+            }
+        }
+        for (r, replica) in self.replicas.iter().enumerate() {
+            let m = replica.read_metrics().map_err(|e| on_replica(r, e))?;
+            for (acc, v) in sums.iter_mut().zip(m) {
+                *acc += v as f64;
+            }
+        }
+        Ok((sums, steps))
+    }
+
+    /// Records (or finds) each replica's gradient plan for `steps` launches of a batch of
+    /// `rows` rows whose first launch starts at `base`.
+    fn plans(&mut self, rows: usize, steps: usize, base: usize) -> Result<Vec<Option<(usize, usize)>>> {
+        let shares = split_rows(rows, &self.weights)?;
+        let offs = offsets(&shares);
+        let mut out = Vec::new();
+        for (r, replica) in self.replicas.iter_mut().enumerate() {
+            if shares[r] == 0 || steps == 0 {
+                out.push(None);
+                continue;
+            }
+            let starts: Vec<u32> = (0..steps).map(|s| (base + s * rows + offs[r]) as u32).collect();
+            // Scale by the global batch: the replicas' gradients then sum to the mean's.
+            let p = replica.plan(self.train[r], shares[r], PassKind::Grads, rows, &starts).map_err(|e| on_replica(r, e))?;
+            out.push(Some((p, shares[r])));
+        }
+        Ok(out)
+    }
+
+    /// One data-parallel step: gradients everywhere, host reduction, the same update everywhere.
+    fn step(&mut self, plans: &[Option<(usize, usize)>], s: usize, t: u64) -> Result<()> {
+        let start = Instant::now();
+        for (r, plan) in plans.iter().enumerate() {
+            if let Some((p, rows)) = plan {
+                self.replicas[r].submit_grads(*p, s, &self.staging[r]);
+                self.stats.rows_per_replica[r] += rows;
+            }
+        }
+        let flags: Vec<Arc<Mutex<Option<bool>>>> = (0..plans.len()).map(|_| Arc::default()).collect();
+        for (r, plan) in plans.iter().enumerate() {
+            if plan.is_some() {
+                let flag = Arc::clone(&flags[r]);
+                self.staging[r].slice(..).map_async(wgpu::MapMode::Read, move |res| {
+                    if let Ok(mut f) = flag.lock() {
+                        *f = Some(res.is_ok());
+                    }
+                });
+            }
+        }
+        for (r, plan) in plans.iter().enumerate() {
+            if plan.is_some() {
+                self.replicas[r].gpu.wait().map_err(|e| on_replica(r, e))?;
+                if flags[r].lock().ok().and_then(|f| *f) != Some(true) {
+                    let gpu = &self.replicas[r].gpu;
+                    return Err(on_replica(
+                        r,
+                        Error::DeviceLost { adapter: gpu.report.label(), reason: "gradient download failed".into() },
+                    ));
+                }
+            }
+        }
+        let mapped = Instant::now();
+        self.reduce(plans)?;
+        let reduced = Instant::now();
+        for (r, replica) in self.replicas.iter().enumerate() {
+            replica.submit_update(&self.reduced, t).map_err(|e| on_replica(r, e))?;
+        }
+        self.stats.steps += 1;
+        self.stats.compute_and_download_secs += (mapped - start).as_secs_f64();
+        self.stats.reduce_secs += (reduced - mapped).as_secs_f64();
+        self.stats.upload_secs += reduced.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Sums the mapped staging buffers into the shared one, then unmaps them.
+    fn reduce(&mut self, plans: &[Option<(usize, usize)>]) -> Result<()> {
+        let views: Vec<wgpu::BufferView> = plans
+            .iter()
+            .zip(&self.staging)
+            .filter(|(p, _)| p.is_some())
+            .map(|(_, b)| b.slice(..).get_mapped_range())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Gpu { adapter: "host".into(), context: "reading gradients".into(), message: e.to_string() })?;
+        let parts: Vec<&[f32]> = views
+            .iter()
+            .map(|v| bytemuck::try_cast_slice::<u8, f32>(v))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Gpu { adapter: "host".into(), context: "reading gradients".into(), message: e.to_string() })?;
+        let result = reduce_into(&mut self.reduced, &parts);
+        drop(parts);
+        drop(views);
+        for (p, b) in plans.iter().zip(&self.staging) {
+            if p.is_some() {
+                b.unmap();
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,31 @@
+//! The host-side gradient reduction into the shared staging buffer: `out[i] = sum_r part_r[i]`
+//! in replica order (so every run and every replica sees the same bits), parallel over
+//! chunks of `i` with rayon, allocating nothing.
+//!
+//! Each replica's gradient is already scaled by `1 / global batch` (the loss is the mean
+//! over the global batch), so the plain sum is the shard-size-weighted average.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Chunk of parameters per rayon task: large enough that scheduling costs little.
+const CHUNK: usize = 16 * 1024;
+
+/// Sums `parts` element-wise into `out`.
+pub fn reduce_into(out: &mut [f32], parts: &[&[f32]]) -> Result<()> {
+    if let Some(p) = parts.iter().find(|p| p.len() != out.len()) {
+        return Err(Error::Shape(format!("a replica sent {} gradients, {} expected", p.len(), out.len())));
+    }
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+        let base = c * CHUNK;
+        let len = chunk.len();
+        chunk.fill(0.0);
+        for part in parts {
+            for (o, g) in chunk.iter_mut().zip(&part[base..base + len]) {
+                *o += *g;
+            }
+        }
+    });
+    Ok(())
+}
