@@ -58,3 +58,4 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     m[i] = u;
     params[i] = params[i] - s.lr * u;
 }
+

@@ -170,7 +170,8 @@ fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant
     let mut best = f64::INFINITY;
     for v in Variant::ALL.into_iter().filter(|v| Matmul::supports(*v, call) && Matmul::supports(*v, &probe)) {
         let d = matmul.record(gpu, v, &probe)?;
-        // The first launch also pays for pipeline compilation in some drivers.
+        // The first launch also pays for pipeline compilation in some drivers: untimed.
+        time(gpu, &d, 1)?;
         let first = time(gpu, &d, 1)?;
         // Hopeless variants (4x slower than the best so far even with compilation removed)
         // are not timed again: on lavapipe a naive 1024^3 product takes seconds.

@@ -1,4 +1,5 @@
-//! Host side of `shaders/optim.wgsl`: one dispatch updates every parameter of the flat buffer.
+//! Host side of `shaders/optim.wgsl` and `shaders/optim_vec4.wgsl`: one dispatch updates
+//! every parameter of the flat buffer, four per invocation when the length allows.
 
 use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
 use crate::device::Gpu;
@@ -52,6 +53,9 @@ pub struct Optim {
     layout: wgpu::BindGroupLayout,
     adam: wgpu::ComputePipeline,
     sgd: wgpu::ComputePipeline,
+    /// Four parameters per invocation, used when the length is a multiple of 4.
+    adam4: wgpu::ComputePipeline,
+    sgd4: wgpu::ComputePipeline,
 }
 
 impl Optim {
@@ -59,10 +63,11 @@ impl Optim {
         use Slot::*;
         let layout = bind_group_layout(gpu, "optim", &[Uniform, Uniform, ReadWrite, Read, ReadWrite, ReadWrite])?;
         let mut p = pipeline::pipelines(gpu, "optim.wgsl", &layout, &["adam", "sgd"])?.into_iter();
-        let (Some(adam), Some(sgd)) = (p.next(), p.next()) else {
+        let mut p4 = pipeline::pipelines(gpu, "optim_vec4.wgsl", &layout, &["adam4", "sgd4"])?.into_iter();
+        let (Some(adam), Some(sgd), Some(adam4), Some(sgd4)) = (p.next(), p.next(), p4.next(), p4.next()) else {
             return Err(Error::Config("optimizer pipelines missing".into()));
         };
-        Ok(Optim { layout, adam, sgd })
+        Ok(Optim { layout, adam, sgd, adam4, sgd4 })
     }
 
     /// Records one update of `len` parameters with the rule of `optimizer`.
@@ -72,11 +77,15 @@ impl Optim {
                 return Err(Error::Shape(format!("optimizer: `{name}` holds {} floats, {len} needed", buf.size() / 4)));
             }
         }
-        let len_u = [u32_of("parameter count", len)?, 0, 0, 0];
+        let vec4 = len % 4 == 0;
+        let invocations = if vec4 { len / 4 } else { len };
+        let len_u = [u32_of("parameter count", invocations)?, 0, 0, 0];
         let uniform = pipeline::uniform(gpu, "optim len", &len_u)?;
-        let (pipeline, label) = match optimizer {
-            Optimizer::Adam { .. } => (&self.adam, "adam"),
-            Optimizer::Sgd { .. } => (&self.sgd, "sgd"),
+        let (pipeline, label) = match (optimizer, vec4) {
+            (Optimizer::Adam { .. }, false) => (&self.adam, "adam"),
+            (Optimizer::Sgd { .. }, false) => (&self.sgd, "sgd"),
+            (Optimizer::Adam { .. }, true) => (&self.adam4, "adam4"),
+            (Optimizer::Sgd { .. }, true) => (&self.sgd4, "sgd4"),
         };
         let bind = bind_group(
             gpu,
@@ -84,6 +93,6 @@ impl Optim {
             &self.layout,
             &[Bind::Whole(&uniform), Bind::Range(b.step, 0, 32), Bind::Whole(b.params), Bind::Whole(b.grads), Bind::Whole(b.m), Bind::Whole(b.v)],
         )?;
-        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(len, 256) })
+        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(invocations, 256) })
     }
 }

@@ -15,6 +15,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_epilogue.wgsl", include_str!("../../shaders/matmul_epilogue.wgsl")),
     ("matmul_vec4.wgsl", include_str!("../../shaders/matmul_vec4.wgsl")),
     ("optim.wgsl", include_str!("../../shaders/optim.wgsl")),
+    ("optim_vec4.wgsl", include_str!("../../shaders/optim_vec4.wgsl")),
     ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
     ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
 ];
