@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example mnist
 //!     cargo run --release --example mnist -- --adapter cpu --epochs 5
+//!     cargo run --release --example mnist -- --checkpoint ckpt --resume --save model.safetensors
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +58,15 @@ struct Args {
     /// Write the per-epoch history here (.csv or .json).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Write the full training state to this folder after every epoch.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the last checkpoint in --checkpoint DIR (if there is one).
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
+    /// Save the final model (safetensors) here.
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 fn main() {
@@ -96,9 +106,13 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
                 .restore_best_weights(true),
         ),
         backend,
+        checkpoint_dir: args.checkpoint.clone(),
         ..TrainerOptions::default()
     };
-    let mut trainer = Trainer::new(options)?;
+    let mut trainer = if args.resume { Trainer::resume(options)? } else { Trainer::new(options)? };
+    if trainer.epochs_completed() > 0 {
+        println!("resumed after epoch {}", trainer.epochs_completed());
+    }
     let devices = trainer.devices();
     println!("training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
 
@@ -146,6 +160,10 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
     let test = trainer.evaluate(&mnist.test)?;
     println!("test accuracy {:.4}, test loss {:.4} ({} images)", test.accuracy, test.loss, test.samples);
 
+    if let Some(path) = &args.save {
+        trainer.model()?.save(path)?;
+        println!("saved the model to {}", path.display());
+    }
     if let Some(path) = &args.history {
         let h = trainer.history();
         if path.extension().is_some_and(|e| e == "json") { h.write_json(path)? } else { h.write_csv(path)? }

@@ -8,6 +8,7 @@ mod error;
 mod model;
 mod ops;
 mod optim;
+mod predict;
 
 pub mod checkpoint;
 pub mod cpu;
@@ -26,3 +27,5 @@ pub mod kernels;
 pub mod parallel;
 pub use device::{AdapterReport, AdapterSelection, Gpu};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
+pub use checkpoint::TrainingState;
+pub use predict::{Model, Prediction};

@@ -156,7 +156,7 @@ fn evaluate_on(replica: &mut Replica, data: &Dataset, eval_batch: usize) -> Resu
 pub(crate) struct CpuEngine {
     pub mlp: CpuMlp,
     /// restore_best_weights' snapshot.
-    best: Vec<f32>,
+    pub best: Vec<f32>,
     /// Reused batch buffers: no allocation per step.
     x: Vec<f32>,
     y: Vec<u8>,

@@ -45,6 +45,9 @@ pub struct TrainerOptions {
     /// Rows per evaluation launch.
     pub eval_batch: usize,
     pub backend: Backend,
+    /// Write the full training state here after every epoch (atomically), so that
+    /// [`crate::Trainer::resume`] can continue after a crash.
+    pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for TrainerOptions {
@@ -60,6 +63,7 @@ impl Default for TrainerOptions {
             early_stopping: None,
             eval_batch: 1000,
             backend: Backend::default(),
+            checkpoint_dir: None,
         }
     }
 }

@@ -70,7 +70,8 @@ pub(crate) enum PassKind {
 
 /// A recorded pass over some rows of a source.
 struct Plan {
-    source: SourceId,
+    /// `None`: the batch is written by the host (no gather).
+    source: Option<SourceId>,
     rows: usize,
     kind: PassKind,
     /// The gradient is that of `loss sum / scale_rows`.
@@ -214,12 +215,13 @@ impl Replica {
     /// The plan for `rows`-row launches of `source` starting at `starts`, recorded on first use.
     pub(crate) fn plan(
         &mut self,
-        source: SourceId,
+        source: impl Into<Option<SourceId>>,
         rows: usize,
         kind: PassKind,
         scale_rows: usize,
         starts: &[u32],
     ) -> Result<usize> {
+        let source = source.into();
         if let Some(i) = self.plans.iter().position(|p| {
             p.source == source
                 && p.rows == rows
@@ -244,25 +246,27 @@ impl Replica {
 
     /// Records the dispatches of one pass over `rows` rows: gather, forward, loss, and for
     /// training backward and the optimizer. Shapes in comments are per layer l.
-    fn record(&self, source: SourceId, rows: usize, kind: PassKind, scale_rows: usize) -> Result<Vec<Dispatch>> {
+    fn record(&self, source: Option<SourceId>, rows: usize, kind: PassKind, scale_rows: usize) -> Result<Vec<Dispatch>> {
         let train = kind != PassKind::Eval;
         if rows > self.work.rows {
             return Err(Error::Shape(format!("{rows} rows exceed the workspace of {}", self.work.rows)));
         }
         let (g, k, w) = (&self.gpu, &self.kernels, &self.work);
-        let src = &self.sources[source.0];
         let mut out = Vec::new();
-        // x: [rows, inputs] f32, y: [rows] u32
-        let sources = GatherSources {
-            pixels: &src.data.pixels,
-            words: src.data.words,
-            features: src.data.features,
-            labels: &src.data.labels,
-            perm: &src.indices.buffer,
-            lut: &self.lut,
-            step: &self.gather_step,
-        };
-        out.push(k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?);
+        // x: [rows, inputs] f32, y: [rows] u32, gathered on the device or written by the host.
+        if let Some(source) = source {
+            let src = &self.sources[source.0];
+            let sources = GatherSources {
+                pixels: &src.data.pixels,
+                words: src.data.words,
+                features: src.data.features,
+                labels: &src.data.labels,
+                perm: &src.indices.buffer,
+                lut: &self.lut,
+                step: &self.gather_step,
+            };
+            out.push(k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?);
+        }
         let last = self.layout.layers.len() - 1;
         for (l, slots) in self.layout.layers.iter().enumerate() {
             // z_l = a_{l-1} W_l + b_l: [rows, outputs]; h_l = act(z_l)
@@ -495,6 +499,50 @@ impl Replica {
             out.push((d.label(), start.elapsed().as_secs_f64() / reps.max(1) as f64));
         }
         Ok(out)
+    }
+
+    /// One training step on a batch the host provides: `x: [rows, inputs]` f32 and labels.
+    /// `t` is the 1-based optimizer step. Waits, and returns `(loss sum, correct)`.
+    pub fn train_step_direct(&mut self, x: &[f32], labels: &[u8], t: u64) -> Result<(f32, u32)> {
+        let rows = labels.len();
+        if rows == 0 || x.len() != rows * self.spec.inputs() {
+            return Err(Error::Shape(format!(
+                "train_step needs x: [rows, {}] and rows labels, got {} values and {rows} labels",
+                self.spec.inputs(),
+                x.len()
+            )));
+        }
+        if let Some(bad) = labels.iter().find(|&&l| l as usize >= self.spec.outputs()) {
+            return Err(Error::Data(format!("label {bad} is not below the model's {} classes", self.spec.outputs())));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!("input value {i} is not finite")));
+        }
+        let p = self.plan(None, rows, PassKind::Train, rows, &[0])?;
+        let y: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        self.gpu.write(&self.work.x, 0, bytemuck::cast_slice(x));
+        self.gpu.write(&self.work.y, 0, bytemuck::cast_slice(&y));
+        let scalars = StepUniform::from(self.optimizer.step_scalars(t));
+        self.gpu.write(&self.optim_step, 0, bytemuck::bytes_of(&scalars));
+        self.clear_metrics();
+        let all: Vec<&Dispatch> = self.plans[p].dispatches.iter().collect();
+        crate::kernels::submit(&self.gpu, &all);
+        let m = self.read_metrics()?;
+        Ok((m[0], m[1] as u32))
+    }
+
+    /// Reads the best-weights snapshot back (waits).
+    pub fn read_best(&self) -> Result<Vec<f32>> {
+        self.gpu.read(&self.best, 0, self.layout.len)
+    }
+
+    /// Replaces the best-weights snapshot (resume).
+    pub fn write_best(&self, best: &[f32]) -> Result<()> {
+        if best.len() != self.layout.len {
+            return Err(Error::Shape(format!("best weights: {} floats, the model has {}", best.len(), self.layout.len)));
+        }
+        self.gpu.write(&self.best, 0, bytemuck::cast_slice(best));
+        Ok(())
     }
 
     /// Floats in the flat parameter layout.

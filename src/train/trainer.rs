@@ -8,7 +8,9 @@ use rand_pcg::Pcg64Mcg;
 use crate::data::{shuffled, validation_split, Dataset};
 use crate::device::{self, Gpu};
 use crate::error::{Error, Result};
+use crate::checkpoint::{load_checkpoint, save_checkpoint, TrainingState};
 use crate::model::MlpSpec;
+use crate::predict::{Model, Prediction};
 use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
 use crate::parallel::{Mirrored, ParallelStats};
 use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, MirroredEngine, PassSums, ValSource};
@@ -181,7 +183,9 @@ impl Trainer {
             Engine::Mirrored(m) => m.prepare(train, &train_idx, &val)?,
             Engine::Cpu(_) => {}
         }
-        let mut decision = Decision::Continue;
+        // A resumed run whose early stopping had already stopped trains no further.
+        let already_stopped = self.early_stopping.as_ref().is_some_and(|es| es.stopped_epoch().is_some());
+        let mut decision = if already_stopped { Decision::Stop } else { Decision::Continue };
         while self.epoch < self.options.epochs && decision == Decision::Continue {
             let order = shuffled(&train_idx, &mut self.rng);
             let epoch = self.epoch;
@@ -201,6 +205,9 @@ impl Trainer {
             }
             let record = EpochRecord::new(epoch, &metrics, seconds, order.len());
             self.history.push(record.clone());
+            if let Some(dir) = &self.options.checkpoint_dir {
+                save_checkpoint(dir, &self.state()?)?;
+            }
             on_event(&TrainEvent::EpochEnd { record, decision });
         }
         let restored_epoch = self.early_stopping.as_ref().and_then(|es| es.restore_epoch());
@@ -274,6 +281,125 @@ impl Trainer {
             }
             Engine::Cpu(c) => c.restore_best(),
         }
+    }
+
+    /// One optimizer step on a batch given by the caller: `x: [rows, inputs]` (f32, already
+    /// scaled) and labels. Returns the batch's mean loss. Waits for the result.
+    pub fn train_step(&mut self, x: &[f32], labels: &[u8]) -> Result<f32> {
+        let t = self.step + 1;
+        let (loss, _) = match &mut self.engine {
+            Engine::Gpu(g) => g.replica.train_step_direct(x, labels, t)?,
+            Engine::Cpu(c) => c.mlp.train_step(x, labels)?,
+            Engine::Mirrored(_) => {
+                return Err(Error::Config("train_step runs on one device; use fit for data parallel".into()))
+            }
+        };
+        self.step = t;
+        Ok(loss / labels.len().max(1) as f32)
+    }
+
+    /// Class probabilities and labels for `x: [rows, inputs]` with the current weights
+    /// (computed by the CPU reference from the weights read back once).
+    pub fn predict(&self, x: &[f32]) -> Result<Prediction> {
+        self.model()?.predict(x)
+    }
+
+    /// The current weights as a [`Model`] (to save, or to predict without a trainer).
+    pub fn model(&self) -> Result<Model> {
+        Model::new(self.options.spec.clone(), self.parameters()?)
+    }
+
+    /// The full training state, for a checkpoint. Reads weights and moments back (waits).
+    pub fn state(&self) -> Result<TrainingState> {
+        let (params, m, v, best) = match &self.engine {
+            Engine::Gpu(g) => {
+                let (m, v) = g.replica.read_moments()?;
+                (g.replica.read_params()?, m, v, g.replica.read_best()?)
+            }
+            Engine::Mirrored(mm) => {
+                let r = &mm.inner.replicas[0];
+                let (m, v) = r.read_moments()?;
+                (r.read_params()?, m, v, r.read_best()?)
+            }
+            Engine::Cpu(c) => {
+                let (m, v, _) = c.mlp.optimizer_state();
+                (c.mlp.params().to_vec(), m.to_vec(), v.to_vec(), c.best.clone())
+            }
+        };
+        let has_snapshot = self.early_stopping.as_ref().is_some_and(|es| es.restore_epoch().is_some());
+        Ok(TrainingState {
+            spec: self.options.spec.clone(),
+            optimizer: self.options.optimizer,
+            params,
+            m,
+            v,
+            step: self.step,
+            epoch: self.epoch,
+            rng: self.rng.clone(),
+            early_stopping: self.early_stopping.clone(),
+            best_params: if has_snapshot { best } else { Vec::new() },
+            history: self.history.clone(),
+        })
+    }
+
+    /// Continues from the checkpoint in `options.checkpoint_dir` if there is one, else starts
+    /// fresh as [`Trainer::new`]. A corrupt checkpoint is an error, never silently ignored.
+    pub fn resume(options: TrainerOptions) -> Result<Self> {
+        let state = match &options.checkpoint_dir {
+            Some(dir) => load_checkpoint(dir)?,
+            None => None,
+        };
+        match state {
+            Some(state) => Trainer::from_state(options, state),
+            None => Trainer::new(options),
+        }
+    }
+
+    /// A trainer that continues from `state` exactly where it was saved. The spec and
+    /// optimizer of `options` must match the state's.
+    pub fn from_state(options: TrainerOptions, state: TrainingState) -> Result<Self> {
+        if options.spec != state.spec {
+            return Err(Error::Config(format!("the checkpoint is of model {:?}, not {:?}", state.spec.sizes, options.spec.sizes)));
+        }
+        if options.optimizer != state.optimizer {
+            return Err(Error::Config("the checkpoint was trained with other optimizer settings".into()));
+        }
+        let mut t = Trainer::with_parameters(options, &state.params)?;
+        let len = state.params.len();
+        if state.m.len() != len || state.v.len() != len || !(state.best_params.is_empty() || state.best_params.len() == len) {
+            return Err(Error::Shape("checkpoint tensors do not match the model's size".into()));
+        }
+        match &mut t.engine {
+            Engine::Gpu(g) => {
+                g.replica.write_state(&state.params, Some(&state.m), Some(&state.v))?;
+                if !state.best_params.is_empty() {
+                    g.replica.write_best(&state.best_params)?;
+                }
+            }
+            Engine::Mirrored(mm) => {
+                for r in &mm.inner.replicas {
+                    r.write_state(&state.params, Some(&state.m), Some(&state.v))?;
+                    if !state.best_params.is_empty() {
+                        r.write_best(&state.best_params)?;
+                    }
+                }
+            }
+            Engine::Cpu(c) => {
+                c.mlp.set_optimizer_state(&state.m, &state.v, state.step)?;
+                c.best = state.best_params.clone();
+            }
+        }
+        t.step = state.step;
+        t.epoch = state.epoch;
+        t.rng = state.rng;
+        t.early_stopping = state.early_stopping;
+        t.history = state.history;
+        Ok(t)
+    }
+
+    /// Epochs completed so far (also those before a resume).
+    pub fn epochs_completed(&self) -> usize {
+        self.epoch
     }
 
     /// Mean loss and accuracy of the current weights over `data`.
