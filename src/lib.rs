@@ -1,8 +1,54 @@
 //! # wgtrain
 //!
 //! Train small neural networks on any GPU through [wgpu]: WGSL compute shaders do the math,
-//! the host only schedules. A CPU reference backend implements the same operations and is the
-//! oracle of the tests.
+//! the host only schedules. A CPU reference backend implements the same operations; it is the
+//! oracle of the tests and the executor where no adapter exists.
+//!
+//! The pieces an application uses:
+//! - [`Trainer`] built from [`TrainerOptions`] (model [`MlpSpec`], [`Optimizer`], batch size,
+//!   epochs, seed, [`EarlyStopping`], [`Backend`]): `fit`, `evaluate`, `predict`,
+//!   `train_step`, `parameters`, checkpoints with `state` / `resume`.
+//! - [`Model`]: trained weights for inference, saved and loaded as safetensors.
+//! - [`data`]: MNIST-style IDX loading with errors instead of panics, validation splits.
+//! - [`TrainEvent`]s reach the application through a callback; a [`CancelToken`] stops
+//!   training from another thread. Nothing is printed by the library.
+//!
+//! Every fallible call returns [`Result`]; [`Error`]'s variants say what went wrong and what
+//! to do. All calls block (with `pollster` where wgpu is asynchronous); an async application
+//! runs them on a blocking thread (e.g. `tokio::task::spawn_blocking`).
+//!
+//! ```
+//! use wgtrain::data::Dataset;
+//! use wgtrain::{Backend, EarlyStopping, MlpSpec, Monitor, TrainEvent, Trainer, TrainerOptions};
+//!
+//! // A toy problem: 4-pixel images, the class is whether the first pixel is bright.
+//! let pixels: Vec<u8> = (0..400u32).map(|i| (i * 97 % 256) as u8).collect();
+//! let labels: Vec<u8> = pixels.chunks(4).map(|p| u8::from(p[0] > 127)).collect();
+//! let data = Dataset::new(pixels, labels, 4, 2)?;
+//!
+//! let options = TrainerOptions {
+//!     spec: MlpSpec::classifier(&[4, 16, 2], wgtrain::Activation::Relu),
+//!     batch_size: 10,
+//!     epochs: 30,
+//!     validation_split: 0.2,
+//!     early_stopping: Some(EarlyStopping::new(Monitor::ValLoss).patience(5).restore_best_weights(true)),
+//!     // Backend::default() picks the best GPU adapter; the CPU backend needs no driver.
+//!     backend: Backend::Cpu,
+//!     ..TrainerOptions::default()
+//! };
+//! let mut trainer = Trainer::new(options)?;
+//! let report = trainer.fit(&data, None, |event| {
+//!     if let TrainEvent::EpochEnd { record, .. } = event {
+//!         assert!(record.loss.is_finite());
+//!     }
+//! })?;
+//! assert!(report.epochs_run >= 1);
+//! let prediction = trainer.predict(&[1.0, 0.0, 0.0, 0.0])?;
+//! assert_eq!(prediction.labels.len(), 1);
+//! # Ok::<(), wgtrain::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod error;
 mod model;
