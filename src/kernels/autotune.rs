@@ -22,11 +22,17 @@ use crate::ops::MatmulForm;
 /// One tuning decision, for reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuneRecord {
+    /// Adapter name the decision applies to.
     pub adapter: String,
+    /// `AB`, `AtB` or `ABt`.
     pub form: String,
+    /// Rows of C.
     pub m: usize,
+    /// Columns of C.
     pub n: usize,
+    /// Length of each dot product.
     pub k: usize,
+    /// The variant chosen.
     pub variant: Variant,
     /// Seconds per product of each variant measured (empty when loaded or forced).
     pub timings: Vec<(Variant, f64)>,

@@ -18,7 +18,9 @@ struct Params {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GatherStep {
+    /// Position in `perm` of the batch's first row.
     pub start: u32,
+    /// Uniform padding to 16 bytes.
     pub pad: [u32; 3],
 }
 
@@ -27,7 +29,9 @@ pub struct GatherStep {
 pub struct GatherSources<'a> {
     /// u8 pixels packed four to a u32, `words` u32 per image.
     pub pixels: &'a wgpu::Buffer,
+    /// u32 words per image (`features` rounded up to a multiple of 4 bytes).
     pub words: usize,
+    /// Pixels per image.
     pub features: usize,
     /// u32 label per image.
     pub labels: &'a wgpu::Buffer,

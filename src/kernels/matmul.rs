@@ -101,12 +101,19 @@ impl Variant {
 /// One product to record: `C[c_off..] = epilogue(op(A) op(B))`. Offsets are in floats.
 #[derive(Debug, Clone, Copy)]
 pub struct MatmulCall<'a> {
+    /// Which operands are transposed.
     pub form: MatmulForm,
+    /// Rows of C.
     pub m: usize,
+    /// Columns of C.
     pub n: usize,
+    /// Length of each dot product.
     pub k: usize,
+    /// A's buffer and offset in floats.
     pub a: (&'a wgpu::Buffer, usize),
+    /// B's buffer and offset in floats.
     pub b: (&'a wgpu::Buffer, usize),
+    /// C's buffer and offset in floats (written).
     pub c: (&'a wgpu::Buffer, usize),
     /// Add `b[bias..bias + n]` to every row (the bias lives in the same buffer as B).
     pub bias: Option<usize>,
@@ -115,6 +122,7 @@ pub struct MatmulCall<'a> {
     pub act: Activation,
     /// Forward: where to store the pre-activation (optional). Backward: where to read it.
     pub z: Option<(&'a wgpu::Buffer, usize)>,
+    /// Multiply by `act'(z)` instead of applying `act` (fused activation backward).
     pub act_backward: bool,
 }
 

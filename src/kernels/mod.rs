@@ -24,12 +24,19 @@ use crate::error::Result;
 
 /// Every pipeline of one device, built once.
 pub struct Kernels {
+    /// Matrix products, every variant.
     pub matmul: Matmul,
+    /// Element-wise activation forward and backward.
     pub activation: ActivationKernels,
+    /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
+    /// Column sums and element-wise gradient helpers.
     pub reduce: Reduce,
+    /// Adam and SGD over flat buffers.
     pub optim: Optim,
+    /// Batch assembly from the resident dataset.
     pub gather: Gather,
+    /// The matmul variant chosen per shape class on this device.
     pub tuner: Autotuner,
 }
 

@@ -10,13 +10,21 @@ use crate::optim::{Optimizer, StepScalars};
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct StepUniform {
+    /// Learning rate.
     pub lr: f32,
+    /// Adam's beta1, or SGD's momentum.
     pub beta1: f32,
+    /// Adam's beta2.
     pub beta2: f32,
+    /// Adam's epsilon.
     pub eps: f32,
+    /// `1 / (1 - beta1^t)`, computed in f64 on the host.
     pub inv_bias1: f32,
+    /// `1 / (1 - beta2^t)`, computed in f64 on the host.
     pub inv_bias2: f32,
+    /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
+    /// Uniform padding to 32 bytes.
     pub pad: f32,
 }
 
@@ -38,7 +46,9 @@ impl From<StepScalars> for StepUniform {
 /// The flat buffers one update touches.
 #[derive(Debug, Clone, Copy)]
 pub struct OptimBuffers<'a> {
+    /// Flat parameters (updated).
     pub params: &'a wgpu::Buffer,
+    /// Flat gradients of the mean loss.
     pub grads: &'a wgpu::Buffer,
     /// Adam's first moment, or SGD's momentum buffer.
     pub m: &'a wgpu::Buffer,

@@ -21,13 +21,17 @@ struct Params {
 /// One softmax cross-entropy launch.
 #[derive(Debug, Clone, Copy)]
 pub struct XentCall<'a> {
+    /// Rows in the batch.
     pub rows: usize,
+    /// Logits per row.
     pub classes: usize,
+    /// Logits `[rows, classes]` and their offset in floats.
     pub logits: (&'a wgpu::Buffer, usize),
     /// u32 labels.
     pub labels: (&'a wgpu::Buffer, usize),
     /// Where to write `(softmax - onehot) * scale`; `None` for evaluation.
     pub dlogits: Option<(&'a wgpu::Buffer, usize)>,
+    /// Gradient scale: `1 / global batch`.
     pub scale: f32,
     /// `metrics[slot] += loss sum`, `metrics[slot + 1] += correct count`.
     pub metrics: (&'a wgpu::Buffer, usize),
@@ -49,6 +53,7 @@ impl SoftmaxXent {
         Ok(SoftmaxXent { layout, pipeline })
     }
 
+    /// Records one launch; checks the shapes against the buffers.
     pub fn record(&self, gpu: &Gpu, call: &XentCall<'_>) -> Result<Dispatch> {
         let XentCall { rows, classes, .. } = *call;
         if rows == 0 || classes < 2 {

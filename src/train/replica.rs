@@ -83,7 +83,9 @@ struct Plan {
 
 /// The model mirrored on one device.
 pub struct Replica {
+    /// The device this replica lives on.
     pub gpu: Gpu,
+    /// Its pipelines and matmul autotuner.
     pub kernels: Kernels,
     spec: MlpSpec,
     layout: ParamLayout,
