@@ -154,6 +154,19 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         Some(m) => println!("stopped early: {m}"),
         None => println!("ran all {} epochs", report.epochs_run),
     }
+    if let Some(stats) = trainer.parallel_stats() {
+        let secs: f64 = report.history.epochs.iter().map(|e| e.seconds).sum();
+        for (r, (rows, name)) in stats.rows_per_replica.iter().zip(&devices).enumerate() {
+            println!("replica {r} ({name}): {:.0} samples/s", *rows as f64 / secs.max(1e-9));
+        }
+        let per_step = |x: f64| x / stats.steps.max(1) as f64 * 1e3;
+        println!(
+            "per step: compute+download {:.3} ms, host reduction {:.3} ms, upload+update {:.3} ms",
+            per_step(stats.compute_and_download_secs),
+            per_step(stats.reduce_secs),
+            per_step(stats.upload_secs)
+        );
+    }
     if let Some(e) = report.restored_epoch {
         println!("restored the weights of epoch {} (best val_loss)", e + 1);
     }
