@@ -75,3 +75,8 @@ pub use device::{AdapterReport, AdapterSelection, Gpu};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 pub use checkpoint::TrainingState;
 pub use predict::{Model, Prediction};
+
+/// The README's Rust example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
