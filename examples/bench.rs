@@ -3,12 +3,15 @@
 //!
 //!     cargo run --release --example bench                 # everything, as a table
 //!     cargo run --release --example bench -- --json       # one JSON object per line
+//!     cargo run --release --example bench -- --only train --batches 128 --adapter vulkan
 
 use std::time::Instant;
 
 use clap::Parser;
 use serde_json::json;
+use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
 use wgtrain::device::{self, AdapterSelection, Gpu};
+use wgtrain::{Backend, Trainer, TrainerOptions};
 use wgtrain::kernels::{submit, Dispatch, Kernels, MatmulCall};
 use wgtrain::MatmulForm;
 
@@ -24,6 +27,21 @@ struct Args {
     /// Skip the 1024^3 products (slow on software adapters).
     #[arg(long)]
     quick: bool,
+    /// Epochs per training measurement (the first is reported apart).
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Sections to run, comma separated: matmul, train, parallel.
+    #[arg(long, default_value = "matmul,train,parallel", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Batch sizes for the training measurement.
+    #[arg(long, default_value = "32,128", value_delimiter = ',')]
+    batches: Vec<usize>,
+}
+
+impl Args {
+    fn wants(&self, section: &str) -> bool {
+        self.only.iter().any(|s| s == section)
+    }
 }
 
 /// The shapes of one 784-64-10 training step at batch 128, and the classic 1024^3.
@@ -90,6 +108,120 @@ fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
     Ok(())
 }
 
+/// GFLOP/s of the CPU reference's matmul on the same shapes.
+fn bench_cpu_matmul(args: &Args) -> Result<(), wgtrain::Error> {
+    for (form, m, n, k) in shapes(args.quick) {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let c = wgtrain::cpu::matmul(form, m, n, k, &a, &b)?;
+        if c.iter().any(|&x| (x - k as f32 * 0.125).abs() > 1e-3 * k as f32) {
+            return Err(wgtrain::Error::Config("the CPU matmul gave a wrong product".into()));
+        }
+        let flops = 2.0 * (m * n * k) as f64;
+        let reps = ((2e9 / flops) as usize).clamp(1, 200);
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..reps {
+                std::hint::black_box(wgtrain::cpu::matmul(form, m, n, k, &a, &b)?);
+            }
+            samples.push(t.elapsed().as_secs_f64() / reps as f64);
+        }
+        let gflops = flops / median(samples) / 1e9;
+        if args.json {
+            println!(
+                "{}",
+                json!({"adapter": "cpu", "backend": "cpu", "device_type": "cpu", "kernel": "matmul",
+                       "form": form.name(), "m": m, "n": n, "k": k, "variant": "matrixmultiply", "gflops": gflops})
+            );
+        } else {
+            println!("{:<34} {:<7} {:<4} {:>5}x{:<5}x{:<5} {:<8} {:>8.2} GFLOP/s", "cpu reference", "cpu", form.name(), m, n, k, "sgemm", gflops);
+        }
+    }
+    Ok(())
+}
+
+/// Seconds per epoch of full-MNIST training (60,000 images, validation on the 10,000 test
+/// images each epoch, as the Keras peer does) at each batch size.
+fn bench_train(backend: Backend, name: (&str, &str, &str), mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
+    for &batch in &args.batches {
+        let options = TrainerOptions {
+            batch_size: batch,
+            epochs: args.epochs.max(2),
+            validation_split: 0.0,
+            backend: backend.clone(),
+            ..TrainerOptions::default()
+        };
+        let start = Instant::now();
+        let mut trainer = Trainer::new(options)?;
+        let setup = start.elapsed().as_secs_f64();
+        let report = trainer.fit(&mnist.train, Some(&mnist.test), |_| {})?;
+        let secs: Vec<f64> = report.history.epochs.iter().map(|e| e.seconds).collect();
+        // The first epoch of a fresh process includes building pipelines and choosing kernels.
+        let first = setup + secs[0];
+        let steady = median(secs[1..].to_vec());
+        let acc = report.history.last().and_then(|e| e.val_accuracy).unwrap_or(f32::NAN);
+        let sps = mnist.train.len() as f64 / steady;
+        let dps = trainer.dispatches_per_step();
+        let (adapter, backend_name, device_type) = name;
+        if args.json {
+            println!(
+                "{}",
+                json!({"kernel": "train_epoch", "adapter": adapter, "backend": backend_name, "device_type": device_type,
+                       "batch": batch, "seconds_per_epoch": steady, "first_epoch_seconds": first,
+                       "samples_per_second": sps, "dispatches_per_step": dps, "test_accuracy": acc})
+            );
+        } else {
+            println!(
+                "{adapter:<34} {backend_name:<7} train b{batch:<4} {steady:>6.3} s/epoch (first {first:>6.2} s) {sps:>9.0} samples/s {dps:>2} dispatches/step, test acc {acc:.4}"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Data parallel on one adapter: 1, 2 and 4 logical devices, batch 128.
+fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
+    let mut base = None;
+    for replicas in [1usize, 2, 4] {
+        let gpus = device::open(selection, replicas)?;
+        let name = gpus[0].report.clone();
+        let options = TrainerOptions {
+            batch_size: 128,
+            epochs: 2,
+            validation_split: 0.0,
+            backend: Backend::Devices(gpus),
+            ..TrainerOptions::default()
+        };
+        let mut trainer = Trainer::new(options)?;
+        let report = trainer.fit(&mnist.train, None, |_| {})?;
+        let secs = report.history.epochs[1].seconds;
+        let sps = mnist.train.len() as f64 / secs;
+        let base_sps = *base.get_or_insert(sps);
+        let stats = trainer.parallel_stats().unwrap_or_default();
+        let per_step = |x: f64| if stats.steps > 0 { x / stats.steps as f64 * 1e3 } else { 0.0 };
+        let (reduce_ms, download_ms, upload_ms) =
+            (per_step(stats.reduce_secs), per_step(stats.compute_and_download_secs), per_step(stats.upload_secs));
+        let efficiency = sps / (replicas as f64 * base_sps);
+        if args.json {
+            println!(
+                "{}",
+                json!({"kernel": "train_epoch_parallel", "adapter": name.name, "backend": name.backend,
+                       "device_type": name.device_type, "batch": 128, "replicas": replicas,
+                       "samples_per_second": sps, "reduce_ms_per_step": reduce_ms,
+                       "compute_and_download_ms_per_step": download_ms, "upload_ms_per_step": upload_ms,
+                       "scaling_efficiency": efficiency})
+            );
+        } else {
+            println!(
+                "{:<34} {:<7} {replicas} replica(s) b128 {sps:>9.0} samples/s  reduce {reduce_ms:.3} ms/step  compute+download {download_ms:.3} ms/step  upload {upload_ms:.3} ms/step  efficiency {efficiency:.2}",
+                name.name, name.backend
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
     let selection: AdapterSelection = match args.adapter.parse() {
@@ -103,9 +235,45 @@ fn main() {
         eprintln!("{e}");
         Vec::new()
     });
-    for gpu in &gpus {
-        if let Err(e) = bench_gpu(gpu, &args) {
-            eprintln!("{}: {e}", gpu.report.label());
+    if args.wants("matmul") {
+        for gpu in &gpus {
+            if let Err(e) = bench_gpu(gpu, &args) {
+                eprintln!("{}: {e}", gpu.report.label());
+            }
+        }
+        if let Err(e) = bench_cpu_matmul(&args) {
+            eprintln!("cpu: {e}");
+        }
+    }
+    if !(args.wants("train") || args.wants("parallel")) {
+        return;
+    }
+    let mnist = match load_mnist(default_mnist_dir()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if args.wants("train") {
+        for gpu in &gpus {
+            let r = &gpu.report;
+            let name = (r.name.as_str(), r.backend.as_str(), r.device_type.as_str());
+            if let Err(e) = bench_train(Backend::Devices(vec![gpu.clone()]), name, &mnist, &args) {
+                eprintln!("{}: {e}", r.label());
+            }
+        }
+        if let Err(e) = bench_train(Backend::Cpu, ("cpu", "cpu", "cpu"), &mnist, &args) {
+            eprintln!("cpu: {e}");
+        }
+    }
+    if args.wants("parallel") {
+        // Logical devices on the first selected adapter.
+        let first = gpus.first().map(|g| AdapterSelection::Indices(vec![g.report.index]));
+        if let Some(sel) = first {
+            if let Err(e) = bench_parallel(&sel, &mnist, &args) {
+                eprintln!("parallel: {e}");
+            }
         }
     }
 }
