@@ -18,9 +18,13 @@ pub const TENSOR_ALIGN: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
+    /// `x`: no non-linearity (logits).
     Identity,
+    /// `max(x, 0)`; its gradient at exactly 0 is taken as 0, like PyTorch.
     Relu,
+    /// `1 / (1 + exp(-x))`.
     Sigmoid,
+    /// `tanh(x)`.
     Tanh,
     /// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
     Gelu,
@@ -62,7 +66,10 @@ pub enum Init {
 /// `activations[l]` follows layer `l`; the last one is normally `Identity` (logits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MlpSpec {
+    /// Widths from input to output: at least two, none zero or over 2^24. The last is the
+    /// number of classes.
     pub sizes: Vec<usize>,
+    /// One per dense layer, so `sizes.len() - 1` of them.
     pub activations: Vec<Activation>,
 }
 
@@ -132,7 +139,9 @@ impl MlpSpec {
 /// Offsets (in floats) of one layer's tensors in the flat buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerSlots {
+    /// Fan-in: the previous layer's width.
     pub inputs: usize,
+    /// Fan-out: this layer's width.
     pub outputs: usize,
     /// `W: [inputs, outputs]` row-major.
     pub weight: usize,
@@ -143,6 +152,7 @@ pub struct LayerSlots {
 /// The flat layout shared by parameters, gradients and optimizer moments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamLayout {
+    /// One entry per dense layer, input side first.
     pub layers: Vec<LayerSlots>,
     /// Total floats, padding included (padding is always zero and stays zero).
     pub len: usize,

@@ -7,8 +7,11 @@
 /// - `ABt`: `A: [m, k]`, `B: [n, k]` (input gradient: output gradient times weights^T)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatmulForm {
+    /// `C = A B`.
     AB,
+    /// `C = A^T B`.
     AtB,
+    /// `C = A B^T`.
     ABt,
 }
 

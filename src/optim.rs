@@ -12,8 +12,28 @@ use crate::error::{Error, Result};
 /// The update rule and its hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
-    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32 },
-    Sgd { lr: f32, momentum: f32 },
+    /// Adam with bias correction; AdamW when `weight_decay > 0` (see the module docs).
+    Adam {
+        /// Learning rate, finite and > 0.
+        lr: f32,
+        /// Decay of the first moment `m`, in `[0, 1)`.
+        beta1: f32,
+        /// Decay of the second moment `v`, in `[0, 1)`.
+        beta2: f32,
+        /// Added to `sqrt(v_hat)` so the step stays finite; finite and > 0 (Keras: 1e-7,
+        /// PyTorch: 1e-8).
+        eps: f32,
+        /// Decoupled decay per step, `p -= lr * weight_decay * p`; finite and >= 0. It applies
+        /// to every parameter, biases included.
+        weight_decay: f32,
+    },
+    /// SGD with PyTorch's momentum (no dampening, no Nesterov).
+    Sgd {
+        /// Learning rate, finite and > 0.
+        lr: f32,
+        /// Momentum `mu` in `[0, 1)`; 0 is plain SGD.
+        momentum: f32,
+    },
 }
 
 impl Default for Optimizer {
@@ -107,11 +127,18 @@ impl Optimizer {
 /// The scalars one optimizer step needs, identical for the GPU and CPU paths.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct StepScalars {
+    /// Learning rate.
     pub lr: f32,
+    /// Adam's `beta1`; SGD's momentum.
     pub beta1: f32,
+    /// Adam's `beta2`; 0 for SGD.
     pub beta2: f32,
+    /// Adam's `eps`; 0 for SGD.
     pub eps: f32,
+    /// `1 / (1 - beta1^t)`, Adam's bias correction of `m` at step `t`; 1 for SGD.
     pub inv_bias1: f32,
+    /// `1 / (1 - beta2^t)`, Adam's bias correction of `v` at step `t`; 1 for SGD.
     pub inv_bias2: f32,
+    /// AdamW's decoupled decay; 0 for SGD.
     pub weight_decay: f32,
 }

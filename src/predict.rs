@@ -18,6 +18,7 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
     /// Argmax of each row (the first on ties).
     pub labels: Vec<usize>,
+    /// Columns of `probabilities`: the model's output width.
     pub classes: usize,
 }
 
@@ -88,6 +89,7 @@ impl Model {
         save_model(path.as_ref(), &self.spec, &self.params)
     }
 
+    /// The layer sizes and activations the parameters belong to.
     pub fn spec(&self) -> &MlpSpec {
         &self.spec
     }

@@ -8,18 +8,27 @@ use crate::error::{Error, Result};
 /// What the trainer needs to know about an adapter, and what reports print.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdapterReport {
-    /// Position in wgpu's enumeration (stable within a process).
+    /// Position in wgpu's enumeration (stable within a process); `usize::MAX` for a device
+    /// described by [`AdapterReport::of_device`].
     pub index: usize,
+    /// The adapter's name as the driver reports it (`llvmpipe ...` for Mesa's software driver).
     pub name: String,
     /// `vulkan`, `gl`, `metal`, `dx12`, ...
     pub backend: String,
     /// `discrete`, `integrated`, `virtual`, `cpu`, `other`.
     pub device_type: String,
+    /// Driver name and version info, joined by a space (may be empty).
     pub driver: String,
+    /// Largest storage buffer one binding may see, in bytes: with `max_buffer_size`, the bound
+    /// on the largest tensor (data set, parameters, activations of a batch).
     pub max_storage_buffer_binding_size: u64,
+    /// Largest buffer the adapter can create, in bytes.
     pub max_buffer_size: u64,
+    /// Most invocations in one workgroup (wgpu's limit of that name).
     pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroup shared memory, in bytes (wgpu's limit of that name).
     pub max_compute_workgroup_storage_size: u32,
+    /// Whether the adapter supports `TIMESTAMP_QUERY`; [`crate::Gpu::open`] enables it then.
     pub timestamp_queries: bool,
 }
 
@@ -150,7 +159,8 @@ fn type_rank(device_type: &str) -> u32 {
 }
 
 /// The positions `selection` picks from `reports`, in enumeration order (best first for
-/// [`AdapterSelection::BestPerDevice`]). Never empty on success.
+/// [`AdapterSelection::BestPerDevice`]). Never empty on success: a selection that matches
+/// nothing, or an index past the end, is [`Error::NoAdapter`] listing the adapters seen.
 pub fn select(reports: &[AdapterReport], selection: &AdapterSelection) -> Result<Vec<usize>> {
     let picked: Vec<usize> = match selection {
         AdapterSelection::All => reports.iter().map(|r| r.index).collect(),

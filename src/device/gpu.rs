@@ -22,8 +22,13 @@ struct Health {
 /// reference counted); clones share the health flags.
 #[derive(Clone)]
 pub struct Gpu {
+    /// The wgpu device. Create resources through [`Gpu::scoped`] (or the buffer helpers) so
+    /// that errors come back as [`Error`]s instead of going to the uncaptured-error slot.
     pub device: wgpu::Device,
+    /// The device's queue; every submission of wgtrain goes through it.
     pub queue: wgpu::Queue,
+    /// What the adapter is and its limits; its [`label`](AdapterReport::label) names the
+    /// device in errors.
     pub report: AdapterReport,
     health: Arc<Health>,
 }
@@ -114,7 +119,8 @@ impl Gpu {
         Ok(value)
     }
 
-    /// Blocks until all submitted work is done, or fails after [`WAIT_TIMEOUT`].
+    /// Blocks until all submitted work is done. A device that does not answer within 120 s
+    /// (`WAIT_TIMEOUT`) is reported as [`Error::DeviceLost`].
     pub fn wait(&self) -> Result<()> {
         self.poll_wait(None)
     }

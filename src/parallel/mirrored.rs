@@ -22,6 +22,7 @@ use crate::train::replica::{PassKind, Replica, SourceId};
 /// Where the time of data-parallel steps went (host wall clock, summed over steps).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParallelStats {
+    /// Data-parallel optimizer steps taken, over every epoch so far.
     pub steps: usize,
     /// From submitting the replicas' gradient passes until every staging buffer is mapped:
     /// their compute plus the device-to-host copy.
@@ -48,6 +49,8 @@ fn on_replica(r: usize, e: Error) -> Error {
 
 /// The replicas and the shared staging state.
 pub struct Mirrored {
+    /// One per device, in the order of the devices given to [`Mirrored::new`]; their
+    /// parameters stay identical after every step.
     pub replicas: Vec<Replica>,
     /// Relative speed of each replica: batch shares are proportional to it.
     weights: Vec<f64>,
@@ -57,6 +60,7 @@ pub struct Mirrored {
     reduced: Vec<f32>,
     train: Vec<SourceId>,
     val: Vec<Option<SourceId>>,
+    /// Timing since construction, summed over steps.
     pub stats: ParallelStats,
 }
 

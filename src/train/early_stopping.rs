@@ -45,9 +45,13 @@ pub use crate::train::history::EpochMetrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Monitor {
+    /// [`EpochMetrics::loss`], the training loss (minimised under [`Mode::Auto`]).
     Loss,
+    /// [`EpochMetrics::accuracy`], the training accuracy (maximised under [`Mode::Auto`]).
     Accuracy,
+    /// [`EpochMetrics::val_loss`]; without a validation set no epoch is seen, so nothing stops.
     ValLoss,
+    /// [`EpochMetrics::val_accuracy`]; without a validation set no epoch is seen either.
     ValAccuracy,
 }
 
@@ -89,14 +93,18 @@ impl Monitor {
 pub enum Mode {
     /// Decided by the monitor: see [`Monitor::auto_mode`].
     Auto,
+    /// Lower is better (losses).
     Min,
+    /// Higher is better (accuracies).
     Max,
 }
 
 /// What [`EarlyStopping::on_epoch_end`] tells the training loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
+    /// Train another epoch (if any are left).
     Continue,
+    /// End training after this epoch; the reason is in [`EarlyStopping::stop_reason`].
     Stop,
 }
 
@@ -207,6 +215,8 @@ impl EarlyStopping {
         self
     }
 
+    /// Whether the monitored value should go down or up; [`Mode::Auto`] (the default) decides
+    /// from the monitor.
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
@@ -371,6 +381,7 @@ impl EarlyStopping {
         }
     }
 
+    /// The metric being watched.
     pub fn monitor(&self) -> Monitor {
         self.monitor
     }
@@ -380,6 +391,7 @@ impl EarlyStopping {
         self.progress.stopped_epoch
     }
 
+    /// Which rule stopped training; `None` while it goes on.
     pub fn stop_reason(&self) -> Option<StopReason> {
         self.progress.stop_reason
     }

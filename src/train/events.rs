@@ -11,10 +11,27 @@ use crate::train::history::{EpochRecord, History};
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
     /// Training steps of the current epoch completed on the device so far (reported while
-    /// the device works; the epoch's loss is only known at its end).
-    Progress { epoch: usize, steps_done: usize, steps: usize, samples_per_second: f64 },
+    /// the device works; the epoch's loss is only known at its end). Sent every few steps
+    /// (every 16 on the CPU and in data parallel, once per submission on one GPU), not after
+    /// each one.
+    Progress {
+        /// The epoch under way, 0-based (as in [`EpochRecord::epoch`]).
+        epoch: usize,
+        /// Optimizer steps of this epoch the device has finished.
+        steps_done: usize,
+        /// Optimizer steps in this epoch: `ceil(training rows / batch size)`.
+        steps: usize,
+        /// Training rows finished since the epoch began, per second of wall-clock time.
+        samples_per_second: f64,
+    },
     /// An epoch ended: its metrics and what early stopping decided.
-    EpochEnd { record: EpochRecord, decision: Decision },
+    EpochEnd {
+        /// The epoch's line of the history, as [`FitReport::history`] will hold it.
+        record: EpochRecord,
+        /// [`Decision::Stop`] when early stopping ends training after this epoch;
+        /// always [`Decision::Continue`] without early stopping.
+        decision: Decision,
+    },
 }
 
 /// Stops training from another thread at the next step boundary (`fit` then returns
@@ -23,6 +40,8 @@ pub enum TrainEvent {
 pub struct CancelToken(Arc<AtomicBool>);
 
 impl CancelToken {
+    /// A token not yet cancelled. [`crate::Trainer::cancel_token`] hands out the one the
+    /// trainer watches; a token made here stops nothing until it is that one's clone.
     pub fn new() -> Self {
         Self::default()
     }
@@ -32,6 +51,7 @@ impl CancelToken {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// Whether [`cancel`](Self::cancel) was called since the last [`reset`](Self::reset).
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -45,13 +65,19 @@ impl CancelToken {
 /// What `fit` returns.
 #[derive(Debug, Clone)]
 pub struct FitReport {
+    /// Every epoch the trainer has run, also those of earlier `fit` calls and before a resume.
     pub history: History,
+    /// Epochs completed in all, counted like `history` (the trainer's
+    /// [`epochs_completed`](crate::Trainer::epochs_completed)).
     pub epochs_run: usize,
-    /// The epoch early stopping stopped at, if it did.
+    /// The epoch early stopping stopped at (0-based), if it did.
     pub stopped_epoch: Option<usize>,
+    /// Which early-stopping rule stopped training; `None` when it ran all its epochs.
     pub stop_reason: Option<StopReason>,
     /// A sentence on why training ended, for logs.
     pub stop_message: Option<String>,
+    /// The 0-based epoch with the best monitored value; `None` without early stopping or
+    /// before the monitored value was first seen.
     pub best_epoch: Option<usize>,
     /// The epoch whose weights were restored at the end (restore_best_weights).
     pub restored_epoch: Option<usize>,
@@ -60,7 +86,11 @@ pub struct FitReport {
 /// Loss and accuracy over a dataset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation {
+    /// Mean softmax cross-entropy per sample (natural log).
     pub loss: f32,
+    /// Fraction of samples whose most probable class (the first on ties) is the label, in
+    /// `[0, 1]`.
     pub accuracy: f32,
+    /// Rows evaluated: the whole dataset.
     pub samples: usize,
 }

@@ -14,13 +14,19 @@ use crate::error::{Error, Result};
 /// The metrics of one finished epoch, as the trainer reports them to early stopping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
+    /// Mean softmax cross-entropy per training sample over the epoch, each batch's loss taken
+    /// before its update (so the weights change along the way, as in Keras).
     #[serde(with = "json_float")]
     pub loss: f32,
+    /// Fraction of training samples classified right over the epoch, in `[0, 1]`, counted like
+    /// `loss`.
     #[serde(with = "json_float")]
     pub accuracy: f32,
+    /// Mean cross-entropy on the validation set with the weights at the end of the epoch;
     /// `None` when there is no validation set.
     #[serde(with = "json_float::option")]
     pub val_loss: Option<f32>,
+    /// Validation accuracy in `[0, 1]`, like `val_loss`; `None` when there is no validation set.
     #[serde(with = "json_float::option")]
     pub val_accuracy: Option<f32>,
 }
@@ -30,12 +36,16 @@ pub struct EpochMetrics {
 pub struct EpochRecord {
     /// 0-based.
     pub epoch: usize,
+    /// See [`EpochMetrics::loss`].
     #[serde(with = "json_float")]
     pub loss: f32,
+    /// See [`EpochMetrics::accuracy`].
     #[serde(with = "json_float")]
     pub accuracy: f32,
+    /// See [`EpochMetrics::val_loss`].
     #[serde(with = "json_float::option")]
     pub val_loss: Option<f32>,
+    /// See [`EpochMetrics::val_accuracy`].
     #[serde(with = "json_float::option")]
     pub val_accuracy: Option<f32>,
     /// Wall-clock time of the epoch, validation included.
@@ -76,6 +86,7 @@ impl EpochRecord {
 /// The epochs of a run, in order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// One record per finished epoch, oldest first.
     pub epochs: Vec<EpochRecord>,
 }
 
@@ -83,10 +94,12 @@ pub struct History {
 const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second";
 
 impl History {
+    /// Appends the record of the epoch that just finished.
     pub fn push(&mut self, record: EpochRecord) {
         self.epochs.push(record);
     }
 
+    /// The latest epoch's record; `None` before the first epoch ends.
     pub fn last(&self) -> Option<&EpochRecord> {
         self.epochs.last()
     }
@@ -113,6 +126,8 @@ impl History {
         csv
     }
 
+    /// Writes [`to_csv`](Self::to_csv) to `path`, replacing the file; I/O failures are
+    /// [`Error::File`].
     pub fn write_csv(&self, path: impl AsRef<Path>) -> Result<()> {
         write_file(path.as_ref(), &self.to_csv())
     }
@@ -123,11 +138,14 @@ impl History {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Writes [`to_json`](Self::to_json) to `path`, replacing the file; I/O failures are
+    /// [`Error::File`].
     pub fn write_json(&self, path: impl AsRef<Path>) -> Result<()> {
         write_file(path.as_ref(), &self.to_json())
     }
 
-    /// Reads what [`write_json`](Self::write_json) wrote.
+    /// Reads what [`write_json`](Self::write_json) wrote. A missing, unreadable or malformed
+    /// file is an [`Error::File`] naming `path`.
     pub fn read_json(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;

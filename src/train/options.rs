@@ -12,7 +12,13 @@ use crate::train::early_stopping::EarlyStopping;
 pub enum Backend {
     /// GPU adapters chosen by a policy, `replicas_per_adapter` logical devices on each.
     /// More than one device in all trains data parallel.
-    Gpu { selection: AdapterSelection, replicas_per_adapter: usize },
+    Gpu {
+        /// Which adapters to open.
+        selection: AdapterSelection,
+        /// Devices opened on each selected adapter (at least 1); more than one lets data
+        /// parallel run, and be tested, on a single adapter.
+        replicas_per_adapter: usize,
+    },
     /// Devices the application created itself (see [`Gpu::from_device`]).
     Devices(Vec<Gpu>),
     /// The CPU reference backend (rayon); the fallback when no adapter exists.
@@ -31,19 +37,29 @@ impl Default for Backend {
 /// no early stopping.
 #[derive(Debug, Clone)]
 pub struct TrainerOptions {
+    /// The model's layer sizes and activations.
     pub spec: MlpSpec,
+    /// The update rule; one step per batch.
     pub optimizer: Optimizer,
+    /// How [`crate::Trainer::new`] draws the initial weights (biases start at zero).
     pub init: Init,
+    /// Training rows per optimizer step (at least 1); the last batch of an epoch holds the
+    /// rest. In data parallel this is the global batch, split across the devices.
     pub batch_size: usize,
+    /// Epochs to train in all, counted across `fit` calls and resumes: training stops when
+    /// the trainer has completed this many, or earlier on early stopping.
     pub epochs: usize,
     /// Seeds initialisation, the validation split and every epoch's shuffle.
     pub seed: u64,
     /// Fraction of the training set held out for validation when `fit` gets no explicit
     /// validation data (0 for none).
     pub validation_split: f32,
+    /// When to stop before `epochs`; `None` trains every epoch.
     pub early_stopping: Option<EarlyStopping>,
-    /// Rows per evaluation launch.
+    /// Rows per evaluation launch on a GPU (at least 1); with `batch_size` it sizes the
+    /// device workspace. The CPU backend ignores it.
     pub eval_batch: usize,
+    /// Where the math runs.
     pub backend: Backend,
     /// Write the full training state here after every epoch (atomically), so that
     /// [`crate::Trainer::resume`] can continue after a crash.
