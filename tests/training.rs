@@ -148,3 +148,24 @@ fn bad_options_and_data_are_errors() {
     let err = t.fit(&wrong, None, |_| {}).expect_err("7 features into a 784-input model");
     assert!(err.to_string().contains("7 features"), "{err}");
 }
+
+/// The same seed on the same adapter gives the same weights, bit for bit; another seed does not.
+#[test]
+fn same_seed_same_result() {
+    let data = synthetic(500, 784, 10);
+    let run = |seed: u64| {
+        let options = TrainerOptions {
+            batch_size: 50,
+            epochs: 2,
+            seed,
+            backend: Backend::Devices(vec![fixture().gpu.clone()]),
+            ..TrainerOptions::default()
+        };
+        let mut t = Trainer::new(options).unwrap();
+        t.fit(&data, None, |_| {}).unwrap();
+        t.parameters().unwrap()
+    };
+    let (a, b, c) = (run(4), run(4), run(5));
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "same seed, different weights");
+    assert!(a.iter().zip(&c).any(|(x, y)| x != y), "another seed should give other weights");
+}
