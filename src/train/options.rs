@@ -64,6 +64,9 @@ pub struct TrainerOptions {
     /// Write the full training state here after every epoch (atomically), so that
     /// [`crate::Trainer::resume`] can continue after a crash.
     pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Data parallel: relative speed of each replica, in device order; each global batch
+    /// is split in proportion (largest remainder). `None` splits equally.
+    pub replica_weights: Option<Vec<f64>>,
 }
 
 impl Default for TrainerOptions {
@@ -80,6 +83,7 @@ impl Default for TrainerOptions {
             eval_batch: 1000,
             backend: Backend::default(),
             checkpoint_dir: None,
+            replica_weights: None,
         }
     }
 }

@@ -71,9 +71,13 @@ impl Trainer {
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(gpus.remove(0), &options.spec, options.optimizer, params, max_rows)?))),
-            _ => Ok(Engine::Mirrored(Box::new(MirroredEngine {
-                inner: Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?,
-            }))),
+            _ => {
+                let mut inner = Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?;
+                if let Some(w) = &options.replica_weights {
+                    inner.set_weights(w.clone())?;
+                }
+                Ok(Engine::Mirrored(Box::new(MirroredEngine { inner })))
+            }
         }
     }
 
