@@ -147,3 +147,30 @@ fn vulkan_and_gl_together() {
     assert!(max <= 1e-4, "Vulkan+GL drifted from Vulkan alone by {max}");
     assert_eq!(drift, 0, "the GL replica's weights differ from the Vulkan replica's in {drift} places");
 }
+
+/// Shares follow configured speeds (3:1) and the result still equals one replica's.
+#[test]
+fn weighted_shares_still_equal_one_replica() {
+    let d = data(800);
+    let run = |gpus: Vec<Gpu>, weights: Option<Vec<f64>>| {
+        let options = TrainerOptions {
+            batch_size: 40,
+            epochs: 1,
+            validation_split: 0.0,
+            seed: 8,
+            replica_weights: weights,
+            backend: Backend::Devices(gpus),
+            ..TrainerOptions::default()
+        };
+        let mut t = Trainer::new(options).unwrap();
+        t.fit(&d, None, |_| {}).unwrap();
+        (t.parameters().unwrap(), t.parallel_stats())
+    };
+    let vk = |n| device::open(&AdapterSelection::Backend("vulkan".into()), n).expect("lavapipe");
+    let (p1, _) = run(vk(1), None);
+    let (p2, stats) = run(vk(2), Some(vec![3.0, 1.0]));
+    let rows = stats.expect("parallel stats").rows_per_replica;
+    assert_eq!(rows, vec![600, 200], "20 steps of 40 rows split 30/10");
+    let max = p1.iter().zip(&p2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 1e-4, "weighted replicas drifted from one replica by {max}");
+}
