@@ -1,4 +1,4 @@
-//! Host side of `shaders/gather.wgsl`: batches assembled on the device from the resident u8
+//! Host side of `shaders/gather.wgsl` (and its vec4 form `gather_vec4.wgsl`): batches assembled on the device from the resident u8
 //! dataset and the epoch's index permutation.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
@@ -47,6 +47,8 @@ pub struct GatherSources<'a> {
 pub struct Gather {
     layout: wgpu::BindGroupLayout,
     pipeline: wgpu::ComputePipeline,
+    /// One vec4 store per word, when the features and offset are multiples of 4.
+    pipeline4: wgpu::ComputePipeline,
 }
 
 impl Gather {
@@ -56,7 +58,10 @@ impl Gather {
         let pipeline = pipeline::pipelines(gpu, "gather.wgsl", &layout, &["gather"])?
             .pop()
             .ok_or_else(|| Error::Config("gather pipeline missing".into()))?;
-        Ok(Gather { layout, pipeline })
+        let pipeline4 = pipeline::pipelines(gpu, "gather_vec4.wgsl", &layout, &["gather4"])?
+            .pop()
+            .ok_or_else(|| Error::Config("gather4 pipeline missing".into()))?;
+        Ok(Gather { layout, pipeline, pipeline4 })
     }
 
     /// Records a gather of `rows` rows into `x[x_off..]` (f32) and `y` (u32).
@@ -90,7 +95,12 @@ impl Gather {
             ],
         )?;
         let workgroups = [(src.words as u32).div_ceil(64), (rows as u32).div_ceil(4), 1];
-        Ok(Dispatch { label: "gather", pipeline: self.pipeline.clone(), bind_group: bind, workgroups })
+        let (label, pipeline) = if src.features % 4 == 0 && x.1 % 4 == 0 {
+            ("gather4", &self.pipeline4)
+        } else {
+            ("gather", &self.pipeline)
+        };
+        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups })
     }
 }
 

@@ -11,6 +11,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("activation.wgsl", include_str!("../../shaders/activation.wgsl")),
     ("activation_fns.wgsl", include_str!("../../shaders/activation_fns.wgsl")),
     ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
+    ("gather_vec4.wgsl", include_str!("../../shaders/gather_vec4.wgsl")),
     ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     ("matmul_epilogue.wgsl", include_str!("../../shaders/matmul_epilogue.wgsl")),
     ("matmul_vec4.wgsl", include_str!("../../shaders/matmul_vec4.wgsl")),

@@ -1,0 +1,44 @@
+// gather.wgsl for images whose pixel count is a multiple of 4 (MNIST's 784): each invocation
+// unpacks one u32 into one vec4 store instead of four scalar stores. Same bindings, params
+// and results as gather.wgsl, with x viewed as vec4<f32> (x_off and features multiples of 4).
+//   x[x_off/4 + r * features/4 + w] = lut[the 4 bytes of word w of image perm[start + r]]
+// Bindings: 0 static params (uniform), 1 step (uniform), 2 pixels (read), 3 labels (read),
+// 4 perm (read), 5 lut (read), 6 x (read_write, vec4), 7 y (read_write).
+
+struct GatherParams {
+    rows: u32, features: u32, words: u32, x_off: u32,
+}
+
+struct Step {
+    start: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: GatherParams;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> pixels: array<u32>;
+@group(0) @binding(3) var<storage, read> labels: array<u32>;
+@group(0) @binding(4) var<storage, read> perm: array<u32>;
+@group(0) @binding(5) var<storage, read> lut: array<f32, 256>;
+@group(0) @binding(6) var<storage, read_write> x: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> y: array<u32>;
+
+@compute @workgroup_size(64, 4)
+fn gather4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let w = gid.x;
+    let r = gid.y;
+    // Bounds guard: the grid is rounded up to whole workgroups.
+    if (r >= p.rows || w >= p.words) {
+        return;
+    }
+    let image = perm[step.start + r];
+    let packed = pixels[image * p.words + w];
+    x[p.x_off / 4u + r * p.words + w] = vec4<f32>(
+        lut[packed & 0xffu],
+        lut[(packed >> 8u) & 0xffu],
+        lut[(packed >> 16u) & 0xffu],
+        lut[packed >> 24u],
+    );
+    if (w == 0u) {
+        y[r] = labels[image];
+    }
+}
