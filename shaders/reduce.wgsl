@@ -19,8 +19,9 @@ struct ReduceParams {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(256)
-fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
+fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    // The host folds grids past 65535 workgroups into y (grid_1d).
+    let j = gid.x + gid.y * nwg.x * WG;
     // Bounds guard: the grid is rounded up to whole workgroups.
     if (j >= p.cols) {
         return;

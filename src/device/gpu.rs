@@ -218,6 +218,13 @@ impl Gpu {
             }
         });
         self.wait()?;
+        // Another thread's poll may be the one that runs our callback, slightly after our
+        // wait returned: keep polling (bounded) until the callback has reported.
+        let deadline = std::time::Instant::now() + WAIT_TIMEOUT;
+        while slot.lock().map(|g| g.is_none()).unwrap_or(false) && std::time::Instant::now() < deadline {
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            std::thread::yield_now();
+        }
         let mapped = slot.lock().ok().and_then(|mut g| g.take());
         match mapped {
             Some(Ok(())) => {}

@@ -95,7 +95,15 @@ impl Gather {
             ],
         )?;
         let workgroups = [(src.words as u32).div_ceil(64), (rows as u32).div_ceil(4), 1];
-        let (label, pipeline) = if src.features % 4 == 0 && x.1 % 4 == 0 {
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        if workgroups[0] > max || workgroups[1] > max {
+            return Err(Error::Shape(format!(
+                "a gather of {rows} rows of {} words needs {}x{} workgroups, over the device's {max}: use smaller batches",
+                src.words, workgroups[0], workgroups[1]
+            )));
+        }
+        // gather4 writes every word of a row as one vec4: only when rows have no padding word.
+        let (label, pipeline) = if src.features % 4 == 0 && src.words * 4 == src.features && x.1 % 4 == 0 {
             ("gather4", &self.pipeline4)
         } else {
             ("gather", &self.pipeline)
