@@ -6,7 +6,7 @@
 //
 //   mm_v4_ab    4x8 block; A contiguous along k, B contiguous along n; k % 4 == 0   (AB)
 //   mm_v4_atb   4x8 block; A contiguous along m, B contiguous along n; m % 4 == 0   (AtB)
-//   mm_v4_abt   4x4 block of dot products; A and B contiguous along k; k % 4 == 0  (ABt)
+//   mm_v4_abt   4x4 block; A and B contiguous along k, B tiles transposed in registers; k % 4 == 0  (ABt)
 // All workgroups are 8x8 invocations.
 // Requires: matmul_epilogue.wgsl activation_fns.wgsl
 
@@ -60,7 +60,9 @@ fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a2 = a[r2 + q];
         let a3 = a[r3 + q];
         // Unrolled by hand: a dynamic component index (a0[t]) in a loop compiles to a
-        // select chain on some drivers, which halves the speed on lavapipe.
+        // select chain on some drivers. Each accumulator adds its products one k at a
+        // time, in order, as every other variant does: all variants give identical bits,
+        // so the autotuner's choice never changes a result.
         let b0 = q * 4u * brs;
         let bl0 = b[cl + b0];
         let bh0 = b[ch + b0];
@@ -70,15 +72,40 @@ fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
         let bh2 = b[ch + b0 + 2u * brs];
         let bl3 = b[cl + b0 + 3u * brs];
         let bh3 = b[ch + b0 + 3u * brs];
-        acc0l += a0.x * bl0 + a0.y * bl1 + a0.z * bl2 + a0.w * bl3;
-        acc0h += a0.x * bh0 + a0.y * bh1 + a0.z * bh2 + a0.w * bh3;
-        acc1l += a1.x * bl0 + a1.y * bl1 + a1.z * bl2 + a1.w * bl3;
-        acc1h += a1.x * bh0 + a1.y * bh1 + a1.z * bh2 + a1.w * bh3;
-        acc2l += a2.x * bl0 + a2.y * bl1 + a2.z * bl2 + a2.w * bl3;
-        acc2h += a2.x * bh0 + a2.y * bh1 + a2.z * bh2 + a2.w * bh3;
-        acc3l += a3.x * bl0 + a3.y * bl1 + a3.z * bl2 + a3.w * bl3;
-        acc3h += a3.x * bh0 + a3.y * bh1 + a3.z * bh2 + a3.w * bh3;
+        acc0l = acc0l + a0.x * bl0;
+        acc0h = acc0h + a0.x * bh0;
+        acc1l = acc1l + a1.x * bl0;
+        acc1h = acc1h + a1.x * bh0;
+        acc2l = acc2l + a2.x * bl0;
+        acc2h = acc2h + a2.x * bh0;
+        acc3l = acc3l + a3.x * bl0;
+        acc3h = acc3h + a3.x * bh0;
+        acc0l = acc0l + a0.y * bl1;
+        acc0h = acc0h + a0.y * bh1;
+        acc1l = acc1l + a1.y * bl1;
+        acc1h = acc1h + a1.y * bh1;
+        acc2l = acc2l + a2.y * bl1;
+        acc2h = acc2h + a2.y * bh1;
+        acc3l = acc3l + a3.y * bl1;
+        acc3h = acc3h + a3.y * bh1;
+        acc0l = acc0l + a0.z * bl2;
+        acc0h = acc0h + a0.z * bh2;
+        acc1l = acc1l + a1.z * bl2;
+        acc1h = acc1h + a1.z * bh2;
+        acc2l = acc2l + a2.z * bl2;
+        acc2h = acc2h + a2.z * bh2;
+        acc3l = acc3l + a3.z * bl2;
+        acc3h = acc3h + a3.z * bh2;
+        acc0l = acc0l + a0.w * bl3;
+        acc0h = acc0h + a0.w * bh3;
+        acc1l = acc1l + a1.w * bl3;
+        acc1h = acc1h + a1.w * bh3;
+        acc2l = acc2l + a2.w * bl3;
+        acc2h = acc2h + a2.w * bh3;
+        acc3l = acc3l + a3.w * bl3;
+        acc3h = acc3h + a3.w * bh3;
     }
+
     store_row4(row0, col0, acc0l);
     store_row4(row0, col0 + 4u, acc0h);
     store_row4(row0 + 1u, col0, acc1l);
@@ -154,28 +181,39 @@ fn mm_v4_abt(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c1 = (p.b_off + min(col0 + 1u, lc) * p.b_cs) / 4u;
     let c2 = (p.b_off + min(col0 + 2u, lc) * p.b_cs) / 4u;
     let c3 = (p.b_off + min(col0 + 3u, lc) * p.b_cs) / 4u;
-    // Accumulate 4-wide partial products per output and reduce once at the end.
-    var s00 = vec4<f32>(0.0); var s01 = vec4<f32>(0.0); var s02 = vec4<f32>(0.0); var s03 = vec4<f32>(0.0);
-    var s10 = vec4<f32>(0.0); var s11 = vec4<f32>(0.0); var s12 = vec4<f32>(0.0); var s13 = vec4<f32>(0.0);
-    var s20 = vec4<f32>(0.0); var s21 = vec4<f32>(0.0); var s22 = vec4<f32>(0.0); var s23 = vec4<f32>(0.0);
-    var s30 = vec4<f32>(0.0); var s31 = vec4<f32>(0.0); var s32 = vec4<f32>(0.0); var s33 = vec4<f32>(0.0);
+    // One accumulator per output (a vec4 per row of the block), adding its products one
+    // k at a time in order, so the bits match every other variant.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var q = 0u; q < p.k / 4u; q = q + 1u) {
         let a0 = a[r0 + q];
         let a1 = a[r1 + q];
         let a2 = a[r2 + q];
         let a3 = a[r3 + q];
-        let b0 = b[c0 + q];
-        let b1 = b[c1 + q];
-        let b2 = b[c2 + q];
-        let b3 = b[c3 + q];
-        s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3;
-        s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3;
-        s20 += a2 * b0; s21 += a2 * b1; s22 += a2 * b2; s23 += a2 * b3;
-        s30 += a3 * b0; s31 += a3 * b1; s32 += a3 * b2; s33 += a3 * b3;
+        // Column j of the block reads row j of B; transpose the 4x4 tile so that bt.x holds
+        // B(q*4 + 0, col0 .. col0 + 4), and so on.
+        let bt = transpose(mat4x4<f32>(b[c0 + q], b[c1 + q], b[c2 + q], b[c3 + q]));
+        acc0 = acc0 + a0.x * bt[0];
+        acc1 = acc1 + a1.x * bt[0];
+        acc2 = acc2 + a2.x * bt[0];
+        acc3 = acc3 + a3.x * bt[0];
+        acc0 = acc0 + a0.y * bt[1];
+        acc1 = acc1 + a1.y * bt[1];
+        acc2 = acc2 + a2.y * bt[1];
+        acc3 = acc3 + a3.y * bt[1];
+        acc0 = acc0 + a0.z * bt[2];
+        acc1 = acc1 + a1.z * bt[2];
+        acc2 = acc2 + a2.z * bt[2];
+        acc3 = acc3 + a3.z * bt[2];
+        acc0 = acc0 + a0.w * bt[3];
+        acc1 = acc1 + a1.w * bt[3];
+        acc2 = acc2 + a2.w * bt[3];
+        acc3 = acc3 + a3.w * bt[3];
     }
-    let one = vec4<f32>(1.0);
-    store_row4(row0, col0, vec4<f32>(dot(s00, one), dot(s01, one), dot(s02, one), dot(s03, one)));
-    store_row4(row0 + 1u, col0, vec4<f32>(dot(s10, one), dot(s11, one), dot(s12, one), dot(s13, one)));
-    store_row4(row0 + 2u, col0, vec4<f32>(dot(s20, one), dot(s21, one), dot(s22, one), dot(s23, one)));
-    store_row4(row0 + 3u, col0, vec4<f32>(dot(s30, one), dot(s31, one), dot(s32, one), dot(s33, one)));
+    store_row4(row0, col0, acc0);
+    store_row4(row0 + 1u, col0, acc1);
+    store_row4(row0 + 2u, col0, acc2);
+    store_row4(row0 + 3u, col0, acc3);
 }

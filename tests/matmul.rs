@@ -98,3 +98,42 @@ fn zero_and_mismatched_shapes_are_errors() {
     let err = f.kernels.matmul.record(&f.gpu, Variant::Naive, &call).expect_err("64 floats do not fit 16");
     assert!(err.to_string().contains("needs 64 floats"), "message should name the size: {err}");
 }
+
+/// Every variant adds each output's products one k at a time, in order: they must agree
+/// with the naive kernel exactly (float equality, so +0 and -0 count as equal), or the
+/// autotuner's choice would change results and the same seed would not give the same weights.
+#[test]
+fn every_variant_gives_the_same_bits_as_naive() {
+    let f = fixture();
+    for form in MatmulForm::ALL {
+        for &(m, n, k) in &[(128, 64, 784), (784, 64, 128), (128, 64, 12), (65, 63, 7), (128, 10, 64)] {
+            let (a, b) = (random(m * k, 3), random(k * n, 4));
+            let (ab, bb) = (upload(&f.gpu, &a), upload(&f.gpu, &b));
+            let run = |v: Variant| -> Option<Vec<f32>> {
+                let cb = zeros(&f.gpu, m * n);
+                let call = MatmulCall::plain(form, m, n, k, &ab, &bb, &cb);
+                if !Matmul::supports(v, &call) {
+                    return None;
+                }
+                let d = f.kernels.matmul.record(&f.gpu, v, &call).expect("record");
+                submit(&f.gpu, &[&d]);
+                Some(read(&f.gpu, &cb, m * n))
+            };
+            let naive = run(Variant::Naive).expect("naive supports everything");
+            for v in Variant::ALL {
+                if let Some(got) = run(v) {
+                    let diff = got.iter().zip(&naive).position(|(x, y)| x != y);
+                    assert!(
+                        diff.is_none(),
+                        "{} {} {m}x{n}x{k}: element {:?} differs from naive ({} vs {})",
+                        v.name(),
+                        form.name(),
+                        diff,
+                        diff.map_or(0.0, |i| got[i]),
+                        diff.map_or(0.0, |i| naive[i])
+                    );
+                }
+            }
+        }
+    }
+}
