@@ -5,20 +5,8 @@
 // Bindings: 0 static params (uniform), 1 step (uniform), 2 pixels (read), 3 labels (read),
 // 4 perm (read), 5 lut (read), 6 x (read_write, vec4), 7 y (read_write).
 
-struct GatherParams {
-    rows: u32, features: u32, words: u32, x_off: u32,
-}
+// Requires: gather_common.wgsl
 
-struct Step {
-    start: u32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: GatherParams;
-@group(0) @binding(1) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read> pixels: array<u32>;
-@group(0) @binding(3) var<storage, read> labels: array<u32>;
-@group(0) @binding(4) var<storage, read> perm: array<u32>;
-@group(0) @binding(5) var<storage, read> lut: array<f32, 256>;
 @group(0) @binding(6) var<storage, read_write> x: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> y: array<u32>;
 

@@ -17,18 +17,8 @@
 //   mm_rb4x8   4x8 register block per invocation              workgroup 8x8
 // Requires: matmul_epilogue.wgsl activation_fns.wgsl
 
-struct MatmulParams {
-    m: u32, n: u32, k: u32, flags: u32,
-    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
-    b_rs: u32, b_cs: u32, c_off: u32, bias_off: u32,
-    z_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read_write> z: array<f32>;
 
 fn a_at(i: u32, q: u32) -> f32 {
     return a[p.a_off + i * p.a_rs + q * p.a_cs];

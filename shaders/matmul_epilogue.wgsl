@@ -1,7 +1,19 @@
-// The epilogue every matmul variant shares: bias, activation forward, or activation backward.
-// A library, not a kernel: appended to matmul.wgsl and matmul_vec4.wgsl, which declare
-// `p: MatmulParams`, `c`, `z` and `fn bias_at(j) -> f32` (the bias lives in b, whose element
-// type differs between the two files). Requires: activation_fns.wgsl.
+// What every matmul variant shares: the parameters, the output bindings, and the epilogue
+// (bias, activation forward, or activation backward). A library, not a kernel: appended to
+// matmul.wgsl and matmul_vec4.wgsl, which declare the inputs `a` and `b` (binding 1 and 2,
+// scalar or vec4) and `fn bias_at(j) -> f32` (the bias lives in b).
+// Requires: activation_fns.wgsl
+
+struct MatmulParams {
+    m: u32, n: u32, k: u32, flags: u32,
+    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
+    b_rs: u32, b_cs: u32, c_off: u32, bias_off: u32,
+    z_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> z: array<f32>;
 
 const HAS_BIAS: u32 = 1u;
 const WRITE_PRE: u32 = 2u;

@@ -9,20 +9,8 @@
 // from the epoch's schedule), so a whole epoch can be recorded without host round trips.
 // Bindings: 0 len (uniform), 1 step scalars (uniform), 2 params (read_write), 3 grads (read),
 // 4 m (read_write), 5 v (read_write).
+// Requires: optim_common.wgsl
 
-const WG: u32 = 256u;
-
-struct Len {
-    len: u32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-struct StepScalars {
-    lr: f32, beta1: f32, beta2: f32, eps: f32,
-    inv_bias1: f32, inv_bias2: f32, weight_decay: f32, _pad0: f32,
-}
-
-@group(0) @binding(0) var<uniform> n: Len;
-@group(0) @binding(1) var<uniform> s: StepScalars;
 @group(0) @binding(2) var<storage, read_write> params: array<f32>;
 @group(0) @binding(3) var<storage, read> grads: array<f32>;
 @group(0) @binding(4) var<storage, read_write> m: array<f32>;

@@ -29,7 +29,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
 ];
 
 /// Files with no entry point: appended to the kernels that require them.
-const LIBRARIES: &[&str] = &["activation_fns.wgsl", "matmul_epilogue.wgsl"];
+const LIBRARIES: &[&str] = &["activation_fns.wgsl", "gather_common.wgsl", "matmul_epilogue.wgsl", "optim_common.wgsl"];
 
 fn shaders_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
@@ -152,7 +152,8 @@ fn activation_fns_validates_on_its_own() {
 fn requirements_reads_the_requires_lines_in_order() {
     assert_eq!(requirements(raw("matmul.wgsl")), ["matmul_epilogue.wgsl", "activation_fns.wgsl"]);
     assert_eq!(requirements(raw("activation.wgsl")), ["activation_fns.wgsl"]);
-    assert!(requirements(raw("optim.wgsl")).is_empty(), "optim.wgsl requires nothing");
+    assert_eq!(requirements(raw("optim.wgsl")), ["optim_common.wgsl"]);
+    assert!(requirements(raw("softmax_xent.wgsl")).is_empty(), "softmax_xent.wgsl requires nothing");
     // The kernel's own text comes first, so its lines keep their numbers.
     let full = shader_source("activation.wgsl").expect("source");
     assert!(full.starts_with(raw("activation.wgsl")), "shader_source must put the file's own text first");
