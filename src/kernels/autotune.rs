@@ -174,10 +174,17 @@ fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant
     let probe = scratch.call(form, m, n, k);
     let mut timings: Vec<(Variant, f64)> = Vec::new();
     let mut best = f64::INFINITY;
+    // Variant::ALL lists usually-fast variants first, so the slow ones are pruned after one
+    // launch instead of being timed in full (a naive 1000x64x784 product takes 0.1 s on lavapipe).
     for v in Variant::ALL.into_iter().filter(|v| Matmul::supports(*v, call) && Matmul::supports(*v, &probe)) {
         let d = matmul.record(gpu, v, &probe)?;
-        // The first launch also pays for pipeline compilation in some drivers: untimed.
-        time(gpu, &d, 1)?;
+        // The first launch also pays for pipeline compilation in some drivers: untimed,
+        // unless it alone shows the variant is hopeless.
+        let warm = time(gpu, &d, 1)?;
+        if warm > 8.0 * best {
+            timings.push((v, warm));
+            continue;
+        }
         let first = time(gpu, &d, 1)?;
         // Hopeless variants (4x slower than the best so far even with compilation removed)
         // are not timed again: on lavapipe a naive 1024^3 product takes seconds.
