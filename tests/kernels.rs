@@ -48,11 +48,11 @@ const SIZES: [usize; 9] = [1, 3, 7, 63, 65, 128, 784, 1000, 50_890];
 /// Marks floats a kernel must not touch.
 const SENTINEL: f32 = -12345.5;
 
-/// The GPU tests of this file take turns on the shared device. `Gpu::read` (map_and_read in
-/// src/device/gpu.rs) expects its own `poll(Wait)` to run its map callback, but wgpu runs
-/// callbacks on whichever thread's poll collected them, so with two tests reading back at
-/// once one fails now and then with "a readback never completed" (6 runs of 16 here). A
-/// poisoned lock (a failed test) still serialises the rest.
+/// The GPU tests of this file take turns on the shared device. They once had to: wgpu runs
+/// a map callback on whichever thread's poll collects it, and `Gpu::read` used to give up
+/// when its own `poll(Wait)` returned first ("a readback never completed"); it now polls
+/// until its callback has reported. Taking turns keeps each test's timing its own.
+/// A poisoned lock (a failed test) still serialises the rest.
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
