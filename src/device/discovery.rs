@@ -54,7 +54,7 @@ impl AdapterReport {
             backend: info.backend.to_str().to_string(),
             device_type: device_type_name(info.device_type).to_string(),
             driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
-            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
             max_buffer_size: limits.max_buffer_size,
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,

@@ -146,7 +146,7 @@ impl Gpu {
     /// oversized request is an error, not a validation panic.
     pub fn storage_buffer(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
         let limits = self.device.limits();
-        let bind_limit = limits.max_storage_buffer_binding_size as u64;
+        let bind_limit = limits.max_storage_buffer_binding_size;
         if bytes > limits.max_buffer_size || bytes > bind_limit {
             return Err(Error::OutOfMemory {
                 adapter: self.report.label(),
@@ -178,7 +178,7 @@ impl Gpu {
 
     /// Queues a write of `bytes` at `offset`; a 4-byte tail is padded with zeros as wgpu requires.
     pub fn write(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(buffer, offset, bytes);
         } else {
             let mut padded = bytes.to_vec();

@@ -103,7 +103,7 @@ impl Gather {
             )));
         }
         // gather4 writes every word of a row as one vec4: only when rows have no padding word.
-        let (label, pipeline) = if src.features % 4 == 0 && src.words * 4 == src.features && x.1 % 4 == 0 {
+        let (label, pipeline) = if src.features.is_multiple_of(4) && src.words * 4 == src.features && x.1.is_multiple_of(4) {
             ("gather4", &self.pipeline4)
         } else {
             ("gather", &self.pipeline)

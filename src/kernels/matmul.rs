@@ -90,9 +90,9 @@ impl Variant {
     pub fn supports(self, form: MatmulForm, m: usize, n: usize, k: usize, offsets: [usize; 4]) -> bool {
         let aligned = offsets.iter().all(|o| o % 4 == 0);
         match self {
-            Variant::V4Ab => form == MatmulForm::AB && aligned && k % 4 == 0 && n % 4 == 0,
-            Variant::V4Atb => form == MatmulForm::AtB && aligned && m % 4 == 0 && n % 4 == 0,
-            Variant::V4Abt => form == MatmulForm::ABt && aligned && k % 4 == 0,
+            Variant::V4Ab => form == MatmulForm::AB && aligned && k.is_multiple_of(4) && n.is_multiple_of(4),
+            Variant::V4Atb => form == MatmulForm::AtB && aligned && m.is_multiple_of(4) && n.is_multiple_of(4),
+            Variant::V4Abt => form == MatmulForm::ABt && aligned && k.is_multiple_of(4),
             _ => true,
         }
     }

@@ -87,7 +87,7 @@ impl Optim {
                 return Err(Error::Shape(format!("optimizer: `{name}` holds {} floats, {len} needed", buf.size() / 4)));
             }
         }
-        let vec4 = len % 4 == 0;
+        let vec4 = len.is_multiple_of(4);
         let invocations = if vec4 { len / 4 } else { len };
         let len_u = [u32_of("parameter count", invocations)?, 0, 0, 0];
         let uniform = pipeline::uniform(gpu, "optim len", &len_u)?;
