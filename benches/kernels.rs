@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wgtrain::cpu::CpuMlp;
+use wgtrain::data::Dataset;
 use wgtrain::device::{self, AdapterSelection};
 use wgtrain::kernels::{submit, Kernels, Matmul, MatmulCall, Variant};
 use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::train::replica::Replica;
-use wgtrain::data::Dataset;
 use wgtrain::{Init, MatmulForm, MlpSpec, Optimizer};
 
 fn bench_matmul(c: &mut Criterion) {
@@ -33,7 +33,11 @@ fn bench_matmul(c: &mut Criterion) {
             let d = kernels.matmul.record(&gpu, v, &call).unwrap();
             submit(&gpu, &[&d]);
             let got: Vec<f32> = gpu.read(&out, 0, m * n).unwrap();
-            assert!(got.iter().all(|&x| (x - k as f32 * 0.125).abs() < 1e-3 * k as f32), "{} is wrong", v.name());
+            assert!(
+                got.iter().all(|&x| (x - k as f32 * 0.125).abs() < 1e-3 * k as f32),
+                "{} is wrong",
+                v.name()
+            );
             group.bench_function(format!("{} {m}x{n}x{k} {}", form.name(), v.name()), |bench| {
                 bench.iter(|| {
                     submit(&gpu, &[&d]);

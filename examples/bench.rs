@@ -11,9 +11,9 @@ use clap::Parser;
 use serde_json::json;
 use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
 use wgtrain::device::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, Trainer, TrainerOptions};
 use wgtrain::kernels::{submit, Dispatch, Kernels, MatmulCall};
 use wgtrain::MatmulForm;
+use wgtrain::{Backend, Trainer, TrainerOptions};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -91,7 +91,11 @@ fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
         let got: Vec<f32> = gpu.read(&c, 0, m * n)?;
         let want = k as f32 * 0.125;
         if got.iter().any(|&x| (x - want).abs() > 1e-3 * want) {
-            return Err(wgtrain::Error::Config(format!("{} {} gave a wrong product", variant.name(), form.name())));
+            return Err(wgtrain::Error::Config(format!(
+                "{} {} gave a wrong product",
+                variant.name(),
+                form.name()
+            )));
         }
         let gflops = flops / secs / 1e9;
         let r = &gpu.report;
@@ -102,7 +106,17 @@ fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
                        "form": form.name(), "m": m, "n": n, "k": k, "variant": variant.name(), "gflops": gflops})
             );
         } else {
-            println!("{:<34} {:<7} {:<4} {:>5}x{:<5}x{:<5} {:<8} {:>8.2} GFLOP/s", r.name, r.backend, form.name(), m, n, k, variant.name(), gflops);
+            println!(
+                "{:<34} {:<7} {:<4} {:>5}x{:<5}x{:<5} {:<8} {:>8.2} GFLOP/s",
+                r.name,
+                r.backend,
+                form.name(),
+                m,
+                n,
+                k,
+                variant.name(),
+                gflops
+            );
         }
     }
     Ok(())
@@ -135,7 +149,17 @@ fn bench_cpu_matmul(args: &Args) -> Result<(), wgtrain::Error> {
                        "form": form.name(), "m": m, "n": n, "k": k, "variant": "matrixmultiply", "gflops": gflops})
             );
         } else {
-            println!("{:<34} {:<7} {:<4} {:>5}x{:<5}x{:<5} {:<8} {:>8.2} GFLOP/s", "cpu reference", "cpu", form.name(), m, n, k, "sgemm", gflops);
+            println!(
+                "{:<34} {:<7} {:<4} {:>5}x{:<5}x{:<5} {:<8} {:>8.2} GFLOP/s",
+                "cpu reference",
+                "cpu",
+                form.name(),
+                m,
+                n,
+                k,
+                "sgemm",
+                gflops
+            );
         }
     }
     Ok(())
@@ -143,7 +167,12 @@ fn bench_cpu_matmul(args: &Args) -> Result<(), wgtrain::Error> {
 
 /// Seconds per epoch of full-MNIST training (60,000 images, validation on the 10,000 test
 /// images each epoch, as the Keras peer does) at each batch size.
-fn bench_train(backend: Backend, name: (&str, &str, &str), mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
+fn bench_train(
+    backend: Backend,
+    name: (&str, &str, &str),
+    mnist: &Mnist,
+    args: &Args,
+) -> Result<(), wgtrain::Error> {
     for &batch in &args.batches {
         let options = TrainerOptions {
             batch_size: batch,
@@ -200,8 +229,11 @@ fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> R
         let base_sps = *base.get_or_insert(sps);
         let stats = trainer.parallel_stats().unwrap_or_default();
         let per_step = |x: f64| if stats.steps > 0 { x / stats.steps as f64 * 1e3 } else { 0.0 };
-        let (reduce_ms, download_ms, upload_ms) =
-            (per_step(stats.reduce_secs), per_step(stats.compute_and_download_secs), per_step(stats.upload_secs));
+        let (reduce_ms, download_ms, upload_ms) = (
+            per_step(stats.reduce_secs),
+            per_step(stats.compute_and_download_secs),
+            per_step(stats.upload_secs),
+        );
         let efficiency = sps / (replicas as f64 * base_sps);
         if args.json {
             println!(

@@ -30,9 +30,7 @@ fn main() -> wgtrain::Result<()> {
         .map(|s| (0..CLASSES).fold(0, |best, j| if s[j] > s[best] { j } else { best }) as u8)
         .collect();
 
-    println!(
-        "CPU backend, 784-64-10 ReLU, Adam lr 1e-3, {ROWS} rows, {EPOCHS} epochs per batch size"
-    );
+    println!("CPU backend, 784-64-10 ReLU, Adam lr 1e-3, {ROWS} rows, {EPOCHS} epochs per batch size");
     for batch in [128, 32] {
         let spec = MlpSpec::default();
         let params = spec.layout().init(Init::He, 1);

@@ -179,7 +179,11 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
     }
     if let Some(path) = &args.history {
         let h = trainer.history();
-        if path.extension().is_some_and(|e| e == "json") { h.write_json(path)? } else { h.write_csv(path)? }
+        if path.extension().is_some_and(|e| e == "json") {
+            h.write_json(path)?
+        } else {
+            h.write_csv(path)?
+        }
     }
     if let Some(path) = &args.summary_json {
         let mut sorted = seconds.clone();

@@ -41,8 +41,17 @@ fn main() -> Result<(), wgtrain::Error> {
             println!("  {name:<14} {:>8.3} ms", t * 1e3);
         }
         for rec in r.kernels.tuner.records() {
-            let t: Vec<String> = rec.timings.iter().map(|(v, s)| format!("{}={:.3}ms", v.name(), s * 1e3)).collect();
-            println!("  tuned {} {}x{}x{} -> {}  [{}]", rec.form, rec.m, rec.n, rec.k, rec.variant.name(), t.join(" "));
+            let t: Vec<String> =
+                rec.timings.iter().map(|(v, s)| format!("{}={:.3}ms", v.name(), s * 1e3)).collect();
+            println!(
+                "  tuned {} {}x{}x{} -> {}  [{}]",
+                rec.form,
+                rec.m,
+                rec.n,
+                rec.k,
+                rec.variant.name(),
+                t.join(" ")
+            );
         }
     }
     Ok(())

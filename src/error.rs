@@ -62,9 +62,7 @@ pub enum Error {
     /// A buffer would exceed the device's `max_buffer_size` or
     /// `max_storage_buffer_binding_size` (checked before allocating), or wgpu's out-of-memory
     /// error scope caught a failed allocation.
-    #[error(
-        "out of device memory or over a limit on `{adapter}`: {what}. Use a smaller batch or model"
-    )]
+    #[error("out of device memory or over a limit on `{adapter}`: {what}. Use a smaller batch or model")]
     OutOfMemory {
         /// The adapter's label; prefixed `replica N on` in data-parallel training.
         adapter: String,

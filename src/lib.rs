@@ -71,10 +71,10 @@ pub use train::history::{EpochRecord, History};
 pub mod device;
 pub mod kernels;
 pub mod parallel;
-pub use device::{AdapterReport, AdapterSelection, Gpu};
-pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 pub use checkpoint::TrainingState;
+pub use device::{AdapterReport, AdapterSelection, Gpu};
 pub use predict::{Model, Prediction};
+pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 
 /// The README's Rust example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

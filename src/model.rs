@@ -43,13 +43,8 @@ impl Activation {
     }
 
     /// All activations, in code order.
-    pub const ALL: [Activation; 5] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Gelu,
-    ];
+    pub const ALL: [Activation; 5] =
+        [Activation::Identity, Activation::Relu, Activation::Sigmoid, Activation::Tanh, Activation::Gelu];
 }
 
 /// How initial weights are drawn (biases start at zero).
@@ -84,9 +79,8 @@ impl MlpSpec {
     /// `sizes` with `hidden` after every layer but the last, which outputs logits.
     pub fn classifier(sizes: &[usize], hidden: Activation) -> Self {
         let layers = sizes.len().saturating_sub(1);
-        let activations = (0..layers)
-            .map(|l| if l + 1 == layers { Activation::Identity } else { hidden })
-            .collect();
+        let activations =
+            (0..layers).map(|l| if l + 1 == layers { Activation::Identity } else { hidden }).collect();
         MlpSpec { sizes: sizes.to_vec(), activations }
     }
 

@@ -85,9 +85,7 @@ impl Optimizer {
             }
             Optimizer::Sgd { momentum, .. } => {
                 if !(0.0..1.0).contains(&momentum) {
-                    return Err(Error::Config(format!(
-                        "momentum must be in [0, 1), got {momentum}"
-                    )));
+                    return Err(Error::Config(format!("momentum must be in [0, 1), got {momentum}")));
                 }
             }
         }

@@ -58,7 +58,11 @@ impl Model {
         spec.validate()?;
         let layout = spec.layout();
         if layers.len() != layout.layers.len() {
-            return Err(Error::Shape(format!("{} layers given, the spec has {}", layers.len(), layout.layers.len())));
+            return Err(Error::Shape(format!(
+                "{} layers given, the spec has {}",
+                layers.len(),
+                layout.layers.len()
+            )));
         }
         let mut params = vec![0.0; layout.len];
         for (l, ((w, b), slots)) in layers.iter().zip(&layout.layers).enumerate() {

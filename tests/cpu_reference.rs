@@ -8,8 +8,8 @@
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use wgtrain::cpu::{
-    activation_backward, activation_forward, adam_step, add_bias, column_sums, matmul, matmul_into,
-    sgd_step, softmax, softmax_xent, CpuMlp,
+    activation_backward, activation_forward, adam_step, add_bias, column_sums, matmul, matmul_into, sgd_step,
+    softmax, softmax_xent, CpuMlp,
 };
 use wgtrain::{Activation, Error, Init, MatmulForm, MlpSpec, Optimizer, StepScalars};
 
@@ -25,14 +25,7 @@ fn uniform(rng: &mut Pcg64Mcg, n: usize, lo: f32, hi: f32) -> Vec<f32> {
 
 /// `C = op(A) op(B)` in f64 straight from the definitions in `MatmulForm`'s docs (not from its
 /// strides, so the strides are tested too), with `sum_p |A_ip B_pj|` for the error bound.
-fn matmul_f64(
-    form: MatmulForm,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-) -> (Vec<f64>, Vec<f64>) {
+fn matmul_f64(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let at = |i: usize, p: usize| match form {
         MatmulForm::AB | MatmulForm::ABt => a[i * k + p],
         MatmulForm::AtB => a[p * m + i],
@@ -197,10 +190,7 @@ fn activation_backward_matches_f64_derivative() {
             // other terms (sigmoid and tanh need only the 1).
             let factor = 1.0 + 0.5 * x64.abs() * (1.0 + 3.0 * GELU_K * x64 * x64);
             let tol = 16.0 * U * dy64.abs() * factor;
-            assert!(
-                (dz as f64 - want).abs() <= tol,
-                "{act:?}'({x}) * {dy} = {dz}, want {want}, tol {tol:e}"
-            );
+            assert!((dz as f64 - want).abs() <= tol, "{act:?}'({x}) * {dy} = {dz}, want {want}, tol {tol:e}");
         }
     }
 }
@@ -280,9 +270,7 @@ fn add_bias_and_column_sums_reject_bad_shapes() {
         let r = add_bias(&mut vec![0.0; zlen], &vec![0.0; blen]);
         assert!(matches!(r, Err(Error::Shape(_))), "add_bias, {why}: {r:?}");
     }
-    for (why, len, rows, cols) in
-        [("one short", 5, 2, 3), ("zero rows", 0, 0, 3), ("zero cols", 0, 3, 0)]
-    {
+    for (why, len, rows, cols) in [("one short", 5, 2, 3), ("zero rows", 0, 0, 3), ("zero cols", 0, 3, 0)] {
         let r = column_sums(&vec![0.0; len], rows, cols);
         assert!(matches!(r, Err(Error::Shape(_))), "column_sums, {why}: {r:?}");
     }
@@ -294,9 +282,7 @@ fn add_bias_and_column_sums_reject_bad_shapes() {
 #[test]
 fn softmax_xent_matches_f64_log_sum_exp() {
     let mut rng = Pcg64Mcg::seed_from_u64(4);
-    for (rows, classes, spread) in
-        [(1, 1, 1.0), (5, 2, 1.0), (5, 3, 10.0), (6, 7, 30.0), (9, 10, 3.0)]
-    {
+    for (rows, classes, spread) in [(1, 1, 1.0), (5, 2, 1.0), (5, 3, 10.0), (6, 7, 30.0), (9, 10, 3.0)] {
         let logits = uniform(&mut rng, rows * classes, -spread, spread);
         let labels: Vec<u8> = (0..rows).map(|_| rng.random_range(0..classes) as u8).collect();
         let scale = 1.0 / rows as f32;
@@ -487,8 +473,8 @@ fn sgd_momentum_matches_three_steps_worked_by_hand() {
 #[test]
 fn optimizers_keep_zero_padding_at_zero_and_reject_mismatched_buffers() {
     // A padding slot has p = g = m = v = 0: Adam's step is 0 / (0 + eps) = 0.
-    let s = Optimizer::Adam { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.1 }
-        .step_scalars(1);
+    let s =
+        Optimizer::Adam { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.1 }.step_scalars(1);
     let (mut p, mut m, mut v) = ([0.0f32; 3], [0.0f32; 3], [0.0f32; 3]);
     adam_step(&mut p, &[0.0; 3], &mut m, &mut v, &s).unwrap();
     assert_eq!((p, m, v), ([0.0; 3], [0.0; 3], [0.0; 3]));
@@ -658,8 +644,7 @@ fn resuming_from_saved_state_continues_bit_for_bit() {
     }
     let (m, v, step) = model.optimizer_state();
     let (m, v) = (m.to_vec(), v.to_vec());
-    let mut resumed =
-        CpuMlp::new(model.spec().clone(), model.params().to_vec(), *model.optimizer()).unwrap();
+    let mut resumed = CpuMlp::new(model.spec().clone(), model.params().to_vec(), *model.optimizer()).unwrap();
     resumed.set_optimizer_state(&m, &v, step).unwrap();
     for _ in 0..3 {
         let a = model.train_step(&x, &labels).unwrap();
@@ -798,8 +783,7 @@ fn optimizers_compute_the_literal_f32_formulas_bit_for_bit() {
     let mut rng = Pcg64Mcg::seed_from_u64(10);
     for len in [1_000, PARALLEL_LEN] {
         for wd in [0.0, 0.01] {
-            let opt =
-                Optimizer::Adam { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: wd };
+            let opt = Optimizer::Adam { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: wd };
             let s = opt.step_scalars(4);
             let p0 = uniform(&mut rng, len, -1.0, 1.0);
             let g = uniform(&mut rng, len, -1.0, 1.0);

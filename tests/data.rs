@@ -236,11 +236,7 @@ fn broken_files_are_errors_naming_the_file() {
         let err = load_mnist(dir.path()).expect_err(why);
         let text = err.to_string();
         let really_gzip = bytes.starts_with(&[0x1f, 0x8b]);
-        assert_eq!(
-            text.contains("not gzip"),
-            name.ends_with(".gz") && !really_gzip,
-            "{why}: {text}"
-        );
+        assert_eq!(text.contains("not gzip"), name.ends_with(".gz") && !really_gzip, "{why}: {text}");
         expect_file_error(err, &dir.path().join(name), needle, why);
     }
 }
@@ -362,10 +358,7 @@ fn dataset_accessors_take_and_subset() {
     assert_eq!(d.image(2), &[20, 21, 22]);
 
     let first = d.take(2);
-    assert_eq!(
-        (first.pixels.clone(), first.labels.clone()),
-        (vec![0, 1, 2, 10, 11, 12], vec![3, 1])
-    );
+    assert_eq!((first.pixels.clone(), first.labels.clone()), (vec![0, 1, 2, 10, 11, 12], vec![3, 1]));
     assert_eq!(d.take(99), d, "take clamps to the length");
     assert_eq!(d.take(0).len(), 0);
 
@@ -395,10 +388,7 @@ fn to_f32_is_pixel_over_255() {
 
 fn assert_partition(split: &Split, n: usize, why: &str) {
     let is_sorted = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
-    assert!(
-        is_sorted(&split.train) && is_sorted(&split.val),
-        "{why}: lists must be sorted, unique"
-    );
+    assert!(is_sorted(&split.train) && is_sorted(&split.val), "{why}: lists must be sorted, unique");
     let train: BTreeSet<u32> = split.train.iter().copied().collect();
     assert!(split.val.iter().all(|v| !train.contains(v)), "{why}: train and val overlap");
     let all: BTreeSet<u32> = train.union(&split.val.iter().copied().collect()).copied().collect();

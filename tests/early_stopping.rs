@@ -36,12 +36,8 @@ fn s(values: &[f32]) -> Vec<Option<f32>> {
 /// decisions if the wrong field were read.
 fn metrics(monitor: Monitor, epoch: usize, value: Option<f32>) -> EpochMetrics {
     let decoy = 100.0 + epoch as f32 * if epoch.is_multiple_of(2) { 1.0 } else { -1.0 };
-    let mut m = EpochMetrics {
-        loss: decoy,
-        accuracy: -decoy,
-        val_loss: Some(decoy),
-        val_accuracy: Some(-decoy),
-    };
+    let mut m =
+        EpochMetrics { loss: decoy, accuracy: -decoy, val_loss: Some(decoy), val_accuracy: Some(-decoy) };
     let present = || value.expect("training metrics are always present");
     match monitor {
         Loss => m.loss = present(),
@@ -119,8 +115,7 @@ fn keras_ports() -> Vec<Case> {
             restore: Some(2),
         },
         Case {
-            why:
-                "test_early_stopping_final_weights_when_restoring_model_weights (2): baseline 0.5 \
+            why: "test_early_stopping_final_weights_when_restoring_model_weights (2): baseline 0.5 \
                   never beaten, so 5 epochs run and epoch 2 (0.7) is restored",
             es: es(ValLoss).patience(5).baseline(Some(0.5)).restore_best_weights(true),
             values: s(&[0.9, 0.8, 0.7, 0.71, 0.72, 0.73]),
@@ -199,24 +194,12 @@ fn mode_rows() -> Vec<Case> {
         restore: None,
     };
     vec![
-        rising(
-            "test_early_stopping: mode max is max (val_mse there)",
-            es(ValLoss).mode(Mode::Max),
-            true,
-        ),
-        rising(
-            "test_early_stopping: mode min on val_loss is min",
-            es(ValLoss).mode(Mode::Min),
-            false,
-        ),
+        rising("test_early_stopping: mode max is max (val_mse there)", es(ValLoss).mode(Mode::Max), true),
+        rising("test_early_stopping: mode min on val_loss is min", es(ValLoss).mode(Mode::Min), false),
         rising("test_early_stopping: auto on loss is min", es(Loss), false),
         rising("test_early_stopping: auto on acc is max", es(Accuracy), true),
         rising("test_early_stopping: auto on val_accuracy is max", es(ValAccuracy), true),
-        rising(
-            "explicit min overrides auto on accuracy (hand-derived)",
-            es(Accuracy).mode(Mode::Min),
-            false,
-        ),
+        rising("explicit min overrides auto on accuracy (hand-derived)", es(Accuracy).mode(Mode::Min), false),
     ]
 }
 
@@ -414,8 +397,7 @@ fn lightning_rows() -> Vec<Case> {
             restore: None,
         },
         Case {
-            why:
-                "check_finite off, pure Keras 3: the first value is an improvement over None even \
+            why: "check_finite off, pure Keras 3: the first value is an improvement over None even \
                   when NaN, and nothing beats NaN after (hand-derived)",
             es: es(ValLoss).patience(1).check_finite(false).restore_best_weights(true),
             values: s(&[nan, 0.5, 0.4]),
@@ -568,16 +550,9 @@ fn serde_round_trip_mid_sequence_decides_the_same() {
             s(&[0.9, 0.8, 0.55, 0.56, 0.57, 0.58, 0.5]),
         ),
         // check_finite off keeps a NaN best, an infinite baseline must survive JSON too.
+        (es(Loss).patience(1).check_finite(false).baseline(Some(f32::INFINITY)), s(&[nan, 0.5, 0.4])),
         (
-            es(Loss).patience(1).check_finite(false).baseline(Some(f32::INFINITY)),
-            s(&[nan, 0.5, 0.4]),
-        ),
-        (
-            es(ValAccuracy)
-                .patience(3)
-                .min_delta(0.01)
-                .start_from_epoch(1)
-                .stopping_threshold(Some(0.9)),
+            es(ValAccuracy).patience(3).min_delta(0.01).start_from_epoch(1).stopping_threshold(Some(0.9)),
             vec![Some(0.1), None, Some(0.5), Some(0.505), Some(0.6), Some(0.95)],
         ),
     ];
@@ -594,11 +569,7 @@ fn serde_round_trip_mid_sequence_decides_the_same() {
                 let (a, b) = (original.on_epoch_end(epoch, &m), restored.on_epoch_end(epoch, &m));
                 let at = format!("split {split}, epoch {epoch}, {json}");
                 assert_eq!(a, b, "decision at {at}");
-                assert_eq!(
-                    original.wants_snapshot(),
-                    restored.wants_snapshot(),
-                    "snapshot at {at}"
-                );
+                assert_eq!(original.wants_snapshot(), restored.wants_snapshot(), "snapshot at {at}");
                 assert_eq!(original.stopped_epoch(), restored.stopped_epoch(), "stop at {at}");
                 assert_eq!(original.stop_reason(), restored.stop_reason(), "reason at {at}");
                 assert_eq!(original.best_epoch(), restored.best_epoch(), "best epoch at {at}");

@@ -114,7 +114,12 @@ fn replicas_never_drift() {
     let all = t.replica_parameters().unwrap();
     for (r, p) in all.iter().enumerate().skip(1) {
         let differing = p.iter().zip(&all[0]).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "replica {r} differs from replica 0 in {differing} weights after {} steps", 3 * 50);
+        assert_eq!(
+            differing,
+            0,
+            "replica {r} differs from replica 0 in {differing} weights after {} steps",
+            3 * 50
+        );
     }
 }
 

@@ -20,7 +20,9 @@ const EPOCHS: usize = 4;
 fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
     let backend = match backend {
         "cpu" => Backend::Cpu,
-        _ => Backend::Devices(device::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe")),
+        _ => {
+            Backend::Devices(device::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe"))
+        }
     };
     TrainerOptions {
         epochs: EPOCHS,
@@ -111,7 +113,10 @@ fn killed_and_resumed(backend: &str) {
     let uninterrupted = bytemuck_bytes(&train_to_end(backend, None, None));
     assert_eq!(resumed.len(), uninterrupted.len());
     let differing = resumed.chunks(4).zip(uninterrupted.chunks(4)).filter(|(a, b)| a != b).count();
-    assert_eq!(differing, 0, "{backend}: {differing} weights differ between the resumed and the uninterrupted run");
+    assert_eq!(
+        differing, 0,
+        "{backend}: {differing} weights differ between the resumed and the uninterrupted run"
+    );
 }
 
 #[test]

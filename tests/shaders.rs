@@ -29,7 +29,8 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
 ];
 
 /// Files with no entry point: appended to the kernels that require them.
-const LIBRARIES: &[&str] = &["activation_fns.wgsl", "gather_common.wgsl", "matmul_epilogue.wgsl", "optim_common.wgsl"];
+const LIBRARIES: &[&str] =
+    &["activation_fns.wgsl", "gather_common.wgsl", "matmul_epilogue.wgsl", "optim_common.wgsl"];
 
 fn shaders_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")

@@ -71,7 +71,11 @@ fn one_gpu_step_equals_one_cpu_step() {
         let (loss, correct) = cpu.train_step(&x_f32(&data), &data.labels).unwrap();
         let cpu_grads_after = cpu.grads().to_vec();
 
-        assert!((metrics[0] - loss).abs() <= 1e-5 * loss.abs() * 128.0, "{act:?}: loss sum gpu {} cpu {loss}", metrics[0]);
+        assert!(
+            (metrics[0] - loss).abs() <= 1e-5 * loss.abs() * 128.0,
+            "{act:?}: loss sum gpu {} cpu {loss}",
+            metrics[0]
+        );
         assert_eq!(metrics[1] as u32, correct, "{act:?}: correct counts differ");
         assert_close(&format!("{act:?} grads"), &gpu_grads, &cpu_grads_after, 1e-4, 1e-5);
         let max_g = cpu_grads_after.iter().fold(0.0f32, |m, g| m.max(g.abs()));
@@ -136,7 +140,8 @@ fn short_mnist_run_learns() {
 fn bad_options_and_data_are_errors() {
     let gpu = Backend::Devices(vec![fixture().gpu.clone()]);
     let bad = |o: TrainerOptions| Trainer::new(o).err().map(|e| e.to_string());
-    let zero_lr = TrainerOptions { optimizer: Optimizer::adam(0.0), backend: gpu.clone(), ..Default::default() };
+    let zero_lr =
+        TrainerOptions { optimizer: Optimizer::adam(0.0), backend: gpu.clone(), ..Default::default() };
     assert!(bad(zero_lr).is_some_and(|m| m.contains("learning rate")), "lr 0 must be rejected");
     let zero_batch = TrainerOptions { batch_size: 0, backend: gpu.clone(), ..Default::default() };
     assert!(bad(zero_batch).is_some_and(|m| m.contains("batch")), "batch 0 must be rejected");

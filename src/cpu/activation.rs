@@ -78,12 +78,7 @@ pub fn activation_backward(dy: &[f32], z: &[f32], act: Activation) -> Result<Vec
 }
 
 /// [`activation_backward`] into `dz`.
-pub fn activation_backward_into(
-    dy: &[f32],
-    z: &[f32],
-    act: Activation,
-    dz: &mut [f32],
-) -> Result<()> {
+pub fn activation_backward_into(dy: &[f32], z: &[f32], act: Activation, dz: &mut [f32]) -> Result<()> {
     check_len("activation upstream gradient dy", dy.len(), z.len())?;
     check_len("activation gradient dz", dz.len(), z.len())?;
     for ((dz, &dy), &x) in dz.iter_mut().zip(dy).zip(z) {

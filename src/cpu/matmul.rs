@@ -14,14 +14,7 @@ use super::{check_len, elements};
 ///
 /// `AB`: `a: [m, k]`, `b: [k, n]`; `AtB`: `a: [k, m]`, `b: [k, n]`; `ABt`: `a: [m, k]`,
 /// `b: [n, k]`; all row-major. Zero sizes and wrong slice lengths are [`Error::Shape`].
-pub fn matmul(
-    form: MatmulForm,
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-) -> Result<Vec<f32>> {
+pub fn matmul(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
     let mut c = vec![0.0; elements("matmul output C", m, n)?];
     matmul_into(form, m, n, k, a, b, &mut c)?;
     Ok(c)
@@ -48,9 +41,8 @@ pub fn matmul_into(
     // sgemm takes isize strides; a slice never holds more than isize::MAX bytes, so every
     // stride below (at most a slice length) converts, but say so rather than assume.
     let [a_rs, a_cs, b_rs, b_cs] = form.strides(m, n, k);
-    let stride = |s: usize| {
-        isize::try_from(s).map_err(|_| Error::Shape(format!("matmul stride {s} over isize")))
-    };
+    let stride =
+        |s: usize| isize::try_from(s).map_err(|_| Error::Shape(format!("matmul stride {s} over isize")));
     let (a_rs, a_cs, b_rs, b_cs) = (stride(a_rs)?, stride(a_cs)?, stride(b_rs)?, stride(b_cs)?);
     let c_rs = stride(n)?;
     // SAFETY: the lengths were checked above: with these strides the largest index read from

@@ -126,12 +126,7 @@ impl CpuMlp {
     ///
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
-    pub fn compute_gradients(
-        &mut self,
-        x: &[f32],
-        labels: &[u8],
-        scale_rows: usize,
-    ) -> Result<(f32, u32)> {
+    pub fn compute_gradients(&mut self, x: &[f32], labels: &[u8], scale_rows: usize) -> Result<(f32, u32)> {
         let rows = labels.len();
         check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
         if scale_rows < rows {
@@ -162,9 +157,7 @@ impl CpuMlp {
         self.step = self.step.saturating_add(1);
         let s = self.optimizer.step_scalars(self.step);
         let result = match self.optimizer {
-            Optimizer::Adam { .. } => {
-                adam_step(&mut self.params, &self.grads, &mut self.m, &mut self.v, &s)
-            }
+            Optimizer::Adam { .. } => adam_step(&mut self.params, &self.grads, &mut self.m, &mut self.v, &s),
             Optimizer::Sgd { .. } => sgd_step(&mut self.params, &self.grads, &mut self.m, &s),
         };
         // Cannot fail: `new` and the setters keep all four buffers at `layout.len`.

@@ -44,8 +44,7 @@ fn elements(what: &str, rows: usize, cols: usize) -> Result<usize> {
     if rows == 0 || cols == 0 {
         return Err(Error::Shape(format!("{what} has a zero size: [{rows}, {cols}]")));
     }
-    rows.checked_mul(cols)
-        .ok_or_else(|| Error::Shape(format!("{what} of [{rows}, {cols}] overflows usize")))
+    rows.checked_mul(cols).ok_or_else(|| Error::Shape(format!("{what} of [{rows}, {cols}] overflows usize")))
 }
 
 /// Checks that a slice named `what` holds exactly `expected` floats.

@@ -7,8 +7,7 @@ use crate::model::{MlpSpec, ParamLayout};
 use crate::ops::MatmulForm;
 
 use super::{
-    activation_backward_into, activation_forward_into, add_bias, column_sums_into, elements,
-    matmul_into,
+    activation_backward_into, activation_forward_into, add_bias, column_sums_into, elements, matmul_into,
 };
 
 /// Per-layer activation buffers for up to `rows` rows. Layer `l` has `out_l` outputs.

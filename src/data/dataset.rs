@@ -23,13 +23,7 @@ pub struct Dataset {
 impl std::fmt::Debug for Dataset {
     // The pixels would be millions of numbers: print the shape instead.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Dataset {{ len: {}, features: {}, classes: {} }}",
-            self.len(),
-            self.features,
-            self.classes
-        )
+        write!(f, "Dataset {{ len: {}, features: {}, classes: {} }}", self.len(), self.features, self.classes)
     }
 }
 
@@ -55,10 +49,7 @@ pub(crate) fn check(
         ));
     }
     if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
-        return Err(format!(
-            "label {} at index {i} is out of range for {classes} classes",
-            labels[i]
-        ));
+        return Err(format!("label {} at index {i} is out of range for {classes} classes", labels[i]));
     }
     Ok(())
 }

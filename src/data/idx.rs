@@ -126,9 +126,7 @@ fn parse_header(kind: Kind, bytes: &[u8]) -> std::result::Result<Header, String>
         .checked_mul(rows)
         .and_then(|n| n.checked_mul(cols))
         .and_then(|n| n.checked_add(kind.header_len()))
-        .ok_or_else(|| {
-            format!("header declares {count} records of {rows}x{cols}, a size that overflows")
-        })?;
+        .ok_or_else(|| format!("header declares {count} records of {rows}x{cols}, a size that overflows"))?;
     Ok(Header { count, rows, cols, total_len })
 }
 
@@ -143,11 +141,7 @@ fn wrong_magic(kind: Kind, found: u32, bytes: &[u8]) -> String {
     } else {
         "; this is not an IDX file of u8 data"
     };
-    format!(
-        "wrong magic number 0x{found:08x}, expected 0x{:08x} ({}){hint}",
-        kind.magic(),
-        kind.describe()
-    )
+    format!("wrong magic number 0x{found:08x}, expected 0x{:08x} ({}){hint}", kind.magic(), kind.describe())
 }
 
 /// Checks the whole buffer against its header and returns the header and the payload.
@@ -216,8 +210,7 @@ fn read_and_parse<T>(
     parse(&bytes).map_err(|reason| {
         // A `.gz` name on a raw file is legal but confusing when the content is also wrong.
         let gz_name = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-        let note =
-            if gz_name && !gzipped { " (the name ends in .gz but it is not gzip)" } else { "" };
+        let note = if gz_name && !gzipped { " (the name ends in .gz but it is not gzip)" } else { "" };
         Error::file(path, format!("{reason}{note}"))
     })
 }
@@ -263,11 +256,7 @@ fn gunzip(compressed: &[u8], kind: Kind) -> std::result::Result<Vec<u8>, String>
 }
 
 /// Appends at most `n` more bytes; fewer only at the end of the stream.
-fn read_up_to(
-    decoder: &mut impl Read,
-    n: usize,
-    out: &mut Vec<u8>,
-) -> std::result::Result<(), String> {
+fn read_up_to(decoder: &mut impl Read, n: usize, out: &mut Vec<u8>) -> std::result::Result<(), String> {
     decoder
         .by_ref()
         .take(n as u64)

@@ -28,9 +28,8 @@ pub fn validation_split(n: usize, fraction: f32, seed: u64) -> Result<Split> {
             "validation fraction {fraction} must be in [0, 1), e.g. 0.1 for 10%"
         )));
     }
-    let n32 = u32::try_from(n).map_err(|_| {
-        Error::Config(format!("{n} samples is more than the u32 indices can address"))
-    })?;
+    let n32 = u32::try_from(n)
+        .map_err(|_| Error::Config(format!("{n} samples is more than the u32 indices can address")))?;
     // f64: n * fraction in f32 loses whole samples beyond 2^24.
     let n_val = (n as f64 * fraction as f64).round() as usize;
     if n_val >= n {

@@ -172,9 +172,7 @@ pub fn select(reports: &[AdapterReport], selection: &AdapterSelection) -> Result
             }
             ix.clone()
         }
-        AdapterSelection::Backend(b) => {
-            reports.iter().filter(|r| &r.backend == b).map(|r| r.index).collect()
-        }
+        AdapterSelection::Backend(b) => reports.iter().filter(|r| &r.backend == b).map(|r| r.index).collect(),
         AdapterSelection::DiscreteOnly => {
             reports.iter().filter(|r| r.device_type == "discrete").map(|r| r.index).collect()
         }

@@ -77,9 +77,8 @@ impl Gpu {
             required_limits: adapter.limits(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
-            Error::DeviceRequest { adapter: report.label(), reason: e.to_string() }
-        })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| Error::DeviceRequest { adapter: report.label(), reason: e.to_string() })?;
         Ok(Self::with_report(device, queue, report))
     }
 
@@ -169,7 +168,12 @@ impl Gpu {
     }
 
     /// A storage buffer holding `data`.
-    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T], extra: wgpu::BufferUsages) -> Result<wgpu::Buffer> {
+    pub fn upload<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        data: &[T],
+        extra: wgpu::BufferUsages,
+    ) -> Result<wgpu::Buffer> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buffer = self.storage_buffer(label, bytes.len() as u64, extra | wgpu::BufferUsages::COPY_DST)?;
         self.write(&buffer, 0, bytes);

@@ -26,7 +26,9 @@ pub struct ActivationKernels {
 fn check(what: &str, (buf, off): (&wgpu::Buffer, usize), len: usize) -> Result<()> {
     let floats = (buf.size() / 4) as usize;
     if len == 0 || off + len > floats {
-        return Err(Error::Shape(format!("activation {what}: {len} floats at offset {off}, buffer holds {floats}")));
+        return Err(Error::Shape(format!(
+            "activation {what}: {len} floats at offset {off}, buffer holds {floats}"
+        )));
     }
     Ok(())
 }
@@ -35,7 +37,8 @@ impl ActivationKernels {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "activation", &[Uniform, Read, Read, ReadWrite])?;
-        let mut p = pipeline::pipelines(gpu, "activation.wgsl", &layout, &["act_forward", "act_backward"])?.into_iter();
+        let mut p = pipeline::pipelines(gpu, "activation.wgsl", &layout, &["act_forward", "act_backward"])?
+            .into_iter();
         let (Some(forward), Some(backward)) = (p.next(), p.next()) else {
             return Err(Error::Config("activation pipelines missing".into()));
         };
@@ -43,7 +46,14 @@ impl ActivationKernels {
     }
 
     /// `out = act(x)` over `len` floats.
-    pub fn forward(&self, gpu: &Gpu, act: Activation, len: usize, x: (&wgpu::Buffer, usize), out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        act: Activation,
+        len: usize,
+        x: (&wgpu::Buffer, usize),
+        out: (&wgpu::Buffer, usize),
+    ) -> Result<Dispatch> {
         self.record(gpu, &self.forward, "act_forward", act, len, x, x, out)
     }
 
@@ -84,7 +94,12 @@ impl ActivationKernels {
             pad: [0; 3],
         };
         let uniform = pipeline::uniform(gpu, label, &params)?;
-        let bind = bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x.0), Bind::Whole(aux.0), Bind::Whole(out.0)])?;
+        let bind = bind_group(
+            gpu,
+            label,
+            &self.layout,
+            &[Bind::Whole(&uniform), Bind::Whole(x.0), Bind::Whole(aux.0), Bind::Whole(out.0)],
+        )?;
         Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(len, 256) })
     }
 }

@@ -75,7 +75,8 @@ impl Autotuner {
 
     /// Writes the decisions as JSON so a later process can skip the measurements.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(&self.records()).map_err(|e| Error::file(path, e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&self.records()).map_err(|e| Error::file(path, e.to_string()))?;
         std::fs::write(path, json).map_err(|e| Error::io(path, e))
     }
 
@@ -142,7 +143,9 @@ impl Scratch {
     fn new(gpu: &Gpu, form: MatmulForm, m: usize, n: usize, k: usize) -> Result<Self> {
         let _ = form;
         let fill = |len: usize, seed: u32| -> Vec<f32> {
-            (0..len as u32).map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5).collect()
+            (0..len as u32)
+                .map(|i| ((i.wrapping_mul(2654435761) ^ seed) % 1000) as f32 / 1000.0 - 0.5)
+                .collect()
         };
         let usage = wgpu::BufferUsages::empty();
         Ok(Scratch {
@@ -201,10 +204,8 @@ fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant
         best = best.min(secs);
         timings.push((v, secs));
     }
-    let winner = timings
-        .iter()
-        .min_by(|x, y| x.1.total_cmp(&y.1))
-        .map(|t| t.0)
-        .ok_or_else(|| Error::Config(format!("no matmul variant supports {} m={m} n={n} k={k}", form.name())))?;
+    let winner = timings.iter().min_by(|x, y| x.1.total_cmp(&y.1)).map(|t| t.0).ok_or_else(|| {
+        Error::Config(format!("no matmul variant supports {} m={m} n={n} k={k}", form.name()))
+    })?;
     Ok((winner, timings))
 }

@@ -54,7 +54,11 @@ pub struct Gather {
 impl Gather {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
-        let layout = bind_group_layout(gpu, "gather", &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite])?;
+        let layout = bind_group_layout(
+            gpu,
+            "gather",
+            &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
+        )?;
         let pipeline = pipeline::pipelines(gpu, "gather.wgsl", &layout, &["gather"])?
             .pop()
             .ok_or_else(|| Error::Config("gather pipeline missing".into()))?;
@@ -65,9 +69,19 @@ impl Gather {
     }
 
     /// Records a gather of `rows` rows into `x[x_off..]` (f32) and `y` (u32).
-    pub fn record(&self, gpu: &Gpu, rows: usize, src: &GatherSources<'_>, x: (&wgpu::Buffer, usize), y: &wgpu::Buffer) -> Result<Dispatch> {
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        rows: usize,
+        src: &GatherSources<'_>,
+        x: (&wgpu::Buffer, usize),
+        y: &wgpu::Buffer,
+    ) -> Result<Dispatch> {
         if rows == 0 || src.features == 0 || src.words * 4 < src.features {
-            return Err(Error::Shape(format!("gather of {rows} rows with {} features in {} words", src.features, src.words)));
+            return Err(Error::Shape(format!(
+                "gather of {rows} rows with {} features in {} words",
+                src.features, src.words
+            )));
         }
         if (x.0.size() / 4) < (x.1 + rows * src.features) as u64 || (y.size() / 4) < rows as u64 {
             return Err(Error::Shape(format!("gather of {rows} rows does not fit its output buffers")));
@@ -103,11 +117,12 @@ impl Gather {
             )));
         }
         // gather4 writes every word of a row as one vec4: only when rows have no padding word.
-        let (label, pipeline) = if src.features.is_multiple_of(4) && src.words * 4 == src.features && x.1.is_multiple_of(4) {
-            ("gather4", &self.pipeline4)
-        } else {
-            ("gather", &self.pipeline)
-        };
+        let (label, pipeline) =
+            if src.features.is_multiple_of(4) && src.words * 4 == src.features && x.1.is_multiple_of(4) {
+                ("gather4", &self.pipeline4)
+            } else {
+                ("gather", &self.pipeline)
+            };
         Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups })
     }
 }

@@ -91,7 +91,9 @@ impl Variant {
         let aligned = offsets.iter().all(|o| o % 4 == 0);
         match self {
             Variant::V4Ab => form == MatmulForm::AB && aligned && k.is_multiple_of(4) && n.is_multiple_of(4),
-            Variant::V4Atb => form == MatmulForm::AtB && aligned && m.is_multiple_of(4) && n.is_multiple_of(4),
+            Variant::V4Atb => {
+                form == MatmulForm::AtB && aligned && m.is_multiple_of(4) && n.is_multiple_of(4)
+            }
             Variant::V4Abt => form == MatmulForm::ABt && aligned && k.is_multiple_of(4),
             _ => true,
         }
@@ -128,8 +130,28 @@ pub struct MatmulCall<'a> {
 
 impl<'a> MatmulCall<'a> {
     /// A plain product, no epilogue.
-    pub fn plain(form: MatmulForm, m: usize, n: usize, k: usize, a: &'a wgpu::Buffer, b: &'a wgpu::Buffer, c: &'a wgpu::Buffer) -> Self {
-        MatmulCall { form, m, n, k, a: (a, 0), b: (b, 0), c: (c, 0), bias: None, act: Activation::Identity, z: None, act_backward: false }
+    pub fn plain(
+        form: MatmulForm,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &'a wgpu::Buffer,
+        b: &'a wgpu::Buffer,
+        c: &'a wgpu::Buffer,
+    ) -> Self {
+        MatmulCall {
+            form,
+            m,
+            n,
+            k,
+            a: (a, 0),
+            b: (b, 0),
+            c: (c, 0),
+            bias: None,
+            act: Activation::Identity,
+            z: None,
+            act_backward: false,
+        }
     }
 
     fn offsets(&self) -> [usize; 4] {
@@ -184,14 +206,13 @@ impl Matmul {
     fn params(call: &MatmulCall<'_>) -> Result<Params> {
         let MatmulCall { form, m, n, k, .. } = *call;
         if m == 0 || n == 0 || k == 0 {
-            return Err(Error::Shape(format!("matmul {} with a zero dimension: m={m} n={n} k={k}", form.name())));
+            return Err(Error::Shape(format!(
+                "matmul {} with a zero dimension: m={m} n={n} k={k}",
+                form.name()
+            )));
         }
         let floats = |buf: &wgpu::Buffer| (buf.size() / 4) as usize;
-        let need = [
-            ("A", call.a, m * k),
-            ("B", call.b, k * n),
-            ("C", call.c, m * n),
-        ];
+        let need = [("A", call.a, m * k), ("B", call.b, k * n), ("C", call.c, m * n)];
         for (name, (buf, off), len) in need {
             if off + len > floats(buf) {
                 return Err(Error::Shape(format!(
@@ -208,11 +229,16 @@ impl Matmul {
         }
         if let Some((buf, off)) = call.z {
             if off + m * n > floats(buf) {
-                return Err(Error::Shape(format!("matmul pre-activation needs {} floats at offset {off}", m * n)));
+                return Err(Error::Shape(format!(
+                    "matmul pre-activation needs {} floats at offset {off}",
+                    m * n
+                )));
             }
         }
         if call.act_backward && call.z.is_none() {
-            return Err(Error::Shape("an activation backward epilogue needs the saved pre-activation".into()));
+            return Err(Error::Shape(
+                "an activation backward epilogue needs the saved pre-activation".into(),
+            ));
         }
         let [a_rs, a_cs, b_rs, b_cs] = form.strides(m, n, k);
         let mut flags = call.act.code() << 8;
@@ -273,14 +299,23 @@ impl Matmul {
             gpu,
             "matmul",
             &self.layout,
-            &[Bind::Whole(&uniform), Bind::Whole(call.a.0), Bind::Whole(call.b.0), Bind::Whole(call.c.0), Bind::Whole(z)],
+            &[
+                Bind::Whole(&uniform),
+                Bind::Whole(call.a.0),
+                Bind::Whole(call.b.0),
+                Bind::Whole(call.c.0),
+                Bind::Whole(z),
+            ],
         )?;
         let ((rows, cols), (wx, wy)) = variant.tiling();
         let gx = (call.n as u32).div_ceil(cols * wx);
         let gy = (call.m as u32).div_ceil(rows * wy);
         let max = gpu.device.limits().max_compute_workgroups_per_dimension;
         if gx > max || gy > max {
-            return Err(Error::Shape(format!("matmul m={} n={} needs {gx}x{gy} workgroups, over the limit {max}", call.m, call.n)));
+            return Err(Error::Shape(format!(
+                "matmul m={} n={} needs {gx}x{gy} workgroups, over the limit {max}",
+                call.m, call.n
+            )));
         }
         Ok(Dispatch { label: variant.entry(), pipeline, bind_group: bind, workgroups: [gx, gy, 1] })
     }

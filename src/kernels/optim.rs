@@ -71,20 +71,31 @@ pub struct Optim {
 impl Optim {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
-        let layout = bind_group_layout(gpu, "optim", &[Uniform, Uniform, ReadWrite, Read, ReadWrite, ReadWrite])?;
+        let layout =
+            bind_group_layout(gpu, "optim", &[Uniform, Uniform, ReadWrite, Read, ReadWrite, ReadWrite])?;
         let mut p = pipeline::pipelines(gpu, "optim.wgsl", &layout, &["adam", "sgd"])?.into_iter();
         let mut p4 = pipeline::pipelines(gpu, "optim_vec4.wgsl", &layout, &["adam4", "sgd4"])?.into_iter();
-        let (Some(adam), Some(sgd), Some(adam4), Some(sgd4)) = (p.next(), p.next(), p4.next(), p4.next()) else {
+        let (Some(adam), Some(sgd), Some(adam4), Some(sgd4)) = (p.next(), p.next(), p4.next(), p4.next())
+        else {
             return Err(Error::Config("optimizer pipelines missing".into()));
         };
         Ok(Optim { layout, adam, sgd, adam4, sgd4 })
     }
 
     /// Records one update of `len` parameters with the rule of `optimizer`.
-    pub fn record(&self, gpu: &Gpu, optimizer: &Optimizer, len: usize, b: &OptimBuffers<'_>) -> Result<Dispatch> {
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        optimizer: &Optimizer,
+        len: usize,
+        b: &OptimBuffers<'_>,
+    ) -> Result<Dispatch> {
         for (name, buf) in [("params", b.params), ("grads", b.grads), ("m", b.m), ("v", b.v)] {
             if len == 0 || (buf.size() / 4) < len as u64 {
-                return Err(Error::Shape(format!("optimizer: `{name}` holds {} floats, {len} needed", buf.size() / 4)));
+                return Err(Error::Shape(format!(
+                    "optimizer: `{name}` holds {} floats, {len} needed",
+                    buf.size() / 4
+                )));
             }
         }
         let vec4 = len.is_multiple_of(4);
@@ -101,8 +112,20 @@ impl Optim {
             gpu,
             label,
             &self.layout,
-            &[Bind::Whole(&uniform), Bind::Range(b.step, 0, 32), Bind::Whole(b.params), Bind::Whole(b.grads), Bind::Whole(b.m), Bind::Whole(b.v)],
+            &[
+                Bind::Whole(&uniform),
+                Bind::Range(b.step, 0, 32),
+                Bind::Whole(b.params),
+                Bind::Whole(b.grads),
+                Bind::Whole(b.m),
+                Bind::Whole(b.v),
+            ],
         )?;
-        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(invocations, 256) })
+        Ok(Dispatch {
+            label,
+            pipeline: pipeline.clone(),
+            bind_group: bind,
+            workgroups: grid_1d(invocations, 256),
+        })
     }
 }

@@ -80,7 +80,10 @@ pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Resul
         })
         .collect();
     gpu.scoped(&format!("creating bind group layout `{label}`"), || {
-        gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
+        gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(label),
+            entries: &entries,
+        })
     })
 }
 
@@ -141,7 +144,12 @@ pub(crate) enum Bind<'a> {
     Range(&'a wgpu::Buffer, u64, u64),
 }
 
-pub(crate) fn bind_group(gpu: &Gpu, label: &str, layout: &wgpu::BindGroupLayout, binds: &[Bind<'_>]) -> Result<wgpu::BindGroup> {
+pub(crate) fn bind_group(
+    gpu: &Gpu,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    binds: &[Bind<'_>],
+) -> Result<wgpu::BindGroup> {
     let entries: Vec<wgpu::BindGroupEntry> = binds
         .iter()
         .enumerate()
@@ -158,7 +166,11 @@ pub(crate) fn bind_group(gpu: &Gpu, label: &str, layout: &wgpu::BindGroupLayout,
         })
         .collect();
     gpu.scoped(&format!("binding `{label}`"), || {
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
     })
 }
 

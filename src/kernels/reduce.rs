@@ -37,7 +37,9 @@ impl Reduce {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "reduce", &[Uniform, Read, ReadWrite])?;
-        let mut p = pipeline::pipelines(gpu, "reduce.wgsl", &layout, &["column_sums", "scale", "add_scaled"])?.into_iter();
+        let mut p =
+            pipeline::pipelines(gpu, "reduce.wgsl", &layout, &["column_sums", "scale", "add_scaled"])?
+                .into_iter();
         let (Some(column_sums), Some(scale), Some(add_scaled)) = (p.next(), p.next(), p.next()) else {
             return Err(Error::Config("reduce pipelines missing".into()));
         };
@@ -45,17 +47,40 @@ impl Reduce {
     }
 
     /// `out[j] = sum_i x[i, j]` for `x: [rows, cols]`.
-    pub fn column_sums(&self, gpu: &Gpu, rows: usize, cols: usize, x: (&wgpu::Buffer, usize), out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
+    pub fn column_sums(
+        &self,
+        gpu: &Gpu,
+        rows: usize,
+        cols: usize,
+        x: (&wgpu::Buffer, usize),
+        out: (&wgpu::Buffer, usize),
+    ) -> Result<Dispatch> {
         fits("column sums input", x, rows * cols)?;
         fits("column sums output", out, cols)?;
-        let params = Params { rows: u32_of("rows", rows)?, cols: u32_of("cols", cols)?, in_off: u32_of("offset", x.1)?, out_off: u32_of("offset", out.1)?, len: 0, alpha: 0.0, pad: [0; 2] };
+        let params = Params {
+            rows: u32_of("rows", rows)?,
+            cols: u32_of("cols", cols)?,
+            in_off: u32_of("offset", x.1)?,
+            out_off: u32_of("offset", out.1)?,
+            len: 0,
+            alpha: 0.0,
+            pad: [0; 2],
+        };
         self.record(gpu, &self.column_sums, "column_sums", params, x.0, out.0, grid_1d(cols, 256))
     }
 
     /// `out *= alpha` over `len` floats.
     pub fn scale(&self, gpu: &Gpu, len: usize, alpha: f32, out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
         fits("scale", out, len)?;
-        let params = Params { rows: 0, cols: 0, in_off: 0, out_off: u32_of("offset", out.1)?, len: u32_of("len", len)?, alpha, pad: [0; 2] };
+        let params = Params {
+            rows: 0,
+            cols: 0,
+            in_off: 0,
+            out_off: u32_of("offset", out.1)?,
+            len: u32_of("len", len)?,
+            alpha,
+            pad: [0; 2],
+        };
         // `x` is unused by `scale`; a read binding of `out` would conflict with its write, so
         // the uniform buffer is not an option either: bind a dedicated one-vec4 dummy.
         let dummy = gpu.storage_buffer("scale dummy", 16, wgpu::BufferUsages::empty())?;
@@ -63,17 +88,42 @@ impl Reduce {
     }
 
     /// `out += alpha * x` over `len` floats.
-    pub fn add_scaled(&self, gpu: &Gpu, len: usize, alpha: f32, x: (&wgpu::Buffer, usize), out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
+    pub fn add_scaled(
+        &self,
+        gpu: &Gpu,
+        len: usize,
+        alpha: f32,
+        x: (&wgpu::Buffer, usize),
+        out: (&wgpu::Buffer, usize),
+    ) -> Result<Dispatch> {
         fits("add_scaled input", x, len)?;
         fits("add_scaled output", out, len)?;
-        let params = Params { rows: 0, cols: 0, in_off: u32_of("offset", x.1)?, out_off: u32_of("offset", out.1)?, len: u32_of("len", len)?, alpha, pad: [0; 2] };
+        let params = Params {
+            rows: 0,
+            cols: 0,
+            in_off: u32_of("offset", x.1)?,
+            out_off: u32_of("offset", out.1)?,
+            len: u32_of("len", len)?,
+            alpha,
+            pad: [0; 2],
+        };
         self.record(gpu, &self.add_scaled, "add_scaled", params, x.0, out.0, grid_1d(len, 256))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(&self, gpu: &Gpu, pipeline: &wgpu::ComputePipeline, label: &'static str, params: Params, x: &wgpu::Buffer, out: &wgpu::Buffer, workgroups: [u32; 3]) -> Result<Dispatch> {
+    fn record(
+        &self,
+        gpu: &Gpu,
+        pipeline: &wgpu::ComputePipeline,
+        label: &'static str,
+        params: Params,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         let uniform = pipeline::uniform(gpu, label, &params)?;
-        let bind = bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x), Bind::Whole(out)])?;
+        let bind =
+            bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x), Bind::Whole(out)])?;
         Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups })
     }
 }

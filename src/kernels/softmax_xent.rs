@@ -57,7 +57,9 @@ impl SoftmaxXent {
     pub fn record(&self, gpu: &Gpu, call: &XentCall<'_>) -> Result<Dispatch> {
         let XentCall { rows, classes, .. } = *call;
         if rows == 0 || classes < 2 {
-            return Err(Error::Shape(format!("softmax cross-entropy needs rows > 0 and classes >= 2, got {rows}x{classes}")));
+            return Err(Error::Shape(format!(
+                "softmax cross-entropy needs rows > 0 and classes >= 2, got {rows}x{classes}"
+            )));
         }
         let floats = |b: &wgpu::Buffer| (b.size() / 4) as usize;
         let mut need = vec![(call.logits, rows * classes), (call.labels, rows), (call.metrics, 2)];
@@ -66,7 +68,10 @@ impl SoftmaxXent {
         }
         for ((buf, off), len) in need {
             if off + len > floats(buf) {
-                return Err(Error::Shape(format!("softmax cross-entropy: {len} elements at offset {off}, buffer holds {}", floats(buf))));
+                return Err(Error::Shape(format!(
+                    "softmax cross-entropy: {len} elements at offset {off}, buffer holds {}",
+                    floats(buf)
+                )));
             }
         }
         let params = Params {
@@ -86,8 +91,19 @@ impl SoftmaxXent {
             gpu,
             "softmax_xent",
             &self.layout,
-            &[Bind::Whole(&uniform), Bind::Whole(call.logits.0), Bind::Whole(call.labels.0), Bind::Whole(dl), Bind::Whole(call.metrics.0)],
+            &[
+                Bind::Whole(&uniform),
+                Bind::Whole(call.logits.0),
+                Bind::Whole(call.labels.0),
+                Bind::Whole(dl),
+                Bind::Whole(call.metrics.0),
+            ],
         )?;
-        Ok(Dispatch { label: "softmax_xent", pipeline: self.pipeline.clone(), bind_group: bind, workgroups: [1, 1, 1] })
+        Ok(Dispatch {
+            label: "softmax_xent",
+            pipeline: self.pipeline.clone(),
+            bind_group: bind,
+            workgroups: [1, 1, 1],
+        })
     }
 }

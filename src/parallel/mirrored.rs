@@ -38,11 +38,15 @@ pub struct ParallelStats {
 /// Prefixes an error with the replica it came from.
 fn on_replica(r: usize, e: Error) -> Error {
     match e {
-        Error::DeviceLost { adapter, reason } => Error::DeviceLost { adapter: format!("replica {r} on {adapter}"), reason },
+        Error::DeviceLost { adapter, reason } => {
+            Error::DeviceLost { adapter: format!("replica {r} on {adapter}"), reason }
+        }
         Error::Gpu { adapter, context, message } => {
             Error::Gpu { adapter: format!("replica {r} on {adapter}"), context, message }
         }
-        Error::OutOfMemory { adapter, what } => Error::OutOfMemory { adapter: format!("replica {r} on {adapter}"), what },
+        Error::OutOfMemory { adapter, what } => {
+            Error::OutOfMemory { adapter: format!("replica {r} on {adapter}"), what }
+        }
         other => other,
     }
 }
@@ -66,11 +70,18 @@ pub struct Mirrored {
 
 impl Mirrored {
     /// One replica per device, all from the same `params`.
-    pub fn new(gpus: Vec<Gpu>, spec: &MlpSpec, optimizer: Optimizer, params: &[f32], max_rows: usize) -> Result<Self> {
+    pub fn new(
+        gpus: Vec<Gpu>,
+        spec: &MlpSpec,
+        optimizer: Optimizer,
+        params: &[f32],
+        max_rows: usize,
+    ) -> Result<Self> {
         let mut replicas = Vec::new();
         let mut staging = Vec::new();
         for (r, gpu) in gpus.into_iter().enumerate() {
-            let replica = Replica::new(gpu, spec, optimizer, params, max_rows).map_err(|e| on_replica(r, e))?;
+            let replica =
+                Replica::new(gpu, spec, optimizer, params, max_rows).map_err(|e| on_replica(r, e))?;
             let bytes = (replica.parameter_len() * 4) as u64;
             let g = &replica.gpu;
             staging.push(g.scoped("creating a gradient staging buffer", || {
@@ -100,14 +111,23 @@ impl Mirrored {
     pub fn set_weights(&mut self, weights: Vec<f64>) -> Result<()> {
         split_rows(1, &weights)?;
         if weights.len() != self.replicas.len() {
-            return Err(Error::Config(format!("{} weights for {} replicas", weights.len(), self.replicas.len())));
+            return Err(Error::Config(format!(
+                "{} weights for {} replicas",
+                weights.len(),
+                self.replicas.len()
+            )));
         }
         self.weights = weights;
         Ok(())
     }
 
     /// Uploads the data to every replica; the validation rows are sharded across replicas.
-    pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: Option<(&Dataset, &[u32])>) -> Result<()> {
+    pub fn prepare(
+        &mut self,
+        data: &Dataset,
+        train_idx: &[u32],
+        val: Option<(&Dataset, &[u32])>,
+    ) -> Result<()> {
         let n = self.replicas.len();
         let val_shares = match val {
             Some((_, idx)) => split_rows(idx.len(), &vec![1.0; n])?,
@@ -122,7 +142,11 @@ impl Mirrored {
             let val_id = match val {
                 Some((vdata, idx)) if val_shares[r] > 0 => {
                     let part = &idx[val_offsets[r]..val_offsets[r] + val_shares[r]];
-                    let vres = if std::ptr::eq(vdata, data) { resident } else { Arc::new(DeviceDataset::upload(&gpu, vdata)?) };
+                    let vres = if std::ptr::eq(vdata, data) {
+                        resident
+                    } else {
+                        Arc::new(DeviceDataset::upload(&gpu, vdata)?)
+                    };
                     Some(replica.add_source(vres, DeviceIndices::upload(&gpu, part, vdata.len())?)?)
                 }
                 _ => None,
@@ -190,7 +214,9 @@ impl Mirrored {
             }
             let starts: Vec<u32> = (0..steps).map(|s| (base + s * rows + offs[r]) as u32).collect();
             // Scale by the global batch: the replicas' gradients then sum to the mean's.
-            let p = replica.plan(self.train[r], shares[r], PassKind::Grads, rows, &starts).map_err(|e| on_replica(r, e))?;
+            let p = replica
+                .plan(self.train[r], shares[r], PassKind::Grads, rows, &starts)
+                .map_err(|e| on_replica(r, e))?;
             out.push(Some((p, shares[r])));
         }
         Ok(out)
@@ -223,7 +249,10 @@ impl Mirrored {
                     let gpu = &self.replicas[r].gpu;
                     return Err(on_replica(
                         r,
-                        Error::DeviceLost { adapter: gpu.report.label(), reason: "gradient download failed".into() },
+                        Error::DeviceLost {
+                            adapter: gpu.report.label(),
+                            reason: "gradient download failed".into(),
+                        },
                     ));
                 }
             }
@@ -249,12 +278,20 @@ impl Mirrored {
             .filter(|(p, _)| p.is_some())
             .map(|(_, b)| b.slice(..).get_mapped_range())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Gpu { adapter: "host".into(), context: "reading gradients".into(), message: e.to_string() })?;
+            .map_err(|e| Error::Gpu {
+                adapter: "host".into(),
+                context: "reading gradients".into(),
+                message: e.to_string(),
+            })?;
         let parts: Vec<&[f32]> = views
             .iter()
             .map(|v| bytemuck::try_cast_slice::<u8, f32>(v))
             .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Gpu { adapter: "host".into(), context: "reading gradients".into(), message: e.to_string() })?;
+            .map_err(|e| Error::Gpu {
+                adapter: "host".into(),
+                context: "reading gradients".into(),
+                message: e.to_string(),
+            })?;
         let result = reduce_into(&mut self.reduced, &parts);
         drop(parts);
         drop(views);

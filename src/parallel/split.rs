@@ -18,7 +18,9 @@ pub fn split_rows(rows: usize, weights: &[f64]) -> Result<Vec<usize>> {
     let mut shares: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
     let mut left = rows - shares.iter().sum::<usize>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b))
+    });
     for &r in order.iter().cycle() {
         if left == 0 {
             break;

@@ -128,9 +128,7 @@ impl fmt::Display for StopReason {
             StopReason::Patience => "the monitored metric stopped improving for `patience` epochs",
             StopReason::NonFinite => "the monitored metric became NaN or infinite",
             StopReason::StoppingThreshold => "the monitored metric reached the stopping threshold",
-            StopReason::DivergenceThreshold => {
-                "the monitored metric crossed the divergence threshold"
-            }
+            StopReason::DivergenceThreshold => "the monitored metric crossed the divergence threshold",
         })
     }
 }
@@ -272,9 +270,7 @@ impl EarlyStopping {
         ];
         for (name, value) in optional {
             if value.is_some_and(f32::is_nan) {
-                return Err(Error::Config(format!(
-                    "early stopping {name} is NaN; pass None to disable it"
-                )));
+                return Err(Error::Config(format!("early stopping {name} is NaN; pass None to disable it")));
             }
         }
         Ok(())

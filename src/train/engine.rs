@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::kernels::pixel_lut;
 use crate::model::MlpSpec;
 use crate::optim::Optimizer;
-use crate::train::device_data::{DeviceDataset, DeviceIndices};
 use crate::parallel::Mirrored;
+use crate::train::device_data::{DeviceDataset, DeviceIndices};
 use crate::train::replica::{Replica, SourceId};
 
 /// Sums over one pass: `(loss sum, correct, rows)`.
@@ -48,8 +48,18 @@ pub(crate) struct GpuEngine {
 }
 
 impl GpuEngine {
-    pub fn new(gpu: Gpu, spec: &MlpSpec, optimizer: Optimizer, params: &[f32], max_rows: usize) -> Result<Self> {
-        Ok(GpuEngine { replica: Replica::new(gpu, spec, optimizer, params, max_rows)?, train: None, val: None })
+    pub fn new(
+        gpu: Gpu,
+        spec: &MlpSpec,
+        optimizer: Optimizer,
+        params: &[f32],
+        max_rows: usize,
+    ) -> Result<Self> {
+        Ok(GpuEngine {
+            replica: Replica::new(gpu, spec, optimizer, params, max_rows)?,
+            train: None,
+            val: None,
+        })
     }
 
     /// Uploads the training rows `train_idx` of `data` and the validation rows, once.
@@ -165,7 +175,13 @@ pub(crate) struct CpuEngine {
 
 impl CpuEngine {
     pub fn new(spec: &MlpSpec, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
-        Ok(CpuEngine { mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?, best: Vec::new(), x: Vec::new(), y: Vec::new(), lut: pixel_lut() })
+        Ok(CpuEngine {
+            mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
+            best: Vec::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            lut: pixel_lut(),
+        })
     }
 
     /// Gathers rows `idx` of `data` into the batch buffers (pixel / 255 via the same table

@@ -149,8 +149,7 @@ impl History {
     pub fn read_json(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::file(path, format!("not a wgtrain history JSON: {e}")))
+        serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not a wgtrain history JSON: {e}")))
     }
 }
 
@@ -200,9 +199,9 @@ pub(crate) mod json_float {
     fn from_repr<T: Float, E: serde::de::Error>(repr: Repr<T>) -> Result<T, E> {
         match repr {
             Repr::Number(value) => Ok(value),
-            Repr::Text(text) => text.parse().map_err(|_| {
-                E::custom(format!("expected a number, \"NaN\" or \"inf\", got {text:?}"))
-            }),
+            Repr::Text(text) => text
+                .parse()
+                .map_err(|_| E::custom(format!("expected a number, \"NaN\" or \"inf\", got {text:?}"))),
         }
     }
 
@@ -218,16 +217,11 @@ pub(crate) mod json_float {
     pub(crate) mod option {
         use super::*;
 
-        pub(crate) fn serialize<T: Float, S: Serializer>(
-            value: &Option<T>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<T: Float, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
             value.map(to_repr).serialize(s)
         }
 
-        pub(crate) fn deserialize<'de, T: Float, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<T>, D::Error> {
+        pub(crate) fn deserialize<'de, T: Float, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
             Option::<Repr<T>>::deserialize(d)?.map(from_repr::<T, D::Error>).transpose()
         }
     }

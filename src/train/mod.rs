@@ -2,11 +2,11 @@
 
 pub mod device_data;
 pub mod early_stopping;
-pub mod history;
-pub mod replica;
 mod engine;
 mod events;
+pub mod history;
 mod options;
+pub mod replica;
 mod trainer;
 
 pub use events::{CancelToken, Evaluation, FitReport, TrainEvent};

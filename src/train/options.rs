@@ -100,7 +100,10 @@ impl TrainerOptions {
             return Err(Error::Config("evaluation batch must be at least 1".into()));
         }
         if !(self.validation_split.is_finite() && (0.0..1.0).contains(&self.validation_split)) {
-            return Err(Error::Config(format!("validation split must be in [0, 1), got {}", self.validation_split)));
+            return Err(Error::Config(format!(
+                "validation split must be in [0, 1), got {}",
+                self.validation_split
+            )));
         }
         if let Backend::Gpu { replicas_per_adapter: 0, .. } = self.backend {
             return Err(Error::Config("replicas per adapter must be at least 1".into()));

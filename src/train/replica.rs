@@ -143,12 +143,22 @@ impl Workspace {
 impl Replica {
     /// Uploads `params` (laid out as `spec.layout()`) and builds every pipeline on `gpu`.
     /// `max_rows` bounds the rows of any pass (batch size, evaluation chunk).
-    pub fn new(gpu: Gpu, spec: &MlpSpec, optimizer: Optimizer, params: &[f32], max_rows: usize) -> Result<Self> {
+    pub fn new(
+        gpu: Gpu,
+        spec: &MlpSpec,
+        optimizer: Optimizer,
+        params: &[f32],
+        max_rows: usize,
+    ) -> Result<Self> {
         spec.validate()?;
         optimizer.validate()?;
         let layout = spec.layout();
         if params.len() != layout.len {
-            return Err(Error::Shape(format!("{} parameters given, the model has {}", params.len(), layout.len)));
+            return Err(Error::Shape(format!(
+                "{} parameters given, the model has {}",
+                params.len(),
+                layout.len
+            )));
         }
         if max_rows == 0 {
             return Err(Error::Shape("a pass needs at least one row".into()));
@@ -248,7 +258,13 @@ impl Replica {
 
     /// Records the dispatches of one pass over `rows` rows: gather, forward, loss, and for
     /// training backward and the optimizer. Shapes in comments are per layer l.
-    fn record(&self, source: Option<SourceId>, rows: usize, kind: PassKind, scale_rows: usize) -> Result<Vec<Dispatch>> {
+    fn record(
+        &self,
+        source: Option<SourceId>,
+        rows: usize,
+        kind: PassKind,
+        scale_rows: usize,
+    ) -> Result<Vec<Dispatch>> {
         let train = kind != PassKind::Eval;
         if rows > self.work.rows {
             return Err(Error::Shape(format!("{rows} rows exceed the workspace of {}", self.work.rows)));
@@ -311,11 +327,25 @@ impl Replica {
             // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
             let dw = MatmulCall {
                 c: (&self.grads, slots.weight),
-                ..MatmulCall::plain(MatmulForm::AtB, slots.inputs, slots.outputs, rows, input, &w.dz[l], &self.grads)
+                ..MatmulCall::plain(
+                    MatmulForm::AtB,
+                    slots.inputs,
+                    slots.outputs,
+                    rows,
+                    input,
+                    &w.dz[l],
+                    &self.grads,
+                )
             };
             out.push(k.matmul(g, &dw)?);
             // db_l = column sums of dz_l: [outputs]
-            out.push(k.reduce.column_sums(g, rows, slots.outputs, (&w.dz[l], 0), (&self.grads, slots.bias))?);
+            out.push(k.reduce.column_sums(
+                g,
+                rows,
+                slots.outputs,
+                (&w.dz[l], 0),
+                (&self.grads, slots.bias),
+            )?);
             if l > 0 {
                 // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
                 let prev = self.spec.activations[l - 1];
@@ -344,8 +374,13 @@ impl Replica {
 
     /// The optimizer dispatch over the whole flat buffer.
     fn record_update(&self) -> Result<Dispatch> {
-        let buffers =
-            OptimBuffers { params: &self.params, grads: &self.grads, m: &self.m, v: &self.v, step: &self.optim_step };
+        let buffers = OptimBuffers {
+            params: &self.params,
+            grads: &self.grads,
+            m: &self.m,
+            v: &self.v,
+            step: &self.optim_step,
+        };
         self.kernels.optim.record(&self.gpu, &self.optimizer, self.layout.len, &buffers)
     }
 
@@ -360,8 +395,9 @@ impl Replica {
             self.optim_schedule = floats(&self.gpu, "optimizer schedule", count * 8)?;
             self.schedule_len = count;
         }
-        let sched: Vec<StepUniform> =
-            (0..count as u64).map(|s| StepUniform::from(self.optimizer.step_scalars(first_step + s + 1))).collect();
+        let sched: Vec<StepUniform> = (0..count as u64)
+            .map(|s| StepUniform::from(self.optimizer.step_scalars(first_step + s + 1)))
+            .collect();
         self.gpu.write(&self.optim_schedule, 0, bytemuck::cast_slice(&sched));
         Ok(())
     }
@@ -369,7 +405,13 @@ impl Replica {
     /// Submits one epoch of training over `source` (in its current order) in batches of
     /// `batch` rows, the last batch partial. `first_step` is the number of optimizer steps
     /// taken before. Returns the steps taken. No wait: call [`Replica::read_metrics`].
-    pub fn submit_epoch(&mut self, source: SourceId, batch: usize, first_step: u64, hook: ChunkHook<'_>) -> Result<usize> {
+    pub fn submit_epoch(
+        &mut self,
+        source: SourceId,
+        batch: usize,
+        first_step: u64,
+        hook: ChunkHook<'_>,
+    ) -> Result<usize> {
         let n = self.source_len(source);
         if batch == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
@@ -424,7 +466,13 @@ impl Replica {
                 enc.copy_buffer_to_buffer(&plan.starts, (s * 16) as u64, &self.gather_step, 0, 16);
                 if train {
                     let step = chunk_no * STEPS_PER_SUBMIT + i;
-                    enc.copy_buffer_to_buffer(&self.optim_schedule, (step * 32) as u64, &self.optim_step, 0, 32);
+                    enc.copy_buffer_to_buffer(
+                        &self.optim_schedule,
+                        (step * 32) as u64,
+                        &self.optim_step,
+                        0,
+                        32,
+                    );
                 }
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 for d in &plan.dispatches {
@@ -447,7 +495,12 @@ impl Replica {
 
     /// Data parallel, first half of a step: launch `s` of gradient plan `plan`, then a copy
     /// of the gradients into `staging` (MAP_READ). Submitted, not waited for.
-    pub(crate) fn submit_grads(&self, plan: usize, s: usize, staging: &wgpu::Buffer) -> wgpu::SubmissionIndex {
+    pub(crate) fn submit_grads(
+        &self,
+        plan: usize,
+        s: usize,
+        staging: &wgpu::Buffer,
+    ) -> wgpu::SubmissionIndex {
         let p = &self.plans[plan];
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&p.starts, (s * 16) as u64, &self.gather_step, 0, 16);
@@ -465,7 +518,11 @@ impl Replica {
     /// and the optimizer applies update `t` (1-based). Submitted, not waited for.
     pub(crate) fn submit_update(&self, reduced: &[f32], t: u64) -> Result<()> {
         if reduced.len() != self.layout.len {
-            return Err(Error::Shape(format!("{} reduced gradients for {} parameters", reduced.len(), self.layout.len)));
+            return Err(Error::Shape(format!(
+                "{} reduced gradients for {} parameters",
+                reduced.len(),
+                self.layout.len
+            )));
         }
         let update = self.update.as_ref().ok_or_else(|| Error::Config("optimizer not recorded".into()))?;
         self.gpu.write(&self.grads, 0, bytemuck::cast_slice(reduced));
@@ -483,7 +540,12 @@ impl Replica {
     /// Wall-clock seconds per launch of each dispatch of the training plan with `rows` rows,
     /// each timed alone over `reps` back-to-back launches. Changes the weights (the optimizer
     /// runs too): profile a throwaway replica. Works on every adapter, timestamps or not.
-    pub fn profile_train_step(&mut self, source: SourceId, rows: usize, reps: usize) -> Result<Vec<(&'static str, f64)>> {
+    pub fn profile_train_step(
+        &mut self,
+        source: SourceId,
+        rows: usize,
+        reps: usize,
+    ) -> Result<Vec<(&'static str, f64)>> {
         let p = self.plan(source, rows, PassKind::Train, rows, &[0])?;
         self.write_schedule(0, 1)?;
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
@@ -515,7 +577,10 @@ impl Replica {
             )));
         }
         if let Some(bad) = labels.iter().find(|&&l| l as usize >= self.spec.outputs()) {
-            return Err(Error::Data(format!("label {bad} is not below the model's {} classes", self.spec.outputs())));
+            return Err(Error::Data(format!(
+                "label {bad} is not below the model's {} classes",
+                self.spec.outputs()
+            )));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::Data(format!("input value {i} is not finite")));
@@ -541,7 +606,11 @@ impl Replica {
     /// Replaces the best-weights snapshot (resume).
     pub fn write_best(&self, best: &[f32]) -> Result<()> {
         if best.len() != self.layout.len {
-            return Err(Error::Shape(format!("best weights: {} floats, the model has {}", best.len(), self.layout.len)));
+            return Err(Error::Shape(format!(
+                "best weights: {} floats, the model has {}",
+                best.len(),
+                self.layout.len
+            )));
         }
         self.gpu.write(&self.best, 0, bytemuck::cast_slice(best));
         Ok(())
@@ -599,10 +668,16 @@ impl Replica {
 
     /// Overwrites parameters and optimizer moments (resume, or weights from elsewhere).
     pub fn write_state(&self, params: &[f32], m: Option<&[f32]>, v: Option<&[f32]>) -> Result<()> {
-        for (name, data, buf) in [("params", Some(params), &self.params), ("m", m, &self.m), ("v", v, &self.v)] {
+        for (name, data, buf) in
+            [("params", Some(params), &self.params), ("m", m, &self.m), ("v", v, &self.v)]
+        {
             if let Some(data) = data {
                 if data.len() != self.layout.len {
-                    return Err(Error::Shape(format!("{name}: {} floats, the model has {}", data.len(), self.layout.len)));
+                    return Err(Error::Shape(format!(
+                        "{name}: {} floats, the model has {}",
+                        data.len(),
+                        self.layout.len
+                    )));
                 }
                 self.gpu.write(buf, 0, bytemuck::cast_slice(data));
             }

@@ -5,14 +5,14 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
+use crate::checkpoint::{load_checkpoint, save_checkpoint, TrainingState};
 use crate::data::{shuffled, validation_split, Dataset};
 use crate::device::{self, Gpu};
 use crate::error::{Error, Result};
-use crate::checkpoint::{load_checkpoint, save_checkpoint, TrainingState};
 use crate::model::MlpSpec;
+use crate::parallel::{Mirrored, ParallelStats};
 use crate::predict::{Model, Prediction};
 use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
-use crate::parallel::{Mirrored, ParallelStats};
 use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, MirroredEngine, PassSums, ValSource};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
 use crate::train::history::{EpochRecord, History};
@@ -64,13 +64,33 @@ impl Trainer {
         // The shuffle stream is derived from the seed but differs from the init stream.
         let rng = Pcg64Mcg::seed_from_u64(options.seed ^ 0x5eed_5eed_5eed_5eed);
         let early_stopping = options.early_stopping.clone();
-        Ok(Trainer { options, engine, cancel: CancelToken::new(), step: 0, epoch: 0, rng, history: History::default(), early_stopping })
+        Ok(Trainer {
+            options,
+            engine,
+            cancel: CancelToken::new(),
+            step: 0,
+            epoch: 0,
+            rng,
+            history: History::default(),
+            early_stopping,
+        })
     }
 
-    fn gpu_engine(mut gpus: Vec<Gpu>, options: &TrainerOptions, params: &[f32], max_rows: usize) -> Result<Engine> {
+    fn gpu_engine(
+        mut gpus: Vec<Gpu>,
+        options: &TrainerOptions,
+        params: &[f32],
+        max_rows: usize,
+    ) -> Result<Engine> {
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
-            1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(gpus.remove(0), &options.spec, options.optimizer, params, max_rows)?))),
+            1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(
+                gpus.remove(0),
+                &options.spec,
+                options.optimizer,
+                params,
+                max_rows,
+            )?))),
             _ => {
                 let mut inner = Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?;
                 if let Some(w) = &options.replica_weights {
@@ -150,17 +170,30 @@ impl Trainer {
             return Err(Error::Data(format!("the {what} set is empty")));
         }
         if data.features != spec.inputs() {
-            return Err(Error::Shape(format!("the {what} set has {} features, the model takes {}", data.features, spec.inputs())));
+            return Err(Error::Shape(format!(
+                "the {what} set has {} features, the model takes {}",
+                data.features,
+                spec.inputs()
+            )));
         }
         if data.classes > spec.outputs() {
-            return Err(Error::Shape(format!("the {what} set has {} classes, the model outputs {}", data.classes, spec.outputs())));
+            return Err(Error::Shape(format!(
+                "the {what} set has {} classes, the model outputs {}",
+                data.classes,
+                spec.outputs()
+            )));
         }
         Ok(())
     }
 
     /// Trains on `train` for up to `options.epochs` epochs, validating on `validation` (or on
     /// a held-out `validation_split` of `train` when `None`), reporting through `on_event`.
-    pub fn fit(&mut self, train: &Dataset, validation: Option<&Dataset>, mut on_event: impl FnMut(&TrainEvent)) -> Result<FitReport> {
+    pub fn fit(
+        &mut self,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        mut on_event: impl FnMut(&TrainEvent),
+    ) -> Result<FitReport> {
         self.check_data(train, "training")?;
         if let Some(v) = validation {
             self.check_data(v, "validation")?;
@@ -248,7 +281,12 @@ impl Trainer {
             }
             let secs = start.elapsed().as_secs_f64().max(1e-9);
             let samples = (done * batch).min(order.len()) as f64;
-            on_event(&TrainEvent::Progress { epoch, steps_done: done, steps, samples_per_second: samples / secs });
+            on_event(&TrainEvent::Progress {
+                epoch,
+                steps_done: done,
+                steps,
+                samples_per_second: samples / secs,
+            });
             Ok(())
         };
         match &mut self.engine {
@@ -363,14 +401,20 @@ impl Trainer {
     /// optimizer of `options` must match the state's.
     pub fn from_state(options: TrainerOptions, state: TrainingState) -> Result<Self> {
         if options.spec != state.spec {
-            return Err(Error::Config(format!("the checkpoint is of model {:?}, not {:?}", state.spec.sizes, options.spec.sizes)));
+            return Err(Error::Config(format!(
+                "the checkpoint is of model {:?}, not {:?}",
+                state.spec.sizes, options.spec.sizes
+            )));
         }
         if options.optimizer != state.optimizer {
             return Err(Error::Config("the checkpoint was trained with other optimizer settings".into()));
         }
         let mut t = Trainer::with_parameters(options, &state.params)?;
         let len = state.params.len();
-        if state.m.len() != len || state.v.len() != len || !(state.best_params.is_empty() || state.best_params.len() == len) {
+        if state.m.len() != len
+            || state.v.len() != len
+            || !(state.best_params.is_empty() || state.best_params.len() == len)
+        {
             return Err(Error::Shape("checkpoint tensors do not match the model's size".into()));
         }
         match &mut t.engine {
