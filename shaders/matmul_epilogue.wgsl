@@ -21,6 +21,12 @@ const ACT_BACKWARD: u32 = 4u;
 
 // Writes C(i, j) = epilogue(acc). Callers guarantee i < m and j < n.
 fn store(i: u32, j: u32, acc: f32) {
+    // Plain products (weight gradients) skip the epilogue's branches: they write the
+    // most outputs of a training step (784 x 64 for the first layer).
+    if (p.flags == 0u) {
+        c[p.c_off + i * p.n + j] = acc;
+        return;
+    }
     var v = acc;
     if ((p.flags & HAS_BIAS) != 0u) {
         v = v + bias_at(j);
