@@ -174,3 +174,23 @@ fn same_seed_same_result() {
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "same seed, different weights");
     assert!(a.iter().zip(&c).any(|(x, y)| x != y), "another seed should give other weights");
 }
+
+/// A buffer over the device's limits is an `OutOfMemory` error naming the limits, not a panic;
+/// so is a model whose workspace cannot fit.
+#[test]
+fn over_limit_buffers_are_errors() {
+    let gpu = &fixture().gpu;
+    let too_big = gpu.device.limits().max_storage_buffer_binding_size as u64 + 16;
+    let err = gpu.storage_buffer("huge", too_big, wgpu::BufferUsages::empty()).expect_err("over the binding limit");
+    assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
+    assert!(err.to_string().contains("per binding"), "{err}");
+
+    let options = TrainerOptions {
+        spec: MlpSpec::classifier(&[784, 1 << 16, 10], Activation::Relu),
+        batch_size: 1 << 12,
+        backend: Backend::Devices(vec![gpu.clone()]),
+        ..TrainerOptions::default()
+    };
+    let err = Trainer::new(options).err().expect("a 4096 x 65536 activation buffer is over 128 MiB");
+    assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
+}
