@@ -13,7 +13,7 @@
 //! extra ones), and every value must be finite. Nothing is allocated from a size the file declares
 //! until the bytes backing it have been seen. Every error names the file.
 //!
-//! Files are written atomically ([`write_atomic`]): a crash leaves the old file or the new one.
+//! Files are written atomically (`write_atomic`): a crash leaves the old file or the new one.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
