@@ -181,7 +181,8 @@ fn same_seed_same_result() {
 fn over_limit_buffers_are_errors() {
     let gpu = &fixture().gpu;
     let too_big = gpu.device.limits().max_storage_buffer_binding_size as u64 + 16;
-    let err = gpu.storage_buffer("huge", too_big, wgpu::BufferUsages::empty()).expect_err("over the binding limit");
+    let err =
+        gpu.storage_buffer("huge", too_big, wgpu::BufferUsages::empty()).expect_err("over the binding limit");
     assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
     assert!(err.to_string().contains("per binding"), "{err}");
 
