@@ -14,8 +14,8 @@
 //!   training from another thread. Nothing is printed by the library.
 //!
 //! Every fallible call returns [`Result`]; [`Error`]'s variants say what went wrong and what
-//! to do. All calls block (with `pollster` where wgpu is asynchronous); an async application
-//! runs them on a blocking thread (e.g. `tokio::task::spawn_blocking`).
+//! to do. Calls block (with `pollster` where wgpu is asynchronous); an async application
+//! awaits [`Trainer::fit_async`] / [`Trainer::evaluate_async`], which run on their own thread.
 //!
 //! ```
 //! use wgtrain::data::Dataset;

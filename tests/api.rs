@@ -46,3 +46,22 @@ fn no_adapter_error_says_what_to_install() {
     let msg = Error::NoAdapter { detail: String::new() }.to_string();
     assert!(msg.contains("mesa-vulkan-drivers"), "{msg}");
 }
+
+#[test]
+fn fit_can_be_awaited() {
+    let pixels: Vec<u8> = (0..800u32).map(|i| (i * 53 % 256) as u8).collect();
+    let labels: Vec<u8> = pixels.chunks(4).map(|p| u8::from(p[2] > 90)).collect();
+    let data = wgtrain::data::Dataset::new(pixels, labels, 4, 2).unwrap();
+    let options = TrainerOptions {
+        spec: wgtrain::MlpSpec::classifier(&[4, 8, 2], wgtrain::Activation::Relu),
+        batch_size: 20,
+        epochs: 3,
+        backend: wgtrain::Backend::Cpu,
+        ..TrainerOptions::default()
+    };
+    let trainer = Trainer::new(options).unwrap();
+    let (trainer, report) = pollster::block_on(trainer.fit_async(data.clone(), None, |_| {}));
+    assert_eq!(report.unwrap().epochs_run, 3);
+    let (_, eval) = pollster::block_on(trainer.evaluate_async(data));
+    assert!(eval.unwrap().loss.is_finite());
+}

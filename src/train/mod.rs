@@ -1,5 +1,6 @@
 //! Training: the model on each device, the epoch loop, early stopping and the history.
 
+pub mod background;
 pub mod device_data;
 pub mod early_stopping;
 mod engine;

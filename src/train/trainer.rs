@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::MlpSpec;
 use crate::parallel::{Mirrored, ParallelStats};
 use crate::predict::{Model, Prediction};
+use crate::train::background::{self, Background};
 use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
 use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, MirroredEngine, PassSums, ValSource};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
@@ -448,6 +449,28 @@ impl Trainer {
     /// Epochs completed so far (also those before a resume).
     pub fn epochs_completed(&self) -> usize {
         self.epoch
+    }
+
+    /// [`Trainer::fit`] for async applications: training runs on its own thread and the
+    /// future yields the trainer back with the report. `on_event` runs on that thread.
+    pub fn fit_async(
+        mut self,
+        train: Dataset,
+        validation: Option<Dataset>,
+        mut on_event: impl FnMut(&TrainEvent) + Send + 'static,
+    ) -> Background<(Trainer, Result<FitReport>)> {
+        background::spawn(move || {
+            let report = self.fit(&train, validation.as_ref(), &mut on_event);
+            (self, report)
+        })
+    }
+
+    /// [`Trainer::evaluate`] for async applications (see [`Trainer::fit_async`]).
+    pub fn evaluate_async(mut self, data: Dataset) -> Background<(Trainer, Result<Evaluation>)> {
+        background::spawn(move || {
+            let result = self.evaluate(&data);
+            (self, result)
+        })
     }
 
     /// Mean loss and accuracy of the current weights over `data`.
