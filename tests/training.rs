@@ -180,7 +180,7 @@ fn same_seed_same_result() {
 #[test]
 fn over_limit_buffers_are_errors() {
     let gpu = &fixture().gpu;
-    let too_big = gpu.device.limits().max_storage_buffer_binding_size as u64 + 16;
+    let too_big = gpu.device.limits().max_storage_buffer_binding_size + 16;
     let err =
         gpu.storage_buffer("huge", too_big, wgpu::BufferUsages::empty()).expect_err("over the binding limit");
     assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
