@@ -195,3 +195,23 @@ fn over_limit_buffers_are_errors() {
     let err = Trainer::new(options).err().expect("a 4096 x 65536 activation buffer is over 128 MiB");
     assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
 }
+
+/// Evaluating twice gives the same numbers (the evaluation set is uploaded per call and
+/// released after it), and a second `fit` with the epoch budget spent runs no further epoch.
+#[test]
+fn repeated_evaluate_and_fit() {
+    let data = synthetic(300, 784, 10);
+    let options = TrainerOptions {
+        batch_size: 30,
+        epochs: 1,
+        backend: Backend::Devices(vec![fixture().gpu.clone()]),
+        ..TrainerOptions::default()
+    };
+    let mut t = Trainer::new(options).unwrap();
+    t.fit(&data, None, |_| {}).unwrap();
+    let (a, b) = (t.evaluate(&data).unwrap(), t.evaluate(&data).unwrap());
+    assert_eq!(a, b, "the same weights must evaluate the same");
+    assert_eq!(t.epochs_completed(), 1);
+    let again = t.fit(&data, None, |_| {}).unwrap();
+    assert_eq!(again.epochs_run, 1, "epochs counts across fits: options.epochs = 1 is already reached");
+}

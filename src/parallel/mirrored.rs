@@ -134,6 +134,12 @@ impl Mirrored {
             None => vec![0; n],
         };
         let val_offsets = offsets(&val_shares);
+        // A new fit replaces the data of the previous one.
+        self.train.clear();
+        self.val.clear();
+        for replica in &mut self.replicas {
+            replica.truncate_sources(0);
+        }
         for (r, replica) in self.replicas.iter_mut().enumerate() {
             let gpu = replica.gpu.clone();
             let resident = Arc::new(DeviceDataset::upload(&gpu, data).map_err(|e| on_replica(r, e))?);

@@ -64,6 +64,8 @@ impl GpuEngine {
 
     /// Uploads the training rows `train_idx` of `data` and the validation rows, once.
     pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
+        // A new fit replaces the data of the previous one.
+        self.replica.truncate_sources(0);
         let gpu = self.replica.gpu.clone();
         let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
         let indices = DeviceIndices::upload(&gpu, train_idx, data.len())?;
@@ -153,12 +155,15 @@ impl MirroredEngine {
 /// Loss and correct sums over `data`, uploaded to `replica` for this call.
 fn evaluate_on(replica: &mut Replica, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
     let gpu = replica.gpu.clone();
+    let keep = replica.source_count();
     let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
     let all: Vec<u32> = (0..data.len() as u32).collect();
     let id = replica.add_source(resident, DeviceIndices::upload(&gpu, &all, data.len())?)?;
     replica.clear_metrics();
-    replica.submit_eval(id, eval_batch)?;
-    let m = replica.read_metrics()?;
+    let result = replica.submit_eval(id, eval_batch).and_then(|()| replica.read_metrics());
+    // The evaluation set lives on the device for this call only.
+    replica.truncate_sources(keep);
+    let m = result?;
     Ok((m[2] as f64, m[3] as f64, data.len()))
 }
 

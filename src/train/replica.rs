@@ -210,6 +210,18 @@ impl Replica {
         Ok(SourceId(self.sources.len() - 1))
     }
 
+    /// Number of sources registered so far.
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Forgets every source from `keep` on, with the plans recorded for them, so a dataset
+    /// uploaded for one call (an evaluation, a previous `fit`) frees its device memory.
+    pub fn truncate_sources(&mut self, keep: usize) {
+        self.sources.truncate(keep);
+        self.plans.retain(|p| p.source.is_none_or(|s| s.0 < keep));
+    }
+
     /// Number of rows a source visits per pass.
     pub fn source_len(&self, id: SourceId) -> usize {
         self.sources[id.0].indices.len
