@@ -16,7 +16,6 @@ use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::model::MlpSpec;
 use crate::optim::Optimizer;
-use crate::train::device_data::{DeviceDataset, DeviceIndices};
 use crate::train::replica::{PassKind, Replica, SourceId};
 
 /// Where the time of data-parallel steps went (host wall clock, summed over steps).
@@ -134,29 +133,13 @@ impl Mirrored {
             None => vec![0; n],
         };
         let val_offsets = offsets(&val_shares);
-        // A new fit replaces the data of the previous one.
         self.train.clear();
         self.val.clear();
-        for replica in &mut self.replicas {
-            replica.truncate_sources(0);
-        }
         for (r, replica) in self.replicas.iter_mut().enumerate() {
-            let gpu = replica.gpu.clone();
-            let resident = Arc::new(DeviceDataset::upload(&gpu, data).map_err(|e| on_replica(r, e))?);
-            let indices = DeviceIndices::upload(&gpu, train_idx, data.len())?;
-            self.train.push(replica.add_source(Arc::clone(&resident), indices)?);
-            let val_id = match val {
-                Some((vdata, idx)) if val_shares[r] > 0 => {
-                    let part = &idx[val_offsets[r]..val_offsets[r] + val_shares[r]];
-                    let vres = if std::ptr::eq(vdata, data) {
-                        resident
-                    } else {
-                        Arc::new(DeviceDataset::upload(&gpu, vdata)?)
-                    };
-                    Some(replica.add_source(vres, DeviceIndices::upload(&gpu, part, vdata.len())?)?)
-                }
-                _ => None,
-            };
+            let part = val.map(|(vdata, idx)| (vdata, &idx[val_offsets[r]..val_offsets[r] + val_shares[r]]));
+            let (train, val_id) =
+                replica.load_sources(data, train_idx, part).map_err(|e| on_replica(r, e))?;
+            self.train.push(train);
             self.val.push(val_id);
         }
         Ok(())

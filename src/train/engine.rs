@@ -34,6 +34,21 @@ pub(crate) enum ValSource<'a> {
     Data(&'a Dataset),
 }
 
+impl<'a> ValSource<'a> {
+    /// The validation rows as (dataset, indices); `all` holds the indices of a whole
+    /// explicit validation set.
+    pub fn rows<'b>(&'b self, train: &'b Dataset, all: &'b mut Vec<u32>) -> Option<(&'b Dataset, &'b [u32])> {
+        match self {
+            ValSource::None => None,
+            ValSource::Split(idx) => Some((train, idx)),
+            ValSource::Data(v) => {
+                *all = (0..v.len() as u32).collect();
+                Some((v, all.as_slice()))
+            }
+        }
+    }
+}
+
 pub(crate) enum Engine {
     Gpu(Box<GpuEngine>),
     Mirrored(Box<MirroredEngine>),
@@ -64,25 +79,10 @@ impl GpuEngine {
 
     /// Uploads the training rows `train_idx` of `data` and the validation rows, once.
     pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
-        // A new fit replaces the data of the previous one.
-        self.replica.truncate_sources(0);
-        let gpu = self.replica.gpu.clone();
-        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
-        let indices = DeviceIndices::upload(&gpu, train_idx, data.len())?;
-        self.train = Some(self.replica.add_source(Arc::clone(&resident), indices)?);
-        self.val = match val {
-            ValSource::None => None,
-            ValSource::Split(idx) => {
-                let indices = DeviceIndices::upload(&gpu, idx, data.len())?;
-                Some(self.replica.add_source(resident, indices)?)
-            }
-            ValSource::Data(v) => {
-                let resident = Arc::new(DeviceDataset::upload(&gpu, v)?);
-                let all: Vec<u32> = (0..v.len() as u32).collect();
-                let indices = DeviceIndices::upload(&gpu, &all, v.len())?;
-                Some(self.replica.add_source(resident, indices)?)
-            }
-        };
+        let mut all = Vec::new();
+        let (train, val) = self.replica.load_sources(data, train_idx, val.rows(data, &mut all))?;
+        self.train = Some(train);
+        self.val = val;
         Ok(())
     }
 
@@ -120,16 +120,8 @@ pub(crate) struct MirroredEngine {
 
 impl MirroredEngine {
     pub fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
-        let all: Vec<u32>;
-        let val = match val {
-            ValSource::None => None,
-            ValSource::Split(idx) => Some((data, *idx)),
-            ValSource::Data(v) => {
-                all = (0..v.len() as u32).collect();
-                Some((*v, all.as_slice()))
-            }
-        };
-        self.inner.prepare(data, train_idx, val)
+        let mut all = Vec::new();
+        self.inner.prepare(data, train_idx, val.rows(data, &mut all))
     }
 
     pub fn run_epoch(

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::device_data::{DeviceDataset, DeviceIndices};
+use crate::data::Dataset;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::kernels::{
@@ -208,6 +209,34 @@ impl Replica {
         }
         self.sources.push(Source { data, indices });
         Ok(SourceId(self.sources.len() - 1))
+    }
+
+    /// Replaces every source with the training rows `train_idx` of `data` and, when given,
+    /// the validation rows of a validation set (uploaded once, or shared with `data` when it
+    /// is the same dataset). Returns the training and validation source ids.
+    pub fn load_sources(
+        &mut self,
+        data: &Dataset,
+        train_idx: &[u32],
+        val: Option<(&Dataset, &[u32])>,
+    ) -> Result<(SourceId, Option<SourceId>)> {
+        self.truncate_sources(0);
+        let gpu = self.gpu.clone();
+        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
+        let train =
+            self.add_source(Arc::clone(&resident), DeviceIndices::upload(&gpu, train_idx, data.len())?)?;
+        let val = match val {
+            Some((vdata, idx)) if !idx.is_empty() => {
+                let vres = if std::ptr::eq(vdata, data) {
+                    resident
+                } else {
+                    Arc::new(DeviceDataset::upload(&gpu, vdata)?)
+                };
+                Some(self.add_source(vres, DeviceIndices::upload(&gpu, idx, vdata.len())?)?)
+            }
+            _ => None,
+        };
+        Ok((train, val))
     }
 
     /// Number of sources registered so far.
