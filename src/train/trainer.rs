@@ -160,7 +160,18 @@ impl Trainer {
     pub fn parameters(&self) -> Result<Vec<f32>> {
         match &self.engine {
             Engine::Gpu(g) => g.replica.read_params(),
-            Engine::Mirrored(m) => m.inner.replicas[0].read_params(),
+            // All replicas hold the same weights: after a device failure, any healthy one
+            // still has those of the last completed step.
+            Engine::Mirrored(m) => {
+                let mut last = Err(Error::NoAdapter { detail: ": no replica left".into() });
+                for r in &m.inner.replicas {
+                    last = r.read_params();
+                    if last.is_ok() {
+                        break;
+                    }
+                }
+                last
+            }
             Engine::Cpu(c) => Ok(c.mlp.params().to_vec()),
         }
     }
