@@ -1,0 +1,68 @@
+//! Saved models: `layers.{l}.weight` / `layers.{l}.bias` tensors with the spec in the metadata.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::bytes::{le_bytes, read_bounded, serialize, to_json};
+use super::validate::{check_buffer, checked_layout, decode_into, Parsed};
+use super::write_atomic;
+use super::{BYTES_NAME, MODEL_FORMAT, VERSION};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
+use crate::model::MlpSpec;
+
+/// Writes `params` (flat, laid out as `spec.layout()`) as a safetensors model file, atomically.
+/// Fails with [`Error::Shape`] on a bad spec or a buffer of the wrong length, and with
+/// [`Error::Data`] on a NaN or infinite parameter (such a file could not be loaded back).
+pub fn save_model(path: &Path, spec: &MlpSpec, params: &[f32]) -> Result<()> {
+    spec.validate()?;
+    let layout = spec.layout();
+    check_buffer("params", params, &layout, false)?;
+    let mut tensors = Vec::new();
+    for (l, slots) in layout.layers.iter().enumerate() {
+        let w = &params[slots.weight..slots.weight + slots.inputs * slots.outputs];
+        let b = &params[slots.bias..slots.bias + slots.outputs];
+        tensors.push((format!("layers.{l}.weight"), vec![slots.inputs, slots.outputs], le_bytes(w)));
+        tensors.push((format!("layers.{l}.bias"), vec![slots.outputs], le_bytes(b)));
+    }
+    let metadata = HashMap::from([
+        ("format".to_string(), MODEL_FORMAT.to_string()),
+        ("version".to_string(), VERSION.to_string()),
+        ("spec".to_string(), to_json(spec)?),
+    ]);
+    write_atomic(path, &serialize(path, tensors, metadata)?)
+}
+
+/// Reads a model written by [`save_model`]: its spec and its flat parameters (padding zero).
+pub fn load_model(path: &Path) -> Result<(MlpSpec, Vec<f32>)> {
+    model_from_bytes(path, &read_bounded(path)?)
+}
+
+/// [`load_model`] on a file already in memory; errors name it `<in-memory safetensors>`.
+pub fn load_model_bytes(bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)> {
+    model_from_bytes(Path::new(BYTES_NAME), bytes)
+}
+
+fn model_from_bytes(src: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)> {
+    let file = Parsed::new(src, bytes, MODEL_FORMAT)?;
+    let spec: MlpSpec = file.json("spec")?;
+    let layout = checked_layout(src, &spec)?;
+    let mut expected = Vec::new();
+    for (l, slots) in layout.layers.iter().enumerate() {
+        let weight = (format!("layers.{l}.weight"), vec![slots.inputs, slots.outputs], slots.weight);
+        expected.push(weight);
+        expected.push((format!("layers.{l}.bias"), vec![slots.outputs], slots.bias));
+    }
+    file.expect_names(expected.iter().map(|(name, _, _)| name.as_str()))?;
+    // Check every tensor's header before allocating the buffer they fill.
+    let mut views = Vec::new();
+    for (name, shape, offset) in &expected {
+        views.push((name, file.f32_tensor(name, shape)?, *offset));
+    }
+    let mut params = vec![0.0f32; layout.len];
+    for (name, data, offset) in views {
+        decode_into(src, name, data, &mut params[offset..offset + data.len() / 4])?;
+    }
+    Ok((spec, params))
+}
