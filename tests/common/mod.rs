@@ -50,3 +50,4 @@ pub fn zeros(gpu: &Gpu, len: usize) -> wgpu::Buffer {
 pub fn read(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Vec<f32> {
     gpu.read::<f32>(buf, 0, len).expect("readback")
 }
+pub mod kernels;
