@@ -1,6 +1,8 @@
 //! Host side of `shaders/activation.wgsl`: element-wise activation forward and backward.
 
-use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{
+    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, Slot,
+};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::model::Activation;
@@ -21,16 +23,6 @@ pub struct ActivationKernels {
     layout: wgpu::BindGroupLayout,
     forward: wgpu::ComputePipeline,
     backward: wgpu::ComputePipeline,
-}
-
-fn check(what: &str, (buf, off): (&wgpu::Buffer, usize), len: usize) -> Result<()> {
-    let floats = (buf.size() / 4) as usize;
-    if len == 0 || off + len > floats {
-        return Err(Error::Shape(format!(
-            "activation {what}: {len} floats at offset {off}, buffer holds {floats}"
-        )));
-    }
-    Ok(())
 }
 
 impl ActivationKernels {
@@ -82,9 +74,9 @@ impl ActivationKernels {
         aux: (&wgpu::Buffer, usize),
         out: (&wgpu::Buffer, usize),
     ) -> Result<Dispatch> {
-        check("input", x, len)?;
-        check("saved pre-activation", aux, len)?;
-        check("output", out, len)?;
+        check_fits("activation input", x, len)?;
+        check_fits("activation saved pre-activation", aux, len)?;
+        check_fits("activation output", out, len)?;
         let params = Params {
             len: u32_of("len", len)?,
             code: act.code(),

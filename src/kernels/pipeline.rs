@@ -227,3 +227,13 @@ pub(crate) fn grid_1d(len: usize, wg: usize) -> [u32; 3] {
 pub(crate) fn u32_of(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Shape(format!("{what} = {v} does not fit the GPU's 32-bit indices")))
 }
+
+/// Checks that `len` floats at offset `off` fit in `buf` (and that `len` is not zero).
+/// Overflow-safe: an absurd offset is a shape error, not a wrap-around.
+pub(crate) fn check_fits(what: &str, (buf, off): (&wgpu::Buffer, usize), len: usize) -> Result<()> {
+    let floats = (buf.size() / 4) as usize;
+    if len == 0 || off.checked_add(len).is_none_or(|end| end > floats) {
+        return Err(Error::Shape(format!("{what}: {len} floats at offset {off}, buffer holds {floats}")));
+    }
+    Ok(())
+}

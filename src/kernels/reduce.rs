@@ -1,7 +1,9 @@
 //! Host side of `shaders/reduce.wgsl`: column sums (bias gradients) and the element-wise
 //! `scale` / `add_scaled` used for gradient averaging.
 
-use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{
+    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, Slot,
+};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 
@@ -23,14 +25,6 @@ pub struct Reduce {
     column_sums: wgpu::ComputePipeline,
     scale: wgpu::ComputePipeline,
     add_scaled: wgpu::ComputePipeline,
-}
-
-fn fits(what: &str, (buf, off): (&wgpu::Buffer, usize), len: usize) -> Result<()> {
-    let floats = (buf.size() / 4) as usize;
-    if len == 0 || off + len > floats {
-        return Err(Error::Shape(format!("{what}: {len} floats at offset {off}, buffer holds {floats}")));
-    }
-    Ok(())
 }
 
 impl Reduce {
@@ -55,8 +49,8 @@ impl Reduce {
         x: (&wgpu::Buffer, usize),
         out: (&wgpu::Buffer, usize),
     ) -> Result<Dispatch> {
-        fits("column sums input", x, rows * cols)?;
-        fits("column sums output", out, cols)?;
+        check_fits("column sums input", x, rows * cols)?;
+        check_fits("column sums output", out, cols)?;
         let params = Params {
             rows: u32_of("rows", rows)?,
             cols: u32_of("cols", cols)?,
@@ -71,7 +65,7 @@ impl Reduce {
 
     /// `out *= alpha` over `len` floats.
     pub fn scale(&self, gpu: &Gpu, len: usize, alpha: f32, out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
-        fits("scale", out, len)?;
+        check_fits("scale", out, len)?;
         let params = Params {
             rows: 0,
             cols: 0,
@@ -96,8 +90,8 @@ impl Reduce {
         x: (&wgpu::Buffer, usize),
         out: (&wgpu::Buffer, usize),
     ) -> Result<Dispatch> {
-        fits("add_scaled input", x, len)?;
-        fits("add_scaled output", out, len)?;
+        check_fits("add_scaled input", x, len)?;
+        check_fits("add_scaled output", out, len)?;
         let params = Params {
             rows: 0,
             cols: 0,
