@@ -92,6 +92,6 @@ impl ActivationKernels {
             &self.layout,
             &[Bind::Whole(&uniform), Bind::Whole(x.0), Bind::Whole(aux.0), Bind::Whole(out.0)],
         )?;
-        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups: grid_1d(len, 256) })
+        Ok(Dispatch::new(label, pipeline.clone(), bind, grid_1d(len, 256)))
     }
 }

@@ -121,11 +121,6 @@ impl Optim {
                 Bind::Whole(b.v),
             ],
         )?;
-        Ok(Dispatch {
-            label,
-            pipeline: pipeline.clone(),
-            bind_group: bind,
-            workgroups: grid_1d(invocations, 256),
-        })
+        Ok(Dispatch::new(label, pipeline.clone(), bind, grid_1d(invocations, 256)))
     }
 }

@@ -12,13 +12,18 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("activation_fns.wgsl", include_str!("../../shaders/activation_fns.wgsl")),
     ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
     ("gather_common.wgsl", include_str!("../../shaders/gather_common.wgsl")),
+    ("gather_texture.wgsl", include_str!("../../shaders/gather_texture.wgsl")),
     ("gather_vec4.wgsl", include_str!("../../shaders/gather_vec4.wgsl")),
     ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
     ("matmul_epilogue.wgsl", include_str!("../../shaders/matmul_epilogue.wgsl")),
+    ("matmul_epilogue_vec4.wgsl", include_str!("../../shaders/matmul_epilogue_vec4.wgsl")),
+    ("matmul_params.wgsl", include_str!("../../shaders/matmul_params.wgsl")),
+    ("matmul_texture.wgsl", include_str!("../../shaders/matmul_texture.wgsl")),
     ("matmul_vec4.wgsl", include_str!("../../shaders/matmul_vec4.wgsl")),
     ("optim.wgsl", include_str!("../../shaders/optim.wgsl")),
     ("optim_common.wgsl", include_str!("../../shaders/optim_common.wgsl")),
     ("optim_vec4.wgsl", include_str!("../../shaders/optim_vec4.wgsl")),
+    ("pack_texture.wgsl", include_str!("../../shaders/pack_texture.wgsl")),
     ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
     ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
 ];
@@ -58,6 +63,29 @@ pub(crate) enum Slot {
     Uniform,
     Read,
     ReadWrite,
+    /// A sampled (textureLoad) rgba32float 2-D texture.
+    Texture,
+    /// A write-only rgba32float 2-D storage texture.
+    TextureWrite,
+}
+
+fn binding_type(slot: Slot) -> wgpu::BindingType {
+    let buffer = |ty| wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None };
+    match slot {
+        Slot::Uniform => buffer(wgpu::BufferBindingType::Uniform),
+        Slot::Read => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
+        Slot::ReadWrite => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+        Slot::Texture => wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        Slot::TextureWrite => wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format: wgpu::TextureFormat::Rgba32Float,
+            view_dimension: wgpu::TextureViewDimension::D2,
+        },
+    }
 }
 
 pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Result<wgpu::BindGroupLayout> {
@@ -67,15 +95,7 @@ pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Resul
         .map(|(i, slot)| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: match slot {
-                    Slot::Uniform => wgpu::BufferBindingType::Uniform,
-                    Slot::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                    Slot::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
+            ty: binding_type(*slot),
             count: None,
         })
         .collect();
@@ -138,10 +158,11 @@ pub(crate) fn uniform<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> Re
     Ok(buffer)
 }
 
-/// A binding of a whole buffer, or of `size` bytes at `offset`.
+/// A binding of a whole buffer, of `size` bytes at `offset`, or of a texture view.
 pub(crate) enum Bind<'a> {
     Whole(&'a wgpu::Buffer),
     Range(&'a wgpu::Buffer, u64, u64),
+    Texture(&'a wgpu::TextureView),
 }
 
 pub(crate) fn bind_group(
@@ -162,6 +183,7 @@ pub(crate) fn bind_group(
                     offset: *offset,
                     size: wgpu::BufferSize::new(*size),
                 }),
+                Bind::Texture(view) => wgpu::BindingResource::TextureView(view),
             },
         })
         .collect();
@@ -174,7 +196,8 @@ pub(crate) fn bind_group(
     })
 }
 
-/// A recorded kernel launch: pipeline, bindings (including its own uniform) and grid.
+/// A recorded kernel launch: pipeline, bindings (including its own uniform) and grid, and
+/// the launches that must run right before it (packing its operands into textures).
 /// Recorded once, replayed every step.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
@@ -182,11 +205,27 @@ pub struct Dispatch {
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) bind_group: wgpu::BindGroup,
     pub(crate) workgroups: [u32; 3],
+    pub(crate) before: Vec<Dispatch>,
 }
 
 impl Dispatch {
-    /// Records this launch into an open compute pass.
+    /// A launch with nothing to run before it.
+    pub(crate) fn new(
+        label: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        bind_group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+    ) -> Self {
+        Dispatch { label, pipeline, bind_group, workgroups, before: Vec::new() }
+    }
+
+    /// Records this launch, after the launches it depends on, into an open compute pass.
+    /// wgpu orders dispatches within a pass by their resource usage, so a texture written
+    /// by one is complete before the next reads it.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in &self.before {
+            d.encode(pass);
+        }
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         let [x, y, z] = self.workgroups;
@@ -196,6 +235,18 @@ impl Dispatch {
     /// The kernel's name, for reports.
     pub fn label(&self) -> &'static str {
         self.label
+    }
+
+    /// Kernel launches this dispatch encodes (itself and those before it).
+    pub fn launches(&self) -> usize {
+        1 + self.before.iter().map(Dispatch::launches).sum::<usize>()
+    }
+
+    /// Each launch on its own, in encoding order (to time them one by one).
+    pub fn flatten(&self) -> Vec<Dispatch> {
+        let mut out: Vec<Dispatch> = self.before.iter().flat_map(Dispatch::flatten).collect();
+        out.push(Dispatch { before: Vec::new(), ..self.clone() });
+        out
     }
 }
 

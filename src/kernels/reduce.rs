@@ -118,6 +118,6 @@ impl Reduce {
         let uniform = pipeline::uniform(gpu, label, &params)?;
         let bind =
             bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x), Bind::Whole(out)])?;
-        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups })
+        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
     }
 }

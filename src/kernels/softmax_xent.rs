@@ -99,11 +99,6 @@ impl SoftmaxXent {
                 Bind::Whole(call.metrics.0),
             ],
         )?;
-        Ok(Dispatch {
-            label: "softmax_xent",
-            pipeline: self.pipeline.clone(),
-            bind_group: bind,
-            workgroups: [1, 1, 1],
-        })
+        Ok(Dispatch::new("softmax_xent", self.pipeline.clone(), bind, [1, 1, 1]))
     }
 }
