@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wgtrain::cpu::CpuMlp;
 use wgtrain::data::Dataset;
 use wgtrain::device::{self, AdapterSelection};
-use wgtrain::kernels::{submit, Kernels, Matmul, MatmulCall, Variant};
+use wgtrain::kernels::{submit, Kernels, MatmulCall, Variant};
 use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::train::replica::Replica;
 use wgtrain::{Init, MatmulForm, MlpSpec, Optimizer};
@@ -29,7 +29,7 @@ fn bench_matmul(c: &mut Criterion) {
         let out = gpu.storage_buffer("C", (m * n * 4) as u64, wgpu::BufferUsages::COPY_SRC).unwrap();
         let call = MatmulCall::plain(form, m, n, k, &a, &b, &out);
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        for v in Variant::ALL.into_iter().filter(|v| Matmul::supports(*v, &call)) {
+        for v in Variant::ALL.into_iter().filter(|v| kernels.matmul.supports(*v, &call)) {
             let d = kernels.matmul.record(&gpu, v, &call).unwrap();
             submit(&gpu, &[&d]);
             let got: Vec<f32> = gpu.read(&out, 0, m * n).unwrap();

@@ -15,7 +15,7 @@
 //   mm_tiled   16x16 shared-memory tiles (real GPUs like it)  workgroup 16x16
 //   mm_rb4x4   4x4 register block per invocation              workgroup 8x8
 //   mm_rb4x8   4x8 register block per invocation              workgroup 8x8
-// Requires: matmul_epilogue.wgsl activation_fns.wgsl
+// Requires: matmul_params.wgsl matmul_epilogue.wgsl activation_fns.wgsl
 
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;

@@ -1,23 +1,11 @@
-// What every matmul variant shares: the parameters, the output bindings, and the epilogue
-// (bias, activation forward, or activation backward). A library, not a kernel: appended to
-// matmul.wgsl and matmul_vec4.wgsl, which declare the inputs `a` and `b` (binding 1 and 2,
-// scalar or vec4) and `fn bias_at(j) -> f32` (the bias lives in b).
-// Requires: activation_fns.wgsl
+// The epilogue of the buffer matmul variants: output bindings as f32 arrays, and the bias,
+// activation forward or activation backward applied as each output is stored. A library,
+// not a kernel: appended to matmul.wgsl and matmul_vec4.wgsl, which declare the inputs `a`
+// and `b` (binding 1 and 2, scalar or vec4) and `fn bias_at(j) -> f32` (the bias lives in b).
+// Uses matmul_params.wgsl and activation_fns.wgsl.
 
-struct MatmulParams {
-    m: u32, n: u32, k: u32, flags: u32,
-    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
-    b_rs: u32, b_cs: u32, c_off: u32, bias_off: u32,
-    z_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read_write> z: array<f32>;
-
-const HAS_BIAS: u32 = 1u;
-const WRITE_PRE: u32 = 2u;
-const ACT_BACKWARD: u32 = 4u;
 
 // Writes C(i, j) = epilogue(acc). Callers guarantee i < m and j < n.
 fn store(i: u32, j: u32, acc: f32) {

@@ -8,7 +8,7 @@
 //   mm_v4_atb   4x8 block; A contiguous along m, B contiguous along n; m % 4 == 0   (AtB)
 //   mm_v4_abt   4x4 block; A and B contiguous along k, B tiles transposed in registers; k % 4 == 0  (ABt)
 // All workgroups are 8x8 invocations.
-// Requires: matmul_epilogue.wgsl activation_fns.wgsl
+// Requires: matmul_params.wgsl matmul_epilogue.wgsl activation_fns.wgsl
 
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;

@@ -10,7 +10,7 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::cpu;
-use wgtrain::kernels::{submit, Matmul, MatmulCall, Variant};
+use wgtrain::kernels::{submit, MatmulCall, Variant};
 use wgtrain::{Activation, MatmulForm};
 
 /// `sum_p |A(i,p) B(p,j)|` (+ |bias_j|) in f64: the scale of each output's rounding error.
@@ -70,10 +70,11 @@ fn matmul_forward_epilogue_bias_activation_and_preactivation() {
         cpu::add_bias(&mut want_z, &bias).expect("cpu bias");
         let mag = magnitudes(MatmulForm::AB, m, n, k, &a, &w, Some(&bias));
         let (ab, bb) = (upload(&f.gpu, &a), upload(&f.gpu, &wb));
-        // C at float 4 and z at float 3 of sentinel-filled buffers: offsets honoured, nothing
-        // outside the outputs written.
-        let (c_off, z_off, total) = (4, 3, m * n + 8);
-        for variant in Variant::ALL {
+        // C at float 4 and z at float 3 or 8 of sentinel-filled buffers: offsets honoured,
+        // nothing outside the outputs written. (An unaligned z rules out the texture
+        // variants, which store vec4s; the aligned one lets them run.)
+        let (c_off, total) = (4, m * n + 12);
+        for (variant, z_off) in Variant::ALL.into_iter().flat_map(|v| [(v, 3), (v, 8)]) {
             for act in Activation::ALL {
                 let cb = upload(&f.gpu, &vec![SENTINEL; total]);
                 let zb = upload(&f.gpu, &vec![SENTINEL; total]);
@@ -90,7 +91,7 @@ fn matmul_forward_epilogue_bias_activation_and_preactivation() {
                     z: Some((&zb, z_off)),
                     act_backward: false,
                 };
-                if !Matmul::supports(variant, &call) {
+                if !f.kernels.matmul.supports(variant, &call) {
                     continue;
                 }
                 ran.insert(variant.name());
@@ -108,68 +109,81 @@ fn matmul_forward_epilogue_bias_activation_and_preactivation() {
         }
     }
     for v in Variant::ALL {
-        if v != Variant::V4Atb && v != Variant::V4Abt {
+        if v.only_form().is_none_or(|f| f == MatmulForm::AB) {
             assert!(ran.contains(v.name()), "{} ran on no forward shape", v.name());
         }
     }
 }
 
 /// Backward through a layer: `dX = (dY W^T) * act'(z)` with the saved pre-activation, every
-/// variant that supports the shape, against `cpu::matmul` then `activation_backward`.
+/// variant that supports the shape, against `cpu::matmul` then `activation_backward`. Training
+/// only uses this epilogue with ABt; AB and AtB run it too (with an aligned z, so the texture
+/// variants' vec4 epilogue is covered).
 #[test]
-fn matmul_abt_epilogue_applies_the_activation_backward() {
+fn matmul_epilogue_applies_the_activation_backward() {
     let _serial = serial();
     let f = fixture();
-    let shapes = [(1, 1, 1), (7, 65, 63), (65, 7, 8), (63, 128, 12), (128, 784, 64), (128, 64, 10)];
+    let shapes = [(1, 1, 1), (7, 65, 63), (65, 7, 8), (64, 128, 12), (128, 784, 64), (128, 64, 12)];
     let mut ran = std::collections::BTreeSet::new();
-    for (s, &(m, n, k)) in shapes.iter().enumerate() {
-        let dy = random(m * k, 600 + s as u64);
-        let w = random(n * k, 700 + s as u64);
-        let z: Vec<f32> = random(m * n, 800 + s as u64).iter().map(|v| v * 4.0).collect();
-        let want_g = cpu::matmul(MatmulForm::ABt, m, n, k, &dy, &w).expect("cpu matmul");
-        let mag = magnitudes(MatmulForm::ABt, m, n, k, &dy, &w, None);
-        let (ab, bb, zb) = (upload(&f.gpu, &dy), upload(&f.gpu, &w), upload(&f.gpu, &padded(&z, 1)));
-        let total = m * n + 8;
-        for act in Activation::ALL {
-            let want = cpu::activation_backward(&want_g, &z, act).expect("cpu backward");
-            let slope = cpu::activation_backward(&vec![1.0; m * n], &z, act).expect("cpu act'");
-            for variant in Variant::ALL {
-                let cb = upload(&f.gpu, &vec![SENTINEL; total]);
-                let call = MatmulCall {
-                    form: MatmulForm::ABt,
-                    m,
-                    n,
-                    k,
-                    a: (&ab, 0),
-                    b: (&bb, 0),
-                    c: (&cb, 4),
-                    bias: None,
-                    act,
-                    z: Some((&zb, 1)),
-                    act_backward: true,
-                };
-                if !Matmul::supports(variant, &call) {
-                    continue;
+    for form in [MatmulForm::ABt, MatmulForm::AB, MatmulForm::AtB] {
+        // z at float 1 (unaligned) for ABt as in training; at float 4 for the other forms.
+        let z_at = if form == MatmulForm::ABt { 1 } else { 4 };
+        for (s, &(m, n, k)) in shapes.iter().enumerate() {
+            let dy = random(m * k, 600 + s as u64);
+            let w = random(n * k, 700 + s as u64);
+            let z: Vec<f32> = random(m * n, 800 + s as u64).iter().map(|v| v * 4.0).collect();
+            let want_g = cpu::matmul(form, m, n, k, &dy, &w).expect("cpu matmul");
+            let mag = magnitudes(form, m, n, k, &dy, &w, None);
+            let (ab, bb, zb) = (upload(&f.gpu, &dy), upload(&f.gpu, &w), upload(&f.gpu, &padded(&z, z_at)));
+            let total = m * n + 8;
+            for act in Activation::ALL {
+                let want = cpu::activation_backward(&want_g, &z, act).expect("cpu backward");
+                let slope = cpu::activation_backward(&vec![1.0; m * n], &z, act).expect("cpu act'");
+                for variant in Variant::ALL {
+                    let cb = upload(&f.gpu, &vec![SENTINEL; total]);
+                    let call = MatmulCall {
+                        form,
+                        m,
+                        n,
+                        k,
+                        a: (&ab, 0),
+                        b: (&bb, 0),
+                        c: (&cb, 4),
+                        bias: None,
+                        act,
+                        z: Some((&zb, z_at)),
+                        act_backward: true,
+                    };
+                    if !f.kernels.matmul.supports(variant, &call) {
+                        continue;
+                    }
+                    ran.insert((form.name(), variant.name()));
+                    let d = f.kernels.matmul.record(&f.gpu, variant, &call).expect("record");
+                    submit(&f.gpu, &[&d]);
+                    let name = format!("{} {} {act:?} m={m} n={n} k={k}", variant.name(), form.name());
+                    let got = read_region(&name, &cb, 4, m * n, total);
+                    assert_close(&name, &got, &want, |i| {
+                        backward_tol(act, want_g[i], z[i], want[i])
+                            + (slope[i] as f64).abs() * product_tol(k, mag[i])
+                    });
+                    // The saved pre-activation is only read.
+                    let (z_after, z_pad) = split_padded(&read(&f.gpu, &zb, m * n + 2 * z_at), z_at);
+                    assert_eq!(z_after, z, "{name}: the saved pre-activation was modified");
+                    assert_untouched(&format!("{name} z"), &z_pad);
                 }
-                ran.insert(variant.name());
-                let d = f.kernels.matmul.record(&f.gpu, variant, &call).expect("record");
-                submit(&f.gpu, &[&d]);
-                let name = format!("{} {act:?} m={m} n={n} k={k}", variant.name());
-                let got = read_region(&name, &cb, 4, m * n, total);
-                assert_close(&name, &got, &want, |i| {
-                    backward_tol(act, want_g[i], z[i], want[i])
-                        + (slope[i] as f64).abs() * product_tol(k, mag[i])
-                });
-                // The saved pre-activation is only read.
-                let (z_after, z_pad) = split_padded(&read(&f.gpu, &zb, m * n + 2), 1);
-                assert_eq!(z_after, z, "{name}: the saved pre-activation was modified");
-                assert_untouched(&format!("{name} z"), &z_pad);
             }
         }
     }
     for v in Variant::ALL {
-        if v != Variant::V4Ab && v != Variant::V4Atb {
-            assert!(ran.contains(v.name()), "{} ran on no ABt shape", v.name());
+        for form in [MatmulForm::ABt, MatmulForm::AB, MatmulForm::AtB] {
+            if v.only_form().is_none_or(|f| f == form) {
+                assert!(
+                    ran.contains(&(form.name(), v.name())),
+                    "{} ran on no {} shape",
+                    v.name(),
+                    form.name()
+                );
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use wgtrain::kernels::{submit, Matmul, MatmulCall, Variant};
+use wgtrain::kernels::{submit, MatmulCall, Variant};
 use wgtrain::MatmulForm;
 
 fn reference(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {
@@ -34,7 +34,7 @@ fn check(variant: Variant, form: MatmulForm, m: usize, n: usize, k: usize) -> bo
     let (want, mag) = reference(form, m, n, k, &a, &b);
     let (ab, bb, cb) = (upload(&f.gpu, &a), upload(&f.gpu, &b), zeros(&f.gpu, m * n));
     let call = MatmulCall::plain(form, m, n, k, &ab, &bb, &cb);
-    if !Matmul::supports(variant, &call) {
+    if !f.kernels.matmul.supports(variant, &call) {
         return false;
     }
     let d = f.kernels.matmul.record(&f.gpu, variant, &call).expect("record");
@@ -120,7 +120,7 @@ fn every_variant_gives_the_same_bits_as_naive() {
             let run = |v: Variant| -> Option<Vec<f32>> {
                 let cb = zeros(&f.gpu, m * n);
                 let call = MatmulCall::plain(form, m, n, k, &ab, &bb, &cb);
-                if !Matmul::supports(v, &call) {
+                if !f.kernels.matmul.supports(v, &call) {
                     return None;
                 }
                 let d = f.kernels.matmul.record(&f.gpu, v, &call).expect("record");

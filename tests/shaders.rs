@@ -19,18 +19,27 @@ use wgtrain::kernels::{requirements, shader_source, SHADERS};
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
     ("gather.wgsl", &["gather"]),
+    ("gather_texture.wgsl", &["gather_tex"]),
     ("gather_vec4.wgsl", &["gather4"]),
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_rb4x4", "mm_rb4x8"]),
+    ("matmul_texture.wgsl", &["mm_tex_ab", "mm_tex_atb"]),
     ("matmul_vec4.wgsl", &["mm_v4_ab", "mm_v4_atb", "mm_v4_abt"]),
     ("optim.wgsl", &["adam", "sgd"]),
     ("optim_vec4.wgsl", &["adam4", "sgd4"]),
+    ("pack_texture.wgsl", &["pack_texture"]),
     ("reduce.wgsl", &["column_sums", "scale", "add_scaled"]),
     ("softmax_xent.wgsl", &["softmax_xent"]),
 ];
 
 /// Files with no entry point: appended to the kernels that require them.
-const LIBRARIES: &[&str] =
-    &["activation_fns.wgsl", "gather_common.wgsl", "matmul_epilogue.wgsl", "optim_common.wgsl"];
+const LIBRARIES: &[&str] = &[
+    "activation_fns.wgsl",
+    "gather_common.wgsl",
+    "matmul_epilogue.wgsl",
+    "matmul_epilogue_vec4.wgsl",
+    "matmul_params.wgsl",
+    "optim_common.wgsl",
+];
 
 fn shaders_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
@@ -151,7 +160,10 @@ fn activation_fns_validates_on_its_own() {
 
 #[test]
 fn requirements_reads_the_requires_lines_in_order() {
-    assert_eq!(requirements(raw("matmul.wgsl")), ["matmul_epilogue.wgsl", "activation_fns.wgsl"]);
+    assert_eq!(
+        requirements(raw("matmul.wgsl")),
+        ["matmul_params.wgsl", "matmul_epilogue.wgsl", "activation_fns.wgsl"]
+    );
     assert_eq!(requirements(raw("activation.wgsl")), ["activation_fns.wgsl"]);
     assert_eq!(requirements(raw("optim.wgsl")), ["optim_common.wgsl"]);
     assert!(requirements(raw("softmax_xent.wgsl")).is_empty(), "softmax_xent.wgsl requires nothing");

@@ -1,8 +1,10 @@
-//! Host side of `shaders/matmul.wgsl` and `shaders/matmul_vec4.wgsl`: one pipeline per
-//! variant, and [`Matmul::record`] which turns a [`MatmulCall`] into a replayable [`Dispatch`].
+//! Host side of `shaders/matmul.wgsl`, `shaders/matmul_vec4.wgsl` and
+//! `shaders/matmul_texture.wgsl`: one pipeline per variant, and [`Matmul::record`] which turns
+//! a [`MatmulCall`] into a replayable [`Dispatch`].
 
 use serde::{Deserialize, Serialize};
 
+use super::matmul_texture::{Stored, TexturePath};
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -27,11 +29,37 @@ pub enum Variant {
     V4Atb,
     /// 4x4 block of vec4 dot products along k (ABt layouts).
     V4Abt,
+    /// 8x8 register block, A and B packed into textures (AB layouts).
+    TexAb,
+    /// 8x8 register block, A and B packed into textures (AtB layouts).
+    TexAtb,
+}
+
+/// Which shader file a variant lives in (one pipeline layout per file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Scalar,
+    Vec4,
+    Texture,
+}
+
+impl Family {
+    const ALL: [Family; 3] = [Family::Scalar, Family::Vec4, Family::Texture];
+
+    fn file(self) -> &'static str {
+        match self {
+            Family::Scalar => "matmul.wgsl",
+            Family::Vec4 => "matmul_vec4.wgsl",
+            Family::Texture => "matmul_texture.wgsl",
+        }
+    }
 }
 
 impl Variant {
     /// Every variant, the usually fastest first (the autotuner measures in this order).
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 9] = [
+        Variant::TexAb,
+        Variant::TexAtb,
         Variant::V4Ab,
         Variant::V4Atb,
         Variant::V4Abt,
@@ -51,6 +79,8 @@ impl Variant {
             Variant::V4Ab => "v4_ab",
             Variant::V4Atb => "v4_atb",
             Variant::V4Abt => "v4_abt",
+            Variant::TexAb => "tex_ab",
+            Variant::TexAtb => "tex_atb",
         }
     }
 
@@ -68,11 +98,32 @@ impl Variant {
             Variant::V4Ab => "mm_v4_ab",
             Variant::V4Atb => "mm_v4_atb",
             Variant::V4Abt => "mm_v4_abt",
+            Variant::TexAb => "mm_tex_ab",
+            Variant::TexAtb => "mm_tex_atb",
         }
     }
 
-    fn vec4(self) -> bool {
-        matches!(self, Variant::V4Ab | Variant::V4Atb | Variant::V4Abt)
+    /// The one form this variant computes, or `None` for variants that compute all three.
+    pub fn only_form(self) -> Option<MatmulForm> {
+        match self {
+            Variant::V4Ab | Variant::TexAb => Some(MatmulForm::AB),
+            Variant::V4Atb | Variant::TexAtb => Some(MatmulForm::AtB),
+            Variant::V4Abt => Some(MatmulForm::ABt),
+            _ => None,
+        }
+    }
+
+    /// Whether this variant reads A and B from textures (packed before each product).
+    pub fn reads_textures(self) -> bool {
+        self.family() == Family::Texture
+    }
+
+    fn family(self) -> Family {
+        match self {
+            Variant::V4Ab | Variant::V4Atb | Variant::V4Abt => Family::Vec4,
+            Variant::TexAb | Variant::TexAtb => Family::Texture,
+            _ => Family::Scalar,
+        }
     }
 
     /// Outputs per invocation (rows, cols) and workgroup size (x, y).
@@ -82,14 +133,25 @@ impl Variant {
             Variant::Tiled16 => ((1, 1), (16, 16)),
             Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
             Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
+            Variant::TexAb | Variant::TexAtb => ((8, 8), (8, 2)),
         }
     }
 
-    /// Whether this variant can compute `call`'s product: the vec4 variants need their
-    /// contiguous dimensions to be multiples of 4 and 16-byte aligned offsets.
-    pub fn supports(self, form: MatmulForm, m: usize, n: usize, k: usize, offsets: [usize; 4]) -> bool {
-        let aligned = offsets.iter().all(|o| o % 4 == 0);
+    /// Whether this variant can compute `call`'s product. `offsets` are those of A, B, C, the
+    /// bias and z, in floats. The vec4 variants need their contiguous dimensions to be
+    /// multiples of 4 and the A, B, C and bias offsets 16-byte aligned; the texture variants
+    /// also store vec4s, so z's offset too. (The texture variants also need the device to
+    /// take the textures: see [`Matmul::supports`].)
+    pub fn supports(self, form: MatmulForm, m: usize, n: usize, k: usize, offsets: [usize; 5]) -> bool {
+        let aligned = offsets[..4].iter().all(|o| o % 4 == 0);
+        let all_aligned = aligned && offsets[4].is_multiple_of(4);
         match self {
+            Variant::TexAb => {
+                form == MatmulForm::AB && all_aligned && k.is_multiple_of(4) && n.is_multiple_of(4)
+            }
+            Variant::TexAtb => {
+                form == MatmulForm::AtB && all_aligned && m.is_multiple_of(4) && n.is_multiple_of(4)
+            }
             Variant::V4Ab => form == MatmulForm::AB && aligned && k.is_multiple_of(4) && n.is_multiple_of(4),
             Variant::V4Atb => {
                 form == MatmulForm::AtB && aligned && m.is_multiple_of(4) && n.is_multiple_of(4)
@@ -154,8 +216,22 @@ impl<'a> MatmulCall<'a> {
         }
     }
 
-    fn offsets(&self) -> [usize; 4] {
-        [self.a.1, self.b.1, self.c.1, self.bias.unwrap_or(0)]
+    fn offsets(&self) -> [usize; 5] {
+        [self.a.1, self.b.1, self.c.1, self.bias.unwrap_or(0), self.z.map_or(0, |z| z.1)]
+    }
+
+    /// A and B as they are stored (row-major, contiguous rows), for packing into textures.
+    fn stored_inputs(&self) -> Option<[Stored<'a>; 2]> {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let (a_rows, a_cols) = match self.form {
+            MatmulForm::AB => (m, k),
+            MatmulForm::AtB => (k, m),
+            MatmulForm::ABt => return None,
+        };
+        Some([
+            Stored { buffer: self.a.0, offset: self.a.1, rows: a_rows, cols: a_cols },
+            Stored { buffer: self.b.0, offset: self.b.1, rows: k, cols: n },
+        ])
     }
 }
 
@@ -185,6 +261,8 @@ const ACT_BACKWARD: u32 = 4;
 /// The matmul pipelines of one device.
 pub struct Matmul {
     layout: wgpu::BindGroupLayout,
+    /// `None` where the device cannot write rgba32float storage textures.
+    texture: Option<TexturePath>,
     pipelines: Vec<(Variant, wgpu::ComputePipeline)>,
 }
 
@@ -192,14 +270,20 @@ impl Matmul {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "matmul", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
+        let texture = TexturePath::new(gpu);
         let mut pipelines = Vec::new();
-        for (file, vec4) in [("matmul.wgsl", false), ("matmul_vec4.wgsl", true)] {
-            let variants: Vec<Variant> = Variant::ALL.into_iter().filter(|v| v.vec4() == vec4).collect();
+        for family in Family::ALL {
+            let layout = match (family, &texture) {
+                (Family::Texture, Some(t)) => &t.layout,
+                (Family::Texture, None) => continue,
+                _ => &layout,
+            };
+            let variants: Vec<Variant> = Variant::ALL.into_iter().filter(|v| v.family() == family).collect();
             let entries: Vec<&str> = variants.iter().map(|v| v.entry()).collect();
-            let built = pipeline::pipelines(gpu, file, &layout, &entries)?;
+            let built = pipeline::pipelines(gpu, family.file(), layout, &entries)?;
             pipelines.extend(variants.into_iter().zip(built));
         }
-        Ok(Matmul { layout, pipelines })
+        Ok(Matmul { layout, texture, pipelines })
     }
 
     /// Checks a call's shape against its buffers. Returns the uniform parameters.
@@ -268,15 +352,46 @@ impl Matmul {
         })
     }
 
-    /// Whether `variant` can run `call`.
-    pub fn supports(variant: Variant, call: &MatmulCall<'_>) -> bool {
-        variant.supports(call.form, call.m, call.n, call.k, call.offsets())
+    /// Whether `variant` can run `call` on this device.
+    pub fn supports(&self, variant: Variant, call: &MatmulCall<'_>) -> bool {
+        if !variant.supports(call.form, call.m, call.n, call.k, call.offsets()) {
+            return false;
+        }
+        if variant.family() != Family::Texture {
+            return true;
+        }
+        match (&self.texture, call.stored_inputs()) {
+            (Some(t), Some(inputs)) => inputs.iter().all(|s| t.fits(s.rows, s.cols, s.offset)),
+            _ => false,
+        }
     }
 
     /// Records `call` with `variant` (which must support it).
     pub fn record(&self, gpu: &Gpu, variant: Variant, call: &MatmulCall<'_>) -> Result<Dispatch> {
+        self.record_with(gpu, variant, call, None)
+    }
+
+    /// A texture that can hold a `rows` x `cols` operand for the texture variants, or `None`
+    /// where this device has no texture path or the matrix does not fit one.
+    pub fn operand_texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<Option<wgpu::Texture>> {
+        match &self.texture {
+            Some(t) if t.fits(rows, cols, 0) => t.texture(gpu, rows, cols).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Matmul::record`], with A already packed by the caller into `a_packed` (a texture
+    /// from [`Matmul::operand_texture`] holding A as stored, filled before this product runs
+    /// on every replay). Used by texture variants only; the others read A's buffer.
+    pub fn record_with(
+        &self,
+        gpu: &Gpu,
+        variant: Variant,
+        call: &MatmulCall<'_>,
+        a_packed: Option<&wgpu::Texture>,
+    ) -> Result<Dispatch> {
         let params = Self::params(call)?;
-        if !Self::supports(variant, call) {
+        if !self.supports(variant, call) {
             return Err(Error::Config(format!(
                 "matmul variant {} cannot run {} m={} n={} k={} with these offsets",
                 variant.name(),
@@ -295,18 +410,57 @@ impl Matmul {
         let uniform = pipeline::uniform(gpu, "matmul params", &params)?;
         // Without a z buffer the binding is still required: C stands in (never read or written).
         let z = call.z.map_or(call.c.0, |z| z.0);
-        let bind = bind_group(
-            gpu,
-            "matmul",
-            &self.layout,
-            &[
-                Bind::Whole(&uniform),
-                Bind::Whole(call.a.0),
-                Bind::Whole(call.b.0),
-                Bind::Whole(call.c.0),
-                Bind::Whole(z),
-            ],
-        )?;
+        let mut before = Vec::new();
+        let bind = match (&self.texture, call.stored_inputs()) {
+            (Some(texture), Some([a, b])) if variant.family() == Family::Texture => {
+                let a_view = match a_packed {
+                    Some(tex) => {
+                        if (tex.width() as usize) * 4 != a.cols || (tex.height() as usize) < a.rows {
+                            return Err(Error::Shape(format!(
+                                "a packed {}x{} texture cannot hold A of {}x{} floats",
+                                tex.width(),
+                                tex.height(),
+                                a.rows,
+                                a.cols
+                            )));
+                        }
+                        tex.create_view(&Default::default())
+                    }
+                    None => {
+                        let (view, pack) = texture.pack(gpu, a)?;
+                        before.push(pack);
+                        view
+                    }
+                };
+                let (b_view, pack_b) = texture.pack(gpu, b)?;
+                before.push(pack_b);
+                bind_group(
+                    gpu,
+                    "matmul texture",
+                    &texture.layout,
+                    &[
+                        Bind::Whole(&uniform),
+                        Bind::Texture(&a_view),
+                        Bind::Texture(&b_view),
+                        Bind::Whole(call.c.0),
+                        Bind::Whole(z),
+                        Bind::Whole(call.b.0),
+                    ],
+                )?
+            }
+            _ => bind_group(
+                gpu,
+                "matmul",
+                &self.layout,
+                &[
+                    Bind::Whole(&uniform),
+                    Bind::Whole(call.a.0),
+                    Bind::Whole(call.b.0),
+                    Bind::Whole(call.c.0),
+                    Bind::Whole(z),
+                ],
+            )?,
+        };
         let ((rows, cols), (wx, wy)) = variant.tiling();
         let gx = (call.n as u32).div_ceil(cols * wx);
         let gy = (call.m as u32).div_ceil(rows * wy);
@@ -317,6 +471,6 @@ impl Matmul {
                 call.m, call.n
             )));
         }
-        Ok(Dispatch { label: variant.entry(), pipeline, bind_group: bind, workgroups: [gx, gy, 1] })
+        Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, 1]) })
     }
 }

@@ -1,0 +1,16 @@
+// The parameters every matmul variant reads (src/kernels/matmul.rs `Params`) and the epilogue
+// flags. A library, not a kernel: appended to matmul.wgsl, matmul_vec4.wgsl and
+// matmul_texture.wgsl, before their epilogue library.
+
+struct MatmulParams {
+    m: u32, n: u32, k: u32, flags: u32,
+    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
+    b_rs: u32, b_cs: u32, c_off: u32, bias_off: u32,
+    z_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: MatmulParams;
+
+const HAS_BIAS: u32 = 1u;
+const WRITE_PRE: u32 = 2u;
+const ACT_BACKWARD: u32 = 4u;

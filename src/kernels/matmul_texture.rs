@@ -1,0 +1,121 @@
+//! Host side of `shaders/matmul_texture.wgsl` and `shaders/pack_texture.wgsl`: the matmul
+//! variants that read their operands from rgba32float textures. Each recorded product owns
+//! two textures and the two pack launches that fill them from the operand buffers; they run
+//! right before the product, inside the same [`Dispatch`], every time it is replayed.
+//!
+//! Why textures: on lavapipe a storage-buffer load is a per-lane scalar loop with a bounds
+//! check, while a texel fetch is one vectorized gather, so the products that dominate a
+//! training step run 2-3x faster this way even after paying for the packs. On other
+//! adapters the autotuner decides by measurement, like for every variant.
+
+use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackParams {
+    rows: u32,
+    cols4: u32,
+    off4: u32,
+    rs4: u32,
+}
+
+/// A matrix stored row-major in a buffer: `rows` x `cols` floats from float `offset`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// The pack pipeline and the bind-group layout the texture matmul pipelines use.
+pub(crate) struct TexturePath {
+    pack_layout: wgpu::BindGroupLayout,
+    pack: wgpu::ComputePipeline,
+    /// Bindings of matmul_texture.wgsl: params, A, B, C, z, the buffer B came from (bias).
+    pub layout: wgpu::BindGroupLayout,
+    /// Largest texture side the device accepts.
+    pub max_side: usize,
+}
+
+impl TexturePath {
+    /// Builds the pack pipeline, or `None` when the device cannot write rgba32float storage
+    /// textures (then only the buffer variants run there).
+    pub fn new(gpu: &Gpu) -> Option<Self> {
+        use Slot::*;
+        let probe = gpu.scoped("probing rgba32float storage textures", || texture(gpu, 1, 1)).ok()?;
+        drop(probe);
+        let pack_layout = bind_group_layout(gpu, "pack texture", &[Uniform, Read, TextureWrite]).ok()?;
+        let pack =
+            pipeline::pipelines(gpu, "pack_texture.wgsl", &pack_layout, &["pack_texture"]).ok()?.pop()?;
+        let layout = bind_group_layout(
+            gpu,
+            "matmul texture",
+            &[Uniform, Texture, Texture, ReadWrite, ReadWrite, Read],
+        )
+        .ok()?;
+        let max_side = gpu.device.limits().max_texture_dimension_2d as usize;
+        Some(TexturePath { pack_layout, pack, layout, max_side })
+    }
+
+    /// Whether a stored matrix of `rows` x `cols` floats at `offset` can be packed: whole
+    /// texels (cols % 4 == 0), 16-byte aligned, and within the device's texture size.
+    pub fn fits(&self, rows: usize, cols: usize, offset: usize) -> bool {
+        cols.is_multiple_of(4)
+            && offset.is_multiple_of(4)
+            && (1..=self.max_side).contains(&rows)
+            && (1..=self.max_side).contains(&(cols / 4))
+    }
+
+    /// A texture for a `rows` x `cols` matrix (the caller checked [`TexturePath::fits`]).
+    pub fn texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<wgpu::Texture> {
+        gpu.scoped("creating an operand texture", || texture(gpu, (cols / 4) as u32, rows as u32))
+    }
+
+    /// A texture for `m` and the launch that fills it from its buffer.
+    pub fn pack(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
+        if !self.fits(m.rows, m.cols, m.offset) {
+            return Err(Error::Shape(format!(
+                "a {}x{} matrix at offset {} cannot be packed into a texture (max side {})",
+                m.rows, m.cols, m.offset, self.max_side
+            )));
+        }
+        pipeline::check_fits("texture pack source", (m.buffer, m.offset), m.rows * m.cols)?;
+        let cols4 = m.cols / 4;
+        let tex = self.texture(gpu, m.rows, m.cols)?;
+        let view = tex.create_view(&Default::default());
+        let params = PackParams {
+            rows: u32_of("texture rows", m.rows)?,
+            cols4: u32_of("texture width", cols4)?,
+            off4: u32_of("texture source offset", m.offset / 4)?,
+            rs4: u32_of("texture row stride", cols4)?,
+        };
+        let uniform = pipeline::uniform(gpu, "pack params", &params)?;
+        let bind = bind_group(
+            gpu,
+            "pack texture",
+            &self.pack_layout,
+            &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(&view)],
+        )?;
+        let launch = Dispatch::new("pack_texture", self.pack.clone(), bind, grid_1d(m.rows * cols4, 64));
+        Ok((view, launch))
+    }
+}
+
+fn texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
+    gpu.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("matmul operand"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        // COPY_SRC: tests read textures back.
+        usage: wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
+}
