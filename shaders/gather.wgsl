@@ -7,7 +7,7 @@
 //   y[r] = labels[perm[step.start + r]]
 // One invocation per (row, 4 features).
 // Bindings: 0 static params (uniform), 1 step (uniform), 2 pixels (read), 3 labels (read),
-// 4 perm (read), 5 lut (read), 6 x (read_write), 7 y (read_write).
+// 4 perm (read), 5 lut (uniform), 6 x (read_write), 7 y (read_write).
 
 // Requires: gather_common.wgsl
 
@@ -29,7 +29,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
         let f = w * 4u + t;
         // Padding bytes past `features` belong to no column.
         if (f < p.features) {
-            x[base + f] = lut[(packed >> (8u * t)) & 0xffu];
+            x[base + f] = lut_at((packed >> (8u * t)) & 0xffu);
         }
     }
     if (w == 0u) {

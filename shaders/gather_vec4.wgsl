@@ -3,7 +3,7 @@
 // and results as gather.wgsl, with x viewed as vec4<f32> (x_off and features multiples of 4).
 //   x[x_off/4 + r * features/4 + w] = lut[the 4 bytes of word w of image perm[start + r]]
 // Bindings: 0 static params (uniform), 1 step (uniform), 2 pixels (read), 3 labels (read),
-// 4 perm (read), 5 lut (read), 6 x (read_write, vec4), 7 y (read_write).
+// 4 perm (read), 5 lut (uniform), 6 x (read_write, vec4), 7 y (read_write).
 
 // Requires: gather_common.wgsl
 
@@ -21,10 +21,10 @@ fn gather4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let image = perm[step.start + r];
     let packed = pixels[image * p.words + w];
     x[p.x_off / 4u + r * p.words + w] = vec4<f32>(
-        lut[packed & 0xffu],
-        lut[(packed >> 8u) & 0xffu],
-        lut[(packed >> 16u) & 0xffu],
-        lut[packed >> 24u],
+        lut_at(packed & 0xffu),
+        lut_at((packed >> 8u) & 0xffu),
+        lut_at((packed >> 16u) & 0xffu),
+        lut_at(packed >> 24u),
     );
     if (w == 0u) {
         y[r] = labels[image];

@@ -11,7 +11,9 @@ mod common;
 
 use common::kernels::*;
 use common::*;
-use wgtrain::kernels::{pack_pixels, pixel_lut, submit, GatherSources, GatherStep, OptimBuffers, XentCall};
+use wgtrain::kernels::{
+    pack_pixels, pixel_lut, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, XentCall,
+};
 use wgtrain::{Activation, Optimizer};
 
 // ---------------------------------------------------------------- gather
@@ -44,7 +46,7 @@ fn gather_copies_the_permuted_batch_exactly() {
             .collect();
         let (pixb, lb, permb) =
             (upload_u32(&f.gpu, &packed), upload_u32(&f.gpu, &labels), upload_u32(&f.gpu, &perm));
-        let lutb = upload(&f.gpu, &lut);
+        let lutb = pixel_lut_buffer(&f.gpu).expect("lut");
         let step = uniform_buffer(&f.gpu, 16);
         let rows = 13;
         let xb = upload(&f.gpu, &padded(&vec![0.0; rows * features], x_off));
@@ -172,7 +174,7 @@ fn shape_errors_are_errors() {
 
     let pix = upload_u32(g, &[0; 8]);
     let gstep = uniform_buffer(g, 16);
-    let lut = upload(g, &pixel_lut());
+    let lut = pixel_lut_buffer(g).expect("lut");
     let (perm, y4) = (upload_u32(g, &[0; 4]), upload_u32(g, &[0; 4]));
     let gather = |rows, features, words, x: &wgpu::Buffer, x_off| {
         let src = GatherSources {

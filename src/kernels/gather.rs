@@ -1,5 +1,6 @@
-//! Host side of `shaders/gather.wgsl` (and its vec4 form `gather_vec4.wgsl`): batches assembled on the device from the resident u8
-//! dataset and the epoch's index permutation.
+//! Host side of `shaders/gather.wgsl` (and its forms `gather_vec4.wgsl`, one vec4 per word,
+//! and `gather_texture.wgsl`, into a texture): batches assembled on the device from the
+//! resident u8 dataset and the epoch's index permutation.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
 use crate::device::Gpu;
@@ -37,7 +38,7 @@ pub struct GatherSources<'a> {
     pub labels: &'a wgpu::Buffer,
     /// u32 image indices; row r of a batch is image `perm[step.start + r]`.
     pub perm: &'a wgpu::Buffer,
-    /// 256 f32: `lut[p] = p / 255`.
+    /// 256 f32, `lut[p] = p / 255`, in a uniform buffer: see [`pixel_lut_buffer`].
     pub lut: &'a wgpu::Buffer,
     /// A [`GatherStep`].
     pub step: &'a wgpu::Buffer,
@@ -49,6 +50,8 @@ pub struct Gather {
     pipeline: wgpu::ComputePipeline,
     /// One vec4 store per word, when the features and offset are multiples of 4.
     pipeline4: wgpu::ComputePipeline,
+    /// Into an rgba32float texture; `None` where the device cannot write one.
+    texture: Option<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
 }
 
 impl Gather {
@@ -57,7 +60,7 @@ impl Gather {
         let layout = bind_group_layout(
             gpu,
             "gather",
-            &[Uniform, Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite],
+            &[Uniform, Uniform, Read, Read, Read, Uniform, ReadWrite, ReadWrite],
         )?;
         let pipeline = pipeline::pipelines(gpu, "gather.wgsl", &layout, &["gather"])?
             .pop()
@@ -65,7 +68,104 @@ impl Gather {
         let pipeline4 = pipeline::pipelines(gpu, "gather_vec4.wgsl", &layout, &["gather4"])?
             .pop()
             .ok_or_else(|| Error::Config("gather4 pipeline missing".into()))?;
-        Ok(Gather { layout, pipeline, pipeline4 })
+        // Optional: a device without rgba32float storage textures just never gathers into one.
+        let texture = bind_group_layout(
+            gpu,
+            "gather texture",
+            &[Uniform, Uniform, Read, Read, Read, Uniform, TextureWrite, ReadWrite],
+        )
+        .and_then(|l| {
+            let p = pipeline::pipelines(gpu, "gather_texture.wgsl", &l, &["gather_tex"])?.pop();
+            Ok(p.map(|p| (l, p)))
+        })
+        .ok()
+        .flatten();
+        Ok(Gather { layout, pipeline, pipeline4, texture })
+    }
+
+    /// Whether [`Gather::record_texture`] can gather rows of `src` on this device.
+    pub fn supports_texture(&self, src: &GatherSources<'_>) -> bool {
+        self.texture.is_some() && src.features > 0 && src.words * 4 == src.features
+    }
+
+    /// Records a gather of `rows` rows into the rgba32float texture `x` (texel (w, r) holds
+    /// pixels 4w..4w+3 of row r: the layout the texture matmul variants read) and `y`.
+    pub fn record_texture(
+        &self,
+        gpu: &Gpu,
+        rows: usize,
+        src: &GatherSources<'_>,
+        x: &wgpu::Texture,
+        y: &wgpu::Buffer,
+    ) -> Result<Dispatch> {
+        let Some((layout, pipeline)) = self.texture.as_ref().filter(|_| self.supports_texture(src)) else {
+            return Err(Error::Config(format!(
+                "no texture gather for {} features in {} words on this device",
+                src.features, src.words
+            )));
+        };
+        if x.width() as usize != src.words || (x.height() as usize) < rows {
+            return Err(Error::Shape(format!(
+                "a gather of {rows} rows of {} words does not fit a {}x{} texture",
+                src.words,
+                x.width(),
+                x.height()
+            )));
+        }
+        let view = x.create_view(&Default::default());
+        let (uniform, workgroups) = self.prepare(gpu, rows, src, 0, y)?;
+        let bind = bind_group(
+            gpu,
+            "gather texture",
+            layout,
+            &[
+                Bind::Whole(&uniform),
+                Bind::Range(src.step, 0, 16),
+                Bind::Whole(src.pixels),
+                Bind::Whole(src.labels),
+                Bind::Whole(src.perm),
+                Bind::Whole(src.lut),
+                Bind::Texture(&view),
+                Bind::Whole(y),
+            ],
+        )?;
+        Ok(Dispatch::new("gather_tex", pipeline.clone(), bind, workgroups))
+    }
+
+    /// Checks a gather's shape; returns its uniform and grid.
+    fn prepare(
+        &self,
+        gpu: &Gpu,
+        rows: usize,
+        src: &GatherSources<'_>,
+        x_off: usize,
+        y: &wgpu::Buffer,
+    ) -> Result<(wgpu::Buffer, [u32; 3])> {
+        if rows == 0 || src.features == 0 || src.words * 4 < src.features {
+            return Err(Error::Shape(format!(
+                "gather of {rows} rows with {} features in {} words",
+                src.features, src.words
+            )));
+        }
+        if (y.size() / 4) < rows as u64 {
+            return Err(Error::Shape(format!("gather of {rows} rows does not fit its label buffer")));
+        }
+        let params = Params {
+            rows: u32_of("rows", rows)?,
+            features: u32_of("features", src.features)?,
+            words: u32_of("words", src.words)?,
+            x_off: u32_of("offset", x_off)?,
+        };
+        let uniform = pipeline::uniform(gpu, "gather", &params)?;
+        let workgroups = [(src.words as u32).div_ceil(64), (rows as u32).div_ceil(4), 1];
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        if workgroups[0] > max || workgroups[1] > max {
+            return Err(Error::Shape(format!(
+                "a gather of {rows} rows of {} words needs {}x{} workgroups, over the device's {max}: use smaller batches",
+                src.words, workgroups[0], workgroups[1]
+            )));
+        }
+        Ok((uniform, workgroups))
     }
 
     /// Records a gather of `rows` rows into `x[x_off..]` (f32) and `y` (u32).
@@ -77,22 +177,10 @@ impl Gather {
         x: (&wgpu::Buffer, usize),
         y: &wgpu::Buffer,
     ) -> Result<Dispatch> {
-        if rows == 0 || src.features == 0 || src.words * 4 < src.features {
-            return Err(Error::Shape(format!(
-                "gather of {rows} rows with {} features in {} words",
-                src.features, src.words
-            )));
-        }
-        if (x.0.size() / 4) < (x.1 + rows * src.features) as u64 || (y.size() / 4) < rows as u64 {
+        if (x.0.size() / 4) < (x.1 + rows * src.features) as u64 {
             return Err(Error::Shape(format!("gather of {rows} rows does not fit its output buffers")));
         }
-        let params = Params {
-            rows: u32_of("rows", rows)?,
-            features: u32_of("features", src.features)?,
-            words: u32_of("words", src.words)?,
-            x_off: u32_of("offset", x.1)?,
-        };
-        let uniform = pipeline::uniform(gpu, "gather", &params)?;
+        let (uniform, workgroups) = self.prepare(gpu, rows, src, x.1, y)?;
         let bind = bind_group(
             gpu,
             "gather",
@@ -108,14 +196,6 @@ impl Gather {
                 Bind::Whole(y),
             ],
         )?;
-        let workgroups = [(src.words as u32).div_ceil(64), (rows as u32).div_ceil(4), 1];
-        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
-        if workgroups[0] > max || workgroups[1] > max {
-            return Err(Error::Shape(format!(
-                "a gather of {rows} rows of {} words needs {}x{} workgroups, over the device's {max}: use smaller batches",
-                src.words, workgroups[0], workgroups[1]
-            )));
-        }
         // gather4 writes every word of a row as one vec4: only when rows have no padding word.
         let (label, pipeline) =
             if src.features.is_multiple_of(4) && src.words * 4 == src.features && x.1.is_multiple_of(4) {
@@ -123,7 +203,7 @@ impl Gather {
             } else {
                 ("gather", &self.pipeline)
             };
-        Ok(Dispatch { label, pipeline: pipeline.clone(), bind_group: bind, workgroups })
+        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
     }
 }
 
@@ -143,4 +223,9 @@ pub fn pack_pixels(pixels: &[u8], features: usize) -> (Vec<u32>, usize) {
 /// The pixel-to-float table both backends use: `p as f32 / 255.0`.
 pub fn pixel_lut() -> [f32; 256] {
     std::array::from_fn(|p| p as f32 / 255.0)
+}
+
+/// [`pixel_lut`] in the uniform buffer a gather binds as [`GatherSources::lut`].
+pub fn pixel_lut_buffer(gpu: &Gpu) -> Result<wgpu::Buffer> {
+    pipeline::uniform(gpu, "pixel lut", &pixel_lut())
 }

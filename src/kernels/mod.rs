@@ -5,6 +5,7 @@ mod activation;
 pub mod autotune;
 mod gather;
 mod matmul;
+mod matmul_texture;
 mod optim;
 mod pipeline;
 mod reduce;
@@ -12,7 +13,7 @@ mod softmax_xent;
 
 pub use activation::ActivationKernels;
 pub use autotune::{Autotuner, TuneRecord};
-pub use gather::{pack_pixels, pixel_lut, Gather, GatherSources, GatherStep};
+pub use gather::{pack_pixels, pixel_lut, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
@@ -56,7 +57,23 @@ impl Kernels {
 
     /// Records `call` with the variant the autotuner picks for it on this device.
     pub fn matmul(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<Dispatch> {
+        self.matmul_with(gpu, call, None)
+    }
+
+    /// [`Kernels::matmul`] with A possibly already packed into a texture (see
+    /// [`Matmul::record_with`]).
+    pub(crate) fn matmul_with(
+        &self,
+        gpu: &Gpu,
+        call: &MatmulCall<'_>,
+        a_packed: Option<&wgpu::Texture>,
+    ) -> Result<Dispatch> {
         let variant = self.tuner.choose(gpu, &self.matmul, call)?;
-        self.matmul.record(gpu, variant, call)
+        self.matmul.record_with(gpu, variant, call, a_packed)
+    }
+
+    /// Whether the autotuner's pick for `call` reads its operands from textures.
+    pub(crate) fn matmul_uses_textures(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<bool> {
+        Ok(self.tuner.choose(gpu, &self.matmul, call)?.reads_textures())
     }
 }

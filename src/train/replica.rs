@@ -13,7 +13,8 @@ use crate::data::Dataset;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use crate::kernels::{
-    pixel_lut, Dispatch, GatherSources, GatherStep, Kernels, MatmulCall, OptimBuffers, StepUniform, XentCall,
+    pixel_lut_buffer, Dispatch, GatherSources, GatherStep, Kernels, MatmulCall, OptimBuffers, StepUniform,
+    XentCall,
 };
 use crate::model::{Activation, MlpSpec, ParamLayout};
 use crate::ops::MatmulForm;
@@ -177,7 +178,7 @@ impl Replica {
             optim_schedule: floats(&gpu, "optimizer schedule", 8)?,
             schedule_len: 0,
             metrics: floats(&gpu, "metrics", 4)?,
-            lut: gpu.upload("pixel lut", &pixel_lut(), wgpu::BufferUsages::empty())?,
+            lut: pixel_lut_buffer(&gpu)?,
             work: Workspace::new(&gpu, spec, max_rows)?,
             sources: Vec::new(),
             plans: Vec::new(),
@@ -313,6 +314,9 @@ impl Replica {
         let (g, k, w) = (&self.gpu, &self.kernels, &self.work);
         let mut out = Vec::new();
         // x: [rows, inputs] f32, y: [rows] u32, gathered on the device or written by the host.
+        // When every product that reads x runs from textures, the gather writes x straight
+        // into one, and neither product packs it again.
+        let mut x_texture = None;
         if let Some(source) = source {
             let src = &self.sources[source.0];
             let sources = GatherSources {
@@ -324,27 +328,17 @@ impl Replica {
                 lut: &self.lut,
                 step: &self.gather_step,
             };
-            out.push(k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?);
+            x_texture = self.batch_texture(&sources, rows, train)?;
+            out.push(match &x_texture {
+                Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y)?,
+                None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
+            });
         }
         let last = self.layout.layers.len() - 1;
-        for (l, slots) in self.layout.layers.iter().enumerate() {
+        for l in 0..self.layout.layers.len() {
             // z_l = a_{l-1} W_l + b_l: [rows, outputs]; h_l = act(z_l)
-            let input = if l == 0 { &w.x } else { &w.h[l - 1] };
-            let act = self.spec.activations[l];
-            let call = MatmulCall {
-                form: MatmulForm::AB,
-                m: rows,
-                n: slots.outputs,
-                k: slots.inputs,
-                a: (input, 0),
-                b: (&self.params, slots.weight),
-                c: (&w.h[l], 0),
-                bias: Some(slots.bias),
-                act,
-                z: (l < last && act != Activation::Identity).then_some((&w.z[l], 0)),
-                act_backward: false,
-            };
-            out.push(k.matmul(g, &call)?);
+            let call = self.forward_call(l, rows);
+            out.push(k.matmul_with(g, &call, if l == 0 { x_texture.as_ref() } else { None })?);
         }
         let classes = self.spec.outputs();
         // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
@@ -364,21 +358,9 @@ impl Replica {
             return Ok(out);
         }
         for (l, slots) in self.layout.layers.iter().enumerate().rev() {
-            let input = if l == 0 { &w.x } else { &w.h[l - 1] };
             // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
-            let dw = MatmulCall {
-                c: (&self.grads, slots.weight),
-                ..MatmulCall::plain(
-                    MatmulForm::AtB,
-                    slots.inputs,
-                    slots.outputs,
-                    rows,
-                    input,
-                    &w.dz[l],
-                    &self.grads,
-                )
-            };
-            out.push(k.matmul(g, &dw)?);
+            let dw = self.weight_grad_call(l, rows);
+            out.push(k.matmul_with(g, &dw, if l == 0 { x_texture.as_ref() } else { None })?);
             // db_l = column sums of dz_l: [outputs]
             out.push(k.reduce.column_sums(
                 g,
@@ -413,6 +395,69 @@ impl Replica {
         Ok(out)
     }
 
+    /// Layer `l`'s forward product over `rows` rows: `z_l = a_{l-1} W_l + b_l`, `h_l = act(z_l)`
+    /// (z kept for backward when the activation needs it).
+    fn forward_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
+        let (w, slots) = (&self.work, &self.layout.layers[l]);
+        let act = self.spec.activations[l];
+        let last = self.layout.layers.len() - 1;
+        MatmulCall {
+            form: MatmulForm::AB,
+            m: rows,
+            n: slots.outputs,
+            k: slots.inputs,
+            a: (if l == 0 { &w.x } else { &w.h[l - 1] }, 0),
+            b: (&self.params, slots.weight),
+            c: (&w.h[l], 0),
+            bias: Some(slots.bias),
+            act,
+            z: (l < last && act != Activation::Identity).then_some((&w.z[l], 0)),
+            act_backward: false,
+        }
+    }
+
+    /// Layer `l`'s weight gradient over `rows` rows: `dW_l = a_{l-1}^T dz_l`.
+    fn weight_grad_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
+        let (w, slots) = (&self.work, &self.layout.layers[l]);
+        let input = if l == 0 { &w.x } else { &w.h[l - 1] };
+        MatmulCall {
+            c: (&self.grads, slots.weight),
+            ..MatmulCall::plain(
+                MatmulForm::AtB,
+                slots.inputs,
+                slots.outputs,
+                rows,
+                input,
+                &w.dz[l],
+                &self.grads,
+            )
+        }
+    }
+
+    /// A texture for the gathered batch when the products that read it (layer 0's forward
+    /// and, when training, its weight gradient) all run from textures on this device.
+    fn batch_texture(
+        &self,
+        sources: &GatherSources<'_>,
+        rows: usize,
+        train: bool,
+    ) -> Result<Option<wgpu::Texture>> {
+        let (g, k) = (&self.gpu, &self.kernels);
+        if !k.gather.supports_texture(sources) {
+            return Ok(None);
+        }
+        let mut readers = vec![self.forward_call(0, rows)];
+        if train {
+            readers.push(self.weight_grad_call(0, rows));
+        }
+        for call in &readers {
+            if !k.matmul_uses_textures(g, call)? {
+                return Ok(None);
+            }
+        }
+        k.matmul.operand_texture(g, rows, self.spec.inputs())
+    }
+
     /// The optimizer dispatch over the whole flat buffer.
     fn record_update(&self) -> Result<Dispatch> {
         let buffers = OptimBuffers {
@@ -427,7 +472,10 @@ impl Replica {
 
     /// Dispatches per training step (for reports).
     pub fn dispatches_per_step(&self) -> usize {
-        self.plans.iter().find(|p| p.kind == PassKind::Train).map_or(0, |p| p.dispatches.len())
+        self.plans
+            .iter()
+            .find(|p| p.kind == PassKind::Train)
+            .map_or(0, |p| p.dispatches.iter().map(Dispatch::launches).sum())
     }
 
     /// Writes the optimizer scalars for steps `first_step + 1 ..= first_step + count`.
@@ -594,7 +642,8 @@ impl Replica {
         enc.copy_buffer_to_buffer(&self.optim_schedule, 0, &self.optim_step, 0, 32);
         self.gpu.queue.submit([enc.finish()]);
         let mut out = Vec::new();
-        for d in &self.plans[p].dispatches {
+        let launches: Vec<Dispatch> = self.plans[p].dispatches.iter().flat_map(Dispatch::flatten).collect();
+        for d in &launches {
             crate::kernels::submit(&self.gpu, &[d]);
             self.gpu.wait()?;
             let all: Vec<&Dispatch> = std::iter::repeat_n(d, reps.max(1)).collect();
