@@ -198,11 +198,12 @@ fn bench_train(
                 "{}",
                 json!({"kernel": "train_epoch", "adapter": adapter, "backend": backend_name, "device_type": device_type,
                        "batch": batch, "seconds_per_epoch": steady, "first_epoch_seconds": first,
-                       "samples_per_second": sps, "dispatches_per_step": dps, "test_accuracy": acc})
+                       "samples_per_second": sps, "dispatches_per_step": dps, "test_accuracy": acc,
+                       "setup_seconds": setup})
             );
         } else {
             println!(
-                "{adapter:<34} {backend_name:<7} train b{batch:<4} {steady:>6.3} s/epoch (first {first:>6.2} s) {sps:>9.0} samples/s {dps:>2} dispatches/step, test acc {acc:.4}"
+                "{adapter:<34} {backend_name:<7} train b{batch:<4} {steady:>6.3} s/epoch (first {first:>6.2} s, setup {setup:.2} s) {sps:>9.0} samples/s {dps:>2} dispatches/step, test acc {acc:.4}"
             );
         }
     }
