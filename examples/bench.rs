@@ -1,5 +1,6 @@
 //! The benchmark harness: matmul GFLOP/s per form on every adapter and the CPU reference,
-//! and (with the trainer) seconds per MNIST epoch. A readable table, or `--json` records.
+//! the time of each kernel of one training step, and (with the trainer) seconds per MNIST
+//! epoch. A readable table, or `--json` records.
 //!
 //!     cargo run --release --example bench                 # everything, as a table
 //!     cargo run --release --example bench -- --json       # one JSON object per line
@@ -9,11 +10,14 @@ use std::time::Instant;
 
 use clap::Parser;
 use serde_json::json;
+use std::sync::Arc;
+
 use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
 use wgtrain::device::{self, AdapterSelection, Gpu};
 use wgtrain::kernels::{submit, Dispatch, Kernels, MatmulCall};
-use wgtrain::MatmulForm;
-use wgtrain::{Backend, Trainer, TrainerOptions};
+use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::train::replica::Replica;
+use wgtrain::{Backend, Init, MatmulForm, MlpSpec, Optimizer, Trainer, TrainerOptions};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -30,8 +34,8 @@ struct Args {
     /// Epochs per training measurement (the first is reported apart).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Sections to run, comma separated: matmul, train, parallel.
-    #[arg(long, default_value = "matmul,train,parallel", value_delimiter = ',')]
+    /// Sections to run, comma separated: matmul, step, train, parallel.
+    #[arg(long, default_value = "matmul,step,train,parallel", value_delimiter = ',')]
     only: Vec<String>,
     /// Batch sizes for the training measurement.
     #[arg(long, default_value = "32,128", value_delimiter = ',')]
@@ -210,6 +214,46 @@ fn bench_train(
     Ok(())
 }
 
+/// Device time of each kernel launch of one training step at batch 128 (timestamp queries
+/// where the adapter has trustworthy ones, else the wall clock: the record says which).
+fn bench_step(gpu: &Gpu, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
+    let spec = MlpSpec::default();
+    let params = spec.layout().init(Init::He, 0);
+    let mut replica = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128)?;
+    let data = Arc::new(DeviceDataset::upload(gpu, &mnist.train)?);
+    let order: Vec<u32> = (0..mnist.train.len() as u32).collect();
+    let src = replica.add_source(data, DeviceIndices::upload(gpu, &order, order.len())?)?;
+    let profile = replica.profile_train_step(src, 128, 20)?;
+    let r = &gpu.report;
+    let timer = profile.timer.name();
+    for (i, (name, secs)) in profile.kernels.iter().enumerate() {
+        if args.json {
+            println!(
+                "{}",
+                json!({"kernel": "step_launch", "adapter": r.name, "backend": r.backend, "device_type": r.device_type,
+                       "batch": 128, "launch": i, "name": name, "seconds": secs, "timer": timer})
+            );
+        } else {
+            println!(
+                "{:<34} {:<7} step launch {i:>2} {name:<14} {:>8.3} ms ({timer})",
+                r.name,
+                r.backend,
+                secs * 1e3
+            );
+        }
+    }
+    if !args.json {
+        println!(
+            "{:<34} {:<7} step total {:>2} launches {:>8.3} ms of kernel time",
+            r.name,
+            r.backend,
+            profile.kernels.len(),
+            profile.total() * 1e3
+        );
+    }
+    Ok(())
+}
+
 /// Data parallel on one adapter: 1, 2 and 4 logical devices, batch 128.
 fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
     let mut base = None;
@@ -278,7 +322,7 @@ fn main() {
             eprintln!("cpu: {e}");
         }
     }
-    if !(args.wants("train") || args.wants("parallel")) {
+    if !(args.wants("step") || args.wants("train") || args.wants("parallel")) {
         return;
     }
     let mnist = match load_mnist(default_mnist_dir()) {
@@ -288,6 +332,13 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if args.wants("step") {
+        for gpu in &gpus {
+            if let Err(e) = bench_step(gpu, &mnist, &args) {
+                eprintln!("{}: {e}", gpu.report.label());
+            }
+        }
+    }
     if args.wants("train") {
         for gpu in &gpus {
             let r = &gpu.report;

@@ -1,5 +1,5 @@
-//! Times each kernel of one training step on every selected adapter (wall clock per launch,
-//! each kernel alone), to see where a step's time goes.
+//! Times each kernel of one training step on every selected adapter (timestamp queries
+//! where the adapter has them, else wall clock per launch), to see where a step's time goes.
 //!
 //!     cargo run --release --example profile_step -- --batch 128
 
@@ -34,10 +34,14 @@ fn main() -> Result<(), wgtrain::Error> {
         let data = Arc::new(DeviceDataset::upload(&gpu, &mnist.train)?);
         let order: Vec<u32> = (0..mnist.train.len() as u32).collect();
         let src = r.add_source(data, DeviceIndices::upload(&gpu, &order, order.len())?)?;
-        let times = r.profile_train_step(src, args.batch, args.reps)?;
-        let total: f64 = times.iter().map(|t| t.1).sum();
-        println!("{label}: {} dispatches, {:.3} ms per step if run one by one", times.len(), total * 1e3);
-        for (name, t) in times {
+        let profile = r.profile_train_step(src, args.batch, args.reps)?;
+        println!(
+            "{label}: {} launches, {:.3} ms of kernel time per step ({})",
+            profile.kernels.len(),
+            profile.total() * 1e3,
+            profile.timer.name()
+        );
+        for (name, t) in profile.kernels {
             println!("  {name:<14} {:>8.3} ms", t * 1e3);
         }
         for rec in r.kernels.tuner.records() {

@@ -36,20 +36,24 @@ pub struct TuneRecord {
     pub variant: Variant,
     /// Seconds per product of each variant measured (empty when loaded or forced).
     pub timings: Vec<(Variant, f64)>,
+    /// Whether A arrives already packed into a texture (the gathered batch), so the texture
+    /// variants were timed without packing it.
+    #[serde(default)]
+    pub a_packed: bool,
 }
 
-type Key = (String, MatmulForm, [u32; 3], u32);
+type Key = (String, MatmulForm, [u32; 3], u32, bool);
 
 /// Shape class: log2 buckets of each dimension, plus which variants can run the exact call
 /// (alignment decides that, so it belongs in the key).
-fn key(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Key {
+fn key(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>, a_packed: bool) -> Key {
     let bucket = |v: usize| usize::BITS - v.max(1).next_power_of_two().leading_zeros();
     let mask = Variant::ALL
         .iter()
         .enumerate()
         .filter(|(_, v)| matmul.supports(**v, call))
         .fold(0u32, |acc, (i, _)| acc | (1 << i));
-    (gpu.report.name.clone(), call.form, [bucket(call.m), bucket(call.n), bucket(call.k)], mask)
+    (gpu.report.name.clone(), call.form, [bucket(call.m), bucket(call.n), bucket(call.k)], mask, a_packed)
 }
 
 /// The per-device tuning state. Shared by every recording on that device.
@@ -92,7 +96,7 @@ impl Autotuner {
             let scratch = Scratch::new(gpu, form, r.m, r.n, r.k)?;
             let call = scratch.call(form, r.m, r.n, r.k);
             if let Ok(mut c) = self.cache.lock() {
-                c.insert(key(gpu, matmul, &call), r.variant);
+                c.insert(key(gpu, matmul, &call, r.a_packed), r.variant);
             }
             if let Ok(mut rec) = self.records.lock() {
                 rec.push(r);
@@ -103,16 +107,28 @@ impl Autotuner {
 
     /// The variant to use for `call` on `gpu`, measuring on first sight of its shape class.
     pub fn choose(&self, gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<Variant> {
+        self.choose_packed(gpu, matmul, call, false)
+    }
+
+    /// [`Autotuner::choose`] for a product whose A may come already packed into a texture
+    /// (`a_packed`): then the texture variants are timed without packing A, as they will run.
+    pub fn choose_packed(
+        &self,
+        gpu: &Gpu,
+        matmul: &Matmul,
+        call: &MatmulCall<'_>,
+        a_packed: bool,
+    ) -> Result<Variant> {
         if let Some(v) = self.forced.lock().ok().and_then(|f| *f) {
             if matmul.supports(v, call) {
                 return Ok(v);
             }
         }
-        let k = key(gpu, matmul, call);
+        let k = key(gpu, matmul, call, a_packed);
         if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&k).copied()) {
             return Ok(v);
         }
-        let (variant, timings) = measure(gpu, matmul, call)?;
+        let (variant, timings) = measure(gpu, matmul, call, a_packed)?;
         if let Ok(mut c) = self.cache.lock() {
             c.insert(k, variant);
         }
@@ -125,6 +141,7 @@ impl Autotuner {
                 k: call.k,
                 variant,
                 timings,
+                a_packed,
             });
         }
         Ok(variant)
@@ -178,10 +195,21 @@ const COMPILE_ALLOWANCE: f64 = 0.05;
 
 /// Times every supporting variant on scratch data of `call`'s shape; returns the fastest
 /// and every (variant, seconds per product) measured.
-fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant, Vec<(Variant, f64)>)> {
+fn measure(
+    gpu: &Gpu,
+    matmul: &Matmul,
+    call: &MatmulCall<'_>,
+    a_packed: bool,
+) -> Result<(Variant, Vec<(Variant, f64)>)> {
     let (form, m, n, k) = (call.form, call.m, call.n, call.k);
     let scratch = Scratch::new(gpu, form, m, n, k)?;
     let probe = scratch.call(form, m, n, k);
+    // A texture standing in for a pre-packed A (wgpu zero-fills it; the time does not depend
+    // on the values).
+    let packed = match (a_packed, probe.stored_inputs()) {
+        (true, Some([a, _])) => matmul.operand_texture(gpu, a.rows, a.cols)?,
+        _ => None,
+    };
     let mut timings: Vec<(Variant, f64)> = Vec::new();
     // (variant, its dispatch, launches per timing, first timed launch, best seconds per product)
     let mut racing: Vec<(Variant, Dispatch, usize, f64, f64)> = Vec::new();
@@ -189,7 +217,7 @@ fn measure(gpu: &Gpu, matmul: &Matmul, call: &MatmulCall<'_>) -> Result<(Variant
     // Variant::ALL lists usually-fast variants first, so the slow ones are pruned after one
     // launch instead of being timed in full (a naive 1000x64x784 product takes 0.1 s on lavapipe).
     for v in Variant::ALL.into_iter().filter(|v| matmul.supports(*v, call) && matmul.supports(*v, &probe)) {
-        let d = matmul.record(gpu, v, &probe)?;
+        let d = matmul.record_with(gpu, v, &probe, packed.as_ref())?;
         // The first launch also pays for pipeline compilation in some drivers (lavapipe
         // compiles at first dispatch, 10-30 ms): untimed, unless it alone shows the variant
         // is hopeless even after allowing for the compilation.

@@ -221,7 +221,7 @@ impl<'a> MatmulCall<'a> {
     }
 
     /// A and B as they are stored (row-major, contiguous rows), for packing into textures.
-    fn stored_inputs(&self) -> Option<[Stored<'a>; 2]> {
+    pub(crate) fn stored_inputs(&self) -> Option<[Stored<'a>; 2]> {
         let (m, n, k) = (self.m, self.n, self.k);
         let (a_rows, a_cols) = match self.form {
             MatmulForm::AB => (m, k),

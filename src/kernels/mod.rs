@@ -68,12 +68,22 @@ impl Kernels {
         call: &MatmulCall<'_>,
         a_packed: Option<&wgpu::Texture>,
     ) -> Result<Dispatch> {
-        let variant = self.tuner.choose(gpu, &self.matmul, call)?;
+        let variant = self.tuner.choose_packed(gpu, &self.matmul, call, a_packed.is_some())?;
+        if a_packed.is_some() && !variant.reads_textures() {
+            // The caller packed A (and may not have written A's buffer) because the tuner
+            // chose a texture variant; a different choice now would read a stale buffer.
+            return Err(crate::error::Error::Config(format!(
+                "A was packed into a texture for {}, but the tuner now picks {}",
+                call.form.name(),
+                variant.name()
+            )));
+        }
         self.matmul.record_with(gpu, variant, call, a_packed)
     }
 
-    /// Whether the autotuner's pick for `call` reads its operands from textures.
-    pub(crate) fn matmul_uses_textures(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<bool> {
-        Ok(self.tuner.choose(gpu, &self.matmul, call)?.reads_textures())
+    /// Whether the autotuner's pick for `call`, with A arriving packed into a texture, is a
+    /// texture variant (then the caller should pack A, once, for it).
+    pub(crate) fn matmul_prefers_packed_a(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<bool> {
+        Ok(self.tuner.choose_packed(gpu, &self.matmul, call, true)?.reads_textures())
     }
 }

@@ -8,6 +8,10 @@
 
 use std::sync::Arc;
 
+mod profile;
+
+pub use profile::{KernelTimer, StepProfile};
+
 use super::device_data::{DeviceDataset, DeviceIndices};
 use crate::data::Dataset;
 use crate::device::Gpu;
@@ -451,7 +455,7 @@ impl Replica {
             readers.push(self.weight_grad_call(0, rows));
         }
         for call in &readers {
-            if !k.matmul_uses_textures(g, call)? {
+            if !k.matmul_prefers_packed_a(g, call)? {
                 return Ok(None);
             }
         }
@@ -624,35 +628,6 @@ impl Replica {
         }
         self.gpu.queue.submit([enc.finish()]);
         Ok(())
-    }
-
-    /// Wall-clock seconds per launch of each dispatch of the training plan with `rows` rows,
-    /// each timed alone over `reps` back-to-back launches. Changes the weights (the optimizer
-    /// runs too): profile a throwaway replica. Works on every adapter, timestamps or not.
-    pub fn profile_train_step(
-        &mut self,
-        source: SourceId,
-        rows: usize,
-        reps: usize,
-    ) -> Result<Vec<(&'static str, f64)>> {
-        let p = self.plan(source, rows, PassKind::Train, rows, &[0])?;
-        self.write_schedule(0, 1)?;
-        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&self.plans[p].starts, 0, &self.gather_step, 0, 16);
-        enc.copy_buffer_to_buffer(&self.optim_schedule, 0, &self.optim_step, 0, 32);
-        self.gpu.queue.submit([enc.finish()]);
-        let mut out = Vec::new();
-        let launches: Vec<Dispatch> = self.plans[p].dispatches.iter().flat_map(Dispatch::flatten).collect();
-        for d in &launches {
-            crate::kernels::submit(&self.gpu, &[d]);
-            self.gpu.wait()?;
-            let all: Vec<&Dispatch> = std::iter::repeat_n(d, reps.max(1)).collect();
-            let start = std::time::Instant::now();
-            crate::kernels::submit(&self.gpu, &all);
-            self.gpu.wait()?;
-            out.push((d.label(), start.elapsed().as_secs_f64() / reps.max(1) as f64));
-        }
-        Ok(out)
     }
 
     /// One training step on a batch the host provides: `x: [rows, inputs]` f32 and labels.
