@@ -2,8 +2,8 @@
 //!
 //! `matrixmultiply::sgemm` takes a row and a column stride for each operand, so a transposed
 //! operand is only a swap of strides: the three forms are one call with the strides of
-//! [`MatmulForm::strides`], and nothing is ever copied to transpose. With the crate's
-//! `threading` feature, sgemm splits big products over the physical cores itself.
+//! [`MatmulForm::strides`], and nothing is ever copied to transpose. Every product runs on
+//! the calling thread (see the module docs of [`crate::cpu`] for why).
 
 use crate::error::{Error, Result};
 use crate::ops::MatmulForm;

@@ -4,8 +4,7 @@
 //! It has two jobs. It is the oracle the GPU tests compare against, so every op is one flat
 //! function whose formula matches the kernel's documentation literally. And it is a real
 //! executor ([`CpuMlp`]) for machines without a GPU adapter, so the products run on
-//! `matrixmultiply` (AVX-512/AVX2 kernels, its own thread pool for big products) and a
-//! training step reuses its buffers.
+//! `matrixmultiply` (AVX-512/AVX2 kernels), and a training step reuses its buffers.
 //!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
@@ -13,11 +12,13 @@
 //! takes a packing buffer of up to a few hundred KiB from the allocator in each call, which
 //! the allocator recycles; the crate offers no way to pass one in.)
 //!
-//! Threads: sgemm splits a product over the physical cores when `m k + k n >= 2^15`
-//! (`MATMUL_NUM_THREADS` caps it, read once per process). Waking its worker costs tens of
-//! microseconds on a VM, which small batches feel: on the 2-core machine this was measured on,
-//! an MNIST epoch at batch 32 took 0.28-0.42 s with the default and 0.24-0.29 s with
-//! `MATMUL_NUM_THREADS=1`, while batch 128 (0.19-0.25 s) gains little from the second core.
+//! Threads: the products run on the calling thread; only the element-wise optimizer update
+//! is split over rayon's threads. The products of this model are too small to share: on the
+//! 2-core VM this was measured on, an MNIST epoch at batch 32 took 0.37-0.43 s with
+//! matrixmultiply's `threading` feature (its pool's workers spun and yielded against rayon's:
+//! a third of the CPU samples were in the scheduler) and also with C cut into row blocks on
+//! rayon, against 0.24-0.28 s on one thread; batch 128 took 0.21-0.25 s threaded against
+//! 0.20-0.23 s on one thread.
 
 mod activation;
 mod matmul;
