@@ -19,7 +19,7 @@ use wgtrain::kernels::{requirements, shader_source, SHADERS};
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
     ("gather.wgsl", &["gather"]),
-    ("gather_texture.wgsl", &["gather_tex"]),
+    ("gather_texture.wgsl", &["gather_tex", "gather_tex4"]),
     ("gather_vec4.wgsl", &["gather4"]),
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_rb4x4", "mm_rb4x8"]),
     ("matmul_texture.wgsl", &["mm_tex_ab", "mm_tex_atb"]),

@@ -50,8 +50,9 @@ pub struct Gather {
     pipeline: wgpu::ComputePipeline,
     /// One vec4 store per word, when the features and offset are multiples of 4.
     pipeline4: wgpu::ComputePipeline,
-    /// Into an rgba32float texture; `None` where the device cannot write one.
-    texture: Option<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
+    /// Into an rgba32float texture, one word and four words per invocation; `None` where
+    /// the device cannot write one.
+    texture: Option<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 2])>,
 }
 
 impl Gather {
@@ -72,11 +73,11 @@ impl Gather {
         let texture = bind_group_layout(
             gpu,
             "gather texture",
-            &[Uniform, Uniform, Read, Read, Read, Uniform, TextureWrite, ReadWrite],
+            &[Uniform, Uniform, Read, Read, Read, Uniform, TextureWrite, ReadWrite, Read],
         )
         .and_then(|l| {
-            let p = pipeline::pipelines(gpu, "gather_texture.wgsl", &l, &["gather_tex"])?.pop();
-            Ok(p.map(|p| (l, p)))
+            let p = pipeline::pipelines(gpu, "gather_texture.wgsl", &l, &["gather_tex", "gather_tex4"])?;
+            Ok(<[wgpu::ComputePipeline; 2]>::try_from(p).ok().map(|p| (l, p)))
         })
         .ok()
         .flatten();
@@ -98,7 +99,9 @@ impl Gather {
         x: &wgpu::Texture,
         y: &wgpu::Buffer,
     ) -> Result<Dispatch> {
-        let Some((layout, pipeline)) = self.texture.as_ref().filter(|_| self.supports_texture(src)) else {
+        let Some((layout, [pipeline, pipeline4])) =
+            self.texture.as_ref().filter(|_| self.supports_texture(src))
+        else {
             return Err(Error::Config(format!(
                 "no texture gather for {} features in {} words on this device",
                 src.features, src.words
@@ -113,7 +116,12 @@ impl Gather {
             )));
         }
         let view = x.create_view(&Default::default());
-        let (uniform, workgroups) = self.prepare(gpu, rows, src, 0, y)?;
+        let (uniform, mut workgroups) = self.prepare(gpu, rows, src, 0, y)?;
+        // Four words per invocation where rows are whole vec4<u32>s (MNIST: 196 words).
+        let four = src.words.is_multiple_of(4);
+        if four {
+            workgroups[0] = (src.words as u32 / 4).div_ceil(64);
+        }
         let bind = bind_group(
             gpu,
             "gather texture",
@@ -127,9 +135,11 @@ impl Gather {
                 Bind::Whole(src.lut),
                 Bind::Texture(&view),
                 Bind::Whole(y),
+                Bind::Whole(src.pixels),
             ],
         )?;
-        Ok(Dispatch::new("gather_tex", pipeline.clone(), bind, workgroups))
+        let (label, pipeline) = if four { ("gather_tex4", pipeline4) } else { ("gather_tex", pipeline) };
+        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
     }
 
     /// Checks a gather's shape; returns its uniform and grid.
