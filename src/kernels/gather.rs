@@ -230,9 +230,16 @@ pub fn pack_pixels(pixels: &[u8], features: usize) -> (Vec<u32>, usize) {
     (out, words)
 }
 
-/// The pixel-to-float table both backends use: `p as f32 / 255.0`.
+/// A pixel as both backends see it: `p / 255`, correctly rounded.
+#[inline]
+pub fn pixel_value(p: u8) -> f32 {
+    f32::from(p) / 255.0
+}
+
+/// [`pixel_value`] of every byte: the table the GPU gathers look pixels up in (its own
+/// division may not round correctly, a table lookup always gives these bits).
 pub fn pixel_lut() -> [f32; 256] {
-    std::array::from_fn(|p| p as f32 / 255.0)
+    std::array::from_fn(|p| pixel_value(p as u8))
 }
 
 /// [`pixel_lut`] in the uniform buffer a gather binds as [`GatherSources::lut`].

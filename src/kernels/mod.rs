@@ -13,7 +13,7 @@ mod softmax_xent;
 
 pub use activation::ActivationKernels;
 pub use autotune::{Autotuner, TuneRecord};
-pub use gather::{pack_pixels, pixel_lut, pixel_lut_buffer, Gather, GatherSources, GatherStep};
+pub use gather::{pack_pixels, pixel_lut, pixel_lut_buffer, pixel_value, Gather, GatherSources, GatherStep};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};

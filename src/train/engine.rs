@@ -9,7 +9,7 @@ use crate::cpu::CpuMlp;
 use crate::data::Dataset;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::kernels::pixel_lut;
+use crate::kernels::pixel_value;
 use crate::model::MlpSpec;
 use crate::optim::Optimizer;
 use crate::parallel::Mirrored;
@@ -167,7 +167,6 @@ pub(crate) struct CpuEngine {
     /// Reused batch buffers: no allocation per step.
     x: Vec<f32>,
     y: Vec<u8>,
-    lut: [f32; 256],
 }
 
 impl CpuEngine {
@@ -177,20 +176,23 @@ impl CpuEngine {
             best: Vec::new(),
             x: Vec::new(),
             y: Vec::new(),
-            lut: pixel_lut(),
         })
     }
 
-    /// Gathers rows `idx` of `data` into the batch buffers (pixel / 255 via the same table
-    /// the GPU uses).
+    /// Gathers rows `idx` of `data` into the batch buffers: pixel / 255, computed as the
+    /// GPU's table was ([`pixel_value`], so the same bits), in a loop the compiler
+    /// vectorizes (a table lookup per pixel was a fifth of an epoch's time).
     fn gather(&mut self, data: &Dataset, idx: &[u32]) {
         let f = data.features;
         self.x.resize(idx.len() * f, 0.0);
         self.y.clear();
         for (r, &i) in idx.iter().enumerate() {
+            if let Some(&next) = idx.get(r + 1) {
+                prefetch_row(&data.pixels[next as usize * f..(next as usize + 1) * f]);
+            }
             let row = &data.pixels[i as usize * f..(i as usize + 1) * f];
             for (dst, &p) in self.x[r * f..(r + 1) * f].iter_mut().zip(row) {
-                *dst = self.lut[p as usize];
+                *dst = pixel_value(p);
             }
             self.y.push(data.labels[i as usize]);
         }
@@ -251,4 +253,19 @@ impl CpuEngine {
         self.best = best;
         Ok(())
     }
+}
+
+/// Asks the CPU to start loading `row` into cache: batch rows are scattered over the data set,
+/// and the conversion loop otherwise waits on memory at the start of every row.
+#[inline]
+fn prefetch_row(row: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in row.chunks(64) {
+        // SAFETY: prefetching is a hint with no architectural effect; the pointer is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = row;
 }
