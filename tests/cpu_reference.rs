@@ -86,6 +86,36 @@ fn matmul_matches_f64_in_every_form_on_awkward_shapes() {
     }
 }
 
+/// Products of at least 2^26 multiply-adds are cut into row blocks over rayon's threads; each
+/// output is still one sgemm's sum, so two threads must give one thread's bits, in every form
+/// and with a row count that does not split evenly.
+#[test]
+fn a_product_split_over_threads_gives_the_same_bits() {
+    let mut rng = Pcg64Mcg::seed_from_u64(41);
+    let (m, n, k) = (521, 384, 512);
+    let a = uniform(&mut rng, m * k, -1.0, 1.0);
+    let b = uniform(&mut rng, k * n, -1.0, 1.0);
+    let pool = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
+    let (one, two) = (pool(1), pool(2));
+    for form in MatmulForm::ALL {
+        let single = one.install(|| matmul(form, m, n, k, &a, &b)).expect("one thread");
+        let split = two.install(|| matmul(form, m, n, k, &a, &b)).expect("two threads");
+        let diff = single.iter().zip(&split).position(|(x, y)| x.to_bits() != y.to_bits());
+        assert_eq!(diff, None, "{}: the split product differs from the single-thread one", form.name());
+        // And it is the product: spot-check entries of both blocks against f64, within the
+        // dot-product bound (2k+1) u sum|a b| used for every matmul here.
+        let [ars, acs, brs, bcs] = form.strides(m, n, k);
+        for &(i, j) in &[(0, 0), (m - 1, n - 1), (260, 191), (261, 5)] {
+            let terms: Vec<f64> =
+                (0..k).map(|p| a[i * ars + p * acs] as f64 * b[p * brs + j * bcs] as f64).collect();
+            let exact: f64 = terms.iter().sum();
+            let tol = (2 * k + 1) as f64 * f64::powi(2.0, -24) * terms.iter().map(|t| t.abs()).sum::<f64>();
+            let got = split[i * n + j] as f64;
+            assert!((got - exact).abs() <= tol, "{} C[{i},{j}] = {got}, exact {exact}", form.name());
+        }
+    }
+}
+
 #[test]
 fn matmul_into_overwrites_without_reading_the_output() {
     // beta = 0: C's old contents, even NaN, must not leak into the product.

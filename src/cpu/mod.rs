@@ -12,13 +12,13 @@
 //! takes a packing buffer of up to a few hundred KiB from the allocator in each call, which
 //! the allocator recycles; the crate offers no way to pass one in.)
 //!
-//! Threads: the products run on the calling thread; only the element-wise optimizer update
-//! is split over rayon's threads. The products of this model are too small to share: on the
-//! 2-core VM this was measured on, an MNIST epoch at batch 32 took 0.37-0.43 s with
-//! matrixmultiply's `threading` feature (its pool's workers spun and yielded against rayon's:
-//! a third of the CPU samples were in the scheduler) and also with C cut into row blocks on
-//! rayon, against 0.24-0.28 s on one thread; batch 128 took 0.21-0.25 s threaded against
-//! 0.20-0.23 s on one thread.
+//! Threads: the products of an MNIST-sized model run on the calling thread, and only
+//! products of at least 2^26 multiply-adds are cut into row blocks over rayon's threads. The
+//! small ones are too small to share: on the 2-core VM this was measured on, an MNIST epoch at
+//! batch 32 took 0.37-0.43 s with matrixmultiply's `threading` feature (its pool's workers
+//! spun and yielded against rayon's: a third of the CPU samples were in the scheduler) and as
+//! much with every product over 2^20 cut into row blocks on rayon, against 0.24-0.28 s on one
+//! thread; batch 128 took 0.21-0.25 s threaded against 0.20-0.23 s on one thread.
 
 mod activation;
 mod matmul;
