@@ -25,16 +25,26 @@ fn column_sums_match_the_cpu() {
             let want = cpu::column_sums(&x, rows, cols).expect("cpu column sums");
             // Input at float 1, output at float 2: offsets honoured, neighbours untouched.
             let xb = upload(&f.gpu, &padded(&x, 1));
-            let ob = upload(&f.gpu, &padded(&vec![0.0; cols], 2));
-            let d = f.kernels.reduce.column_sums(&f.gpu, rows, cols, (&xb, 1), (&ob, 2)).expect("record");
-            submit(&f.gpu, &[&d]);
-            let (got, pad) = split_padded(&read(&f.gpu, &ob, cols + 4), 2);
-            assert_untouched("column sums", &pad);
-            // Each backend's sum of `rows` terms is within rows u sum|x| of exact, in any order.
-            assert_close(&format!("column sums {rows}x{cols}"), &got, &want, |j| {
-                let abs: f64 = (0..rows).map(|i| (x[i * cols + j] as f64).abs()).sum();
-                2.0 * rows as f64 * U * abs
-            });
+            let mut forms = Vec::new();
+            // Both forms (plain loop, loads batched eight rows ahead) add rows in order.
+            for batched in [false, true] {
+                let ob = upload(&f.gpu, &padded(&vec![0.0; cols], 2));
+                let d = f
+                    .kernels
+                    .reduce
+                    .column_sums_as(&f.gpu, batched, rows, cols, (&xb, 1), (&ob, 2))
+                    .expect("record");
+                submit(&f.gpu, &[&d]);
+                let (got, pad) = split_padded(&read(&f.gpu, &ob, cols + 4), 2);
+                assert_untouched("column sums", &pad);
+                // Each backend's sum of `rows` terms is within rows u sum|x| of exact, in any order.
+                assert_close(&format!("column sums {rows}x{cols} batched={batched}"), &got, &want, |j| {
+                    let abs: f64 = (0..rows).map(|i| (x[i * cols + j] as f64).abs()).sum();
+                    2.0 * rows as f64 * U * abs
+                });
+                forms.push(got.iter().map(|v| v.to_bits()).collect::<Vec<u32>>());
+            }
+            assert_eq!(forms[0], forms[1], "column sums {rows}x{cols}: the two forms differ in bits");
         }
     }
 }

@@ -19,6 +19,8 @@ pub enum Variant {
     Naive,
     /// 16x16 shared-memory tiles.
     Tiled16,
+    /// 16x16 outputs per workgroup, k staged 64 at a time with the next slice prefetched.
+    Tiled16K64,
     /// 4x4 register block, scalar loads.
     Rb4x4,
     /// 4x8 register block, scalar loads.
@@ -57,7 +59,7 @@ impl Family {
 
 impl Variant {
     /// Every variant, the usually fastest first (the autotuner measures in this order).
-    pub const ALL: [Variant; 9] = [
+    pub const ALL: [Variant; 10] = [
         Variant::TexAb,
         Variant::TexAtb,
         Variant::V4Ab,
@@ -66,6 +68,7 @@ impl Variant {
         Variant::Rb4x8,
         Variant::Rb4x4,
         Variant::Tiled16,
+        Variant::Tiled16K64,
         Variant::Naive,
     ];
 
@@ -74,6 +77,7 @@ impl Variant {
         match self {
             Variant::Naive => "naive",
             Variant::Tiled16 => "tiled16",
+            Variant::Tiled16K64 => "tiled16_k64",
             Variant::Rb4x4 => "rb4x4",
             Variant::Rb4x8 => "rb4x8",
             Variant::V4Ab => "v4_ab",
@@ -93,6 +97,7 @@ impl Variant {
         match self {
             Variant::Naive => "mm_naive",
             Variant::Tiled16 => "mm_tiled",
+            Variant::Tiled16K64 => "mm_tiled_k64",
             Variant::Rb4x4 => "mm_rb4x4",
             Variant::Rb4x8 => "mm_rb4x8",
             Variant::V4Ab => "mm_v4_ab",
@@ -130,7 +135,7 @@ impl Variant {
     fn tiling(self) -> ((u32, u32), (u32, u32)) {
         match self {
             Variant::Naive => ((1, 1), (8, 8)),
-            Variant::Tiled16 => ((1, 1), (16, 16)),
+            Variant::Tiled16 | Variant::Tiled16K64 => ((1, 1), (16, 16)),
             Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
             Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
             Variant::TexAb | Variant::TexAtb => ((8, 8), (8, 2)),
