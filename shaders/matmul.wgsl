@@ -14,6 +14,7 @@
 //   mm_naive   one output per invocation                      workgroup 8x8
 //   mm_tiled   16x16 shared-memory tiles (real GPUs like it)  workgroup 16x16
 //   mm_tiled_k64  the same 16x16 outputs, k in slices of 64    workgroup 16x16
+//   mm_tiled8_k64 8x8 outputs, k in slices of 64               workgroup 8x8
 //   mm_rb4x4   4x4 register block per invocation              workgroup 8x8
 //   mm_rb4x8   4x8 register block per invocation              workgroup 8x8
 // Requires: matmul_params.wgsl matmul_epilogue.wgsl activation_fns.wgsl
@@ -87,12 +88,21 @@ var<workgroup> slab_b: array<array<f32, 16>, 64>;
 // Element s of this invocation's share of slice t: A(i, t*64 + x + 16 s) and B(t*64 + y + 16 s, j),
 // 0 outside the matrices so that partial slices add nothing.
 fn slice_a(i: u32, t: u32, x: u32, s: u32) -> f32 {
-    let q = t * SLICE + x + TILE * s;
-    return select(0.0, a_at(min(i, p.m - 1u), min(q, p.k - 1u)), i < p.m && q < p.k);
+    return slice_a_w(i, t, x, s, TILE);
 }
 
 fn slice_b(j: u32, t: u32, y: u32, s: u32) -> f32 {
-    let q = t * SLICE + y + TILE * s;
+    return slice_b_w(j, t, y, s, TILE);
+}
+
+// The same for a workgroup `w` invocations wide: element s is at k = t*64 + x + w s.
+fn slice_a_w(i: u32, t: u32, x: u32, s: u32, w: u32) -> f32 {
+    let q = t * SLICE + x + w * s;
+    return select(0.0, a_at(min(i, p.m - 1u), min(q, p.k - 1u)), i < p.m && q < p.k);
+}
+
+fn slice_b_w(j: u32, t: u32, y: u32, s: u32, w: u32) -> f32 {
+    let q = t * SLICE + y + w * s;
     return select(0.0, b_at(min(q, p.k - 1u), min(j, p.n - 1u)), q < p.k && j < p.n);
 }
 
@@ -120,6 +130,58 @@ fn mm_tiled_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_in
         // In k order, one product at a time, as every variant adds.
         for (var q = 0u; q < SLICE; q = q + 1u) {
             acc = acc + slab_a[lid.y][q] * slab_b[q][lid.x];
+        }
+        workgroupBarrier();
+    }
+    // Bounds guard: only now, after the last barrier.
+    if (i < p.m && j < p.n) {
+        store(i, j, acc);
+    }
+}
+
+// mm_tiled_k64 with 8x8 outputs per workgroup: four times the workgroups for the same product,
+// so a 128x64 output fills 128 of a big GPU's multiprocessors instead of 32, each staging an
+// eighth of the shared memory traffic.
+var<workgroup> small_a: array<array<f32, 64>, 8>;
+var<workgroup> small_b: array<array<f32, 8>, 64>;
+
+fn stage8_a(i: u32, t: u32, x: u32, half: u32) -> vec4<f32> {
+    let s = 4u * half;
+    return vec4<f32>(slice_a_w(i, t, x, s, 8u), slice_a_w(i, t, x, s + 1u, 8u), slice_a_w(i, t, x, s + 2u, 8u), slice_a_w(i, t, x, s + 3u, 8u));
+}
+
+fn stage8_b(j: u32, t: u32, y: u32, half: u32) -> vec4<f32> {
+    let s = 4u * half;
+    return vec4<f32>(slice_b_w(j, t, y, s, 8u), slice_b_w(j, t, y, s + 1u, 8u), slice_b_w(j, t, y, s + 2u, 8u), slice_b_w(j, t, y, s + 3u, 8u));
+}
+
+@compute @workgroup_size(8, 8)
+fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = gid.y;
+    let j = gid.x;
+    var acc = 0.0;
+    let slices = (p.k + SLICE - 1u) / SLICE;
+    var na0 = stage8_a(i, 0u, lid.x, 0u);
+    var na1 = stage8_a(i, 0u, lid.x, 1u);
+    var nb0 = stage8_b(j, 0u, lid.y, 0u);
+    var nb1 = stage8_b(j, 0u, lid.y, 1u);
+    // No early return before the barriers: every invocation must reach them.
+    for (var t = 0u; t < slices; t = t + 1u) {
+        for (var s = 0u; s < 4u; s = s + 1u) {
+            small_a[lid.y][lid.x + 8u * s] = na0[s];
+            small_a[lid.y][lid.x + 8u * (s + 4u)] = na1[s];
+            small_b[lid.y + 8u * s][lid.x] = nb0[s];
+            small_b[lid.y + 8u * (s + 4u)][lid.x] = nb1[s];
+        }
+        workgroupBarrier();
+        let u = t + 1u;
+        na0 = stage8_a(i, u, lid.x, 0u);
+        na1 = stage8_a(i, u, lid.x, 1u);
+        nb0 = stage8_b(j, u, lid.y, 0u);
+        nb1 = stage8_b(j, u, lid.y, 1u);
+        // In k order, one product at a time, as every variant adds.
+        for (var q = 0u; q < SLICE; q = q + 1u) {
+            acc = acc + small_a[lid.y][q] * small_b[q][lid.x];
         }
         workgroupBarrier();
     }

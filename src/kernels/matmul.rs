@@ -21,6 +21,8 @@ pub enum Variant {
     Tiled16,
     /// 16x16 outputs per workgroup, k staged 64 at a time with the next slice prefetched.
     Tiled16K64,
+    /// [`Variant::Tiled16K64`] with 8x8 outputs per workgroup (more workgroups).
+    Tiled8K64,
     /// 4x4 register block, scalar loads.
     Rb4x4,
     /// 4x8 register block, scalar loads.
@@ -59,7 +61,7 @@ impl Family {
 
 impl Variant {
     /// Every variant, the usually fastest first (the autotuner measures in this order).
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 11] = [
         Variant::TexAb,
         Variant::TexAtb,
         Variant::V4Ab,
@@ -69,6 +71,7 @@ impl Variant {
         Variant::Rb4x4,
         Variant::Tiled16,
         Variant::Tiled16K64,
+        Variant::Tiled8K64,
         Variant::Naive,
     ];
 
@@ -78,6 +81,7 @@ impl Variant {
             Variant::Naive => "naive",
             Variant::Tiled16 => "tiled16",
             Variant::Tiled16K64 => "tiled16_k64",
+            Variant::Tiled8K64 => "tiled8_k64",
             Variant::Rb4x4 => "rb4x4",
             Variant::Rb4x8 => "rb4x8",
             Variant::V4Ab => "v4_ab",
@@ -98,6 +102,7 @@ impl Variant {
             Variant::Naive => "mm_naive",
             Variant::Tiled16 => "mm_tiled",
             Variant::Tiled16K64 => "mm_tiled_k64",
+            Variant::Tiled8K64 => "mm_tiled8_k64",
             Variant::Rb4x4 => "mm_rb4x4",
             Variant::Rb4x8 => "mm_rb4x8",
             Variant::V4Ab => "mm_v4_ab",
@@ -136,6 +141,7 @@ impl Variant {
         match self {
             Variant::Naive => ((1, 1), (8, 8)),
             Variant::Tiled16 | Variant::Tiled16K64 => ((1, 1), (16, 16)),
+            Variant::Tiled8K64 => ((1, 1), (8, 8)),
             Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
             Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
             Variant::TexAb | Variant::TexAtb => ((8, 8), (8, 2)),
