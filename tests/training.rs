@@ -186,14 +186,20 @@ fn over_limit_buffers_are_errors() {
     assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
     assert!(err.to_string().contains("per binding"), "{err}");
 
+    // A hidden layer just wide enough that one batch of its activations is over the device's
+    // binding limit (which differs by device: 128 MiB on lavapipe, gigabytes on big GPUs).
+    let rows = 1usize << 16;
+    let limit = gpu.device.limits().max_storage_buffer_binding_size as u64;
+    let hidden = (limit / (4 * rows as u64)) as usize + 1;
     let options = TrainerOptions {
-        spec: MlpSpec::classifier(&[784, 1 << 16, 10], Activation::Relu),
-        batch_size: 1 << 12,
+        spec: MlpSpec::classifier(&[784, hidden, 10], Activation::Relu),
+        batch_size: rows,
         backend: Backend::Devices(vec![gpu.clone()]),
         ..TrainerOptions::default()
     };
-    let err = Trainer::new(options).err().expect("a 4096 x 65536 activation buffer is over 128 MiB");
-    assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{err}");
+    let what = format!("a {rows} x {hidden} activation buffer is over the {limit}-byte binding limit");
+    let err = Trainer::new(options).err().expect(&what);
+    assert!(matches!(err, wgtrain::Error::OutOfMemory { .. }), "{what}: {err}");
 }
 
 /// Evaluating twice gives the same numbers (the evaluation set is uploaded per call and
