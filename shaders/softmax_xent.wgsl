@@ -7,21 +7,17 @@
 //   correct_r = (first index of the maximum) == y
 // and metrics[metrics_off] += sum loss_r, metrics[metrics_off + 1] += sum correct_r, so the
 // loss and accuracy of a whole epoch accumulate on the device and are read back once.
-// With write_bias, also bias_grad[bias_off + j] = sum_r dlogits[r, j], rows added in order
-// (the bits of reduce.wgsl's column_sums): the output layer's bias gradient without a launch
-// of its own.
 //
 // One workgroup does every row (rows are short: `classes` values each); it then reduces the
 // per-invocation sums in shared memory, so the metrics update needs no atomics on f32.
 // Bindings: 0 params (uniform), 1 logits (read), 2 labels (read, u32), 3 dlogits (read_write),
-// 4 metrics (read_write), 5 bias_grad (read_write).
+// 4 metrics (read_write).
 
 const WG: u32 = 256u;
 
 struct XentParams {
     rows: u32, classes: u32, logits_off: u32, dlogits_off: u32,
     labels_off: u32, metrics_off: u32, write_grad: u32, scale: f32,
-    bias_off: u32, write_bias: u32, _pad0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: XentParams;
@@ -29,7 +25,6 @@ struct XentParams {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
-@group(0) @binding(5) var<storage, read_write> bias_grad: array<f32>;
 
 var<workgroup> loss_part: array<f32, WG>;
 var<workgroup> correct_part: array<f32, WG>;
@@ -68,18 +63,7 @@ fn softmax_xent(@builtin(local_invocation_index) lid: u32) {
     }
     loss_part[lid] = loss_sum;
     correct_part[lid] = correct;
-    // Every row's dlogits are written (and visible to the whole workgroup) after this.
-    storageBarrier();
     workgroupBarrier();
-    if (p.write_bias != 0u) {
-        for (var j = lid; j < p.classes; j = j + WG) {
-            var acc = 0.0;
-            for (var r = 0u; r < p.rows; r = r + 1u) {
-                acc = acc + dlogits[p.dlogits_off + r * p.classes + j];
-            }
-            bias_grad[p.bias_off + j] = acc;
-        }
-    }
     for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (lid < stride) {
             loss_part[lid] = loss_part[lid] + loss_part[lid + stride];

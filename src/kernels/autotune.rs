@@ -6,7 +6,7 @@
 //! tiling is ~20x slower than vec4 register blocks, while real GPUs prefer tiling; and the
 //! best block shape moves with m, n, k.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -62,6 +62,10 @@ pub struct Autotuner {
     cache: Mutex<HashMap<Key, Variant>>,
     forced: Mutex<Option<Variant>>,
     records: Mutex<Vec<TuneRecord>>,
+    /// Variants found hopeless (4x behind the best, or 8x on a first launch) on some shape of
+    /// an adapter: not launched again on its later shapes, where a single launch can cost a
+    /// quarter of a second (shared-memory tiles on lavapipe at 1000 rows).
+    hopeless: Mutex<HashSet<(String, Variant)>>,
 }
 
 impl Autotuner {
@@ -128,7 +132,15 @@ impl Autotuner {
         if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(&k).copied()) {
             return Ok(v);
         }
-        let (variant, timings) = measure(gpu, matmul, call, a_packed)?;
+        let skip: Vec<Variant> = self
+            .hopeless
+            .lock()
+            .map(|h| h.iter().filter(|(a, _)| *a == gpu.report.name).map(|(_, v)| *v).collect())
+            .unwrap_or_default();
+        let (variant, timings, lost) = measure(gpu, matmul, call, a_packed, &skip)?;
+        if let Ok(mut h) = self.hopeless.lock() {
+            h.extend(lost.into_iter().map(|v| (gpu.report.name.clone(), v)));
+        }
         if let Ok(mut c) = self.cache.lock() {
             c.insert(k, variant);
         }
@@ -193,14 +205,16 @@ const ROUNDS: usize = 5;
 /// Seconds a first launch may spend compiling before its time counts against the variant.
 const COMPILE_ALLOWANCE: f64 = 0.05;
 
-/// Times every supporting variant on scratch data of `call`'s shape; returns the fastest
-/// and every (variant, seconds per product) measured.
+/// Times every supporting variant on scratch data of `call`'s shape; returns the fastest,
+/// every (variant, seconds per product) measured, and the variants pruned as hopeless.
+/// Variants in `skip` are not launched unless nothing else can run the call.
 fn measure(
     gpu: &Gpu,
     matmul: &Matmul,
     call: &MatmulCall<'_>,
     a_packed: bool,
-) -> Result<(Variant, Vec<(Variant, f64)>)> {
+    skip: &[Variant],
+) -> Result<(Variant, Vec<(Variant, f64)>, Vec<Variant>)> {
     let (form, m, n, k) = (call.form, call.m, call.n, call.k);
     let scratch = Scratch::new(gpu, form, m, n, k)?;
     let probe = scratch.call(form, m, n, k);
@@ -216,7 +230,14 @@ fn measure(
     let mut best = f64::INFINITY;
     // Variant::ALL lists usually-fast variants first, so the slow ones are pruned after one
     // launch instead of being timed in full (a naive 1000x64x784 product takes 0.1 s on lavapipe).
-    for v in Variant::ALL.into_iter().filter(|v| matmul.supports(*v, call) && matmul.supports(*v, &probe)) {
+    let supported: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| matmul.supports(*v, call) && matmul.supports(*v, &probe))
+        .collect();
+    let candidates: Vec<Variant> = supported.iter().copied().filter(|v| !skip.contains(v)).collect();
+    let candidates = if candidates.is_empty() { supported } else { candidates };
+    let mut lost = Vec::new();
+    for v in candidates {
         let d = matmul.record_with(gpu, v, &probe, packed.as_ref())?;
         // The first launch also pays for pipeline compilation in some drivers (lavapipe
         // compiles at first dispatch, 10-30 ms): untimed, unless it alone shows the variant
@@ -224,6 +245,7 @@ fn measure(
         let warm = time(gpu, &d, 1)?;
         if warm > 8.0 * best + COMPILE_ALLOWANCE {
             timings.push((v, warm));
+            lost.push(v);
             continue;
         }
         let first = time(gpu, &d, 1)?;
@@ -231,6 +253,7 @@ fn measure(
         // are not timed again: on lavapipe a naive 1024^3 product takes seconds.
         if first > 4.0 * best {
             timings.push((v, first));
+            lost.push(v);
             continue;
         }
         best = best.min(first);
@@ -241,6 +264,7 @@ fn measure(
     // Variants that fell 4x behind a later, faster one are out of the race too.
     let (slow, mut racing): (Vec<_>, Vec<_>) = racing.into_iter().partition(|r| r.3 > 4.0 * best);
     timings.extend(slow.iter().map(|r| (r.0, r.3)));
+    lost.extend(slow.iter().map(|r| r.0));
     for _ in 0..ROUNDS {
         for (_, d, reps, _, secs) in &mut racing {
             *secs = secs.min(time(gpu, d, *reps)? / *reps as f64);
@@ -255,5 +279,5 @@ fn measure(
         .ok_or_else(|| {
             Error::Config(format!("no matmul variant supports {} m={m} n={n} k={k}", form.name()))
         })?;
-    Ok((winner, timings))
+    Ok((winner, timings, lost))
 }

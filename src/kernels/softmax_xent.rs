@@ -1,6 +1,5 @@
 //! Host side of `shaders/softmax_xent.wgsl`: fused softmax cross-entropy with the loss and
-//! correct-count accumulated into a device-resident metrics buffer, and optionally the column
-//! sums of its gradient (the output layer's bias gradient) in the same launch.
+//! correct-count accumulated into a device-resident metrics buffer.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
 use crate::device::Gpu;
@@ -17,9 +16,6 @@ struct Params {
     metrics_off: u32,
     write_grad: u32,
     scale: f32,
-    bias_off: u32,
-    write_bias: u32,
-    pad: [u32; 2],
 }
 
 /// One softmax cross-entropy launch.
@@ -39,10 +35,6 @@ pub struct XentCall<'a> {
     pub scale: f32,
     /// `metrics[slot] += loss sum`, `metrics[slot + 1] += correct count`.
     pub metrics: (&'a wgpu::Buffer, usize),
-    /// Where to write the column sums of `dlogits` (rows added in order, the bits of
-    /// `Reduce::column_sums`): the output layer's bias gradient, fused into this launch.
-    /// Needs `dlogits`.
-    pub bias_grad: Option<(&'a wgpu::Buffer, usize)>,
 }
 
 /// The softmax cross-entropy pipeline of one device.
@@ -54,8 +46,7 @@ pub struct SoftmaxXent {
 impl SoftmaxXent {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
-        let layout =
-            bind_group_layout(gpu, "softmax_xent", &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite])?;
+        let layout = bind_group_layout(gpu, "softmax_xent", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
         let pipeline = pipeline::pipelines(gpu, "softmax_xent.wgsl", &layout, &["softmax_xent"])?
             .pop()
             .ok_or_else(|| Error::Config("softmax_xent pipeline missing".into()))?;
@@ -75,12 +66,6 @@ impl SoftmaxXent {
         if let Some(d) = call.dlogits {
             need.push((d, rows * classes));
         }
-        if let Some(b) = call.bias_grad {
-            if call.dlogits.is_none() {
-                return Err(Error::Shape("a fused bias gradient needs dlogits to sum".into()));
-            }
-            need.push((b, classes));
-        }
         for ((buf, off), len) in need {
             if off + len > floats(buf) {
                 return Err(Error::Shape(format!(
@@ -98,14 +83,10 @@ impl SoftmaxXent {
             metrics_off: u32_of("offset", call.metrics.1)?,
             write_grad: call.dlogits.is_some() as u32,
             scale: call.scale,
-            bias_off: u32_of("offset", call.bias_grad.map_or(0, |b| b.1))?,
-            write_bias: call.bias_grad.is_some() as u32,
-            pad: [0; 2],
         };
         let uniform = pipeline::uniform(gpu, "softmax_xent", &params)?;
-        // Evaluation writes no gradient; the metrics buffer stands in for the unused bindings.
+        // Evaluation writes no gradient; the metrics buffer stands in for the unused binding.
         let dl = call.dlogits.map_or(call.metrics.0, |d| d.0);
-        let bias = call.bias_grad.map_or(dl, |b| b.0);
         let bind = bind_group(
             gpu,
             "softmax_xent",
@@ -116,7 +97,6 @@ impl SoftmaxXent {
                 Bind::Whole(call.labels.0),
                 Bind::Whole(dl),
                 Bind::Whole(call.metrics.0),
-                Bind::Whole(bias),
             ],
         )?;
         Ok(Dispatch::new("softmax_xent", self.pipeline.clone(), bind, [1, 1, 1]))

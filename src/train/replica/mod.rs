@@ -356,8 +356,6 @@ impl Replica {
                 dlogits: train.then_some((&w.dz[last], 0)),
                 scale: 1.0 / scale_rows as f32,
                 metrics: (&self.metrics, if train { TRAIN_SLOT } else { EVAL_SLOT }),
-                // db_last = column sums of dlogits, fused here: one launch fewer per step.
-                bias_grad: train.then_some((&self.grads, self.layout.layers[last].bias)),
             },
         )?);
         if !train {
@@ -367,16 +365,14 @@ impl Replica {
             // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
             let dw = self.weight_grad_call(l, rows);
             out.push(k.matmul_with(g, &dw, if l == 0 { x_texture.as_ref() } else { None })?);
-            // db_l = column sums of dz_l: [outputs] (the last layer's came with dlogits)
-            if l < last {
-                out.push(k.reduce.column_sums(
-                    g,
-                    rows,
-                    slots.outputs,
-                    (&w.dz[l], 0),
-                    (&self.grads, slots.bias),
-                )?);
-            }
+            // db_l = column sums of dz_l: [outputs]
+            out.push(k.reduce.column_sums(
+                g,
+                rows,
+                slots.outputs,
+                (&w.dz[l], 0),
+                (&self.grads, slots.bias),
+            )?);
             if l > 0 {
                 // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
                 let prev = self.spec.activations[l - 1];
