@@ -27,7 +27,7 @@ run() { # name, command...
   "$@" > "$out/$name.log" 2>&1
   grep -E '^RESULT|"kernel"' "$out/$name.log" | cut -c1-400
 }
-run wgtrain-bench "$root/target/release/examples/bench" --json --epochs 4
+run wgtrain-bench "$root/target/release/examples/bench" --json --epochs 7
 run wgtrain-demo "$root/target/release/examples/mnist" --summary-json "$out/wgtrain-demo.json"
 run torch-tensor-b128 .venv/bin/python torch_mlp.py --batch 128 --epochs 4 --loader tensor
 run torch-tensor-b32 .venv/bin/python torch_mlp.py --batch 32 --epochs 4 --loader tensor
