@@ -189,7 +189,7 @@ fn over_limit_buffers_are_errors() {
     // A hidden layer just wide enough that one batch of its activations is over the device's
     // binding limit (which differs by device: 128 MiB on lavapipe, gigabytes on big GPUs).
     let rows = 1usize << 16;
-    let limit = gpu.device.limits().max_storage_buffer_binding_size as u64;
+    let limit = gpu.device.limits().max_storage_buffer_binding_size;
     let hidden = (limit / (4 * rows as u64)) as usize + 1;
     let options = TrainerOptions {
         spec: MlpSpec::classifier(&[784, hidden, 10], Activation::Relu),

@@ -137,7 +137,7 @@ impl Autotuner {
             .lock()
             .map(|h| h.iter().filter(|(a, _)| *a == gpu.report.name).map(|(_, v)| *v).collect())
             .unwrap_or_default();
-        let (variant, timings, lost) = measure(gpu, matmul, call, a_packed, &skip)?;
+        let Measured { winner: variant, timings, lost } = measure(gpu, matmul, call, a_packed, &skip)?;
         if let Ok(mut h) = self.hopeless.lock() {
             h.extend(lost.into_iter().map(|v| (gpu.report.name.clone(), v)));
         }
@@ -205,6 +205,15 @@ const ROUNDS: usize = 5;
 /// Seconds a first launch may spend compiling before its time counts against the variant.
 const COMPILE_ALLOWANCE: f64 = 0.05;
 
+/// What [`measure`] found for one shape.
+struct Measured {
+    winner: Variant,
+    /// Seconds per product of each variant launched.
+    timings: Vec<(Variant, f64)>,
+    /// Variants pruned as hopeless.
+    lost: Vec<Variant>,
+}
+
 /// Times every supporting variant on scratch data of `call`'s shape; returns the fastest,
 /// every (variant, seconds per product) measured, and the variants pruned as hopeless.
 /// Variants in `skip` are not launched unless nothing else can run the call.
@@ -214,7 +223,7 @@ fn measure(
     call: &MatmulCall<'_>,
     a_packed: bool,
     skip: &[Variant],
-) -> Result<(Variant, Vec<(Variant, f64)>, Vec<Variant>)> {
+) -> Result<Measured> {
     let (form, m, n, k) = (call.form, call.m, call.n, call.k);
     let scratch = Scratch::new(gpu, form, m, n, k)?;
     let probe = scratch.call(form, m, n, k);
@@ -279,5 +288,5 @@ fn measure(
         .ok_or_else(|| {
             Error::Config(format!("no matmul variant supports {} m={m} n={n} k={k}", form.name()))
         })?;
-    Ok((winner, timings, lost))
+    Ok(Measured { winner, timings, lost })
 }
