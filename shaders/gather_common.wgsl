@@ -23,3 +23,13 @@ struct Step {
 fn lut_at(v: u32) -> f32 {
     return lut[v >> 2u][v & 3u];
 }
+
+// The four pixels of one packed word (byte 0 first) as floats: one texel, or one vec4 of x.
+fn unpack4(packed: u32) -> vec4<f32> {
+    return vec4<f32>(
+        lut_at(packed & 0xffu),
+        lut_at((packed >> 8u) & 0xffu),
+        lut_at((packed >> 16u) & 0xffu),
+        lut_at(packed >> 24u),
+    );
+}

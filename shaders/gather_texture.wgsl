@@ -23,20 +23,10 @@ fn gather_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let image = perm[step.start + r];
     let packed = pixels[image * p.words + w];
-    let texel = vec4<f32>(
-        lut_at(packed & 0xffu),
-        lut_at((packed >> 8u) & 0xffu),
-        lut_at((packed >> 16u) & 0xffu),
-        lut_at(packed >> 24u),
-    );
-    textureStore(x, vec2<u32>(w, r), texel);
+    textureStore(x, vec2<u32>(w, r), unpack4(packed));
     if (w == 0u) {
         y[r] = labels[image];
     }
-}
-
-fn texel(packed: u32) -> vec4<f32> {
-    return vec4<f32>(lut_at(packed & 0xffu), lut_at((packed >> 8u) & 0xffu), lut_at((packed >> 16u) & 0xffu), lut_at(packed >> 24u));
 }
 
 // Four words (16 pixels, four texels) per invocation, for images of a multiple of 4 words
@@ -52,10 +42,10 @@ fn gather_tex4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let image = perm[step.start + r];
     let packed = pixels4[image * (p.words / 4u) + w4];
-    textureStore(x, vec2<u32>(4u * w4, r), texel(packed.x));
-    textureStore(x, vec2<u32>(4u * w4 + 1u, r), texel(packed.y));
-    textureStore(x, vec2<u32>(4u * w4 + 2u, r), texel(packed.z));
-    textureStore(x, vec2<u32>(4u * w4 + 3u, r), texel(packed.w));
+    textureStore(x, vec2<u32>(4u * w4, r), unpack4(packed.x));
+    textureStore(x, vec2<u32>(4u * w4 + 1u, r), unpack4(packed.y));
+    textureStore(x, vec2<u32>(4u * w4 + 2u, r), unpack4(packed.z));
+    textureStore(x, vec2<u32>(4u * w4 + 3u, r), unpack4(packed.w));
     if (w4 == 0u) {
         y[r] = labels[image];
     }

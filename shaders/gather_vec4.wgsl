@@ -20,12 +20,7 @@ fn gather4(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let image = perm[step.start + r];
     let packed = pixels[image * p.words + w];
-    x[p.x_off / 4u + r * p.words + w] = vec4<f32>(
-        lut_at(packed & 0xffu),
-        lut_at((packed >> 8u) & 0xffu),
-        lut_at((packed >> 16u) & 0xffu),
-        lut_at(packed >> 24u),
-    );
+    x[p.x_off / 4u + r * p.words + w] = unpack4(packed);
     if (w == 0u) {
         y[r] = labels[image];
     }

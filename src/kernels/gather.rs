@@ -126,17 +126,7 @@ impl Gather {
             gpu,
             "gather texture",
             layout,
-            &[
-                Bind::Whole(&uniform),
-                Bind::Range(src.step, 0, 16),
-                Bind::Whole(src.pixels),
-                Bind::Whole(src.labels),
-                Bind::Whole(src.perm),
-                Bind::Whole(src.lut),
-                Bind::Texture(&view),
-                Bind::Whole(y),
-                Bind::Whole(src.pixels),
-            ],
+            &source_binds(&uniform, src, [Bind::Texture(&view), Bind::Whole(y), Bind::Whole(src.pixels)]),
         )?;
         let (label, pipeline) = if four { ("gather_tex4", pipeline4) } else { ("gather_tex", pipeline) };
         Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
@@ -195,16 +185,7 @@ impl Gather {
             gpu,
             "gather",
             &self.layout,
-            &[
-                Bind::Whole(&uniform),
-                Bind::Range(src.step, 0, 16),
-                Bind::Whole(src.pixels),
-                Bind::Whole(src.labels),
-                Bind::Whole(src.perm),
-                Bind::Whole(src.lut),
-                Bind::Whole(x.0),
-                Bind::Whole(y),
-            ],
+            &source_binds(&uniform, src, [Bind::Whole(x.0), Bind::Whole(y)]),
         )?;
         // gather4 writes every word of a row as one vec4: only when rows have no padding word.
         let (label, pipeline) =
@@ -215,6 +196,25 @@ impl Gather {
             };
         Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
     }
+}
+
+/// Bindings 0-5 of every gather form (its uniform, the step, the resident data set), then
+/// the form's own outputs.
+fn source_binds<'a>(
+    uniform: &'a wgpu::Buffer,
+    src: &GatherSources<'a>,
+    rest: impl IntoIterator<Item = Bind<'a>>,
+) -> Vec<Bind<'a>> {
+    let mut binds = vec![
+        Bind::Whole(uniform),
+        Bind::Range(src.step, 0, 16),
+        Bind::Whole(src.pixels),
+        Bind::Whole(src.labels),
+        Bind::Whole(src.perm),
+        Bind::Whole(src.lut),
+    ];
+    binds.extend(rest);
+    binds
 }
 
 /// Packs u8 rows of `features` bytes into u32 words, `words` per row, zero padded.
