@@ -9,14 +9,14 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wgtrain::cpu::CpuMlp;
 use wgtrain::data::Dataset;
-use wgtrain::device::{self, AdapterSelection};
-use wgtrain::kernels::{submit, Kernels, MatmulCall, Variant};
-use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::train::replica::Replica;
+use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::gpu::kernels::{submit, Kernels, MatmulCall, Variant};
+use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::{self, AdapterSelection};
 use wgtrain::{Init, MatmulForm, MlpSpec, Optimizer};
 
 fn bench_matmul(c: &mut Criterion) {
-    let Ok(mut gpus) = device::open(&AdapterSelection::Backend("vulkan".into()), 1) else {
+    let Ok(mut gpus) = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1) else {
         eprintln!("no Vulkan adapter: skipping GPU benches");
         return;
     };
@@ -61,7 +61,7 @@ fn bench_step(c: &mut Criterion) {
     let data = batch(128);
     let mut group = c.benchmark_group("train step 784-64-10 b128");
     group.throughput(Throughput::Elements(128));
-    if let Ok(mut gpus) = device::open(&AdapterSelection::Backend("vulkan".into()), 1) {
+    if let Ok(mut gpus) = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1) {
         let gpu = gpus.remove(0);
         let mut r = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128).unwrap();
         let resident = Arc::new(DeviceDataset::upload(&gpu, &data).unwrap());

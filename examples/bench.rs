@@ -13,10 +13,10 @@ use serde_json::json;
 use std::sync::Arc;
 
 use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
-use wgtrain::device::{self, AdapterSelection, Gpu};
-use wgtrain::kernels::{submit, Dispatch, Kernels, MatmulCall};
-use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::train::replica::Replica;
+use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::gpu::kernels::{submit, Dispatch, Kernels, MatmulCall};
+use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::{self, AdapterSelection, Gpu};
 use wgtrain::{Backend, Init, MatmulForm, MlpSpec, Optimizer, Trainer, TrainerOptions};
 
 #[derive(Parser)]
@@ -258,7 +258,7 @@ fn bench_step(gpu: &Gpu, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Erro
 fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
     let mut base = None;
     for replicas in [1usize, 2, 4] {
-        let gpus = device::open(selection, replicas)?;
+        let gpus = gpu::open(selection, replicas)?;
         let name = gpus[0].report.clone();
         let options = TrainerOptions {
             batch_size: 128,
@@ -308,7 +308,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let gpus = device::open(&selection, 1).unwrap_or_else(|e| {
+    let gpus = gpu::open(&selection, 1).unwrap_or_else(|e| {
         eprintln!("{e}");
         Vec::new()
     });

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::device::{self, AdapterSelection};
-use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::train::replica::Replica;
+use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::{self, AdapterSelection};
 use wgtrain::{Init, MlpSpec, Optimizer};
 
 #[derive(Parser)]
@@ -28,7 +28,7 @@ fn main() -> Result<(), wgtrain::Error> {
     let mnist = load_mnist(default_mnist_dir())?;
     let spec = MlpSpec::default();
     let params = spec.layout().init(Init::He, 0);
-    for gpu in device::open(&selection, 1)? {
+    for gpu in gpu::open(&selection, 1)? {
         let label = gpu.report.label();
         let mut r = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, args.batch)?;
         let data = Arc::new(DeviceDataset::upload(&gpu, &mnist.train)?);

@@ -50,30 +50,30 @@
 
 #![warn(missing_docs)]
 
-mod error;
-mod model;
-mod ops;
-mod optim;
-mod predict;
-
+// Layers, lowest first; each module imports only those before it (`tests/layering.rs` reads
+// the `crate::` paths of src/ and keeps it so):
+//   error, ops -> spec -> data -> exec -> cpu -> gpu -> parallel -> callbacks -> checkpoint
+//   -> train
+pub mod callbacks;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
+mod error;
+mod exec;
+pub mod gpu;
+mod ops;
+pub mod parallel;
+pub mod spec;
 pub mod train;
 
+pub use callbacks::early_stopping::{Decision, EarlyStopping, EpochMetrics, Mode, Monitor, StopReason};
+pub use callbacks::history::{EpochRecord, History};
+pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
-pub use model::{Activation, Init, LayerSlots, MlpSpec, ParamLayout, TENSOR_ALIGN};
+pub use exec::ParallelStats;
+pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
-pub use optim::{Optimizer, StepScalars};
-pub use train::early_stopping::{Decision, EarlyStopping, EpochMetrics, Mode, Monitor, StopReason};
-pub use train::history::{EpochRecord, History};
-
-pub mod device;
-pub mod kernels;
-pub mod parallel;
-pub use checkpoint::TrainingState;
-pub use device::{AdapterReport, AdapterSelection, Gpu};
-pub use predict::{Model, Prediction};
+pub use spec::{Activation, Init, LayerSlots, MlpSpec, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 
 /// The README's Rust example, compiled as a doctest so it stays true.

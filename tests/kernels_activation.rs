@@ -10,7 +10,7 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::cpu;
-use wgtrain::kernels::submit;
+use wgtrain::gpu::kernels::submit;
 use wgtrain::Activation;
 
 const SIZES: [usize; 9] = [1, 3, 7, 63, 65, 128, 784, 1000, 50_890];

@@ -11,9 +11,10 @@ mod common;
 
 use common::kernels::*;
 use common::*;
-use wgtrain::kernels::{
-    pack_pixels, pixel_lut, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, XentCall,
+use wgtrain::gpu::kernels::{
+    pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, XentCall,
 };
+use wgtrain::spec::pixel_lut;
 use wgtrain::{Activation, Optimizer};
 
 // ---------------------------------------------------------------- gather

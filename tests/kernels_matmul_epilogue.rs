@@ -10,7 +10,7 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::cpu;
-use wgtrain::kernels::{submit, MatmulCall, Variant};
+use wgtrain::gpu::kernels::{submit, MatmulCall, Variant};
 use wgtrain::{Activation, MatmulForm};
 
 /// `sum_p |A(i,p) B(p,j)|` (+ |bias_j|) in f64: the scale of each output's rounding error.

@@ -10,7 +10,7 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::cpu;
-use wgtrain::kernels::{submit, OptimBuffers, StepUniform};
+use wgtrain::gpu::kernels::{submit, OptimBuffers, StepUniform};
 use wgtrain::{Optimizer, StepScalars};
 
 // ---------------------------------------------------------------- reductions

@@ -10,7 +10,7 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::cpu;
-use wgtrain::kernels::{submit, XentCall};
+use wgtrain::gpu::kernels::{submit, XentCall};
 
 /// Per-row quantities in f64: (lse, |ln sum|).
 fn lse_f64(row: &[f32]) -> (f64, f64) {

@@ -7,9 +7,8 @@ mod common;
 
 use common::kernels::*;
 use common::*;
-use wgtrain::kernels::{
-    pack_pixels, pixel_lut, pixel_lut_buffer, submit, GatherSources, MatmulCall, Variant,
-};
+use wgtrain::gpu::kernels::{pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Variant};
+use wgtrain::spec::pixel_lut;
 use wgtrain::MatmulForm;
 
 struct Batch {

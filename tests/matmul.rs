@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use wgtrain::kernels::{submit, MatmulCall, Variant};
+use wgtrain::gpu::kernels::{submit, MatmulCall, Variant};
 use wgtrain::MatmulForm;
 
 fn reference(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {

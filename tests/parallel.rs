@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use wgtrain::data::Dataset;
-use wgtrain::device::{self, AdapterSelection, Gpu};
+use wgtrain::gpu::{self, AdapterSelection, Gpu};
 use wgtrain::parallel::{offsets, reduce_into, split_rows};
 use wgtrain::{Backend, MlpSpec, Trainer, TrainerOptions};
 
@@ -85,8 +85,8 @@ fn train(gpus: Vec<Gpu>, d: &Dataset, batch: usize, epochs: usize) -> (Trainer, 
 #[test]
 fn two_replicas_equal_one_replica() {
     let d = data(2237);
-    let single = device::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe");
-    let pair = device::open(&AdapterSelection::Backend("vulkan".into()), 2).expect("two devices");
+    let single = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe");
+    let pair = gpu::open(&AdapterSelection::Backend("vulkan".into()), 2).expect("two devices");
     let (t1, p1) = train(single, &d, 64, 2);
     let (t2, p2) = train(pair, &d, 64, 2);
     assert_eq!(t2.devices().len(), 2);
@@ -109,7 +109,7 @@ fn two_replicas_equal_one_replica() {
 #[test]
 fn replicas_never_drift() {
     let d = data(1000);
-    let pair = device::open(&AdapterSelection::Backend("vulkan".into()), 3).expect("three devices");
+    let pair = gpu::open(&AdapterSelection::Backend("vulkan".into()), 3).expect("three devices");
     let (t, _) = train(pair, &d, 16, 3);
     let all = t.replica_parameters().unwrap();
     for (r, p) in all.iter().enumerate().skip(1) {
@@ -132,8 +132,8 @@ fn vulkan_and_gl_together() {
     std::thread::spawn(move || {
         let result = std::panic::catch_unwind(|| {
             let d = data(600);
-            let vk = device::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("vulkan");
-            let gl = device::open(&AdapterSelection::Backend("gl".into()), 1).expect("a GL adapter");
+            let vk = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("vulkan");
+            let gl = gpu::open(&AdapterSelection::Backend("gl".into()), 1).expect("a GL adapter");
             let both: Vec<Gpu> = vk.iter().cloned().chain(gl).collect();
             let (_, p1) = train(vk, &d, 32, 2);
             let (t2, p2) = train(both, &d, 32, 2);
@@ -171,7 +171,7 @@ fn weighted_shares_still_equal_one_replica() {
         t.fit(&d, None, |_| {}).unwrap();
         (t.parameters().unwrap(), t.parallel_stats())
     };
-    let vk = |n| device::open(&AdapterSelection::Backend("vulkan".into()), n).expect("lavapipe");
+    let vk = |n| gpu::open(&AdapterSelection::Backend("vulkan".into()), n).expect("lavapipe");
     let (p1, _) = run(vk(1), None);
     let (p2, stats) = run(vk(2), Some(vec![3.0, 1.0]));
     let rows = stats.expect("parallel stats").rows_per_replica;
@@ -185,7 +185,7 @@ fn weighted_shares_still_equal_one_replica() {
 #[test]
 fn a_lost_replica_is_a_clear_error() {
     let d = data(400);
-    let gpus = device::open(&AdapterSelection::Backend("vulkan".into()), 2).expect("two devices");
+    let gpus = gpu::open(&AdapterSelection::Backend("vulkan".into()), 2).expect("two devices");
     let victim = gpus[1].clone();
     let options = TrainerOptions {
         batch_size: 40,

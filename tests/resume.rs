@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::device::{self, AdapterSelection};
+use wgtrain::gpu::{self, AdapterSelection};
 use wgtrain::{Backend, EarlyStopping, Monitor, TrainEvent, Trainer, TrainerOptions};
 
 const EPOCHS: usize = 4;
@@ -20,9 +20,7 @@ const EPOCHS: usize = 4;
 fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
     let backend = match backend {
         "cpu" => Backend::Cpu,
-        _ => {
-            Backend::Devices(device::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe"))
-        }
+        _ => Backend::Devices(gpu::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe")),
     };
     TrainerOptions {
         epochs: EPOCHS,

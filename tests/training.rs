@@ -8,8 +8,8 @@ use std::sync::Arc;
 use common::fixture;
 use wgtrain::cpu::CpuMlp;
 use wgtrain::data::{default_mnist_dir, load_mnist, Dataset};
-use wgtrain::train::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::train::replica::Replica;
+use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
+use wgtrain::gpu::replica::Replica;
 use wgtrain::{Activation, Backend, Init, MlpSpec, Optimizer, Trainer, TrainerOptions};
 
 /// A deterministic pseudo-random u8 dataset with learnable labels (label = which quarter the
@@ -72,11 +72,11 @@ fn one_gpu_step_equals_one_cpu_step() {
         let cpu_grads_after = cpu.grads().to_vec();
 
         assert!(
-            (metrics[0] - loss).abs() <= 1e-5 * loss.abs() * 128.0,
+            (metrics.train_loss_sum() as f32 - loss).abs() <= 1e-5 * loss.abs() * 128.0,
             "{act:?}: loss sum gpu {} cpu {loss}",
-            metrics[0]
+            metrics.train_loss_sum()
         );
-        assert_eq!(metrics[1] as u32, correct, "{act:?}: correct counts differ");
+        assert_eq!(metrics.train_correct() as u32, correct, "{act:?}: correct counts differ");
         assert_close(&format!("{act:?} grads"), &gpu_grads, &cpu_grads_after, 1e-4, 1e-5);
         let max_g = cpu_grads_after.iter().fold(0.0f32, |m, g| m.max(g.abs()));
         let weight_tol = 1e-3 * (1e-5 * max_g) / 1e-7 + 1e-6;

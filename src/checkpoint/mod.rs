@@ -22,19 +22,21 @@
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use crate::model::MlpSpec;
-use crate::optim::Optimizer;
-use crate::train::early_stopping::EarlyStopping;
-use crate::train::history::History;
+use crate::callbacks::early_stopping::EarlyStopping;
+use crate::callbacks::history::History;
+use crate::spec::MlpSpec;
+use crate::spec::Optimizer;
 
 mod atomic;
 mod bytes;
 mod model;
+mod predict;
 mod state;
 mod validate;
 
 pub(crate) use atomic::write_atomic;
 pub use model::{load_model, load_model_bytes, save_model};
+pub use predict::{Model, Prediction};
 pub use state::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
 
 /// Everything needed to continue training exactly where it stopped.

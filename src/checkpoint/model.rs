@@ -10,7 +10,7 @@ use super::{BYTES_NAME, MODEL_FORMAT, VERSION};
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::model::MlpSpec;
+use crate::spec::MlpSpec;
 
 /// Writes `params` (flat, laid out as `spec.layout()`) as a safetensors model file, atomically.
 /// Fails with [`Error::Shape`] on a bad spec or a buffer of the wrong length, and with

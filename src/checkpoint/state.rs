@@ -8,10 +8,10 @@ use super::bytes::{le_bytes, read_bounded, serialize, to_json};
 use super::validate::{check_buffer, checked_layout, decode_into, nonzero_padding, Parsed};
 use super::write_atomic;
 use super::{TrainingState, BYTES_NAME, CHECKPOINT_FILE, CHECKPOINT_FORMAT, VERSION};
+use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
-use crate::model::{MlpSpec, ParamLayout};
-use crate::optim::Optimizer;
-use crate::train::early_stopping::EarlyStopping;
+use crate::spec::Optimizer;
+use crate::spec::{MlpSpec, ParamLayout};
 
 /// The checkpoint's flat buffers, in file order.
 const STATE_TENSORS: [&str; 4] = ["params", "m", "v", "best_params"];

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::{CHECKPOINT_FORMAT, MAX_LAYERS, MAX_PARAM_FLOATS, MODEL_FORMAT, VERSION};
 use crate::error::{Error, Result};
-use crate::model::{MlpSpec, ParamLayout, TENSOR_ALIGN};
+use crate::spec::{MlpSpec, ParamLayout, TENSOR_ALIGN};
 
 /// A parsed safetensors header (offsets already checked against the buffer by the crate).
 pub(super) struct Parsed<'a> {

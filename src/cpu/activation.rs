@@ -6,7 +6,7 @@
 //! value from `z` inside the backward rather than storing it, as the kernels do.
 
 use crate::error::Result;
-use crate::model::Activation;
+use crate::spec::Activation;
 
 use super::check_len;
 

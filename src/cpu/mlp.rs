@@ -7,8 +7,8 @@
 //! every step (and every smaller one, such as an epoch's last partial batch) reuses them.
 
 use crate::error::{Error, Result};
-use crate::model::{Activation, MlpSpec, ParamLayout};
-use crate::optim::Optimizer;
+use crate::spec::Optimizer;
+use crate::spec::{Activation, MlpSpec, ParamLayout};
 
 use super::pass::{backward, forward, Workspace};
 use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};

@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::optim::StepScalars;
+use crate::spec::StepScalars;
 
 use super::check_len;
 

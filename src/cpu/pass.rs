@@ -3,8 +3,8 @@
 //! dispatches as kernels.
 
 use crate::error::Result;
-use crate::model::{MlpSpec, ParamLayout};
 use crate::ops::MatmulForm;
+use crate::spec::{MlpSpec, ParamLayout};
 
 use super::{
     activation_backward_into, activation_forward_into, add_bias, column_sums_into, elements, matmul_into,

@@ -9,30 +9,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::reduce::reduce_into;
-use super::split::{offsets, split_rows};
+use super::batch_split::{offsets, split_rows};
+use super::host_reduce::HostReducer;
 use crate::data::Dataset;
-use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::model::MlpSpec;
-use crate::optim::Optimizer;
-use crate::train::replica::{PassKind, Replica, SourceId};
-
-/// Where the time of data-parallel steps went (host wall clock, summed over steps).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ParallelStats {
-    /// Data-parallel optimizer steps taken, over every epoch so far.
-    pub steps: usize,
-    /// From submitting the replicas' gradient passes until every staging buffer is mapped:
-    /// their compute plus the device-to-host copy.
-    pub compute_and_download_secs: f64,
-    /// The host sum into the shared staging buffer.
-    pub reduce_secs: f64,
-    /// Writing the reduced gradients back and submitting the updates.
-    pub upload_secs: f64,
-    /// Training rows each replica processed.
-    pub rows_per_replica: Vec<usize>,
-}
+use crate::exec::{
+    EpochPlan, EpochSums, Executor, ExecutorState, GradientReducer, ParallelStats, PassSums, StepHook,
+    ValSource,
+};
+use crate::gpu::replica::{PassKind, Replica, SourceId};
+use crate::gpu::Gpu;
+use crate::spec::{MlpSpec, Optimizer};
 
 /// Prefixes an error with the replica it came from.
 fn on_replica(r: usize, e: Error) -> Error {
@@ -50,21 +37,23 @@ fn on_replica(r: usize, e: Error) -> Error {
     }
 }
 
-/// The replicas and the shared staging state.
-pub struct Mirrored {
+/// The replicas and the shared staging state: the mirrored devices as one [`Executor`].
+pub(crate) struct Mirrored {
     /// One per device, in the order of the devices given to [`Mirrored::new`]; their
     /// parameters stay identical after every step.
-    pub replicas: Vec<Replica>,
+    replicas: Vec<Replica>,
     /// Relative speed of each replica: batch shares are proportional to it.
     weights: Vec<f64>,
     /// One MAP_READ buffer per replica for its gradients.
     staging: Vec<wgpu::Buffer>,
-    /// The shared staging buffer the host reduces into.
+    /// The shared staging buffer the gradients are reduced into.
     reduced: Vec<f32>,
+    /// How the replicas' gradients become one.
+    reducer: Box<dyn GradientReducer>,
     train: Vec<SourceId>,
     val: Vec<Option<SourceId>>,
     /// Timing since construction, summed over steps.
-    pub stats: ParallelStats,
+    stats: ParallelStats,
 }
 
 impl Mirrored {
@@ -100,6 +89,7 @@ impl Mirrored {
             weights: vec![1.0; n],
             staging,
             reduced: vec![0.0; len],
+            reducer: Box::new(HostReducer),
             train: Vec::new(),
             val: Vec::new(),
             stats: ParallelStats { rows_per_replica: vec![0; n], ..Default::default() },
@@ -121,12 +111,7 @@ impl Mirrored {
     }
 
     /// Uploads the data to every replica; the validation rows are sharded across replicas.
-    pub fn prepare(
-        &mut self,
-        data: &Dataset,
-        train_idx: &[u32],
-        val: Option<(&Dataset, &[u32])>,
-    ) -> Result<()> {
+    fn upload(&mut self, data: &Dataset, train_idx: &[u32], val: Option<(&Dataset, &[u32])>) -> Result<()> {
         let n = self.replicas.len();
         let val_shares = match val {
             Some((_, idx)) => split_rows(idx.len(), &vec![1.0; n])?,
@@ -145,16 +130,16 @@ impl Mirrored {
         Ok(())
     }
 
-    /// One epoch over `order` in global batches of `batch` rows. Returns
-    /// `(train loss sum, train correct, val loss sum, val correct, steps)`.
-    pub fn run_epoch(
+    /// One epoch over `order` in global batches of `batch` rows: `(train sums, validation
+    /// sums, steps)` with the rows left for the caller to fill.
+    fn epoch(
         &mut self,
         order: &[u32],
         batch: usize,
         first_step: u64,
         eval_batch: usize,
-        hook: &mut dyn FnMut(usize) -> Result<()>,
-    ) -> Result<([f64; 4], usize)> {
+        hook: StepHook<'_>,
+    ) -> Result<(PassSums, PassSums, usize)> {
         if self.train.len() != self.replicas.len() {
             return Err(Error::Config("fit has not uploaded its data".into()));
         }
@@ -175,7 +160,7 @@ impl Mirrored {
                 hook(step + 1)?;
             }
         }
-        let mut sums = [0.0f64; 4];
+        let (mut train, mut val) = (PassSums::default(), PassSums::default());
         for (r, replica) in self.replicas.iter_mut().enumerate() {
             if let Some(v) = self.val[r] {
                 replica.submit_eval(v, eval_batch).map_err(|e| on_replica(r, e))?;
@@ -183,11 +168,12 @@ impl Mirrored {
         }
         for (r, replica) in self.replicas.iter().enumerate() {
             let m = replica.read_metrics().map_err(|e| on_replica(r, e))?;
-            for (acc, v) in sums.iter_mut().zip(m) {
-                *acc += v as f64;
-            }
+            train.loss += m.train.loss;
+            train.correct += m.train.correct;
+            val.loss += m.eval.loss;
+            val.correct += m.eval.correct;
         }
-        Ok((sums, steps))
+        Ok((train, val, steps))
     }
 
     /// Records (or finds) each replica's gradient plan for `steps` launches of a batch of
@@ -259,7 +245,7 @@ impl Mirrored {
         Ok(())
     }
 
-    /// Sums the mapped staging buffers into the shared one, then unmaps them.
+    /// Reduces the mapped staging buffers into the shared one, then unmaps them.
     fn reduce(&mut self, plans: &[Option<(usize, usize)>]) -> Result<()> {
         let views: Vec<wgpu::BufferView> = plans
             .iter()
@@ -281,7 +267,7 @@ impl Mirrored {
                 context: "reading gradients".into(),
                 message: e.to_string(),
             })?;
-        let result = reduce_into(&mut self.reduced, &parts);
+        let result = self.reducer.reduce(&parts, &mut self.reduced);
         drop(parts);
         drop(views);
         for (p, b) in plans.iter().zip(&self.staging) {
@@ -290,5 +276,88 @@ impl Mirrored {
             }
         }
         result
+    }
+}
+
+impl Executor for Mirrored {
+    fn devices(&self) -> Vec<String> {
+        self.replicas.iter().map(|r| r.gpu.report.label()).collect()
+    }
+
+    fn dispatches_per_step(&self) -> usize {
+        self.replicas.first().map_or(0, |r| r.dispatches_per_step())
+    }
+
+    fn parallel_stats(&self) -> Option<ParallelStats> {
+        Some(self.stats.clone())
+    }
+
+    fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
+        let mut all = Vec::new();
+        self.upload(data, train_idx, val.rows(data, &mut all))
+    }
+
+    fn run_epoch(
+        &mut self,
+        _data: &Dataset,
+        val: &ValSource<'_>,
+        plan: &EpochPlan<'_>,
+        hook: StepHook<'_>,
+    ) -> Result<EpochSums> {
+        let (train, val_sums, steps) =
+            self.epoch(plan.order, plan.batch, plan.first_step, plan.eval_batch, hook)?;
+        let val = match val {
+            ValSource::None => None,
+            v => Some(PassSums { rows: v.len(), ..val_sums }),
+        };
+        Ok(EpochSums { train: PassSums { rows: plan.order.len(), ..train }, val, steps })
+    }
+
+    /// Evaluation runs on the first replica (all hold the same weights).
+    fn evaluate(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
+        let replica = self.replicas.first_mut().ok_or_else(|| Error::Config("no replicas".into()))?;
+        replica.evaluate_dataset(data, eval_batch).map_err(|e| on_replica(0, e))
+    }
+
+    fn train_step(&mut self, _x: &[f32], _labels: &[u8], _t: u64) -> Result<PassSums> {
+        Err(Error::Config("train_step runs on one device; use fit for data parallel".into()))
+    }
+
+    /// All replicas hold the same weights: after a device failure, any healthy one still has
+    /// those of the last completed step.
+    fn parameters(&self) -> Result<Vec<f32>> {
+        let mut last = Err(Error::NoAdapter { detail: ": no replica left".into() });
+        for r in &self.replicas {
+            last = r.read_params();
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
+    fn replica_parameters(&self) -> Result<Vec<Vec<f32>>> {
+        self.replicas.iter().map(|r| r.read_params()).collect()
+    }
+
+    fn read_state(&self) -> Result<ExecutorState> {
+        self.replicas.first().ok_or_else(|| Error::Config("no replicas".into()))?.read_state()
+    }
+
+    fn write_state(&mut self, state: &ExecutorState, _step: u64) -> Result<()> {
+        for (r, replica) in self.replicas.iter().enumerate() {
+            replica.write_full_state(state).map_err(|e| on_replica(r, e))?;
+        }
+        Ok(())
+    }
+
+    fn snapshot_best(&mut self) -> Result<()> {
+        self.replicas.iter().for_each(|r| r.snapshot_best());
+        Ok(())
+    }
+
+    fn restore_best(&mut self) -> Result<()> {
+        self.replicas.iter().for_each(|r| r.restore_best());
+        Ok(())
     }
 }

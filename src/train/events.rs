@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::train::early_stopping::{Decision, StopReason};
-use crate::train::history::{EpochRecord, History};
+use crate::callbacks::early_stopping::{Decision, StopReason};
+use crate::callbacks::history::{EpochRecord, History};
 
 /// Something that happened during `fit`.
 #[derive(Debug, Clone)]

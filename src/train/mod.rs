@@ -1,13 +1,8 @@
-//! Training: the model on each device, the epoch loop, early stopping and the history.
+//! The trainer: the epoch loop on top of an executor, its options and the events it reports.
 
 pub mod background;
-pub mod device_data;
-pub mod early_stopping;
-mod engine;
 mod events;
-pub mod history;
 mod options;
-pub mod replica;
 mod trainer;
 
 pub use events::{CancelToken, Evaluation, FitReport, TrainEvent};

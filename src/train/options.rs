@@ -1,11 +1,11 @@
 //! What a training run is asked to do: model, optimizer, batch size, epochs, seed, validation,
 //! early stopping, and where to run.
 
-use crate::device::{AdapterSelection, Gpu};
+use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
-use crate::model::{Init, MlpSpec};
-use crate::optim::Optimizer;
-use crate::train::early_stopping::EarlyStopping;
+use crate::gpu::{AdapterSelection, Gpu};
+use crate::spec::Optimizer;
+use crate::spec::{Init, MlpSpec};
 
 /// Where the math runs.
 #[derive(Debug, Clone)]

@@ -5,24 +5,24 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
-use crate::checkpoint::{load_checkpoint, save_checkpoint, TrainingState};
+use crate::callbacks::early_stopping::{Decision, EarlyStopping, EpochMetrics};
+use crate::callbacks::history::{EpochRecord, History};
+use crate::checkpoint::{load_checkpoint, save_checkpoint, Model, Prediction, TrainingState};
+use crate::cpu::CpuExecutor;
 use crate::data::{shuffled, validation_split, Dataset};
-use crate::device::{self, Gpu};
 use crate::error::{Error, Result};
-use crate::model::MlpSpec;
-use crate::parallel::{Mirrored, ParallelStats};
-use crate::predict::{Model, Prediction};
+use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, ValSource};
+use crate::gpu::{self, DeviceExecutor, Gpu};
+use crate::parallel::Mirrored;
+use crate::spec::MlpSpec;
 use crate::train::background::{self, Background};
-use crate::train::early_stopping::{Decision, EarlyStopping, EpochMetrics};
-use crate::train::engine::{CpuEngine, Engine, EpochSums, GpuEngine, MirroredEngine, PassSums, ValSource};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
-use crate::train::history::{EpochRecord, History};
 use crate::train::options::{Backend, TrainerOptions};
 
 /// Trains one model. Build it from [`TrainerOptions`], then [`Trainer::fit`].
 pub struct Trainer {
     options: TrainerOptions,
-    engine: Engine,
+    executor: Box<dyn Executor>,
     cancel: CancelToken,
     /// Optimizer steps taken so far (Adam's t).
     step: u64,
@@ -31,12 +31,6 @@ pub struct Trainer {
     rng: Pcg64Mcg,
     history: History,
     early_stopping: Option<EarlyStopping>,
-}
-
-fn mean(sums: PassSums) -> (f32, f32) {
-    let (loss, correct, n) = sums;
-    let n = n.max(1) as f64;
-    ((loss / n) as f32, (correct / n) as f32)
 }
 
 impl Trainer {
@@ -53,21 +47,13 @@ impl Trainer {
         if let Some(bad) = params.iter().position(|p| !p.is_finite()) {
             return Err(Error::Data(format!("parameter {bad} is not finite")));
         }
-        let max_rows = options.batch_size.max(options.eval_batch);
-        let engine = match &options.backend {
-            Backend::Cpu => Engine::Cpu(Box::new(CpuEngine::new(&options.spec, options.optimizer, params)?)),
-            Backend::Gpu { selection, replicas_per_adapter } => {
-                let gpus = device::open(selection, *replicas_per_adapter)?;
-                Self::gpu_engine(gpus, &options, params, max_rows)?
-            }
-            Backend::Devices(gpus) => Self::gpu_engine(gpus.clone(), &options, params, max_rows)?,
-        };
+        let executor = open_executor(&options, params)?;
         // The shuffle stream is derived from the seed but differs from the init stream.
         let rng = Pcg64Mcg::seed_from_u64(options.seed ^ 0x5eed_5eed_5eed_5eed);
         let early_stopping = options.early_stopping.clone();
         Ok(Trainer {
             options,
-            engine,
+            executor,
             cancel: CancelToken::new(),
             step: 0,
             epoch: 0,
@@ -75,31 +61,6 @@ impl Trainer {
             history: History::default(),
             early_stopping,
         })
-    }
-
-    fn gpu_engine(
-        mut gpus: Vec<Gpu>,
-        options: &TrainerOptions,
-        params: &[f32],
-        max_rows: usize,
-    ) -> Result<Engine> {
-        match gpus.len() {
-            0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
-            1 => Ok(Engine::Gpu(Box::new(GpuEngine::new(
-                gpus.remove(0),
-                &options.spec,
-                options.optimizer,
-                params,
-                max_rows,
-            )?))),
-            _ => {
-                let mut inner = Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?;
-                if let Some(w) = &options.replica_weights {
-                    inner.set_weights(w.clone())?;
-                }
-                Ok(Engine::Mirrored(Box::new(MirroredEngine { inner })))
-            }
-        }
     }
 
     /// A token that cancels this trainer's `fit` from another thread.
@@ -117,38 +78,24 @@ impl Trainer {
         &self.options.spec
     }
 
-    /// Names of the devices training runs on (`cpu` for the CPU backend).
+    /// Names of the devices training runs on (`cpu` for the CPU executor).
     pub fn devices(&self) -> Vec<String> {
-        match &self.engine {
-            Engine::Gpu(g) => vec![g.replica.gpu.report.label()],
-            Engine::Mirrored(m) => m.inner.replicas.iter().map(|r| r.gpu.report.label()).collect(),
-            Engine::Cpu(_) => vec!["cpu".into()],
-        }
+        self.executor.devices()
     }
 
-    /// Dispatches per training step (0 on the CPU backend).
+    /// Dispatches per training step (0 on the CPU executor).
     pub fn dispatches_per_step(&self) -> usize {
-        match &self.engine {
-            Engine::Gpu(g) => g.replica.dispatches_per_step(),
-            Engine::Mirrored(m) => m.inner.replicas.first().map_or(0, |r| r.dispatches_per_step()),
-            Engine::Cpu(_) => 0,
-        }
+        self.executor.dispatches_per_step()
     }
 
     /// Data-parallel timing (None unless training on several devices).
     pub fn parallel_stats(&self) -> Option<ParallelStats> {
-        match &self.engine {
-            Engine::Mirrored(m) => Some(m.inner.stats.clone()),
-            _ => None,
-        }
+        self.executor.parallel_stats()
     }
 
     /// Flat parameters of every replica (one entry per device; tests check they agree).
     pub fn replica_parameters(&self) -> Result<Vec<Vec<f32>>> {
-        match &self.engine {
-            Engine::Mirrored(m) => m.inner.replicas.iter().map(|r| r.read_params()).collect(),
-            _ => Ok(vec![self.parameters()?]),
-        }
+        self.executor.replica_parameters()
     }
 
     /// The history of every epoch run so far.
@@ -158,22 +105,7 @@ impl Trainer {
 
     /// The current flat parameters (layout of `spec().layout()`).
     pub fn parameters(&self) -> Result<Vec<f32>> {
-        match &self.engine {
-            Engine::Gpu(g) => g.replica.read_params(),
-            // All replicas hold the same weights: after a device failure, any healthy one
-            // still has those of the last completed step.
-            Engine::Mirrored(m) => {
-                let mut last = Err(Error::NoAdapter { detail: ": no replica left".into() });
-                for r in &m.inner.replicas {
-                    last = r.read_params();
-                    if last.is_ok() {
-                        break;
-                    }
-                }
-                last
-            }
-            Engine::Cpu(c) => Ok(c.mlp.params().to_vec()),
-        }
+        self.executor.parameters()
     }
 
     fn check_data(&self, data: &Dataset, what: &str) -> Result<()> {
@@ -227,11 +159,7 @@ impl Trainer {
             (Some(s), None) if !s.val.is_empty() => ValSource::Split(&s.val),
             _ => ValSource::None,
         };
-        match &mut self.engine {
-            Engine::Gpu(g) => g.prepare(train, &train_idx, &val)?,
-            Engine::Mirrored(m) => m.prepare(train, &train_idx, &val)?,
-            Engine::Cpu(_) => {}
-        }
+        self.executor.prepare(train, &train_idx, &val)?;
         // A resumed run whose early stopping had already stopped trains no further.
         let already_stopped = self.early_stopping.as_ref().is_some_and(|es| es.stopped_epoch().is_some());
         let mut decision = if already_stopped { Decision::Stop } else { Decision::Continue };
@@ -243,13 +171,13 @@ impl Trainer {
             let seconds = start.elapsed().as_secs_f64();
             self.step += sums.steps as u64;
             self.epoch += 1;
-            let (loss, accuracy) = mean(sums.train);
-            let (val_loss, val_accuracy) = sums.val.map(mean).unzip();
+            let (loss, accuracy) = sums.train.means();
+            let (val_loss, val_accuracy) = sums.val.map(|v| v.means()).unzip();
             let metrics = EpochMetrics { loss, accuracy, val_loss, val_accuracy };
             if let Some(es) = &mut self.early_stopping {
                 decision = es.on_epoch_end(epoch, &metrics);
                 if es.wants_snapshot() {
-                    self.snapshot_best();
+                    self.executor.snapshot_best()?;
                 }
             }
             let record = EpochRecord::new(epoch, &metrics, seconds, order.len());
@@ -261,7 +189,7 @@ impl Trainer {
         }
         let restored_epoch = self.early_stopping.as_ref().and_then(|es| es.restore_epoch());
         if restored_epoch.is_some() {
-            self.restore_best()?;
+            self.executor.restore_best()?;
         }
         let es = self.early_stopping.as_ref();
         Ok(FitReport {
@@ -301,55 +229,17 @@ impl Trainer {
             });
             Ok(())
         };
-        match &mut self.engine {
-            Engine::Gpu(g) => g.run_epoch(order, batch, self.step, self.options.eval_batch, &mut hook),
-            Engine::Mirrored(m) => {
-                let val_rows = match val {
-                    ValSource::None => None,
-                    ValSource::Split(idx) => Some(idx.len()),
-                    ValSource::Data(v) => Some(v.len()),
-                };
-                m.run_epoch(order, batch, self.step, self.options.eval_batch, val_rows, &mut hook)
-            }
-            Engine::Cpu(c) => c.run_epoch(train, order, batch, val, &mut hook),
-        }
-    }
-
-    fn snapshot_best(&mut self) {
-        match &mut self.engine {
-            Engine::Gpu(g) => g.replica.snapshot_best(),
-            Engine::Mirrored(m) => m.inner.replicas.iter().for_each(|r| r.snapshot_best()),
-            Engine::Cpu(c) => c.snapshot_best(),
-        }
-    }
-
-    fn restore_best(&mut self) -> Result<()> {
-        match &mut self.engine {
-            Engine::Gpu(g) => {
-                g.replica.restore_best();
-                Ok(())
-            }
-            Engine::Mirrored(m) => {
-                m.inner.replicas.iter().for_each(|r| r.restore_best());
-                Ok(())
-            }
-            Engine::Cpu(c) => c.restore_best(),
-        }
+        let plan = EpochPlan { order, batch, first_step: self.step, eval_batch: self.options.eval_batch };
+        self.executor.run_epoch(train, val, &plan, &mut hook)
     }
 
     /// One optimizer step on a batch given by the caller: `x: [rows, inputs]` (f32, already
     /// scaled) and labels. Returns the batch's mean loss. Waits for the result.
     pub fn train_step(&mut self, x: &[f32], labels: &[u8]) -> Result<f32> {
         let t = self.step + 1;
-        let (loss, _) = match &mut self.engine {
-            Engine::Gpu(g) => g.replica.train_step_direct(x, labels, t)?,
-            Engine::Cpu(c) => c.mlp.train_step(x, labels)?,
-            Engine::Mirrored(_) => {
-                return Err(Error::Config("train_step runs on one device; use fit for data parallel".into()))
-            }
-        };
+        let sums = self.executor.train_step(x, labels, t)?;
         self.step = t;
-        Ok(loss / labels.len().max(1) as f32)
+        Ok(sums.means().0)
     }
 
     /// Class probabilities and labels for `x: [rows, inputs]` with the current weights
@@ -365,21 +255,7 @@ impl Trainer {
 
     /// The full training state, for a checkpoint. Reads weights and moments back (waits).
     pub fn state(&self) -> Result<TrainingState> {
-        let (params, m, v, best) = match &self.engine {
-            Engine::Gpu(g) => {
-                let (m, v) = g.replica.read_moments()?;
-                (g.replica.read_params()?, m, v, g.replica.read_best()?)
-            }
-            Engine::Mirrored(mm) => {
-                let r = &mm.inner.replicas[0];
-                let (m, v) = r.read_moments()?;
-                (r.read_params()?, m, v, r.read_best()?)
-            }
-            Engine::Cpu(c) => {
-                let (m, v, _) = c.mlp.optimizer_state();
-                (c.mlp.params().to_vec(), m.to_vec(), v.to_vec(), c.best.clone())
-            }
-        };
+        let ExecutorState { params, m, v, best } = self.executor.read_state()?;
         let has_snapshot = self.early_stopping.as_ref().is_some_and(|es| es.restore_epoch().is_some());
         Ok(TrainingState {
             spec: self.options.spec.clone(),
@@ -429,26 +305,13 @@ impl Trainer {
         {
             return Err(Error::Shape("checkpoint tensors do not match the model's size".into()));
         }
-        match &mut t.engine {
-            Engine::Gpu(g) => {
-                g.replica.write_state(&state.params, Some(&state.m), Some(&state.v))?;
-                if !state.best_params.is_empty() {
-                    g.replica.write_best(&state.best_params)?;
-                }
-            }
-            Engine::Mirrored(mm) => {
-                for r in &mm.inner.replicas {
-                    r.write_state(&state.params, Some(&state.m), Some(&state.v))?;
-                    if !state.best_params.is_empty() {
-                        r.write_best(&state.best_params)?;
-                    }
-                }
-            }
-            Engine::Cpu(c) => {
-                c.mlp.set_optimizer_state(&state.m, &state.v, state.step)?;
-                c.best = state.best_params.clone();
-            }
-        }
+        let exec_state = ExecutorState {
+            params: state.params.clone(),
+            m: state.m.clone(),
+            v: state.v.clone(),
+            best: state.best_params.clone(),
+        };
+        t.executor.write_state(&exec_state, state.step)?;
         t.step = state.step;
         t.epoch = state.epoch;
         t.rng = state.rng;
@@ -487,12 +350,40 @@ impl Trainer {
     /// Mean loss and accuracy of the current weights over `data`.
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         self.check_data(data, "evaluation")?;
-        let sums = match &mut self.engine {
-            Engine::Gpu(g) => g.evaluate(data, self.options.eval_batch)?,
-            Engine::Mirrored(m) => m.evaluate(data, self.options.eval_batch)?,
-            Engine::Cpu(c) => c.evaluate(data)?,
-        };
-        let (loss, accuracy) = mean(sums);
+        let sums = self.executor.evaluate(data, self.options.eval_batch)?;
+        let (loss, accuracy) = sums.means();
         Ok(Evaluation { loss, accuracy, samples: data.len() })
+    }
+}
+
+/// The executor `options.backend` asks for, holding `params`: the only place that knows
+/// which kinds exist.
+fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
+    let max_rows = options.batch_size.max(options.eval_batch);
+    let devices = |mut gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
+        match gpus.len() {
+            0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
+            1 => Ok(Box::new(DeviceExecutor::new(
+                gpus.remove(0),
+                &options.spec,
+                options.optimizer,
+                params,
+                max_rows,
+            )?)),
+            _ => {
+                let mut mirrored = Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?;
+                if let Some(w) = &options.replica_weights {
+                    mirrored.set_weights(w.clone())?;
+                }
+                Ok(Box::new(mirrored))
+            }
+        }
+    };
+    match &options.backend {
+        Backend::Cpu => Ok(Box::new(CpuExecutor::new(&options.spec, options.optimizer, params)?)),
+        Backend::Gpu { selection, replicas_per_adapter } => {
+            devices(gpu::open(selection, *replicas_per_adapter)?)
+        }
+        Backend::Devices(gpus) => devices(gpus.clone()),
     }
 }

@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-use wgtrain::device::{self, AdapterSelection, Gpu};
-use wgtrain::kernels::Kernels;
+use wgtrain::gpu::kernels::Kernels;
+use wgtrain::gpu::{self, AdapterSelection, Gpu};
 
 pub struct Fixture {
     pub gpu: Gpu,
@@ -18,8 +18,8 @@ pub struct Fixture {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let gpu = device::open(&AdapterSelection::Backend("vulkan".into()), 1)
-            .or_else(|_| device::open(&AdapterSelection::BestPerDevice, 1))
+        let gpu = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1)
+            .or_else(|_| gpu::open(&AdapterSelection::BestPerDevice, 1))
             .map(|mut g| g.remove(0))
             .unwrap_or_else(|e| panic!("this test needs a GPU adapter: {e}"));
         let kernels = Kernels::new(&gpu).unwrap_or_else(|e| panic!("building kernels failed: {e}"));

@@ -8,6 +8,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::exec::GradientReducer;
 
 /// Chunk of parameters per rayon task: large enough that scheduling costs little.
 const CHUNK: usize = 16 * 1024;
@@ -28,4 +29,14 @@ pub fn reduce_into(out: &mut [f32], parts: &[&[f32]]) -> Result<()> {
         }
     });
     Ok(())
+}
+
+/// The reduction of replicas in one process: [`reduce_into`] on the host, over the mapped
+/// staging buffers.
+pub(crate) struct HostReducer;
+
+impl GradientReducer for HostReducer {
+    fn reduce(&mut self, parts: &[&[f32]], out: &mut [f32]) -> Result<()> {
+        reduce_into(out, parts)
+    }
 }

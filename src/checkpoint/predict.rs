@@ -7,9 +7,9 @@ use std::path::Path;
 use crate::checkpoint::{load_model, save_model};
 use crate::cpu::CpuMlp;
 use crate::error::{Error, Result};
-use crate::kernels::pixel_lut;
-use crate::model::MlpSpec;
-use crate::optim::Optimizer;
+use crate::spec::pixel_lut;
+use crate::spec::MlpSpec;
+use crate::spec::Optimizer;
 
 /// Class probabilities and the most probable class of each row.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,8 +2,8 @@
 //! correct-count accumulated into a device-resident metrics buffer.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
-use crate::device::Gpu;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

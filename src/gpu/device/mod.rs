@@ -2,10 +2,10 @@
 //! callbacks and panics into errors.
 
 mod discovery;
-mod gpu;
+mod handle;
 
 pub use discovery::{enumerate, instance, select, AdapterReport, AdapterSelection};
-pub use gpu::Gpu;
+pub use handle::Gpu;
 
 use crate::error::Result;
 

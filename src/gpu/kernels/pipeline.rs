@@ -2,30 +2,30 @@
 //! inside error scopes, small uniform buffers, and [`Dispatch`], a recorded kernel launch
 //! that can be replayed every step without touching the host.
 
-use crate::device::Gpu;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 
 /// Every WGSL file, embedded once. Libraries (no entry point) are appended to the kernels
 /// that name them on their `// Requires:` line.
 pub const SHADERS: &[(&str, &str)] = &[
-    ("activation.wgsl", include_str!("../../shaders/activation.wgsl")),
-    ("activation_fns.wgsl", include_str!("../../shaders/activation_fns.wgsl")),
-    ("gather.wgsl", include_str!("../../shaders/gather.wgsl")),
-    ("gather_common.wgsl", include_str!("../../shaders/gather_common.wgsl")),
-    ("gather_texture.wgsl", include_str!("../../shaders/gather_texture.wgsl")),
-    ("gather_vec4.wgsl", include_str!("../../shaders/gather_vec4.wgsl")),
-    ("matmul.wgsl", include_str!("../../shaders/matmul.wgsl")),
-    ("matmul_epilogue.wgsl", include_str!("../../shaders/matmul_epilogue.wgsl")),
-    ("matmul_epilogue_vec4.wgsl", include_str!("../../shaders/matmul_epilogue_vec4.wgsl")),
-    ("matmul_params.wgsl", include_str!("../../shaders/matmul_params.wgsl")),
-    ("matmul_texture.wgsl", include_str!("../../shaders/matmul_texture.wgsl")),
-    ("matmul_vec4.wgsl", include_str!("../../shaders/matmul_vec4.wgsl")),
-    ("optim.wgsl", include_str!("../../shaders/optim.wgsl")),
-    ("optim_common.wgsl", include_str!("../../shaders/optim_common.wgsl")),
-    ("optim_vec4.wgsl", include_str!("../../shaders/optim_vec4.wgsl")),
-    ("pack_texture.wgsl", include_str!("../../shaders/pack_texture.wgsl")),
-    ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
-    ("softmax_xent.wgsl", include_str!("../../shaders/softmax_xent.wgsl")),
+    ("activation.wgsl", include_str!("../../../shaders/activation.wgsl")),
+    ("activation_fns.wgsl", include_str!("../../../shaders/activation_fns.wgsl")),
+    ("gather.wgsl", include_str!("../../../shaders/gather.wgsl")),
+    ("gather_common.wgsl", include_str!("../../../shaders/gather_common.wgsl")),
+    ("gather_texture.wgsl", include_str!("../../../shaders/gather_texture.wgsl")),
+    ("gather_vec4.wgsl", include_str!("../../../shaders/gather_vec4.wgsl")),
+    ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
+    ("matmul_epilogue.wgsl", include_str!("../../../shaders/matmul_epilogue.wgsl")),
+    ("matmul_epilogue_vec4.wgsl", include_str!("../../../shaders/matmul_epilogue_vec4.wgsl")),
+    ("matmul_params.wgsl", include_str!("../../../shaders/matmul_params.wgsl")),
+    ("matmul_texture.wgsl", include_str!("../../../shaders/matmul_texture.wgsl")),
+    ("matmul_vec4.wgsl", include_str!("../../../shaders/matmul_vec4.wgsl")),
+    ("optim.wgsl", include_str!("../../../shaders/optim.wgsl")),
+    ("optim_common.wgsl", include_str!("../../../shaders/optim_common.wgsl")),
+    ("optim_vec4.wgsl", include_str!("../../../shaders/optim_vec4.wgsl")),
+    ("pack_texture.wgsl", include_str!("../../../shaders/pack_texture.wgsl")),
+    ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
+    ("softmax_xent.wgsl", include_str!("../../../shaders/softmax_xent.wgsl")),
 ];
 
 fn raw_source(file: &str) -> Result<&'static str> {

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::matmul::{Matmul, MatmulCall, Variant};
 use super::pipeline::Dispatch;
-use crate::device::Gpu;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 use crate::ops::MatmulForm;
 
 /// One tuning decision, for reports.

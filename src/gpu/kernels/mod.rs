@@ -13,15 +13,15 @@ mod softmax_xent;
 
 pub use activation::ActivationKernels;
 pub use autotune::{Autotuner, TuneRecord};
-pub use gather::{pack_pixels, pixel_lut, pixel_lut_buffer, pixel_value, Gather, GatherSources, GatherStep};
+pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
 pub use reduce::Reduce;
 pub use softmax_xent::{SoftmaxXent, XentCall};
 
-use crate::device::Gpu;
 use crate::error::Result;
+use crate::gpu::Gpu;
 
 /// Every pipeline of one device, built once.
 pub struct Kernels {

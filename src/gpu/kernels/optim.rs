@@ -2,9 +2,9 @@
 //! every parameter of the flat buffer, four per invocation when the length allows.
 
 use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
-use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, StepScalars};
+use crate::gpu::Gpu;
+use crate::spec::{Optimizer, StepScalars};
 
 /// The step scalars as the shader reads them (32 bytes).
 #[repr(C)]

@@ -4,9 +4,9 @@
 //! visits. Uploaded once; per epoch only the index order is rewritten.
 
 use crate::data::Dataset;
-use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::kernels::pack_pixels;
+use crate::gpu::kernels::pack_pixels;
+use crate::gpu::Gpu;
 
 /// Pixels and labels of one dataset on one device.
 pub struct DeviceDataset {

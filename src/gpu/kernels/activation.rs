@@ -3,9 +3,9 @@
 use super::pipeline::{
     self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, Slot,
 };
-use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::model::Activation;
+use crate::gpu::Gpu;
+use crate::spec::Activation;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

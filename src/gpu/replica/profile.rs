@@ -4,7 +4,7 @@
 
 use super::{PassKind, Replica, SourceId};
 use crate::error::{Error, Result};
-use crate::kernels::Dispatch;
+use crate::gpu::kernels::Dispatch;
 
 /// How a [`StepProfile`] was timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,12 +130,12 @@ impl Replica {
         let g = &self.gpu;
         let mut samples = vec![Vec::with_capacity(3); launches.len()];
         for (d, s) in launches.iter().zip(&mut samples) {
-            crate::kernels::submit(g, &[d]);
+            crate::gpu::kernels::submit(g, &[d]);
             g.wait()?;
             let all: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
             for _ in 0..3 {
                 let start = std::time::Instant::now();
-                crate::kernels::submit(g, &all);
+                crate::gpu::kernels::submit(g, &all);
                 g.wait()?;
                 s.push(start.elapsed().as_secs_f64() / reps as f64);
             }

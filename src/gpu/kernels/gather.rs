@@ -3,8 +3,9 @@
 //! resident u8 dataset and the epoch's index permutation.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
-use crate::device::Gpu;
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::spec::pixel_lut;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -228,18 +229,6 @@ pub fn pack_pixels(pixels: &[u8], features: usize) -> (Vec<u32>, usize) {
         }
     }
     (out, words)
-}
-
-/// A pixel as both backends see it: `p / 255`, correctly rounded.
-#[inline]
-pub fn pixel_value(p: u8) -> f32 {
-    f32::from(p) / 255.0
-}
-
-/// [`pixel_value`] of every byte: the table the GPU gathers look pixels up in (its own
-/// division may not round correctly, a table lookup always gives these bits).
-pub fn pixel_lut() -> [f32; 256] {
-    std::array::from_fn(|p| pixel_value(p as u8))
 }
 
 /// [`pixel_lut`] in the uniform buffer a gather binds as [`GatherSources::lut`].

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::matmul_texture::{Stored, TexturePath};
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
-use crate::device::Gpu;
 use crate::error::{Error, Result};
-use crate::model::Activation;
+use crate::gpu::Gpu;
 use crate::ops::MatmulForm;
+use crate::spec::Activation;
 
 /// A matmul kernel variant. All compute the same function; they differ in speed per adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -37,9 +37,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::callbacks::history::json_float;
+pub use crate::callbacks::history::EpochMetrics;
 use crate::error::{Error, Result};
-use crate::train::history::json_float;
-pub use crate::train::history::EpochMetrics;
 
 /// Which metric early stopping watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

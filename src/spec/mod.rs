@@ -1,0 +1,10 @@
+//! What is trained: the network, the task and the optimizer. Plain descriptions with no GPU
+//! and no data: every layer above reads them.
+
+mod network;
+mod optimizer;
+mod task;
+
+pub use network::{Activation, Init, LayerSlots, MlpSpec, ParamLayout, TENSOR_ALIGN};
+pub use optimizer::{Optimizer, StepScalars};
+pub use task::{pixel_lut, pixel_value};
