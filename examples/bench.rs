@@ -193,7 +193,7 @@ fn bench_train(
         // The first epoch of a fresh process includes building pipelines and choosing kernels.
         let first = setup + secs[0];
         let steady = median(secs[1..].to_vec());
-        let acc = report.history.last().and_then(|e| e.val_accuracy).unwrap_or(f32::NAN);
+        let acc = report.history.last().and_then(|e| e.get("val_accuracy")).unwrap_or(f32::NAN);
         let sps = mnist.train.len() as f64 / steady;
         let dps = trainer.dispatches_per_step();
         let (adapter, backend_name, device_type) = name;

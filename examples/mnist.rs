@@ -100,7 +100,7 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         seed: args.seed,
         validation_split: args.validation_split,
         early_stopping: Some(
-            EarlyStopping::new(Monitor::ValLoss)
+            EarlyStopping::new(Monitor::val_loss())
                 .patience(args.patience)
                 .min_delta(args.min_delta)
                 .restore_best_weights(true),
@@ -133,19 +133,21 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         }
         TrainEvent::EpochEnd { record: r, decision } => {
             seconds.push(r.seconds);
+            let metrics: Vec<String> = r.metrics.iter().map(|(name, v)| format!("{name} {v:.4}")).collect();
             let line = format!(
-                "epoch {:>2}: loss {:.4} acc {:.4} | val_loss {:.4} val_acc {:.4} | {:.2} s, {:.0} samples/s{}",
+                "epoch {:>2}: {} | {:.2} s, {:.0} samples/s{}",
                 r.epoch + 1,
-                r.loss,
-                r.accuracy,
-                r.val_loss.unwrap_or(f32::NAN),
-                r.val_accuracy.unwrap_or(f32::NAN),
+                metrics.join(" "),
                 r.seconds,
                 r.samples_per_second,
                 if *decision == Decision::Stop { "  <- early stop" } else { "" }
             );
             // A hidden bar (output not a terminal) swallows println: print directly then.
-            if bar.is_hidden() { println!("{line}") } else { bar.println(line) }
+            if bar.is_hidden() {
+                println!("{line}")
+            } else {
+                bar.println(line)
+            }
             bar.set_position(0);
         }
     })?;
@@ -171,7 +173,14 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         println!("restored the weights of epoch {} (best val_loss)", e + 1);
     }
     let test = trainer.evaluate(&mnist.test)?;
-    println!("test accuracy {:.4}, test loss {:.4} ({} images)", test.accuracy, test.loss, test.samples);
+    let (test_accuracy, test_loss) = (test.get("accuracy"), test.get("loss"));
+    let shown = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "test accuracy {}, test loss {} ({} images)",
+        shown(test_accuracy),
+        shown(test_loss),
+        test.samples
+    );
 
     if let Some(path) = &args.save {
         trainer.model()?.save(path)?;
@@ -190,7 +199,7 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         sorted.sort_by(f64::total_cmp);
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
         let summary = json!({
-            "test_accuracy": test.accuracy, "test_loss": test.loss, "epochs_run": report.epochs_run,
+            "test_accuracy": test_accuracy, "test_loss": test_loss, "epochs_run": report.epochs_run,
             "stopped_epoch": report.stopped_epoch, "best_epoch": report.best_epoch,
             "seconds_per_epoch": median, "samples_per_second": train.len() as f64 / median.max(1e-9),
             "adapter": devices.join(", "),

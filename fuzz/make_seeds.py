@@ -83,7 +83,8 @@ def checkpoint(sizes, early_stopping, with_best):
         ("params", [n], params),
         ("v", [n], [abs(p) * 1e-6 for p in params]),
     ]
-    record = {"epoch": 0, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": "NaN",
+    record = {"epoch": 0,
+              "metrics": {"loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": "NaN"},
               "seconds": 1.25, "samples_per_second": 800.0}
     meta = {
         "format": "wgtrain-checkpoint",

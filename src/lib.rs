@@ -31,7 +31,7 @@
 //!     batch_size: 10,
 //!     epochs: 30,
 //!     validation_split: 0.2,
-//!     early_stopping: Some(EarlyStopping::new(Monitor::ValLoss).patience(5).restore_best_weights(true)),
+//!     early_stopping: Some(EarlyStopping::new(Monitor::val_loss()).patience(5).restore_best_weights(true)),
 //!     // Backend::default() picks the best GPU adapter; the CPU backend needs no driver.
 //!     backend: Backend::Cpu,
 //!     ..TrainerOptions::default()
@@ -39,7 +39,7 @@
 //! let mut trainer = Trainer::new(options)?;
 //! let report = trainer.fit(&data, None, |event| {
 //!     if let TrainEvent::EpochEnd { record, .. } = event {
-//!         assert!(record.loss.is_finite());
+//!         assert!(record.get("loss").is_some_and(f32::is_finite));
 //!     }
 //! })?;
 //! assert!(report.epochs_run >= 1);
@@ -66,8 +66,9 @@ pub mod parallel;
 pub mod spec;
 pub mod train;
 
-pub use callbacks::early_stopping::{Decision, EarlyStopping, EpochMetrics, Mode, Monitor, StopReason};
+pub use callbacks::early_stopping::{Decision, EarlyStopping, Mode, Monitor, StopReason};
 pub use callbacks::history::{EpochRecord, History};
+pub use callbacks::metrics::EpochMetrics;
 pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;

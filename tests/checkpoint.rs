@@ -170,7 +170,11 @@ fn load_corrupted_model(corrupt: impl FnOnce(&mut Parts)) -> (TempDir, PathBuf, 
 }
 
 fn metrics(val_loss: f32) -> EpochMetrics {
-    EpochMetrics { loss: val_loss + 0.1, accuracy: 0.5, val_loss: Some(val_loss), val_accuracy: Some(0.6) }
+    EpochMetrics::new()
+        .with("loss", val_loss + 0.1)
+        .with("accuracy", 0.5)
+        .with("val_loss", val_loss)
+        .with("val_accuracy", 0.6)
 }
 
 /// A mid-run state: Adam moments, an advanced shuffle generator, early stopping with a snapshot,
@@ -184,7 +188,7 @@ fn mid_run_state(spec: MlpSpec, optimizer: Optimizer, with_early_stopping: bool)
         rng.next_u64();
     }
     let mut history = History::default();
-    let mut early_stopping = EarlyStopping::new(Monitor::ValLoss)
+    let mut early_stopping = EarlyStopping::new(Monitor::val_loss())
         .patience(3)
         .min_delta(1e-3)
         .baseline(Some(0.9))

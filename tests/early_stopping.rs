@@ -10,7 +10,11 @@ use wgtrain::{
     Decision, EarlyStopping, EpochMetrics, EpochRecord, Error, History, Mode, Monitor, StopReason,
 };
 
-use Monitor::{Accuracy, Loss, ValAccuracy, ValLoss};
+/// The four metric names classification reports.
+const LOSS: &str = "loss";
+const ACCURACY: &str = "accuracy";
+const VAL_LOSS: &str = "val_loss";
+const VAL_ACCURACY: &str = "val_accuracy";
 use StopReason::{DivergenceThreshold, NonFinite, Patience, StoppingThreshold};
 
 struct Case {
@@ -24,7 +28,7 @@ struct Case {
     restore: Option<usize>,
 }
 
-fn es(monitor: Monitor) -> EarlyStopping {
+fn es(monitor: &str) -> EarlyStopping {
     EarlyStopping::new(monitor)
 }
 
@@ -32,18 +36,20 @@ fn s(values: &[f32]) -> Vec<Option<f32>> {
     values.iter().copied().map(Some).collect()
 }
 
-/// Metrics with `value` in the monitored field and, elsewhere, decoys that would change the
-/// decisions if the wrong field were read.
-fn metrics(monitor: Monitor, epoch: usize, value: Option<f32>) -> EpochMetrics {
+/// Metrics with `value` in the monitored metric and, in the others, decoys that would change
+/// the decisions if the wrong metric were read. A `None` value leaves the metric out (a `val_`
+/// metric without validation).
+fn metrics(monitor: &Monitor, epoch: usize, value: Option<f32>) -> EpochMetrics {
     let decoy = 100.0 + epoch as f32 * if epoch.is_multiple_of(2) { 1.0 } else { -1.0 };
-    let mut m =
-        EpochMetrics { loss: decoy, accuracy: -decoy, val_loss: Some(decoy), val_accuracy: Some(-decoy) };
-    let present = || value.expect("training metrics are always present");
-    match monitor {
-        Loss => m.loss = present(),
-        Accuracy => m.accuracy = present(),
-        ValLoss => m.val_loss = value,
-        ValAccuracy => m.val_accuracy = value,
+    let mut m = EpochMetrics::new();
+    for (name, v) in [(LOSS, decoy), (ACCURACY, -decoy), (VAL_LOSS, decoy), (VAL_ACCURACY, -decoy)] {
+        if name != monitor.name() {
+            m.set(name, v);
+        } else if let Some(value) = value {
+            m.set(name, value);
+        } else {
+            assert!(name.starts_with("val_"), "training metrics are always present");
+        }
     }
     m
 }
@@ -59,7 +65,8 @@ fn run(es: &mut EarlyStopping, values: &[Option<f32>]) -> Run {
     let (mut epochs_run, mut snapshot) = (0, None);
     for (epoch, &value) in values.iter().enumerate() {
         epochs_run += 1;
-        let decision = es.on_epoch_end(epoch, &metrics(es.monitor(), epoch, value));
+        let m = metrics(&es.monitor().clone(), epoch, value);
+        let decision = es.on_epoch_end(epoch, &m);
         if es.wants_snapshot() {
             snapshot = Some(epoch);
         }
@@ -95,7 +102,7 @@ fn keras_ports() -> Vec<Case> {
     let mut rows: Vec<Case> = (0..4)
         .map(|patience| Case {
             why: "test_early_stopping_patience: stopped_epoch == max(patience, 1) + 2",
-            es: es(Loss).patience(patience),
+            es: es(LOSS).patience(patience),
             values: s(&PATIENCE_LOSSES),
             stop: Some(patience.max(1) + 2),
             reason: Some(Patience),
@@ -107,7 +114,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_final_weights_when_restoring_model_weights (1): best 0.1 at \
                   epoch 2, patience 2 stops at 4, weights of epoch 2 restored",
-            es: es(ValLoss).patience(2).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(2).restore_best_weights(true),
             values: s(&[0.2, 0.15, 0.1, 0.11, 0.12]),
             stop: Some(4),
             reason: Some(Patience),
@@ -117,7 +124,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_final_weights_when_restoring_model_weights (2): baseline 0.5 \
                   never beaten, so 5 epochs run and epoch 2 (0.7) is restored",
-            es: es(ValLoss).patience(5).baseline(Some(0.5)).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(5).baseline(Some(0.5)).restore_best_weights(true),
             values: s(&[0.9, 0.8, 0.7, 0.71, 0.72, 0.73]),
             stop: Some(4),
             reason: Some(Patience),
@@ -127,7 +134,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_final_weights_when_restoring_model_weights (3): another \
                   callback stops after epoch 3 (the values end there); epoch 2 is still restored",
-            es: es(ValLoss).patience(5).baseline(Some(0.5)).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(5).baseline(Some(0.5)).restore_best_weights(true),
             values: s(&[0.9, 0.8, 0.7, 0.71]),
             stop: None,
             reason: None,
@@ -137,7 +144,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_with_baseline: baseline 0.6 never beaten, patience 3, runs \
                   >= patience epochs; hand-derived: the first epoch counts, stop at epoch 2",
-            es: es(Loss).patience(3).baseline(Some(0.6)),
+            es: es(LOSS).patience(3).baseline(Some(0.6)),
             values: s(&[0.9, 0.95, 0.95, 0.95, 0.95]),
             stop: Some(2),
             reason: Some(Patience),
@@ -147,7 +154,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_with_start_from_epoch (patience 3, start 2): runs >= 5 \
                   epochs; hand-derived on flat values: epoch 2 is the first seen, stop at 5",
-            es: es(Loss).patience(3).start_from_epoch(2),
+            es: es(LOSS).patience(3).start_from_epoch(2),
             values: s(&[1.0; 8]),
             stop: Some(5),
             reason: Some(Patience),
@@ -157,7 +164,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "test_early_stopping_with_start_from_epoch (patience 0, start 2): runs >= 2 \
                   epochs; hand-derived on flat values: stop at 3",
-            es: es(Loss).patience(0).start_from_epoch(2),
+            es: es(LOSS).patience(0).start_from_epoch(2),
             values: s(&[1.0; 8]),
             stop: Some(3),
             reason: Some(Patience),
@@ -167,7 +174,7 @@ fn keras_ports() -> Vec<Case> {
         Case {
             why: "docstring example: monitor loss, patience 3, 'only 4 epochs are run'; \
                   hand-derived sequence that never improves after epoch 0",
-            es: es(Loss).patience(3),
+            es: es(LOSS).patience(3),
             values: s(&[1.0, 1.1, 1.2, 1.3, 1.4, 1.5]),
             stop: Some(3),
             reason: Some(Patience),
@@ -194,12 +201,12 @@ fn mode_rows() -> Vec<Case> {
         restore: None,
     };
     vec![
-        rising("test_early_stopping: mode max is max (val_mse there)", es(ValLoss).mode(Mode::Max), true),
-        rising("test_early_stopping: mode min on val_loss is min", es(ValLoss).mode(Mode::Min), false),
-        rising("test_early_stopping: auto on loss is min", es(Loss), false),
-        rising("test_early_stopping: auto on acc is max", es(Accuracy), true),
-        rising("test_early_stopping: auto on val_accuracy is max", es(ValAccuracy), true),
-        rising("explicit min overrides auto on accuracy (hand-derived)", es(Accuracy).mode(Mode::Min), false),
+        rising("test_early_stopping: mode max is max (val_mse there)", es(VAL_LOSS).mode(Mode::Max), true),
+        rising("test_early_stopping: mode min on val_loss is min", es(VAL_LOSS).mode(Mode::Min), false),
+        rising("test_early_stopping: auto on loss is min", es(LOSS), false),
+        rising("test_early_stopping: auto on acc is max", es(ACCURACY), true),
+        rising("test_early_stopping: auto on val_accuracy is max", es(VAL_ACCURACY), true),
+        rising("explicit min overrides auto on accuracy (hand-derived)", es(ACCURACY).mode(Mode::Min), false),
     ]
 }
 
@@ -208,7 +215,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "min_delta, min mode: 0.95 is not 0.1 below 1.0, 0.85 is, 0.8 is not below 0.85 \
                   by 0.1 (hand-derived)",
-            es: es(ValLoss).patience(2).min_delta(0.1),
+            es: es(VAL_LOSS).patience(2).min_delta(0.1),
             values: s(&[1.0, 0.95, 0.85, 0.8]),
             stop: None,
             reason: None,
@@ -218,7 +225,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "min_delta, min mode: a change of exactly min_delta is no improvement (strict \
                   `less`; 1.0 - 0.5 is exact in binary)",
-            es: es(ValLoss).patience(0).min_delta(0.5),
+            es: es(VAL_LOSS).patience(0).min_delta(0.5),
             values: s(&[1.0, 0.5]),
             stop: Some(1),
             reason: Some(Patience),
@@ -228,7 +235,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "min_delta, max mode (Keras flips the sign): 0.55 - 0.1 is not above 0.5, \
                   0.7 - 0.1 is (hand-derived)",
-            es: es(ValAccuracy).patience(2).min_delta(0.1),
+            es: es(VAL_ACCURACY).patience(2).min_delta(0.1),
             values: s(&[0.5, 0.55, 0.7, 0.75]),
             stop: None,
             reason: None,
@@ -237,7 +244,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "min_delta, max mode, patience 1: 0.55 is within 0.1 of 0.5, stop at 1",
-            es: es(ValAccuracy).patience(1).min_delta(0.1),
+            es: es(VAL_ACCURACY).patience(1).min_delta(0.1),
             values: s(&[0.5, 0.55, 0.9]),
             stop: Some(1),
             reason: Some(Patience),
@@ -246,7 +253,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "a negative min_delta acts as its absolute value (Keras: abs(min_delta))",
-            es: es(ValLoss).patience(0).min_delta(-0.1),
+            es: es(VAL_LOSS).patience(0).min_delta(-0.1),
             values: s(&[1.0, 0.95]),
             stop: Some(1),
             reason: Some(Patience),
@@ -260,7 +267,7 @@ fn source_rows() -> Vec<Case> {
             // Python's float and struct.pack('f').
             why: "min_delta is subtracted in double precision like Python, then compared as \
                   float32 like keras.ops.less (derived with Python floats)",
-            es: es(ValLoss).patience(0).min_delta(0.1),
+            es: es(VAL_LOSS).patience(0).min_delta(0.1),
             values: s(&[0.25, f32::from_bits(0x3e19_9999)]),
             stop: None,
             reason: None,
@@ -269,7 +276,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "patience 0: an equal value is no improvement and stops at once",
-            es: es(ValLoss),
+            es: es(VAL_LOSS),
             values: s(&[0.3, 0.3, 0.2]),
             stop: Some(1),
             reason: Some(Patience),
@@ -279,7 +286,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "baseline beaten later: wait resets only at 0.55 < 0.6, then 3 epochs without \
                   improvement (hand-derived)",
-            es: es(ValLoss).patience(3).baseline(Some(0.6)),
+            es: es(VAL_LOSS).patience(3).baseline(Some(0.6)),
             values: s(&[0.9, 0.8, 0.55, 0.56, 0.57, 0.58, 0.59]),
             stop: Some(5),
             reason: Some(Patience),
@@ -289,7 +296,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "baseline never beaten but every epoch improves: Keras returns on an improvement \
                   before the patience test, so it never stops (hand-derived)",
-            es: es(ValLoss).patience(2).baseline(Some(0.6)),
+            es: es(VAL_LOSS).patience(2).baseline(Some(0.6)),
             values: s(&[0.9, 0.85, 0.8, 0.75, 0.7, 0.65]),
             stop: None,
             reason: None,
@@ -299,7 +306,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "baseline is compared with min_delta too: 0.55 + 0.1 is not below 0.6, so wait \
                   keeps counting and 0.56 stops (hand-derived)",
-            es: es(ValLoss).patience(2).baseline(Some(0.6)).min_delta(0.1),
+            es: es(VAL_LOSS).patience(2).baseline(Some(0.6)).min_delta(0.1),
             values: s(&[0.9, 0.55, 0.56]),
             stop: Some(2),
             reason: Some(Patience),
@@ -309,7 +316,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "start_from_epoch: better values before the start are ignored, epoch 2 is the \
                   first best and the one restored",
-            es: es(ValLoss).start_from_epoch(2).restore_best_weights(true),
+            es: es(VAL_LOSS).start_from_epoch(2).restore_best_weights(true),
             values: s(&[0.1, 0.1, 0.5, 0.6]),
             stop: Some(3),
             reason: Some(Patience),
@@ -319,7 +326,7 @@ fn source_rows() -> Vec<Case> {
         Case {
             why: "missing val_loss: skipped, not counted against patience; 0.6 at epoch 4 is the \
                   first non-improvement (hand-derived)",
-            es: es(ValLoss).patience(1),
+            es: es(VAL_LOSS).patience(1),
             values: vec![None, None, Some(0.5), None, Some(0.6), None, Some(0.7)],
             stop: Some(4),
             reason: Some(Patience),
@@ -328,7 +335,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "missing val_accuracy takes no snapshot; the first value seen does",
-            es: es(ValAccuracy).patience(3).restore_best_weights(true),
+            es: es(VAL_ACCURACY).patience(3).restore_best_weights(true),
             values: vec![None, Some(0.5), None, Some(0.4)],
             stop: None,
             reason: None,
@@ -337,7 +344,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "restore when the loop ends without a stop: best epoch 1 is restored",
-            es: es(ValLoss).patience(5).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(5).restore_best_weights(true),
             values: s(&[0.3, 0.2, 0.25, 0.26]),
             stop: None,
             reason: None,
@@ -346,7 +353,7 @@ fn source_rows() -> Vec<Case> {
         },
         Case {
             why: "restore_best_weights off: a best epoch but nothing to restore",
-            es: es(ValLoss).patience(1),
+            es: es(VAL_LOSS).patience(1),
             values: s(&[0.3, 0.2, 0.25]),
             stop: Some(2),
             reason: Some(Patience),
@@ -362,7 +369,7 @@ fn lightning_rows() -> Vec<Case> {
     vec![
         Case {
             why: "check_finite: NaN stops at once; the last finite best stays the one restored",
-            es: es(ValLoss).patience(5).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(5).restore_best_weights(true),
             values: s(&[0.5, 0.4, nan, 0.3]),
             stop: Some(2),
             reason: Some(NonFinite),
@@ -371,7 +378,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "check_finite: +inf stops; Lightning's check has no epoch > 0 guard",
-            es: es(ValLoss).patience(5),
+            es: es(VAL_LOSS).patience(5),
             values: s(&[inf, 0.4]),
             stop: Some(0),
             reason: Some(NonFinite),
@@ -380,7 +387,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "check_finite: -inf on accuracy stops too, with no snapshot taken",
-            es: es(ValAccuracy).patience(5).restore_best_weights(true),
+            es: es(VAL_ACCURACY).patience(5).restore_best_weights(true),
             values: s(&[-inf]),
             stop: Some(0),
             reason: Some(NonFinite),
@@ -389,7 +396,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "check_finite only looks from start_from_epoch on: the early NaNs are ignored",
-            es: es(ValLoss).patience(5).start_from_epoch(2),
+            es: es(VAL_LOSS).patience(5).start_from_epoch(2),
             values: s(&[nan, nan, 0.5, 0.6]),
             stop: None,
             reason: None,
@@ -399,7 +406,7 @@ fn lightning_rows() -> Vec<Case> {
         Case {
             why: "check_finite off, pure Keras 3: the first value is an improvement over None even \
                   when NaN, and nothing beats NaN after (hand-derived)",
-            es: es(ValLoss).patience(1).check_finite(false).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(1).check_finite(false).restore_best_weights(true),
             values: s(&[nan, 0.5, 0.4]),
             stop: Some(1),
             reason: Some(Patience),
@@ -408,7 +415,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "check_finite off: +inf is no improvement in min mode, 0.4 is (hand-derived)",
-            es: es(ValLoss).patience(2).check_finite(false),
+            es: es(VAL_LOSS).patience(2).check_finite(false),
             values: s(&[0.5, inf, 0.4]),
             stop: None,
             reason: None,
@@ -418,7 +425,7 @@ fn lightning_rows() -> Vec<Case> {
         Case {
             why: "stopping_threshold, min: strictly below (Lightning's torch.lt), so 0.2 goes on \
                   and 0.1 stops; Keras's bookkeeping ran first, so 0.1 is best and restored",
-            es: es(ValLoss).patience(5).stopping_threshold(Some(0.2)).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(5).stopping_threshold(Some(0.2)).restore_best_weights(true),
             values: s(&[0.5, 0.3, 0.2, 0.1, 0.05]),
             stop: Some(3),
             reason: Some(StoppingThreshold),
@@ -427,7 +434,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "stopping_threshold, max (auto for accuracy): 0.9 is not above 0.9, 0.95 stops",
-            es: es(ValAccuracy).patience(5).stopping_threshold(Some(0.9)),
+            es: es(VAL_ACCURACY).patience(5).stopping_threshold(Some(0.9)),
             values: s(&[0.5, 0.9, 0.95, 0.97]),
             stop: Some(2),
             reason: Some(StoppingThreshold),
@@ -436,7 +443,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "stopping_threshold stops at epoch 0 (no epoch > 0 guard in Lightning)",
-            es: es(ValLoss).patience(5).stopping_threshold(Some(0.5)),
+            es: es(VAL_LOSS).patience(5).stopping_threshold(Some(0.5)),
             values: s(&[0.4, 0.3]),
             stop: Some(0),
             reason: Some(StoppingThreshold),
@@ -445,7 +452,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "stopping_threshold ignored before start_from_epoch",
-            es: es(ValLoss).patience(5).stopping_threshold(Some(0.2)).start_from_epoch(2),
+            es: es(VAL_LOSS).patience(5).stopping_threshold(Some(0.2)).start_from_epoch(2),
             values: s(&[0.1, 0.1, 0.5, 0.1]),
             stop: Some(3),
             reason: Some(StoppingThreshold),
@@ -454,7 +461,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "divergence_threshold, min: strictly above, so 2.0 goes on and 2.5 stops",
-            es: es(ValLoss).patience(10).divergence_threshold(Some(2.0)).restore_best_weights(true),
+            es: es(VAL_LOSS).patience(10).divergence_threshold(Some(2.0)).restore_best_weights(true),
             values: s(&[1.0, 2.0, 2.5, 0.5]),
             stop: Some(2),
             reason: Some(DivergenceThreshold),
@@ -463,7 +470,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "divergence_threshold, max: 0.1 is not below 0.1, 0.05 stops",
-            es: es(ValAccuracy).patience(10).divergence_threshold(Some(0.1)),
+            es: es(VAL_ACCURACY).patience(10).divergence_threshold(Some(0.1)),
             values: s(&[0.5, 0.1, 0.05]),
             stop: Some(2),
             reason: Some(DivergenceThreshold),
@@ -472,7 +479,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "thresholds come before patience as the reason (Lightning's order)",
-            es: es(ValLoss).patience(0).divergence_threshold(Some(1.1)),
+            es: es(VAL_LOSS).patience(0).divergence_threshold(Some(1.1)),
             values: s(&[1.0, 1.2]),
             stop: Some(1),
             reason: Some(DivergenceThreshold),
@@ -481,7 +488,7 @@ fn lightning_rows() -> Vec<Case> {
         },
         Case {
             why: "check_finite comes before the thresholds (Lightning's order)",
-            es: es(ValLoss).stopping_threshold(Some(0.5)).divergence_threshold(Some(2.0)),
+            es: es(VAL_LOSS).stopping_threshold(Some(0.5)).divergence_threshold(Some(2.0)),
             values: s(&[nan]),
             stop: Some(0),
             reason: Some(NonFinite),
@@ -508,13 +515,28 @@ fn lightning_rules() {
 
 #[test]
 fn auto_mode_resolves_like_keras() {
-    assert_eq!(es(Loss).direction(), Mode::Min, "loss is minimised");
-    assert_eq!(es(ValLoss).direction(), Mode::Min, "val_ is stripped: val_loss is minimised");
-    assert_eq!(es(Accuracy).direction(), Mode::Max, "accuracy goes up");
-    assert_eq!(es(ValAccuracy).direction(), Mode::Max, "val_accuracy goes up");
-    assert_eq!(es(Accuracy).mode(Mode::Min).direction(), Mode::Min, "explicit mode wins");
-    let names: Vec<_> = [Loss, Accuracy, ValLoss, ValAccuracy].map(Monitor::name).into();
+    assert_eq!(es(LOSS).direction(), Mode::Min, "loss is minimised");
+    assert_eq!(es(VAL_LOSS).direction(), Mode::Min, "val_ is stripped: val_loss is minimised");
+    assert_eq!(es(ACCURACY).direction(), Mode::Max, "accuracy goes up");
+    assert_eq!(es(VAL_ACCURACY).direction(), Mode::Max, "val_accuracy goes up");
+    assert_eq!(es(ACCURACY).mode(Mode::Min).direction(), Mode::Min, "explicit mode wins");
+    let named = [Monitor::loss(), Monitor::accuracy(), Monitor::val_loss(), Monitor::val_accuracy()];
+    let names: Vec<&str> = named.iter().map(Monitor::name).collect();
     assert_eq!(names, ["loss", "accuracy", "val_loss", "val_accuracy"], "Keras log keys");
+    let table = [
+        ("mae", Mode::Min, "errors go down"),
+        ("val_mae", Mode::Min, "val_ is stripped"),
+        ("rmse", Mode::Min, "errors go down"),
+        ("r2", Mode::Max, "R² goes up"),
+        ("val_r2", Mode::Max, "val_r2 goes up"),
+        ("binary_accuracy", Mode::Max, "binary accuracy goes up"),
+        ("val_binary_accuracy", Mode::Max, "and its val_ twin"),
+        ("acc", Mode::Max, "Keras 2's short name"),
+        ("val_loss_accuracy_like", Mode::Min, "only exact names are maximised"),
+    ];
+    for (name, mode, why) in table {
+        assert_eq!(es(name).direction(), mode, "{name}: {why}");
+    }
 }
 
 #[test]
@@ -523,7 +545,7 @@ fn reuse_after_reset_matches_a_fresh_instance() {
     // a reused callback must not compare a new run with the old run's best.
     let first = s(&[0.5, 0.1, 0.2, 0.3]);
     let second = s(&[0.9, 0.8, 0.7, 0.6, 0.5]);
-    let mut stopper = es(ValLoss).patience(2);
+    let mut stopper = es(VAL_LOSS).patience(2);
     assert_eq!(run(&mut stopper, &first).epochs_run, 4, "first run stops at epoch 3");
 
     let mut stale = stopper.clone();
@@ -534,7 +556,7 @@ fn reuse_after_reset_matches_a_fresh_instance() {
 
     stopper.reset();
     let reused = run(&mut stopper, &second);
-    let mut fresh = es(ValLoss).patience(2);
+    let mut fresh = es(VAL_LOSS).patience(2);
     let fresh_run = run(&mut fresh, &second);
     assert_eq!(reused.epochs_run, 5, "after reset the improving run is not stopped");
     assert_eq!(fresh_run.epochs_run, reused.epochs_run, "reset instance runs like a fresh one");
@@ -546,13 +568,13 @@ fn serde_round_trip_mid_sequence_decides_the_same() {
     let nan = f32::NAN;
     let setups = [
         (
-            es(ValLoss).patience(2).baseline(Some(0.6)).restore_best_weights(true),
+            es(VAL_LOSS).patience(2).baseline(Some(0.6)).restore_best_weights(true),
             s(&[0.9, 0.8, 0.55, 0.56, 0.57, 0.58, 0.5]),
         ),
         // check_finite off keeps a NaN best, an infinite baseline must survive JSON too.
-        (es(Loss).patience(1).check_finite(false).baseline(Some(f32::INFINITY)), s(&[nan, 0.5, 0.4])),
+        (es(LOSS).patience(1).check_finite(false).baseline(Some(f32::INFINITY)), s(&[nan, 0.5, 0.4])),
         (
-            es(ValAccuracy).patience(3).min_delta(0.01).start_from_epoch(1).stopping_threshold(Some(0.9)),
+            es(VAL_ACCURACY).patience(3).min_delta(0.01).start_from_epoch(1).stopping_threshold(Some(0.9)),
             vec![Some(0.1), None, Some(0.5), Some(0.505), Some(0.6), Some(0.95)],
         ),
     ];
@@ -565,7 +587,7 @@ fn serde_round_trip_mid_sequence_decides_the_same() {
             let again = serde_json::to_string(&restored).expect("serialize again");
             assert_eq!(json, again, "JSON round trip is lossless at split {split}");
             for (epoch, &value) in values.iter().enumerate().skip(split) {
-                let m = metrics(original.monitor(), epoch, value);
+                let m = metrics(&original.monitor().clone(), epoch, value);
                 let (a, b) = (original.on_epoch_end(epoch, &m), restored.on_epoch_end(epoch, &m));
                 let at = format!("split {split}, epoch {epoch}, {json}");
                 assert_eq!(a, b, "decision at {at}");
@@ -583,7 +605,7 @@ fn serde_round_trip_mid_sequence_decides_the_same() {
 
 #[test]
 fn default_is_keras_defaults_with_check_finite() {
-    let spelled_out = EarlyStopping::new(ValLoss)
+    let spelled_out = EarlyStopping::new(VAL_LOSS)
         .patience(0)
         .min_delta(0.0)
         .mode(Mode::Auto)
@@ -594,21 +616,21 @@ fn default_is_keras_defaults_with_check_finite() {
         .stopping_threshold(None)
         .divergence_threshold(None);
     assert_eq!(EarlyStopping::default(), spelled_out, "Keras defaults + check_finite");
-    assert_eq!(EarlyStopping::default().monitor(), ValLoss, "Keras monitors val_loss");
-    let (stopped, untouched) = (es(ValLoss).check_finite(false), EarlyStopping::default());
+    assert_eq!(EarlyStopping::default().monitor().name(), VAL_LOSS, "Keras monitors val_loss");
+    let (stopped, untouched) = (es(VAL_LOSS).check_finite(false), EarlyStopping::default());
     assert_ne!(stopped, untouched, "check_finite is part of the settings compared");
 }
 
 #[test]
 fn validate_rejects_nan_settings() {
     assert!(EarlyStopping::default().validate().is_ok(), "defaults are valid");
-    let infinite = es(ValLoss).baseline(Some(f32::INFINITY)).min_delta(f64::INFINITY);
+    let infinite = es(VAL_LOSS).baseline(Some(f32::INFINITY)).min_delta(f64::INFINITY);
     assert!(infinite.validate().is_ok(), "infinities are odd but well defined");
     let bad = [
-        ("min_delta", es(ValLoss).min_delta(f64::NAN)),
-        ("baseline", es(ValLoss).baseline(Some(f32::NAN))),
-        ("stopping_threshold", es(ValLoss).stopping_threshold(Some(f32::NAN))),
-        ("divergence_threshold", es(ValLoss).divergence_threshold(Some(f32::NAN))),
+        ("min_delta", es(VAL_LOSS).min_delta(f64::NAN)),
+        ("baseline", es(VAL_LOSS).baseline(Some(f32::NAN))),
+        ("stopping_threshold", es(VAL_LOSS).stopping_threshold(Some(f32::NAN))),
+        ("divergence_threshold", es(VAL_LOSS).divergence_threshold(Some(f32::NAN))),
     ];
     for (name, setting) in bad {
         match setting.validate() {
@@ -626,14 +648,14 @@ fn stop_reasons_read_well() {
         assert!(text.starts_with("the monitored metric"), "{text}");
         assert!(!texts[..i].contains(text), "each reason has its own phrase: {text}");
     }
-    let mut patient = es(ValLoss).patience(2);
+    let mut patient = es(VAL_LOSS).patience(2);
     assert_eq!(patient.stop_message(), None, "no message before a stop");
     run(&mut patient, &s(&[0.2, 0.15, 0.1, 0.11, 0.12]));
     assert_eq!(
         patient.stop_message().as_deref(),
         Some("epoch 4: val_loss did not improve by more than 0 for 2 epochs; best 0.1 at epoch 2")
     );
-    let mut finite = es(Loss);
+    let mut finite = es(LOSS);
     run(&mut finite, &s(&[0.5, f32::NAN]));
     assert_eq!(
         finite.stop_message().as_deref(),
@@ -643,60 +665,58 @@ fn stop_reasons_read_well() {
 
 #[test]
 fn wants_snapshot_only_on_the_deciding_call() {
-    let mut stopper = es(ValLoss).patience(5).restore_best_weights(true);
+    let mut stopper = es(VAL_LOSS).patience(5).restore_best_weights(true);
     let expected = [(0.5, true), (0.6, false), (0.4, true), (0.4, false)];
     for (epoch, (value, wanted)) in expected.into_iter().enumerate() {
-        stopper.on_epoch_end(epoch, &metrics(ValLoss, epoch, Some(value)));
+        stopper.on_epoch_end(epoch, &metrics(&Monitor::val_loss(), epoch, Some(value)));
         assert_eq!(stopper.wants_snapshot(), wanted, "epoch {epoch} value {value}");
     }
-    stopper.on_epoch_end(4, &metrics(ValLoss, 4, None));
+    stopper.on_epoch_end(4, &metrics(&Monitor::val_loss(), 4, None));
     assert!(!stopper.wants_snapshot(), "a missing value clears the request of the last call");
     // Keras's on_train_end restores only while restore_best_weights is set.
     let switched_off = stopper.restore_best_weights(false);
     assert_eq!(switched_off.restore_epoch(), None, "restore turned off after the snapshot");
-    let mut off = es(ValLoss).patience(5);
-    off.on_epoch_end(0, &metrics(ValLoss, 0, Some(0.5)));
+    let mut off = es(VAL_LOSS).patience(5);
+    off.on_epoch_end(0, &metrics(&Monitor::val_loss(), 0, Some(0.5)));
     assert!(!off.wants_snapshot(), "no snapshots without restore_best_weights");
     // Keras snapshots whenever best_weights is None, improvement or not: turning restore on
     // mid-run snapshots the next epoch seen even though 0.6 does not improve on 0.5.
     let mut on = off.restore_best_weights(true);
-    on.on_epoch_end(1, &metrics(ValLoss, 1, Some(0.6)));
+    on.on_epoch_end(1, &metrics(&Monitor::val_loss(), 1, Some(0.6)));
     assert!(on.wants_snapshot(), "first epoch seen with restore on");
     assert_eq!((on.restore_epoch(), on.best_epoch()), (Some(1), Some(0)), "snapshot is not best");
 }
 
 #[test]
-fn epoch_metrics_serde_keeps_nan_and_none() {
-    let m = EpochMetrics {
-        loss: f32::NAN,
-        accuracy: 0.25,
-        val_loss: None,
-        val_accuracy: Some(f32::NEG_INFINITY),
-    };
+fn epoch_metrics_serde_keeps_nan_order_and_absence() {
+    let m =
+        EpochMetrics::new().with("loss", f32::NAN).with("accuracy", 0.25).with("val_loss", f32::NEG_INFINITY);
     let json = serde_json::to_string(&m).expect("serialize");
-    assert_eq!(json, r#"{"loss":"NaN","accuracy":0.25,"val_loss":null,"val_accuracy":"-inf"}"#);
+    assert_eq!(json, r#"{"loss":"NaN","accuracy":0.25,"val_loss":"-inf"}"#, "set order, NaN as text");
     let back: EpochMetrics = serde_json::from_str(&json).expect("deserialize");
-    assert!(back.loss.is_nan() && back.val_loss.is_none(), "{back:?}");
-    assert_eq!((back.accuracy, back.val_accuracy), (0.25, Some(f32::NEG_INFINITY)));
-    assert!(
-        serde_json::from_str::<EpochMetrics>(
-            r#"{"loss":"x","accuracy":0,"val_loss":null,"val_accuracy":null}"#
-        )
-        .is_err(),
-        "a string that is no float is an error"
-    );
+    assert!(back.get("loss").is_some_and(f32::is_nan), "{back:?}");
+    assert_eq!((back.get("accuracy"), back.get("val_loss")), (Some(0.25), Some(f32::NEG_INFINITY)));
+    assert_eq!(back.get("val_accuracy"), None, "a metric never set is absent");
+    let names: Vec<&str> = back.iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["loss", "accuracy", "val_loss"], "order survives the round trip");
+    assert!(serde_json::from_str::<EpochMetrics>(r#"{"loss":"x"}"#).is_err(), "a string that is no float");
+    assert!(serde_json::from_str::<EpochMetrics>(r#"{"loss":1,"loss":2}"#).is_err(), "a name twice");
+    let mut set = EpochMetrics::new().with("loss", 1.0);
+    set.set("loss", 2.0);
+    assert_eq!((set.len(), set.get("loss")), (1, Some(2.0)), "set replaces in place");
 }
 
 fn sample_history() -> History {
     let mut history = History::default();
-    let first = EpochMetrics { loss: 0.5, accuracy: 0.75, val_loss: None, val_accuracy: None };
+    let first = EpochMetrics::new().with("loss", 0.5).with("accuracy", 0.75);
     history.push(EpochRecord::new(0, &first, 2.0, 1000));
     history.push(EpochRecord {
         epoch: 1,
-        loss: f32::NAN,
-        accuracy: 0.8,
-        val_loss: Some(0.25),
-        val_accuracy: Some(0.875),
+        metrics: EpochMetrics::new()
+            .with("loss", f32::NAN)
+            .with("accuracy", 0.8)
+            .with("val_loss", 0.25)
+            .with("val_accuracy", 0.875),
         seconds: 0.5,
         samples_per_second: 2000.0,
     });
@@ -723,10 +743,10 @@ fn history_json_and_files() {
     let history = sample_history();
     let json = history.to_json();
     assert!(json.contains(r#""loss": "NaN""#), "NaN stays readable: {json}");
-    assert!(json.contains(r#""val_loss": null"#), "None is null: {json}");
+    assert!(!json.contains("null"), "an unmeasured metric is absent, not null: {json}");
     let back: History = serde_json::from_str(&json).expect("read back");
     assert_eq!(back.to_json(), json, "lossless JSON round trip");
-    assert_eq!(back.epochs[1].metrics().val_accuracy, Some(0.875));
+    assert_eq!(back.epochs[1].get("val_accuracy"), Some(0.875));
 
     let dir = tempfile::tempdir().expect("temp dir");
     let (csv_path, json_path) = (dir.path().join("h.csv"), dir.path().join("h.json"));

@@ -26,7 +26,7 @@ fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
         epochs: EPOCHS,
         batch_size: 32,
         seed: 11,
-        early_stopping: Some(EarlyStopping::new(Monitor::ValLoss).patience(3).restore_best_weights(true)),
+        early_stopping: Some(EarlyStopping::new(Monitor::val_loss()).patience(3).restore_best_weights(true)),
         checkpoint_dir: checkpoint,
         backend,
         ..TrainerOptions::default()

@@ -104,7 +104,10 @@ fn ten_step_loss_curve_matches_the_cpu_reference() {
         };
         let mut t = Trainer::new(options).expect("trainer");
         let report = t.fit(&data, None, |_| {}).expect("fit");
-        (report.history.epochs.iter().map(|e| e.loss).collect::<Vec<_>>(), t.parameters().unwrap())
+        (
+            report.history.epochs.iter().map(|e| e.get("loss").unwrap_or(f32::NAN)).collect::<Vec<_>>(),
+            t.parameters().unwrap(),
+        )
     };
     let (gpu_loss, gpu_params) = run(Backend::Devices(vec![fixture().gpu.clone()]));
     let (cpu_loss, cpu_params) = run(Backend::Cpu);
@@ -130,10 +133,11 @@ fn short_mnist_run_learns() {
     };
     let mut t = Trainer::new(options).unwrap();
     let report = t.fit(&train, None, |_| {}).unwrap();
-    let losses: Vec<f32> = report.history.epochs.iter().map(|e| e.loss).collect();
+    let losses: Vec<f32> = report.history.epochs.iter().map(|e| e.get("loss").unwrap_or(f32::NAN)).collect();
     assert!(losses.last() < losses.first(), "training loss did not fall: {losses:?}");
     let test = t.evaluate(&mnist.test).unwrap();
-    assert!(test.accuracy > 0.85, "test accuracy {} after {losses:?}", test.accuracy);
+    let accuracy = test.get("accuracy").unwrap_or(0.0);
+    assert!(accuracy > 0.85, "test accuracy {accuracy} after {losses:?}");
 }
 
 #[test]

@@ -38,52 +38,91 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::callbacks::history::json_float;
-pub use crate::callbacks::history::EpochMetrics;
+pub use crate::callbacks::metrics::EpochMetrics;
+use crate::callbacks::metrics::VAL_PREFIX;
 use crate::error::{Error, Result};
 
-/// Which metric early stopping watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Monitor {
-    /// [`EpochMetrics::loss`], the training loss (minimised under [`Mode::Auto`]).
-    Loss,
-    /// [`EpochMetrics::accuracy`], the training accuracy (maximised under [`Mode::Auto`]).
-    Accuracy,
-    /// [`EpochMetrics::val_loss`]; without a validation set no epoch is seen, so nothing stops.
-    ValLoss,
-    /// [`EpochMetrics::val_accuracy`]; without a validation set no epoch is seen either.
-    ValAccuracy,
-}
+/// Metrics that get better as they go up, by name without the `val_` prefix. Keras 3 asks
+/// each metric for its direction (`accuracy`, `binary_accuracy`, `r2_score`, `auc`,
+/// `precision`, `recall` go up; losses and errors go down); Keras 2's rule maximised any name
+/// containing "acc". Everything not listed here is minimised.
+const MAXIMISED: &[&str] = &[
+    "acc",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "r2",
+    "r2_score",
+    "auc",
+    "precision",
+    "recall",
+];
+
+/// Which metric early stopping watches: any name the training reports (`loss`, `accuracy`,
+/// `mae`, ... and the `val_` twins measured on the validation rows), as in Keras's
+/// `monitor="val_loss"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Monitor(String);
 
 impl Monitor {
-    /// The Keras log key: `"loss"`, `"accuracy"`, `"val_loss"` or `"val_accuracy"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Monitor::Loss => "loss",
-            Monitor::Accuracy => "accuracy",
-            Monitor::ValLoss => "val_loss",
-            Monitor::ValAccuracy => "val_accuracy",
-        }
+    /// Watches the metric called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Monitor(name.into())
     }
 
-    /// This metric's value in `metrics`; `None` for a validation metric without validation.
-    pub fn value(self, metrics: &EpochMetrics) -> Option<f32> {
-        match self {
-            Monitor::Loss => Some(metrics.loss),
-            Monitor::Accuracy => Some(metrics.accuracy),
-            Monitor::ValLoss => metrics.val_loss,
-            Monitor::ValAccuracy => metrics.val_accuracy,
-        }
+    /// The training loss (minimised under [`Mode::Auto`]).
+    pub fn loss() -> Self {
+        Monitor::new("loss")
     }
 
-    /// What [`Mode::Auto`] means for this metric. Keras 3 strips `val_`, treats `loss` as
-    /// minimised and asks the metric for its direction (accuracy goes up); Keras 2's rule
-    /// ("acc" in the name is maximised) gives the same answer for these four.
-    pub fn auto_mode(self) -> Mode {
-        match self {
-            Monitor::Loss | Monitor::ValLoss => Mode::Min,
-            Monitor::Accuracy | Monitor::ValAccuracy => Mode::Max,
+    /// The training accuracy (maximised under [`Mode::Auto`]).
+    pub fn accuracy() -> Self {
+        Monitor::new("accuracy")
+    }
+
+    /// The validation loss; without a validation set no epoch is seen, so nothing stops.
+    pub fn val_loss() -> Self {
+        Monitor::new("val_loss")
+    }
+
+    /// The validation accuracy; without a validation set no epoch is seen either.
+    pub fn val_accuracy() -> Self {
+        Monitor::new("val_accuracy")
+    }
+
+    /// The Keras log key, e.g. `"val_loss"`.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// This metric's value in `metrics`; `None` when it was not measured.
+    pub fn value(&self, metrics: &EpochMetrics) -> Option<f32> {
+        metrics.get(&self.0)
+    }
+
+    /// What [`Mode::Auto`] means for this metric: the `val_` prefix is stripped, then the
+    /// names in a list of metrics that go up (accuracies, R², AUC, precision, recall) are
+    /// maximised and everything else (losses, errors) minimised, as Keras decides.
+    pub fn auto_mode(&self) -> Mode {
+        let base = self.0.strip_prefix(VAL_PREFIX).unwrap_or(&self.0);
+        if MAXIMISED.contains(&base) {
+            Mode::Max
+        } else {
+            Mode::Min
         }
+    }
+}
+
+impl From<&str> for Monitor {
+    fn from(name: &str) -> Self {
+        Monitor::new(name)
+    }
+}
+
+impl From<String> for Monitor {
+    fn from(name: String) -> Self {
+        Monitor(name)
     }
 }
 
@@ -180,7 +219,7 @@ impl Default for EarlyStopping {
     /// start at epoch 0) plus Lightning's `check_finite = true`.
     fn default() -> Self {
         EarlyStopping {
-            monitor: Monitor::ValLoss,
+            monitor: Monitor::val_loss(),
             patience: 0,
             min_delta: 0.0,
             mode: Mode::Auto,
@@ -196,9 +235,10 @@ impl Default for EarlyStopping {
 }
 
 impl EarlyStopping {
-    /// Keras's defaults, watching `monitor`.
-    pub fn new(monitor: Monitor) -> Self {
-        EarlyStopping { monitor, ..Self::default() }
+    /// Keras's defaults, watching `monitor` (a [`Monitor`] or a metric name such as
+    /// `"val_loss"`).
+    pub fn new(monitor: impl Into<Monitor>) -> Self {
+        EarlyStopping { monitor: monitor.into(), ..Self::default() }
     }
 
     /// Epochs without improvement to wait before stopping.
@@ -260,6 +300,11 @@ impl EarlyStopping {
     /// Rejects settings that would silently never (or always) trigger: a NaN compares false
     /// with everything.
     pub fn validate(&self) -> Result<()> {
+        if self.monitor.name().is_empty() {
+            return Err(Error::Config(
+                "early stopping monitors an empty metric name; use e.g. \"val_loss\"".into(),
+            ));
+        }
         if self.min_delta.is_nan() {
             return Err(Error::Config("early stopping min_delta is NaN; use 0.0 or more".into()));
         }
@@ -378,8 +423,8 @@ impl EarlyStopping {
     }
 
     /// The metric being watched.
-    pub fn monitor(&self) -> Monitor {
-        self.monitor
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
     }
 
     /// The epoch at which training was told to stop; `None` while it goes on.

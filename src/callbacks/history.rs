@@ -9,45 +9,18 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::callbacks::metrics::EpochMetrics;
 use crate::error::{Error, Result};
-
-/// The metrics of one finished epoch, as the trainer reports them to early stopping.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// Mean softmax cross-entropy per training sample over the epoch, each batch's loss taken
-    /// before its update (so the weights change along the way, as in Keras).
-    #[serde(with = "json_float")]
-    pub loss: f32,
-    /// Fraction of training samples classified right over the epoch, in `[0, 1]`, counted like
-    /// `loss`.
-    #[serde(with = "json_float")]
-    pub accuracy: f32,
-    /// Mean cross-entropy on the validation set with the weights at the end of the epoch;
-    /// `None` when there is no validation set.
-    #[serde(with = "json_float::option")]
-    pub val_loss: Option<f32>,
-    /// Validation accuracy in `[0, 1]`, like `val_loss`; `None` when there is no validation set.
-    #[serde(with = "json_float::option")]
-    pub val_accuracy: Option<f32>,
-}
 
 /// One line of the history: an epoch's metrics and its speed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 0-based.
     pub epoch: usize,
-    /// See [`EpochMetrics::loss`].
-    #[serde(with = "json_float")]
-    pub loss: f32,
-    /// See [`EpochMetrics::accuracy`].
-    #[serde(with = "json_float")]
-    pub accuracy: f32,
-    /// See [`EpochMetrics::val_loss`].
-    #[serde(with = "json_float::option")]
-    pub val_loss: Option<f32>,
-    /// See [`EpochMetrics::val_accuracy`].
-    #[serde(with = "json_float::option")]
-    pub val_accuracy: Option<f32>,
+    /// The epoch's metrics by name: the training ones are means over the epoch's batches,
+    /// each taken before its update (as in Keras); the `val_` ones are measured with the
+    /// weights at the end of the epoch.
+    pub metrics: EpochMetrics,
     /// Wall-clock time of the epoch, validation included.
     #[serde(with = "json_float")]
     pub seconds: f64,
@@ -61,25 +34,12 @@ impl EpochRecord {
     pub fn new(epoch: usize, metrics: &EpochMetrics, seconds: f64, samples: usize) -> Self {
         // A zero duration (coarse clock, empty epoch) gives 0 rather than infinity.
         let samples_per_second = if seconds > 0.0 { samples as f64 / seconds } else { 0.0 };
-        EpochRecord {
-            epoch,
-            loss: metrics.loss,
-            accuracy: metrics.accuracy,
-            val_loss: metrics.val_loss,
-            val_accuracy: metrics.val_accuracy,
-            seconds,
-            samples_per_second,
-        }
+        EpochRecord { epoch, metrics: metrics.clone(), seconds, samples_per_second }
     }
 
-    /// The metrics part, as early stopping wants them.
-    pub fn metrics(&self) -> EpochMetrics {
-        EpochMetrics {
-            loss: self.loss,
-            accuracy: self.accuracy,
-            val_loss: self.val_loss,
-            val_accuracy: self.val_accuracy,
-        }
+    /// The metric `name` (`loss`, `val_accuracy`, ...); `None` when it was not measured.
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.metrics.get(name)
     }
 }
 
@@ -89,9 +49,6 @@ pub struct History {
     /// One record per finished epoch, oldest first.
     pub epochs: Vec<EpochRecord>,
 }
-
-/// The CSV header, in the order of [`EpochRecord`]'s fields.
-const CSV_HEADER: &str = "epoch,loss,accuracy,val_loss,val_accuracy,seconds,samples_per_second";
 
 impl History {
     /// Appends the record of the epoch that just finished.
@@ -104,24 +61,35 @@ impl History {
         self.epochs.last()
     }
 
-    /// One header line, then one line per epoch; a missing validation metric is an empty field.
-    /// Numbers use Rust's shortest round-trip form (`0.1`, `NaN`, `inf`).
+    /// Every metric name of the history, in the order first seen.
+    pub fn metric_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (name, _) in self.epochs.iter().flat_map(|r| r.metrics.iter()) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// One header line (`epoch`, every metric name, `seconds`, `samples_per_second`), then
+    /// one line per epoch; a metric an epoch lacks is an empty field. Numbers use Rust's
+    /// shortest round-trip form (`0.1`, `NaN`, `inf`).
     pub fn to_csv(&self) -> String {
-        let mut csv = format!("{CSV_HEADER}\n");
+        let names = self.metric_names();
+        let mut csv = String::from("epoch");
+        for name in &names {
+            csv.push(',');
+            csv.push_str(name);
+        }
+        csv.push_str(",seconds,samples_per_second\n");
         for r in &self.epochs {
-            let optional = |v: Option<f32>| v.map(|v| v.to_string()).unwrap_or_default();
             // Writing to a String cannot fail.
-            let _ = writeln!(
-                csv,
-                "{},{},{},{},{},{},{}",
-                r.epoch,
-                r.loss,
-                r.accuracy,
-                optional(r.val_loss),
-                optional(r.val_accuracy),
-                r.seconds,
-                r.samples_per_second
-            );
+            let _ = write!(csv, "{}", r.epoch);
+            for name in &names {
+                let _ = write!(csv, ",{}", r.get(name).map(|v| v.to_string()).unwrap_or_default());
+            }
+            let _ = writeln!(csv, ",{},{}", r.seconds, r.samples_per_second);
         }
         csv
     }

@@ -1,5 +1,6 @@
-//! Host-only logic that watches training from epoch to epoch: early stopping and the history
-//! of every epoch's metrics. No GPU and no executor here.
+//! Host-only logic that watches training from epoch to epoch: metrics by name, early
+//! stopping, and the history of every epoch. No GPU and no executor here.
 
 pub mod early_stopping;
 pub mod history;
+pub mod metrics;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::callbacks::early_stopping::{Decision, StopReason};
 use crate::callbacks::history::{EpochRecord, History};
+use crate::callbacks::metrics::EpochMetrics;
 
 /// Something that happened during `fit`.
 #[derive(Debug, Clone)]
@@ -83,14 +84,20 @@ pub struct FitReport {
     pub restored_epoch: Option<usize>,
 }
 
-/// Loss and accuracy over a dataset.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The task's metrics over a dataset: for classification `loss` (mean softmax cross-entropy
+/// per sample, natural log) and `accuracy` (fraction of samples whose most probable class,
+/// the first on ties, is the label).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    /// Mean softmax cross-entropy per sample (natural log).
-    pub loss: f32,
-    /// Fraction of samples whose most probable class (the first on ties) is the label, in
-    /// `[0, 1]`.
-    pub accuracy: f32,
+    /// The metrics by name.
+    pub metrics: EpochMetrics,
     /// Rows evaluated: the whole dataset.
     pub samples: usize,
+}
+
+impl Evaluation {
+    /// The metric `name`; `None` when this task does not report it.
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.metrics.get(name)
+    }
 }

@@ -5,13 +5,14 @@
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
-use crate::callbacks::early_stopping::{Decision, EarlyStopping, EpochMetrics};
+use crate::callbacks::early_stopping::{Decision, EarlyStopping};
 use crate::callbacks::history::{EpochRecord, History};
+use crate::callbacks::metrics::{classification_metrics, EpochMetrics, VAL_PREFIX};
 use crate::checkpoint::{load_checkpoint, save_checkpoint, Model, Prediction, TrainingState};
 use crate::cpu::CpuExecutor;
 use crate::data::{shuffled, validation_split, Dataset};
 use crate::error::{Error, Result};
-use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, ValSource};
+use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, PassSums, ValSource};
 use crate::gpu::{self, DeviceExecutor, Gpu};
 use crate::parallel::Mirrored;
 use crate::spec::MlpSpec;
@@ -108,6 +109,25 @@ impl Trainer {
         self.executor.parameters()
     }
 
+    /// The metric early stopping watches must be one this training reports: a misspelt name
+    /// would otherwise never stop anything. A `val_` metric without validation rows is
+    /// allowed (Keras warns and carries on): nothing is seen, so nothing stops.
+    fn check_monitor(&self) -> Result<()> {
+        let Some(es) = &self.early_stopping else { return Ok(()) };
+        let mut names = EpochMetrics::new();
+        classification_metrics(&mut names, "", &PassSums::default());
+        classification_metrics(&mut names, VAL_PREFIX, &PassSums::default());
+        let name = es.monitor().name();
+        if names.get(name).is_none() {
+            let known: Vec<&str> = names.iter().map(|(n, _)| n).collect();
+            return Err(Error::Config(format!(
+                "early stopping monitors `{name}`, which this training does not report; it reports {}",
+                known.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     fn check_data(&self, data: &Dataset, what: &str) -> Result<()> {
         let spec = &self.options.spec;
         if data.is_empty() {
@@ -159,6 +179,7 @@ impl Trainer {
             (Some(s), None) if !s.val.is_empty() => ValSource::Split(&s.val),
             _ => ValSource::None,
         };
+        self.check_monitor()?;
         self.executor.prepare(train, &train_idx, &val)?;
         // A resumed run whose early stopping had already stopped trains no further.
         let already_stopped = self.early_stopping.as_ref().is_some_and(|es| es.stopped_epoch().is_some());
@@ -171,9 +192,11 @@ impl Trainer {
             let seconds = start.elapsed().as_secs_f64();
             self.step += sums.steps as u64;
             self.epoch += 1;
-            let (loss, accuracy) = sums.train.means();
-            let (val_loss, val_accuracy) = sums.val.map(|v| v.means()).unzip();
-            let metrics = EpochMetrics { loss, accuracy, val_loss, val_accuracy };
+            let mut metrics = EpochMetrics::new();
+            classification_metrics(&mut metrics, "", &sums.train);
+            if let Some(val) = &sums.val {
+                classification_metrics(&mut metrics, VAL_PREFIX, val);
+            }
             if let Some(es) = &mut self.early_stopping {
                 decision = es.on_epoch_end(epoch, &metrics);
                 if es.wants_snapshot() {
@@ -351,8 +374,9 @@ impl Trainer {
     pub fn evaluate(&mut self, data: &Dataset) -> Result<Evaluation> {
         self.check_data(data, "evaluation")?;
         let sums = self.executor.evaluate(data, self.options.eval_batch)?;
-        let (loss, accuracy) = sums.means();
-        Ok(Evaluation { loss, accuracy, samples: data.len() })
+        let mut metrics = EpochMetrics::new();
+        classification_metrics(&mut metrics, "", &sums);
+        Ok(Evaluation { metrics, samples: data.len() })
     }
 }
 
