@@ -13,7 +13,7 @@ use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::kernels::{submit, Kernels, MatmulCall, Variant};
 use wgtrain::gpu::replica::Replica;
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::{Init, MatmulForm, MlpSpec, Optimizer};
+use wgtrain::{Init, MatmulForm, Network, Optimizer};
 
 fn bench_matmul(c: &mut Criterion) {
     let Ok(mut gpus) = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1) else {
@@ -56,7 +56,7 @@ fn batch(rows: usize) -> Dataset {
 }
 
 fn bench_step(c: &mut Criterion) {
-    let spec = MlpSpec::default();
+    let spec = Network::default();
     let params = spec.layout().init(Init::He, 0);
     let data = batch(128);
     let mut group = c.benchmark_group("train step 784-64-10 b128");

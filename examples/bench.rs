@@ -17,7 +17,7 @@ use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::kernels::{submit, Dispatch, Kernels, MatmulCall};
 use wgtrain::gpu::replica::Replica;
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, Init, MatmulForm, MlpSpec, Optimizer, Trainer, TrainerOptions};
+use wgtrain::{Backend, Init, MatmulForm, Network, Optimizer, Trainer, TrainerOptions};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -217,7 +217,7 @@ fn bench_train(
 /// Device time of each kernel launch of one training step at batch 128 (timestamp queries
 /// where the adapter has trustworthy ones, else the wall clock: the record says which).
 fn bench_step(gpu: &Gpu, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
-    let spec = MlpSpec::default();
+    let spec = Network::default();
     let params = spec.layout().init(Init::He, 0);
     let mut replica = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128)?;
     let data = Arc::new(DeviceDataset::upload(gpu, &mnist.train)?);

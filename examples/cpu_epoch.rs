@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use wgtrain::cpu::{matmul, CpuMlp};
-use wgtrain::{Init, MatmulForm, MlpSpec, Optimizer};
+use wgtrain::{Init, MatmulForm, Network, Optimizer};
 
 const ROWS: usize = 60_000;
 const FEATURES: usize = 784;
@@ -32,7 +32,7 @@ fn main() -> wgtrain::Result<()> {
 
     println!("CPU backend, 784-64-10 ReLU, Adam lr 1e-3, {ROWS} rows, {EPOCHS} epochs per batch size");
     for batch in [128, 32] {
-        let spec = MlpSpec::default();
+        let spec = Network::default();
         let params = spec.layout().init(Init::He, 1);
         let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3))?;
         let mut order: Vec<usize> = (0..ROWS).collect();

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::{
-    Activation, AdapterSelection, Backend, Decision, EarlyStopping, MlpSpec, Monitor, Optimizer, TrainEvent,
+    Activation, AdapterSelection, Backend, Decision, EarlyStopping, Monitor, Network, Optimizer, TrainEvent,
     Trainer, TrainerOptions,
 };
 
@@ -93,7 +93,7 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
     sizes.extend(&args.hidden);
     sizes.push(mnist.test.classes.max(train.classes));
     let options = TrainerOptions {
-        spec: MlpSpec::classifier(&sizes, Activation::Relu),
+        spec: Network::classifier(&sizes, Activation::Relu),
         optimizer: Optimizer::adam(args.lr),
         batch_size: args.batch_size,
         epochs: args.epochs,

@@ -10,7 +10,7 @@ use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::replica::Replica;
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::{Init, MlpSpec, Optimizer};
+use wgtrain::{Init, Network, Optimizer};
 
 #[derive(Parser)]
 struct Args {
@@ -26,7 +26,7 @@ fn main() -> Result<(), wgtrain::Error> {
     let args = Args::parse();
     let selection: AdapterSelection = args.adapter.parse()?;
     let mnist = load_mnist(default_mnist_dir())?;
-    let spec = MlpSpec::default();
+    let spec = Network::default();
     let params = spec.layout().init(Init::He, 0);
     for gpu in gpu::open(&selection, 1)? {
         let label = gpu.report.label();

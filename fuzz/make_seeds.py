@@ -61,8 +61,14 @@ def flat(sizes, seed):
     return params
 
 
+def network(sizes, activations):
+    """The Network JSON: inputs, then one dense layer per following size."""
+    return {"inputs": sizes[0],
+            "layers": [{"dense": {"units": u, "activation": a}} for u, a in zip(sizes[1:], activations)]}
+
+
 def model(sizes, activations):
-    spec = {"sizes": sizes, "activations": activations}
+    spec = network(sizes, activations)
     params = flat(sizes, 1)
     slots, _ = layout(sizes)
     tensors = []
@@ -74,7 +80,7 @@ def model(sizes, activations):
 
 
 def checkpoint(sizes, early_stopping, with_best):
-    spec = {"sizes": sizes, "activations": ["relu"] * (len(sizes) - 2) + ["identity"]}
+    spec = network(sizes, ["relu"] * (len(sizes) - 2) + ["identity"])
     n = layout(sizes)[1]
     params = flat(sizes, 2)
     tensors = [

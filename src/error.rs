@@ -70,7 +70,7 @@ pub enum Error {
         what: String,
     },
 
-    /// Shapes that cannot work together, or zero-sized dimensions: an invalid [`crate::MlpSpec`],
+    /// Shapes that cannot work together, or zero-sized dimensions: an invalid [`crate::Network`],
     /// a dataset whose features or classes do not fit the model, a parameter, gradient or
     /// checkpoint tensor of the wrong length, a kernel call outside its buffers or over the
     /// device's workgroup limits.

@@ -5,7 +5,7 @@
 //! oracle of the tests and the executor where no adapter exists.
 //!
 //! The pieces an application uses:
-//! - [`Trainer`] built from [`TrainerOptions`] (model [`MlpSpec`], [`Optimizer`], batch size,
+//! - [`Trainer`] built from [`TrainerOptions`] (model [`Network`], [`Optimizer`], batch size,
 //!   epochs, seed, [`EarlyStopping`], [`Backend`]): `fit`, `evaluate`, `predict`,
 //!   `train_step`, `parameters`, checkpoints with `state` / `resume`.
 //! - [`Model`]: trained weights for inference, saved and loaded as safetensors.
@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use wgtrain::data::Dataset;
-//! use wgtrain::{Backend, EarlyStopping, MlpSpec, Monitor, TrainEvent, Trainer, TrainerOptions};
+//! use wgtrain::{Backend, EarlyStopping, Network, Monitor, TrainEvent, Trainer, TrainerOptions};
 //!
 //! // A toy problem: 4-pixel images, the class is whether the first pixel is bright.
 //! let pixels: Vec<u8> = (0..400u32).map(|i| (i * 97 % 256) as u8).collect();
@@ -27,7 +27,7 @@
 //! let data = Dataset::new(pixels, labels, 4, 2)?;
 //!
 //! let options = TrainerOptions {
-//!     spec: MlpSpec::classifier(&[4, 16, 2], wgtrain::Activation::Relu),
+//!     spec: Network::classifier(&[4, 16, 2], wgtrain::Activation::Relu),
 //!     batch_size: 10,
 //!     epochs: 30,
 //!     validation_split: 0.2,
@@ -74,7 +74,9 @@ pub use error::{Error, Result};
 pub use exec::ParallelStats;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
-pub use spec::{Activation, Init, LayerSlots, MlpSpec, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN};
+pub use spec::{
+    Activation, Init, Layer, LayerSlots, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
+};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 
 /// The README's Rust example, compiled as a doctest so it stays true.

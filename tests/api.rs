@@ -22,7 +22,7 @@ fn a_trainer_moves_to_a_worker_thread_and_can_be_cancelled() {
     let labels: Vec<u8> = pixels.chunks(4).map(|p| u8::from(p[1] > 100)).collect();
     let data = wgtrain::data::Dataset::new(pixels, labels, 4, 2).unwrap();
     let options = TrainerOptions {
-        spec: wgtrain::MlpSpec::classifier(&[4, 8, 2], wgtrain::Activation::Tanh),
+        spec: wgtrain::Network::classifier(&[4, 8, 2], wgtrain::Activation::Tanh),
         batch_size: 1,
         epochs: 1000,
         backend: wgtrain::Backend::Cpu,
@@ -53,7 +53,7 @@ fn fit_can_be_awaited() {
     let labels: Vec<u8> = pixels.chunks(4).map(|p| u8::from(p[2] > 90)).collect();
     let data = wgtrain::data::Dataset::new(pixels, labels, 4, 2).unwrap();
     let options = TrainerOptions {
-        spec: wgtrain::MlpSpec::classifier(&[4, 8, 2], wgtrain::Activation::Relu),
+        spec: wgtrain::Network::classifier(&[4, 8, 2], wgtrain::Activation::Relu),
         batch_size: 20,
         epochs: 3,
         backend: wgtrain::Backend::Cpu,

@@ -20,8 +20,8 @@ use wgtrain::checkpoint::{
 };
 use wgtrain::data::shuffled;
 use wgtrain::{
-    Activation, Decision, EarlyStopping, EpochMetrics, EpochRecord, Error, History, Init, MlpSpec, Monitor,
-    Optimizer, Result,
+    Activation, Decision, EarlyStopping, EpochMetrics, EpochRecord, Error, History, Init, Layer, Monitor,
+    Network, Optimizer, Result,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -29,7 +29,7 @@ use wgtrain::{
 
 /// Parameters for `spec` whose bits are worth checking: He init, non-zero biases, and a few
 /// awkward values (-0.0, a subnormal, the extremes) in the first weights. Padding stays zero.
-fn params_for(spec: &MlpSpec, seed: u64) -> Vec<f32> {
+fn params_for(spec: &Network, seed: u64) -> Vec<f32> {
     let layout = spec.layout();
     let mut params = layout.init(Init::He, seed);
     for slots in &layout.layers {
@@ -49,14 +49,14 @@ fn bits(values: &[f32]) -> Vec<u32> {
 }
 
 /// The specs of the round-trip tests: odd sizes, every activation, one layer and many.
-fn specs() -> Vec<MlpSpec> {
+fn specs() -> Vec<Network> {
     vec![
-        MlpSpec::classifier(&[7, 5, 3], Activation::Relu),
-        MlpSpec { sizes: vec![4, 6, 5, 7, 3, 2], activations: Activation::ALL.to_vec() },
-        MlpSpec { sizes: vec![3, 9, 2, 6, 1], activations: Activation::ALL[1..].to_vec() },
-        MlpSpec::classifier(&[1, 1], Activation::Identity),
-        MlpSpec::classifier(&[13, 1, 17], Activation::Gelu),
-        MlpSpec::default(),
+        Network::classifier(&[7, 5, 3], Activation::Relu),
+        dense_stack(&[4, 6, 5, 7, 3, 2], &Activation::ALL),
+        dense_stack(&[3, 9, 2, 6, 1], &Activation::ALL[1..]),
+        Network::classifier(&[1, 1], Activation::Identity),
+        Network::classifier(&[13, 1, 17], Activation::Gelu),
+        Network::default(),
     ]
 }
 
@@ -150,17 +150,17 @@ fn assert_data_error<T: Debug>(result: Result<T>, path: &Path, needle: &str) {
 }
 
 /// A valid 7-5-3 model file in a fresh folder.
-fn small_model() -> (TempDir, PathBuf, MlpSpec, Vec<f32>) {
+fn small_model() -> (TempDir, PathBuf, Network, Vec<f32>) {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("model.safetensors");
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Tanh);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Tanh);
     let params = params_for(&spec, 3);
     save_model(&path, &spec, &params).unwrap();
     (dir, path, spec, params)
 }
 
 /// Saves a small model, lets `corrupt` change its parts, writes them back and loads the result.
-fn load_corrupted_model(corrupt: impl FnOnce(&mut Parts)) -> (TempDir, PathBuf, Result<(MlpSpec, Vec<f32>)>) {
+fn load_corrupted_model(corrupt: impl FnOnce(&mut Parts)) -> (TempDir, PathBuf, Result<(Network, Vec<f32>)>) {
     let (dir, path, _, _) = small_model();
     let mut parts = Parts::read(&path);
     corrupt(&mut parts);
@@ -179,7 +179,7 @@ fn metrics(val_loss: f32) -> EpochMetrics {
 
 /// A mid-run state: Adam moments, an advanced shuffle generator, early stopping with a snapshot,
 /// and a history that holds a NaN (a diverged epoch must be kept as it was).
-fn mid_run_state(spec: MlpSpec, optimizer: Optimizer, with_early_stopping: bool) -> TrainingState {
+fn mid_run_state(spec: Network, optimizer: Optimizer, with_early_stopping: bool) -> TrainingState {
     let params = params_for(&spec, 11);
     let m: Vec<f32> = params_for(&spec, 12).iter().map(|x| x * 1e-3).collect();
     let v: Vec<f32> = params_for(&spec, 13).iter().map(|x| x.abs() * 1e-6).collect();
@@ -236,7 +236,7 @@ fn model_round_trip_is_bit_exact() {
         save_model(&path, &spec, &params).unwrap();
         let (loaded_spec, loaded) = load_model(&path).unwrap();
         assert_eq!(loaded_spec, spec);
-        assert_eq!(bits(&loaded), bits(&params), "spec {:?}", spec.sizes);
+        assert_eq!(bits(&loaded), bits(&params), "spec {:?}", spec.widths());
         let bytes = std::fs::read(&path).unwrap();
         let (from_bytes_spec, from_bytes) = load_model_bytes(&bytes).unwrap();
         assert_eq!((from_bytes_spec, bits(&from_bytes)), (spec, bits(&params)));
@@ -257,21 +257,21 @@ fn model_file_is_plain_named_tensors() {
     assert_eq!(w0[(5 + 2) * 4..(5 + 3) * 4], params[5 + 2].to_le_bytes());
     assert_eq!(parts.metadata["format"], "wgtrain-mlp");
     assert_eq!(parts.metadata["version"], "1");
-    assert_eq!(serde_json::from_str::<MlpSpec>(&parts.metadata["spec"]).unwrap(), spec);
+    assert_eq!(serde_json::from_str::<Network>(&parts.metadata["spec"]).unwrap(), spec);
 }
 
 #[test]
 fn save_model_refuses_what_it_could_not_load() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("m.safetensors");
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let params = params_for(&spec, 1);
     let short = &params[..params.len() - 1];
     assert!(matches!(save_model(&path, &spec, short), Err(Error::Shape(_))));
     let mut nan = params.clone();
     nan[2] = f32::NAN;
     assert!(matches!(save_model(&path, &spec, &nan), Err(Error::Data(_))));
-    let bad_spec = MlpSpec::classifier(&[7, 0, 3], Activation::Relu);
+    let bad_spec = Network::classifier(&[7, 0, 3], Activation::Relu);
     assert!(matches!(save_model(&path, &bad_spec, &params), Err(Error::Shape(_))));
     assert!(!path.exists(), "a refused save wrote a file");
     let missing_dir = dir.path().join("no/such/dir/m.safetensors");
@@ -307,9 +307,11 @@ fn wrong_or_missing_metadata_is_an_error() {
         ("a newer version", |p| _ = p.metadata.insert("version".into(), "2".into()), "version"),
         ("spec not JSON", |p| _ = p.metadata.insert("spec".into(), "{7, 5".into()), "`spec`"),
         (
-            "activation count off",
-            |p| _ = p.metadata.insert("spec".into(), r#"{"sizes":[7,5,3],"activations":["relu"]}"#.into()),
-            "activations",
+            "a layer kind this version does not know",
+            |p| {
+                _ = p.metadata.insert("spec".into(), r#"{"inputs":7,"layers":[{"conv":{"units":5}}]}"#.into())
+            },
+            "conv",
         ),
     ];
     for (why, corrupt, needle) in cases {
@@ -379,12 +381,12 @@ fn non_finite_weights_are_data_errors() {
 fn bad_specs_are_rejected_before_allocating() {
     let spec_json = |sizes: &[usize]| {
         let activations = vec![Activation::Relu; sizes.len().saturating_sub(1)];
-        serde_json::to_string(&MlpSpec { sizes: sizes.to_vec(), activations }).unwrap()
+        serde_json::to_string(&dense_stack(sizes, &activations)).unwrap()
     };
     let many_layers = vec![1usize; 5000];
     let cases: [(&[usize], &str); 5] = [
         (&[7, 0, 3], "zero"),
-        (&[7], "at least an input and an output"),
+        (&[7], "at least one layer"),
         // Each size over validate's 2^24 limit.
         (&[1 << 30, 1 << 30], "2^24"),
         // Each size allowed, but 2^48 parameters: must fail on arithmetic, not on allocation.
@@ -401,7 +403,7 @@ fn bad_specs_are_rejected_before_allocating() {
 #[test]
 fn spec_that_disagrees_with_the_tensors_is_an_error() {
     let (_dir, path, result) = load_corrupted_model(|p| {
-        _ = p.metadata.insert("spec".into(), r#"{"sizes":[7,4,3],"activations":["relu","identity"]}"#.into())
+        _ = p.metadata.insert("spec".into(), r#"{"inputs":7,"layers":[{"dense":{"units":4,"activation":"relu"}},{"dense":{"units":3,"activation":"identity"}}]}"#.into())
     });
     assert_file_error(result, &path, "`layers.0.weight` has shape [7, 5], expected [7, 4]");
 }
@@ -460,7 +462,7 @@ fn checkpoint_round_trip_is_exact() {
 #[test]
 fn resumed_run_shuffles_and_stops_as_the_original() {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let mut original = mid_run_state(spec, Optimizer::default(), true);
     save_checkpoint(&dir.path().join("nested/run"), &original).unwrap();
     let mut resumed = load_checkpoint(&dir.path().join("nested/run")).unwrap().unwrap();
@@ -503,7 +505,7 @@ fn checkpoint_in_empty_or_missing_dir_is_none() {
 #[test]
 fn second_save_replaces_the_first_and_leaves_no_temporary_file() {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let mut state = mid_run_state(spec, Optimizer::default(), true);
     save_checkpoint(dir.path(), &state).unwrap();
     state.epoch += 1;
@@ -520,7 +522,7 @@ fn second_save_replaces_the_first_and_leaves_no_temporary_file() {
 #[test]
 fn leftover_temporary_file_from_a_crash_is_ignored() {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let old = mid_run_state(spec, Optimizer::default(), true);
     let mut new = old.clone();
     new.epoch += 1;
@@ -544,7 +546,7 @@ fn leftover_temporary_file_from_a_crash_is_ignored() {
 #[test]
 fn truncated_checkpoint_is_an_error_not_none() {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let path = save_checkpoint(dir.path(), &mid_run_state(spec, Optimizer::default(), true)).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     for cut in (0..bytes.len()).step_by(37).chain([bytes.len() - 1]) {
@@ -558,7 +560,7 @@ fn load_corrupted_checkpoint(
     corrupt: impl FnOnce(&mut Parts),
 ) -> (TempDir, PathBuf, Result<Option<TrainingState>>) {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let path = save_checkpoint(dir.path(), &mid_run_state(spec, Optimizer::default(), true)).unwrap();
     let mut parts = Parts::read(&path);
     corrupt(&mut parts);
@@ -570,7 +572,7 @@ fn load_corrupted_checkpoint(
 #[test]
 fn checkpoint_tensor_errors() {
     // 7-5-3: W0 at 0 (35 floats), b0 at 36, W1 at 44 (15), b1 at 60 (3); 64 floats in all.
-    let len = MlpSpec::classifier(&[7, 5, 3], Activation::Relu).layout().len;
+    let len = Network::classifier(&[7, 5, 3], Activation::Relu).layout().len;
     assert_eq!(len, 64);
     let cases: [(Corruption, &str); 9] = [
         (|p| p.remove("v"), "tensor `v` is missing"),
@@ -619,7 +621,7 @@ fn checkpoint_metadata_errors() {
             |p| {
                 _ = p
                     .metadata
-                    .insert("spec".into(), r#"{"sizes":[7,6,3],"activations":["relu","identity"]}"#.into())
+                    .insert("spec".into(), r#"{"inputs":7,"layers":[{"dense":{"units":6,"activation":"relu"}},{"dense":{"units":3,"activation":"identity"}}]}"#.into())
             },
             "needs 76",
         ),
@@ -636,7 +638,7 @@ fn model_and_checkpoint_are_not_confused() {
     let checkpoint_path = dir.path().join(CHECKPOINT_FILE);
     std::fs::copy(&model_path, &checkpoint_path).unwrap();
     assert_file_error(load_checkpoint(dir.path()), &checkpoint_path, "use load_model");
-    let state = mid_run_state(MlpSpec::classifier(&[7, 5, 3], Activation::Relu), Optimizer::default(), false);
+    let state = mid_run_state(Network::classifier(&[7, 5, 3], Activation::Relu), Optimizer::default(), false);
     let saved = save_checkpoint(dir.path(), &state).unwrap();
     assert_file_error(load_model(&saved), &saved, "use load_checkpoint");
 }
@@ -644,7 +646,7 @@ fn model_and_checkpoint_are_not_confused() {
 #[test]
 fn save_checkpoint_refuses_inconsistent_states() {
     let dir = TempDir::new().unwrap();
-    let spec = MlpSpec::classifier(&[7, 5, 3], Activation::Relu);
+    let spec = Network::classifier(&[7, 5, 3], Activation::Relu);
     let good = mid_run_state(spec, Optimizer::default(), true);
     let mut short_m = good.clone();
     short_m.m.pop();
@@ -695,4 +697,11 @@ fn fuzz_seeds_are_valid() {
         };
         assert_eq!(count, 3, "{name}");
     }
+}
+
+/// Dense layers of widths `sizes[1..]` on `sizes[0]` inputs, layer `l` followed by
+/// `activations[l]`.
+fn dense_stack(sizes: &[usize], activations: &[Activation]) -> Network {
+    let layers = sizes[1..].iter().zip(activations).map(|(&units, &a)| Layer::dense(units, a)).collect();
+    Network { inputs: sizes[0], layers }
 }

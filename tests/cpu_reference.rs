@@ -11,7 +11,7 @@ use wgtrain::cpu::{
     activation_backward, activation_forward, adam_step, add_bias, column_sums, matmul, matmul_into, sgd_step,
     softmax, softmax_xent, CpuMlp,
 };
-use wgtrain::{Activation, Error, Init, MatmulForm, MlpSpec, Optimizer, StepScalars};
+use wgtrain::{Activation, Error, Init, Layer, MatmulForm, Network, Optimizer, StepScalars};
 
 /// Unit roundoff of f32.
 const U: f64 = 1.0 / (1u64 << 24) as f64;
@@ -520,7 +520,7 @@ fn optimizers_keep_zero_padding_at_zero_and_reject_mismatched_buffers() {
 /// A 7-5-3 model with `hidden` after the first layer, biases made non-zero so their gradients
 /// are exercised, and 8 rows of data; `seed` picks the data.
 fn small_model(hidden: Activation, seed: u64) -> (CpuMlp, Vec<f32>, Vec<u8>) {
-    let spec = MlpSpec::classifier(&[7, 5, 3], hidden);
+    let spec = Network::classifier(&[7, 5, 3], hidden);
     let layout = spec.layout();
     let mut params = layout.init(Init::Glorot, seed);
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
@@ -643,7 +643,7 @@ fn loss_falls_for_ten_steps_on_a_separable_problem() {
         labels.push(y);
     }
     for opt in [Optimizer::adam(0.05), Optimizer::sgd(0.1, 0.9)] {
-        let spec = MlpSpec::classifier(&[2, 8, 2], Activation::Relu);
+        let spec = Network::classifier(&[2, 8, 2], Activation::Relu);
         let params = spec.layout().init(Init::He, 3);
         let mut model = CpuMlp::new(spec, params, opt).unwrap();
         let mut losses = Vec::new();
@@ -687,7 +687,7 @@ fn resuming_from_saved_state_continues_bit_for_bit() {
 #[test]
 fn evaluate_in_chunks_and_predict_agree_with_one_pass() {
     // 2500 rows: evaluate and predict run chunks of 1000, 1000 and 500.
-    let spec = MlpSpec::classifier(&[20, 16, 4], Activation::Sigmoid);
+    let spec = Network::classifier(&[20, 16, 4], Activation::Sigmoid);
     let params = spec.layout().init(Init::Glorot, 8);
     let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).unwrap();
     let mut rng = Pcg64Mcg::seed_from_u64(8);
@@ -722,12 +722,12 @@ fn kind(e: &Error) -> &'static str {
 
 #[test]
 fn construction_rejects_bad_specs_parameters_and_optimizers() {
-    let ok = MlpSpec::classifier(&[4, 3, 2], Activation::Relu);
+    let ok = Network::classifier(&[4, 3, 2], Activation::Relu);
     let n = ok.layout().len;
     let mut relu_logits = ok.clone();
-    relu_logits.activations[1] = Activation::Relu;
-    let zero_hidden = MlpSpec::classifier(&[4, 0, 2], Activation::Relu);
-    let inputs_only = MlpSpec::classifier(&[4], Activation::Relu);
+    relu_logits.layers[1] = Layer::dense(2, Activation::Relu);
+    let zero_hidden = Network::classifier(&[4, 0, 2], Activation::Relu);
+    let inputs_only = Network::classifier(&[4], Activation::Relu);
     let adam = Optimizer::adam(1e-3);
     // Each row: why it must fail, spec, parameter count, optimizer, expected error.
     let table = [

@@ -114,7 +114,7 @@ fn every_module_imports_only_layers_below_it() {
 
 #[test]
 fn the_parser_sees_grouped_and_inline_paths() {
-    let text = "use crate::{spec::MlpSpec, data};\nlet x = crate::gpu::open(); // crate::train\n";
+    let text = "use crate::{spec::Network, data};\nlet x = crate::gpu::open(); // crate::train\n";
     let found: Vec<String> = imports(text).into_iter().map(|(_, m)| m).collect();
     assert_eq!(found, ["spec", "data", "gpu"], "grouped items and inline paths, comments ignored");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wgtrain::data::Dataset;
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
 use wgtrain::parallel::{offsets, reduce_into, split_rows};
-use wgtrain::{Backend, MlpSpec, Trainer, TrainerOptions};
+use wgtrain::{Backend, Network, Trainer, TrainerOptions};
 
 #[test]
 fn split_rows_table() {
@@ -62,7 +62,7 @@ fn data(rows: usize) -> Dataset {
 
 fn train(gpus: Vec<Gpu>, d: &Dataset, batch: usize, epochs: usize) -> (Trainer, Vec<f32>) {
     let options = TrainerOptions {
-        spec: MlpSpec::default(),
+        spec: Network::default(),
         batch_size: batch,
         epochs,
         validation_split: 0.2,

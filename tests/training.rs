@@ -10,7 +10,7 @@ use wgtrain::cpu::CpuMlp;
 use wgtrain::data::{default_mnist_dir, load_mnist, Dataset};
 use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::replica::Replica;
-use wgtrain::{Activation, Backend, Init, MlpSpec, Optimizer, Trainer, TrainerOptions};
+use wgtrain::{Activation, Backend, Init, Network, Optimizer, Trainer, TrainerOptions};
 
 /// A deterministic pseudo-random u8 dataset with learnable labels (label = which quarter the
 /// first pixel falls in, so a model can fit it).
@@ -51,7 +51,7 @@ fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], rel: f32, floor_frac: f32)
 fn one_gpu_step_equals_one_cpu_step() {
     for act in [Activation::Relu, Activation::Tanh, Activation::Gelu, Activation::Sigmoid] {
         let f = fixture();
-        let spec = MlpSpec::classifier(&[784, 65, 33, 10], act);
+        let spec = Network::classifier(&[784, 65, 33, 10], act);
         let params = spec.layout().init(Init::He, 7);
         let opt = Optimizer::adam(1e-3);
         let data = synthetic(128, 784, 10);
@@ -94,7 +94,7 @@ fn ten_step_loss_curve_matches_the_cpu_reference() {
     let data = synthetic(320, 784, 10);
     let run = |backend: Backend| {
         let options = TrainerOptions {
-            spec: MlpSpec::default(),
+            spec: Network::default(),
             batch_size: 32,
             epochs: 2,
             validation_split: 0.0,
@@ -196,7 +196,7 @@ fn over_limit_buffers_are_errors() {
     let limit = gpu.device.limits().max_storage_buffer_binding_size;
     let hidden = (limit / (4 * rows as u64)) as usize + 1;
     let options = TrainerOptions {
-        spec: MlpSpec::classifier(&[784, hidden, 10], Activation::Relu),
+        spec: Network::classifier(&[784, hidden, 10], Activation::Relu),
         batch_size: rows,
         backend: Backend::Devices(vec![gpu.clone()]),
         ..TrainerOptions::default()

@@ -1,7 +1,7 @@
 //! Saved models and resumable training state, both as safetensors files.
 //!
 //! A model file holds `layers.{l}.weight: F32 [inputs, outputs]` and `layers.{l}.bias: F32
-//! [outputs]` with `__metadata__ = {"format": "wgtrain-mlp", "version": "1", "spec": <MlpSpec
+//! [outputs]` with `__metadata__ = {"format": "wgtrain-mlp", "version": "1", "spec": <Network
 //! JSON>}`, so other tools (PyTorch, numpy) read it as plain tensors. A checkpoint,
 //! `checkpoint.safetensors` in a folder, holds the flat buffers `params`, `m`, `v`, `best_params`
 //! (F32, 1-D, laid out as `spec.layout()`; `best_params` has length 0 when there is no snapshot)
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::callbacks::early_stopping::EarlyStopping;
 use crate::callbacks::history::History;
-use crate::spec::MlpSpec;
+use crate::spec::Network;
 use crate::spec::Optimizer;
 
 mod atomic;
@@ -43,7 +43,7 @@ pub use state::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingState {
     /// The model's shape.
-    pub spec: MlpSpec,
+    pub spec: Network,
     /// The update rule and its hyper-parameters.
     pub optimizer: Optimizer,
     /// Flat parameters and optimizer moments, laid out as `spec.layout()`.

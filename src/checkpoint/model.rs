@@ -10,12 +10,12 @@ use super::{BYTES_NAME, MODEL_FORMAT, VERSION};
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;
-use crate::spec::MlpSpec;
+use crate::spec::Network;
 
 /// Writes `params` (flat, laid out as `spec.layout()`) as a safetensors model file, atomically.
 /// Fails with [`Error::Shape`] on a bad spec or a buffer of the wrong length, and with
 /// [`Error::Data`] on a NaN or infinite parameter (such a file could not be loaded back).
-pub fn save_model(path: &Path, spec: &MlpSpec, params: &[f32]) -> Result<()> {
+pub fn save_model(path: &Path, spec: &Network, params: &[f32]) -> Result<()> {
     spec.validate()?;
     let layout = spec.layout();
     check_buffer("params", params, &layout, false)?;
@@ -35,18 +35,18 @@ pub fn save_model(path: &Path, spec: &MlpSpec, params: &[f32]) -> Result<()> {
 }
 
 /// Reads a model written by [`save_model`]: its spec and its flat parameters (padding zero).
-pub fn load_model(path: &Path) -> Result<(MlpSpec, Vec<f32>)> {
+pub fn load_model(path: &Path) -> Result<(Network, Vec<f32>)> {
     model_from_bytes(path, &read_bounded(path)?)
 }
 
 /// [`load_model`] on a file already in memory; errors name it `<in-memory safetensors>`.
-pub fn load_model_bytes(bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)> {
+pub fn load_model_bytes(bytes: &[u8]) -> Result<(Network, Vec<f32>)> {
     model_from_bytes(Path::new(BYTES_NAME), bytes)
 }
 
-fn model_from_bytes(src: &Path, bytes: &[u8]) -> Result<(MlpSpec, Vec<f32>)> {
+fn model_from_bytes(src: &Path, bytes: &[u8]) -> Result<(Network, Vec<f32>)> {
     let file = Parsed::new(src, bytes, MODEL_FORMAT)?;
-    let spec: MlpSpec = file.json("spec")?;
+    let spec: Network = file.json("spec")?;
     let layout = checked_layout(src, &spec)?;
     let mut expected = Vec::new();
     for (l, slots) in layout.layers.iter().enumerate() {

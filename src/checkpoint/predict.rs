@@ -8,7 +8,7 @@ use crate::checkpoint::{load_model, save_model};
 use crate::cpu::CpuMlp;
 use crate::error::{Error, Result};
 use crate::spec::pixel_lut;
-use crate::spec::MlpSpec;
+use crate::spec::Network;
 use crate::spec::Optimizer;
 
 /// Class probabilities and the most probable class of each row.
@@ -35,13 +35,13 @@ impl Prediction {
 /// A trained MLP: its spec and flat parameters (`spec.layout()`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    spec: MlpSpec,
+    spec: Network,
     params: Vec<f32>,
 }
 
 impl Model {
     /// Checks that `params` fits `spec` and is finite.
-    pub fn new(spec: MlpSpec, params: Vec<f32>) -> Result<Self> {
+    pub fn new(spec: Network, params: Vec<f32>) -> Result<Self> {
         spec.validate()?;
         let len = spec.layout().len;
         if params.len() != len {
@@ -54,7 +54,7 @@ impl Model {
     }
 
     /// Builds a model from per-layer weights `W: [inputs, outputs]` row-major and biases.
-    pub fn from_layers(spec: MlpSpec, layers: &[(Vec<f32>, Vec<f32>)]) -> Result<Self> {
+    pub fn from_layers(spec: Network, layers: &[(Vec<f32>, Vec<f32>)]) -> Result<Self> {
         spec.validate()?;
         let layout = spec.layout();
         if layers.len() != layout.layers.len() {
@@ -94,7 +94,7 @@ impl Model {
     }
 
     /// The layer sizes and activations the parameters belong to.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> &Network {
         &self.spec
     }
 

@@ -11,7 +11,7 @@ use super::{TrainingState, BYTES_NAME, CHECKPOINT_FILE, CHECKPOINT_FORMAT, VERSI
 use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::spec::Optimizer;
-use crate::spec::{MlpSpec, ParamLayout};
+use crate::spec::{Network, ParamLayout};
 
 /// The checkpoint's flat buffers, in file order.
 const STATE_TENSORS: [&str; 4] = ["params", "m", "v", "best_params"];
@@ -69,7 +69,7 @@ pub fn load_checkpoint_bytes(bytes: &[u8]) -> Result<TrainingState> {
 
 fn checkpoint_from_bytes(src: &Path, bytes: &[u8]) -> Result<TrainingState> {
     let file = Parsed::new(src, bytes, CHECKPOINT_FORMAT)?;
-    let spec: MlpSpec = file.json("spec")?;
+    let spec: Network = file.json("spec")?;
     let layout = checked_layout(src, &spec)?;
     let optimizer: Optimizer = file.json("optimizer")?;
     optimizer.validate().map_err(|e| Error::file(src, format!("metadata `optimizer`: {e}")))?;
@@ -110,7 +110,7 @@ fn checkpoint_from_bytes(src: &Path, bytes: &[u8]) -> Result<TrainingState> {
 }
 
 /// A checkpoint buffer's bytes: 1-D F32 of `layout.len` floats (or 0 for `best_params`).
-fn state_tensor<'a>(file: &Parsed<'a>, name: &str, spec: &MlpSpec, layout: &ParamLayout) -> Result<&'a [u8]> {
+fn state_tensor<'a>(file: &Parsed<'a>, name: &str, spec: &Network, layout: &ParamLayout) -> Result<&'a [u8]> {
     let len = match file.info(name)?.shape[..] {
         [len] => len,
         ref shape => {
@@ -120,8 +120,11 @@ fn state_tensor<'a>(file: &Parsed<'a>, name: &str, spec: &MlpSpec, layout: &Para
     };
     if len != layout.len && !(name == "best_params" && len == 0) {
         let also = if name == "best_params" { " or 0" } else { "" };
-        let reason =
-            format!("tensor `{name}` has {len} floats, the spec {:?} needs {}{also}", spec.sizes, layout.len);
+        let reason = format!(
+            "tensor `{name}` has {len} floats, the spec {:?} needs {}{also}",
+            spec.widths(),
+            layout.len
+        );
         return Err(Error::file(file.src, reason));
     }
     file.f32_tensor(name, &[len])

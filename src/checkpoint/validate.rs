@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::{CHECKPOINT_FORMAT, MAX_LAYERS, MAX_PARAM_FLOATS, MODEL_FORMAT, VERSION};
 use crate::error::{Error, Result};
-use crate::spec::{MlpSpec, ParamLayout, TENSOR_ALIGN};
+use crate::spec::{Network, ParamLayout, TENSOR_ALIGN};
 
 /// A parsed safetensors header (offsets already checked against the buffer by the crate).
 pub(super) struct Parsed<'a> {
@@ -100,15 +100,16 @@ impl<'a> Parsed<'a> {
 
 /// The spec's layout, after checking it with `validate` and bounding its size with checked
 /// arithmetic (a spec is small text that may describe an enormous model).
-pub(super) fn checked_layout(src: &Path, spec: &MlpSpec) -> Result<ParamLayout> {
+pub(super) fn checked_layout(src: &Path, spec: &Network) -> Result<ParamLayout> {
     spec.validate().map_err(|e| Error::file(src, format!("metadata `spec`: {e}")))?;
-    if spec.layers() > MAX_LAYERS {
-        let reason = format!("spec has {} layers, over the limit of {MAX_LAYERS}", spec.layers());
+    if spec.layers.len() > MAX_LAYERS {
+        let reason = format!("spec has {} layers, over the limit of {MAX_LAYERS}", spec.layers.len());
         return Err(Error::file(src, reason));
     }
     let align = |x: usize| x.checked_add(TENSOR_ALIGN - 1).map(|x| x / TENSOR_ALIGN * TENSOR_ALIGN);
     let mut len = Some(0usize);
-    for w in spec.sizes.windows(2) {
+    let widths = spec.widths();
+    for w in widths.windows(2) {
         len = len
             .and_then(|at| align(at.checked_add(w[0].checked_mul(w[1])?)?))
             .and_then(|at| align(at.checked_add(w[1])?));
@@ -117,10 +118,7 @@ pub(super) fn checked_layout(src: &Path, spec: &MlpSpec) -> Result<ParamLayout> 
         Some(len) if len <= MAX_PARAM_FLOATS => Ok(spec.layout()),
         _ => Err(Error::file(
             src,
-            format!(
-                "spec {:?} needs more than {MAX_PARAM_FLOATS} parameters; refusing to load it",
-                spec.sizes
-            ),
+            format!("spec {:?} needs more than {MAX_PARAM_FLOATS} parameters; refusing to load it", widths),
         )),
     }
 }

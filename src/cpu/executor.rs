@@ -4,7 +4,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{pixel_value, MlpSpec, Optimizer};
+use crate::spec::{pixel_value, Network, Optimizer};
 
 use super::CpuMlp;
 
@@ -22,7 +22,7 @@ pub(crate) struct CpuExecutor {
 }
 
 impl CpuExecutor {
-    pub fn new(spec: &MlpSpec, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
+    pub fn new(spec: &Network, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
         Ok(CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
             best: Vec::new(),

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::spec::Optimizer;
-use crate::spec::{Activation, MlpSpec, ParamLayout};
+use crate::spec::{Activation, Network, ParamLayout};
 
 use super::pass::{backward, forward, Workspace};
 use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
@@ -20,7 +20,7 @@ const EVAL_CHUNK: usize = 1000;
 /// An MLP with its parameters, gradients and optimizer state, trained on the CPU.
 #[derive(Debug)]
 pub struct CpuMlp {
-    spec: MlpSpec,
+    spec: Network,
     layout: ParamLayout,
     optimizer: Optimizer,
     /// Flat parameters in `layout` order; padding slots are zero.
@@ -42,13 +42,13 @@ impl CpuMlp {
     ///
     /// The last layer must be [`Activation::Identity`]: its outputs are the logits of the fused
     /// softmax cross-entropy. An invalid optimizer (learning rate 0, ...) is [`Error::Config`].
-    pub fn new(spec: MlpSpec, params: Vec<f32>, optimizer: Optimizer) -> Result<Self> {
+    pub fn new(spec: Network, params: Vec<f32>, optimizer: Optimizer) -> Result<Self> {
         spec.validate()?;
-        if spec.activations.last() != Some(&Activation::Identity) {
+        if spec.activations().last() != Some(&Activation::Identity) {
             return Err(Error::Config(format!(
                 "the last layer's activation must be identity (it outputs logits for the \
                  softmax cross-entropy), got {:?}",
-                spec.activations.last()
+                spec.activations().last()
             )));
         }
         optimizer.validate()?;
@@ -69,7 +69,7 @@ impl CpuMlp {
     }
 
     /// The model's description.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> &Network {
         &self.spec
     }
 
@@ -137,7 +137,7 @@ impl CpuMlp {
         }
         self.work.reserve(&self.spec, rows)?;
         forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
-        let last = self.spec.layers() - 1;
+        let last = self.spec.layers.len() - 1;
         let classes = self.spec.outputs();
         let n = rows * classes;
         let (loss_sum, correct) = softmax_xent_into(
@@ -177,7 +177,7 @@ impl CpuMlp {
         let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
         self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
-        let last = self.spec.layers() - 1;
+        let last = self.spec.layers.len() - 1;
         let (mut loss_sum, mut correct) = (0.0f32, 0u32);
         for (x, y) in x.chunks(EVAL_CHUNK * inputs).zip(labels.chunks(EVAL_CHUNK)) {
             forward(&self.spec, &self.layout, &self.params, &mut self.work, x, y.len())?;
@@ -200,7 +200,7 @@ impl CpuMlp {
         }
         let rows = x.len() / inputs;
         self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
-        let last = self.spec.layers() - 1;
+        let last = self.spec.layers.len() - 1;
         let mut probs = Vec::with_capacity(elements("predictions", rows, classes)?);
         for x in x.chunks(EVAL_CHUNK * inputs) {
             let r = x.len() / inputs;

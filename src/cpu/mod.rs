@@ -22,6 +22,7 @@
 
 mod activation;
 mod executor;
+mod layers;
 mod matmul;
 mod mlp;
 mod optim;

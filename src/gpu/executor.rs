@@ -5,7 +5,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{MlpSpec, Optimizer};
+use crate::spec::{Network, Optimizer};
 
 use super::replica::{Replica, SourceId};
 use super::Gpu;
@@ -20,7 +20,7 @@ pub(crate) struct DeviceExecutor {
 impl DeviceExecutor {
     pub fn new(
         gpu: Gpu,
-        spec: &MlpSpec,
+        spec: &Network,
         optimizer: Optimizer,
         params: &[f32],
         max_rows: usize,

@@ -19,7 +19,7 @@ use crate::exec::{
 };
 use crate::gpu::replica::{PassKind, Replica, SourceId};
 use crate::gpu::Gpu;
-use crate::spec::{MlpSpec, Optimizer};
+use crate::spec::{Network, Optimizer};
 
 /// Prefixes an error with the replica it came from.
 fn on_replica(r: usize, e: Error) -> Error {
@@ -60,7 +60,7 @@ impl Mirrored {
     /// One replica per device, all from the same `params`.
     pub fn new(
         gpus: Vec<Gpu>,
-        spec: &MlpSpec,
+        spec: &Network,
         optimizer: Optimizer,
         params: &[f32],
         max_rows: usize,

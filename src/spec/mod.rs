@@ -5,6 +5,6 @@ mod network;
 mod optimizer;
 mod task;
 
-pub use network::{Activation, Init, LayerSlots, MlpSpec, ParamLayout, TENSOR_ALIGN};
+pub use network::{Activation, Init, Layer, LayerSlots, Network, ParamLayout, TENSOR_ALIGN};
 pub use optimizer::{Optimizer, StepScalars};
 pub use task::{pixel_lut, pixel_value};

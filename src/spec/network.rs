@@ -1,4 +1,4 @@
-//! The MLP's description and its flat parameter layout.
+//! The network: a list of layers, and the flat layout of their parameters.
 //!
 //! Parameters, gradients and optimizer moments each live in one flat `f32` buffer, so that one
 //! dispatch (or one loop) updates every parameter. Layer `l` owns `W_l: [inputs, outputs]`
@@ -57,76 +57,126 @@ pub enum Init {
     Glorot,
 }
 
-/// A sequential MLP: `sizes[0]` inputs, then one dense layer per following size.
-/// `activations[l]` follows layer `l`; the last one is normally `Identity` (logits).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MlpSpec {
-    /// Widths from input to output: at least two, none zero or over 2^24. The last is the
-    /// number of classes.
-    pub sizes: Vec<usize>,
-    /// One per dense layer, so `sizes.len() - 1` of them.
-    pub activations: Vec<Activation>,
+/// One layer of a [`Network`], applied to the output of the layer before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Layer {
+    /// Fully connected: `h = act(x W + b)` with `W: [inputs, units]` and `b: [units]`.
+    Dense {
+        /// Outputs of the layer: at least 1, at most 2^24.
+        units: usize,
+        /// The non-linearity applied to `x W + b`.
+        activation: Activation,
+    },
 }
 
-impl Default for MlpSpec {
+impl Layer {
+    /// A dense layer of `units` outputs followed by `activation`.
+    pub fn dense(units: usize, activation: Activation) -> Self {
+        Layer::Dense { units, activation }
+    }
+
+    /// The width of this layer's output, given the width of its input.
+    pub fn outputs(&self, _inputs: usize) -> usize {
+        match *self {
+            Layer::Dense { units, .. } => units,
+        }
+    }
+}
+
+/// A sequential network: `inputs` features per row, then its layers in order. The last
+/// layer's outputs are what the task's loss reads (logits for the softmax cross-entropy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    /// Features per input row: at least 1, at most 2^24.
+    pub inputs: usize,
+    /// The layers from input to output; at least one.
+    pub layers: Vec<Layer>,
+}
+
+impl Default for Network {
     /// The classic MNIST model: 784-64 ReLU-10 (softmax applied by the loss).
     fn default() -> Self {
-        MlpSpec::classifier(&[784, 64, 10], Activation::Relu)
+        Network::classifier(&[784, 64, 10], Activation::Relu)
     }
 }
 
-impl MlpSpec {
-    /// `sizes` with `hidden` after every layer but the last, which outputs logits.
-    pub fn classifier(sizes: &[usize], hidden: Activation) -> Self {
-        let layers = sizes.len().saturating_sub(1);
-        let activations =
-            (0..layers).map(|l| if l + 1 == layers { Activation::Identity } else { hidden }).collect();
-        MlpSpec { sizes: sizes.to_vec(), activations }
+impl Network {
+    /// A network of `inputs` features and no layers yet; add them with [`Network::dense`].
+    pub fn new(inputs: usize) -> Self {
+        Network { inputs, layers: Vec::new() }
     }
 
-    /// Checks that the spec describes a trainable model.
+    /// `self` with a dense layer of `units` outputs and `activation` appended.
+    pub fn dense(mut self, units: usize, activation: Activation) -> Self {
+        self.layers.push(Layer::dense(units, activation));
+        self
+    }
+
+    /// Dense layers of widths `sizes[1..]` on `sizes[0]` inputs, `hidden` after every layer
+    /// but the last, which outputs logits ([`Activation::Identity`]).
+    pub fn classifier(sizes: &[usize], hidden: Activation) -> Self {
+        let count = sizes.len().saturating_sub(1);
+        let layers = (1..sizes.len())
+            .map(|l| Layer::dense(sizes[l], if l == count { Activation::Identity } else { hidden }))
+            .collect();
+        Network { inputs: sizes.first().copied().unwrap_or(0), layers }
+    }
+
+    /// Checks that the network describes a trainable model.
     pub fn validate(&self) -> Result<()> {
-        if self.sizes.len() < 2 {
+        if self.layers.is_empty() {
             return Err(Error::Shape(format!(
-                "an MLP needs at least an input and an output size, got {:?}",
-                self.sizes
+                "a network needs at least one layer after its {} inputs",
+                self.inputs
             )));
         }
-        if self.activations.len() != self.sizes.len() - 1 {
+        let widths = self.widths();
+        if let Some(i) = widths.iter().position(|&s| s == 0) {
             return Err(Error::Shape(format!(
-                "{} layers need {} activations, got {}",
-                self.sizes.len() - 1,
-                self.sizes.len() - 1,
-                self.activations.len()
+                "width {i} is zero in {widths:?} (inputs, then each layer's outputs)"
             )));
         }
-        if let Some(i) = self.sizes.iter().position(|&s| s == 0) {
-            return Err(Error::Shape(format!("layer size {i} is zero in {:?}", self.sizes)));
-        }
-        if self.sizes.iter().any(|&s| s > (1 << 24)) {
-            return Err(Error::Shape(format!("a layer size over 2^24 in {:?}", self.sizes)));
+        if widths.iter().any(|&s| s > (1 << 24)) {
+            return Err(Error::Shape(format!("a width over 2^24 in {widths:?}")));
         }
         Ok(())
     }
 
-    /// Number of dense layers.
-    pub fn layers(&self) -> usize {
-        self.sizes.len() - 1
+    /// Widths from input to output: `inputs`, then each layer's outputs.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut widths = vec![self.inputs];
+        for layer in &self.layers {
+            let last = widths[widths.len() - 1];
+            widths.push(layer.outputs(last));
+        }
+        widths
+    }
+
+    /// The activation of each layer, in order.
+    pub fn activations(&self) -> Vec<Activation> {
+        self.layers
+            .iter()
+            .map(|layer| match *layer {
+                Layer::Dense { activation, .. } => activation,
+            })
+            .collect()
     }
 
     /// Input features.
     pub fn inputs(&self) -> usize {
-        self.sizes[0]
+        self.inputs
     }
 
-    /// Output classes (logits).
+    /// Outputs of the last layer (the classes of a classifier).
     pub fn outputs(&self) -> usize {
-        *self.sizes.last().unwrap_or(&0)
+        *self.widths().last().unwrap_or(&0)
     }
 
     /// Where each tensor lives in the flat parameter buffer.
     pub fn layout(&self) -> ParamLayout {
-        ParamLayout::new(&self.sizes)
+        ParamLayout::new(&self.widths())
     }
 }
 
@@ -146,7 +196,7 @@ pub struct LayerSlots {
 /// The flat layout shared by parameters, gradients and optimizer moments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamLayout {
-    /// One entry per dense layer, input side first.
+    /// One entry per layer with parameters (every [`Layer::Dense`]), input side first.
     pub layers: Vec<LayerSlots>,
     /// Total floats, padding included (padding is always zero and stays zero).
     pub len: usize,

@@ -5,7 +5,7 @@ use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSelection, Gpu};
 use crate::spec::Optimizer;
-use crate::spec::{Init, MlpSpec};
+use crate::spec::{Init, Network};
 
 /// Where the math runs.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl Default for Backend {
 #[derive(Debug, Clone)]
 pub struct TrainerOptions {
     /// The model's layer sizes and activations.
-    pub spec: MlpSpec,
+    pub spec: Network,
     /// The update rule; one step per batch.
     pub optimizer: Optimizer,
     /// How [`crate::Trainer::new`] draws the initial weights (biases start at zero).
@@ -72,7 +72,7 @@ pub struct TrainerOptions {
 impl Default for TrainerOptions {
     fn default() -> Self {
         TrainerOptions {
-            spec: MlpSpec::default(),
+            spec: Network::default(),
             optimizer: Optimizer::default(),
             init: Init::He,
             batch_size: 128,

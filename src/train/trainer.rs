@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, PassSums, ValSource};
 use crate::gpu::{self, DeviceExecutor, Gpu};
 use crate::parallel::Mirrored;
-use crate::spec::MlpSpec;
+use crate::spec::Network;
 use crate::train::background::{self, Background};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
 use crate::train::options::{Backend, TrainerOptions};
@@ -75,7 +75,7 @@ impl Trainer {
     }
 
     /// The model's description.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> &Network {
         &self.options.spec
     }
 
@@ -314,7 +314,8 @@ impl Trainer {
         if options.spec != state.spec {
             return Err(Error::Config(format!(
                 "the checkpoint is of model {:?}, not {:?}",
-                state.spec.sizes, options.spec.sizes
+                state.spec.widths(),
+                options.spec.widths()
             )));
         }
         if options.optimizer != state.optimizer {

@@ -12,6 +12,7 @@
 //! `profile` (where a step's time goes). This file holds the buffers and their state.
 
 mod data_parallel;
+mod layers;
 mod profile;
 mod record;
 mod sources;
@@ -27,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
 use crate::gpu::kernels::{pixel_lut_buffer, Dispatch, Kernels};
 use crate::gpu::Gpu;
-use crate::spec::{MlpSpec, Optimizer, ParamLayout};
+use crate::spec::{Network, Optimizer, ParamLayout};
 
 use record::Plan;
 use workspace::Workspace;
@@ -63,7 +64,7 @@ pub struct Replica {
     pub gpu: Gpu,
     /// Its pipelines and matmul autotuner.
     pub kernels: Kernels,
-    spec: MlpSpec,
+    spec: Network,
     layout: ParamLayout,
     optimizer: Optimizer,
     pub(crate) params: wgpu::Buffer,
@@ -105,7 +106,7 @@ impl Replica {
     /// `max_rows` bounds the rows of any pass (batch size, evaluation chunk).
     pub fn new(
         gpu: Gpu,
-        spec: &MlpSpec,
+        spec: &Network,
         optimizer: Optimizer,
         params: &[f32],
         max_rows: usize,
@@ -153,7 +154,7 @@ impl Replica {
     }
 
     /// The model's description.
-    pub fn spec(&self) -> &MlpSpec {
+    pub fn spec(&self) -> &Network {
         &self.spec
     }
 

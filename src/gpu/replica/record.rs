@@ -4,9 +4,8 @@
 
 use super::{Replica, SourceId, EVAL_SLOT, TRAIN_SLOT};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, MatmulCall, OptimBuffers, XentCall};
-use crate::ops::MatmulForm;
-use crate::spec::Activation;
+use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, OptimBuffers, XentCall};
+use crate::spec::Layer;
 
 /// What a recorded pass does after the forward pass and the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,11 +100,15 @@ impl Replica {
                 None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
             });
         }
-        let last = self.layout.layers.len() - 1;
-        for l in 0..self.layout.layers.len() {
-            // z_l = a_{l-1} W_l + b_l: [rows, outputs]; h_l = act(z_l)
-            let call = self.forward_call(l, rows);
-            out.push(k.matmul_with(g, &call, if l == 0 { x_texture.as_ref() } else { None })?);
+        let last = self.spec.layers.len() - 1;
+        // The first layer reads the batch, from its texture when there is one.
+        let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
+        for (l, layer) in self.spec.layers.iter().enumerate() {
+            out.push(match *layer {
+                Layer::Dense { activation, .. } => {
+                    self.dense_forward(l, activation, rows, input_texture(l))?
+                }
+            });
         }
         let classes = self.spec.outputs();
         // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
@@ -124,81 +127,21 @@ impl Replica {
         if !train {
             return Ok(out);
         }
-        for (l, slots) in self.layout.layers.iter().enumerate().rev() {
-            // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
-            let dw = self.weight_grad_call(l, rows);
-            out.push(k.matmul_with(g, &dw, if l == 0 { x_texture.as_ref() } else { None })?);
-            // db_l = column sums of dz_l: [outputs]
-            out.push(k.reduce.column_sums(
-                g,
-                rows,
-                slots.outputs,
-                (&w.dz[l], 0),
-                (&self.grads, slots.bias),
-            )?);
-            if l > 0 {
-                // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
-                let prev = self.spec.activations[l - 1];
-                let z_prev = if prev == Activation::Identity { &w.h[l - 1] } else { &w.z[l - 1] };
-                let call = MatmulCall {
-                    form: MatmulForm::ABt,
-                    m: rows,
-                    n: slots.inputs,
-                    k: slots.outputs,
-                    a: (&w.dz[l], 0),
-                    b: (&self.params, slots.weight),
-                    c: (&w.dz[l - 1], 0),
-                    bias: None,
-                    act: prev,
-                    z: Some((z_prev, 0)),
-                    act_backward: true,
-                };
-                out.push(k.matmul(g, &call)?);
-            }
+        for (l, layer) in self.spec.layers.iter().enumerate().rev() {
+            // The layer below (none under the first: its input is data) says how it takes the
+            // gradient of its output.
+            let below = match l.checked_sub(1).map(|b| (b, &self.spec.layers[b])) {
+                None => None,
+                Some((b, Layer::Dense { activation, .. })) => Some(self.dense_output_grad(b, *activation)),
+            };
+            out.extend(match *layer {
+                Layer::Dense { .. } => self.dense_backward(l, rows, input_texture(l), below)?,
+            });
         }
         if kind == PassKind::Train {
             out.push(self.record_update()?);
         }
         Ok(out)
-    }
-
-    /// Layer `l`'s forward product over `rows` rows: `z_l = a_{l-1} W_l + b_l`, `h_l = act(z_l)`
-    /// (z kept for backward when the activation needs it).
-    fn forward_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
-        let (w, slots) = (&self.work, &self.layout.layers[l]);
-        let act = self.spec.activations[l];
-        let last = self.layout.layers.len() - 1;
-        MatmulCall {
-            form: MatmulForm::AB,
-            m: rows,
-            n: slots.outputs,
-            k: slots.inputs,
-            a: (if l == 0 { &w.x } else { &w.h[l - 1] }, 0),
-            b: (&self.params, slots.weight),
-            c: (&w.h[l], 0),
-            bias: Some(slots.bias),
-            act,
-            z: (l < last && act != Activation::Identity).then_some((&w.z[l], 0)),
-            act_backward: false,
-        }
-    }
-
-    /// Layer `l`'s weight gradient over `rows` rows: `dW_l = a_{l-1}^T dz_l`.
-    fn weight_grad_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
-        let (w, slots) = (&self.work, &self.layout.layers[l]);
-        let input = if l == 0 { &w.x } else { &w.h[l - 1] };
-        MatmulCall {
-            c: (&self.grads, slots.weight),
-            ..MatmulCall::plain(
-                MatmulForm::AtB,
-                slots.inputs,
-                slots.outputs,
-                rows,
-                input,
-                &w.dz[l],
-                &self.grads,
-            )
-        }
     }
 
     /// A texture for the gathered batch when the products that read it (layer 0's forward
@@ -213,9 +156,10 @@ impl Replica {
         if !k.gather.supports_texture(sources) {
             return Ok(None);
         }
-        let mut readers = vec![self.forward_call(0, rows)];
+        let Some(&Layer::Dense { activation, .. }) = self.spec.layers.first() else { return Ok(None) };
+        let mut readers = vec![self.dense_forward_call(0, activation, rows)];
         if train {
-            readers.push(self.weight_grad_call(0, rows));
+            readers.push(self.dense_weight_grad_call(0, rows));
         }
         for call in &readers {
             if !k.matmul_prefers_packed_a(g, call)? {

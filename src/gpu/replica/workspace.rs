@@ -3,7 +3,7 @@
 use super::floats;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::spec::MlpSpec;
+use crate::spec::Network;
 
 /// Per-layer activation buffers, sized for `rows` rows.
 pub(super) struct Workspace {
@@ -18,9 +18,9 @@ pub(super) struct Workspace {
 }
 
 impl Workspace {
-    pub(super) fn new(gpu: &Gpu, spec: &MlpSpec, rows: usize) -> Result<Self> {
+    pub(super) fn new(gpu: &Gpu, spec: &Network, rows: usize) -> Result<Self> {
         let per_layer = |name: &str| -> Result<Vec<wgpu::Buffer>> {
-            spec.sizes[1..].iter().map(|&out| floats(gpu, name, rows * out)).collect()
+            spec.widths()[1..].iter().map(|&out| floats(gpu, name, rows * out)).collect()
         };
         Ok(Workspace {
             rows,

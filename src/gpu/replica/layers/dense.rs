@@ -1,0 +1,116 @@
+//! [`Layer::Dense`](crate::spec::Layer::Dense) on the GPU: the forward product with its bias
+//! and activation fused into the epilogue, and the backward (`dW = x^T dz`, `db` = column sums
+//! of `dz`, `dx = dz W^T` with the layer below's activation derivative fused). The CPU twin is
+//! `cpu/layers/dense.rs`.
+
+use super::super::Replica;
+use super::OutputGrad;
+use crate::error::Result;
+use crate::gpu::kernels::{Dispatch, MatmulCall};
+use crate::ops::MatmulForm;
+use crate::spec::Activation;
+
+impl Replica {
+    /// Layer `l`'s forward product over `rows` rows: `z_l = a_{l-1} W_l + b_l`,
+    /// `h_l = act(z_l)` (z kept for backward when the activation needs it).
+    pub(in crate::gpu::replica) fn dense_forward_call(
+        &self,
+        l: usize,
+        activation: Activation,
+        rows: usize,
+    ) -> MatmulCall<'_> {
+        let (w, slots) = (&self.work, &self.layout.layers[l]);
+        let last = self.layout.layers.len() - 1;
+        MatmulCall {
+            form: MatmulForm::AB,
+            m: rows,
+            n: slots.outputs,
+            k: slots.inputs,
+            a: (if l == 0 { &w.x } else { &w.h[l - 1] }, 0),
+            b: (&self.params, slots.weight),
+            c: (&w.h[l], 0),
+            bias: Some(slots.bias),
+            act: activation,
+            z: (l < last && activation != Activation::Identity).then_some((&w.z[l], 0)),
+            act_backward: false,
+        }
+    }
+
+    /// Layer `l`'s weight gradient over `rows` rows: `dW_l = a_{l-1}^T dz_l`.
+    pub(in crate::gpu::replica) fn dense_weight_grad_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
+        let (w, slots) = (&self.work, &self.layout.layers[l]);
+        let input = if l == 0 { &w.x } else { &w.h[l - 1] };
+        MatmulCall {
+            c: (&self.grads, slots.weight),
+            ..MatmulCall::plain(
+                MatmulForm::AtB,
+                slots.inputs,
+                slots.outputs,
+                rows,
+                input,
+                &w.dz[l],
+                &self.grads,
+            )
+        }
+    }
+
+    /// Records layer `l`'s forward; `x_texture` is the gathered batch when the first layer
+    /// reads it from a texture.
+    pub(in crate::gpu::replica) fn dense_forward(
+        &self,
+        l: usize,
+        activation: Activation,
+        rows: usize,
+        x_texture: Option<&wgpu::Texture>,
+    ) -> Result<Dispatch> {
+        let call = self.dense_forward_call(l, activation, rows);
+        self.kernels.matmul_with(&self.gpu, &call, x_texture)
+    }
+
+    /// Records layer `l`'s backward from `dz_l`: `dW_l`, `db_l`, and when `below` is given the
+    /// input gradient delivered to the layer below as it asks.
+    pub(in crate::gpu::replica) fn dense_backward(
+        &self,
+        l: usize,
+        rows: usize,
+        x_texture: Option<&wgpu::Texture>,
+        below: Option<OutputGrad<'_>>,
+    ) -> Result<Vec<Dispatch>> {
+        let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, &self.layout.layers[l]);
+        let mut out = Vec::with_capacity(3);
+        // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
+        out.push(k.matmul_with(g, &self.dense_weight_grad_call(l, rows), x_texture)?);
+        // db_l = column sums of dz_l: [outputs]
+        out.push(k.reduce.column_sums(g, rows, slots.outputs, (&w.dz[l], 0), (&self.grads, slots.bias))?);
+        if let Some(below) = below {
+            // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
+            let call = MatmulCall {
+                form: MatmulForm::ABt,
+                m: rows,
+                n: slots.inputs,
+                k: slots.outputs,
+                a: (&w.dz[l], 0),
+                b: (&self.params, slots.weight),
+                c: (below.dz, 0),
+                bias: None,
+                act: below.activation,
+                z: Some((below.z, 0)),
+                act_backward: true,
+            };
+            out.push(k.matmul(g, &call)?);
+        }
+        Ok(out)
+    }
+
+    /// How dense layer `l` takes the gradient of its output: into `dz_l`, times its
+    /// activation's derivative at `z_l` (at `h_l` for the identity, which keeps no `z`).
+    pub(in crate::gpu::replica) fn dense_output_grad(
+        &self,
+        l: usize,
+        activation: Activation,
+    ) -> OutputGrad<'_> {
+        let w = &self.work;
+        let z = if activation == Activation::Identity { &w.h[l] } else { &w.z[l] };
+        OutputGrad { dz: &w.dz[l], activation, z }
+    }
+}
