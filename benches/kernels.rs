@@ -78,7 +78,7 @@ fn bench_step(c: &mut Criterion) {
     }
     let mut cpu = CpuMlp::new(spec.clone(), params, Optimizer::default()).unwrap();
     let x = data.to_f32();
-    group.bench_function("cpu reference", |bench| bench.iter(|| cpu.train_step(&x, &data.labels).unwrap()));
+    group.bench_function("cpu reference", |bench| bench.iter(|| cpu.train_step(&x, data.labels()).unwrap()));
     group.finish();
 }
 

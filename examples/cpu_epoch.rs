@@ -25,9 +25,9 @@ fn main() -> wgtrain::Result<()> {
     // Labels: argmax of x T for a random T: [784, 10], so a linear model can reach ~100 %.
     let teacher: Vec<f32> = (0..FEATURES * CLASSES).map(|_| rng.random_range(-1.0..1.0)).collect();
     let scores = matmul(MatmulForm::AB, ROWS, CLASSES, FEATURES, &x, &teacher)?;
-    let labels: Vec<u8> = scores
+    let labels: Vec<u32> = scores
         .chunks_exact(CLASSES)
-        .map(|s| (0..CLASSES).fold(0, |best, j| if s[j] > s[best] { j } else { best }) as u8)
+        .map(|s| (0..CLASSES).fold(0, |best, j| if s[j] > s[best] { j } else { best }) as u32)
         .collect();
 
     println!("CPU backend, 784-64-10 ReLU, Adam lr 1e-3, {ROWS} rows, {EPOCHS} epochs per batch size");
@@ -37,7 +37,7 @@ fn main() -> wgtrain::Result<()> {
         let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3))?;
         let mut order: Vec<usize> = (0..ROWS).collect();
         let mut xb = vec![0.0f32; batch * FEATURES];
-        let mut yb = vec![0u8; batch];
+        let mut yb = vec![0u32; batch];
         let mut seconds = Vec::new();
         let mut last = (0.0, 0);
         for _ in 0..EPOCHS {

@@ -89,9 +89,9 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         let selection: AdapterSelection = args.adapter.parse()?;
         Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
     };
-    let mut sizes = vec![train.features];
+    let mut sizes = vec![train.features()];
     sizes.extend(&args.hidden);
-    sizes.push(mnist.test.classes.max(train.classes));
+    sizes.push(mnist.test.classes().max(train.classes()));
     let options = TrainerOptions {
         spec: Network::classifier(&sizes, Activation::Relu),
         optimizer: Optimizer::adam(args.lr),

@@ -159,7 +159,7 @@ pub(crate) trait Executor: Send {
 
     /// One optimizer step (the `t`-th, 1-based) on a batch the caller provides:
     /// `x: [rows, inputs]`, one label per row. Waits for the result.
-    fn train_step(&mut self, x: &[f32], labels: &[u8], t: u64) -> Result<PassSums>;
+    fn train_step(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<PassSums>;
 
     /// The current parameters.
     fn parameters(&self) -> Result<Vec<f32>>;

@@ -314,7 +314,7 @@ fn softmax_xent_matches_f64_log_sum_exp() {
     let mut rng = Pcg64Mcg::seed_from_u64(4);
     for (rows, classes, spread) in [(1, 1, 1.0), (5, 2, 1.0), (5, 3, 10.0), (6, 7, 30.0), (9, 10, 3.0)] {
         let logits = uniform(&mut rng, rows * classes, -spread, spread);
-        let labels: Vec<u8> = (0..rows).map(|_| rng.random_range(0..classes) as u8).collect();
+        let labels: Vec<u32> = (0..rows).map(|_| rng.random_range(0..classes) as u32).collect();
         let scale = 1.0 / rows as f32;
         let out = softmax_xent(&logits, &labels, classes, scale).unwrap();
         let (mut loss, mut correct) = (0.0f64, 0u32);
@@ -369,7 +369,7 @@ fn softmax_xent_stays_finite_for_huge_logits() {
 #[test]
 fn softmax_xent_counts_ties_for_the_first_maximum() {
     // Each row: logits, label, whether it counts as correct, and why.
-    let table: [([f32; 3], u8, u32, &str); 5] = [
+    let table: [([f32; 3], u32, u32, &str); 5] = [
         ([1.0, 1.0, 0.0], 0, 1, "tie between 0 and 1: the first, 0, is the prediction"),
         ([1.0, 1.0, 0.0], 1, 0, "tie between 0 and 1: 1 is not the first"),
         ([0.0, 2.0, 2.0], 1, 1, "tie between 1 and 2: 1 is first"),
@@ -519,7 +519,7 @@ fn optimizers_keep_zero_padding_at_zero_and_reject_mismatched_buffers() {
 
 /// A 7-5-3 model with `hidden` after the first layer, biases made non-zero so their gradients
 /// are exercised, and 8 rows of data; `seed` picks the data.
-fn small_model(hidden: Activation, seed: u64) -> (CpuMlp, Vec<f32>, Vec<u8>) {
+fn small_model(hidden: Activation, seed: u64) -> (CpuMlp, Vec<f32>, Vec<u32>) {
     let spec = Network::classifier(&[7, 5, 3], hidden);
     let layout = spec.layout();
     let mut params = layout.init(Init::Glorot, seed);
@@ -530,7 +530,7 @@ fn small_model(hidden: Activation, seed: u64) -> (CpuMlp, Vec<f32>, Vec<u8>) {
         }
     }
     let x = uniform(&mut rng, 8 * 7, -1.0, 1.0);
-    let labels = (0..8).map(|_| rng.random_range(0..3u8)).collect();
+    let labels = (0..8).map(|_| rng.random_range(0..3u32)).collect();
     (CpuMlp::new(spec, params, Optimizer::adam(1e-3)).unwrap(), x, labels)
 }
 
@@ -635,7 +635,7 @@ fn data_parallel_halves_sum_to_the_full_batch_gradient() {
 fn loss_falls_for_ten_steps_on_a_separable_problem() {
     // Two Gaussian blobs per class, well apart, in 2-D; a 2-8-2 ReLU model, full batch.
     let mut rng = Pcg64Mcg::seed_from_u64(6);
-    let centres = [(-2.0f32, -2.0f32, 0u8), (2.0, 2.0, 0), (-2.0, 2.0, 1), (2.0, -2.0, 1)];
+    let centres = [(-2.0f32, -2.0f32, 0u32), (2.0, 2.0, 0), (-2.0, 2.0, 1), (2.0, -2.0, 1)];
     let (mut x, mut labels) = (Vec::new(), Vec::new());
     for i in 0..64 {
         let (cx, cy, y) = centres[i % 4];
@@ -692,7 +692,7 @@ fn evaluate_in_chunks_and_predict_agree_with_one_pass() {
     let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).unwrap();
     let mut rng = Pcg64Mcg::seed_from_u64(8);
     let x = uniform(&mut rng, 2500 * 20, -3.0, 3.0);
-    let labels: Vec<u8> = (0..2500).map(|_| rng.random_range(0..4u8)).collect();
+    let labels: Vec<u32> = (0..2500).map(|_| rng.random_range(0..4u32)).collect();
     let (loss, correct) = model.evaluate(&x, &labels).unwrap();
     let (one_pass, one_correct) = model.compute_gradients(&x, &labels, 2500).unwrap();
     // Same row losses added in another grouping: 2500 f32 additions of values ~1.5, so the

@@ -27,7 +27,12 @@ fn bundled() -> &'static Mnist {
     MNIST.get_or_init(|| load_mnist(default_mnist_dir()).expect("bundled MNIST loads"))
 }
 
-fn histogram(labels: &[u8]) -> Vec<usize> {
+/// IDX labels (u8) as the data set holds them (u32).
+fn widen(labels: &[u8]) -> Vec<u32> {
+    labels.iter().map(|&l| u32::from(l)).collect()
+}
+
+fn histogram(labels: &[u32]) -> Vec<usize> {
     let mut counts = vec![0; 10];
     for &l in labels {
         counts[l as usize] += 1;
@@ -126,14 +131,14 @@ fn expect_file_error(err: Error, expected: &Path, needle: &str, why: &str) {
 fn bundled_mnist_has_the_published_shape_and_label_counts() {
     let m = bundled();
     assert_eq!((m.train.len(), m.test.len()), (60_000, 10_000));
-    assert_eq!((m.train.features, m.test.features), (784, 784));
-    assert_eq!((m.train.classes, m.test.classes), (10, 10));
-    assert_eq!(m.train.pixels.len(), 60_000 * 784);
+    assert_eq!((m.train.features(), m.test.features()), (784, 784));
+    assert_eq!((m.train.classes(), m.test.classes()), (10, 10));
+    assert_eq!(m.train.pixels().unwrap().len(), 60_000 * 784);
     // Counts from /work/shared/data/README.md, the published MNIST distribution.
     let train = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
     let test = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
-    assert_eq!(histogram(&m.train.labels), train, "training label counts");
-    assert_eq!(histogram(&m.test.labels), test, "test label counts");
+    assert_eq!(histogram(&m.train.labels()), train, "training label counts");
+    assert_eq!(histogram(&m.test.labels()), test, "test label counts");
 }
 
 /// Decompresses the bundled files into a temp folder, raw, under the canonical names.
@@ -154,10 +159,10 @@ fn reader_agrees_with_the_mnist_crate_and_raw_equals_gz() {
     let base = format!("{}/", raw_dir.path().to_str().unwrap());
     let reference = mnist::MnistBuilder::new().base_path(&base).finalize();
     let ours = bundled();
-    assert!(ours.test.pixels == reference.tst_img, "test images differ from the mnist crate");
-    assert_eq!(ours.test.labels, reference.tst_lbl, "test labels differ from the mnist crate");
-    assert!(ours.train.pixels == reference.trn_img, "train images differ from the mnist crate");
-    assert_eq!(ours.train.labels, reference.trn_lbl, "train labels differ from the mnist crate");
+    assert!(ours.test.pixels().unwrap() == reference.tst_img, "test images differ from the mnist crate");
+    assert_eq!(ours.test.labels(), widen(&reference.tst_lbl), "test labels differ from the mnist crate");
+    assert!(ours.train.pixels().unwrap() == reference.trn_img, "train images differ from the mnist crate");
+    assert_eq!(ours.train.labels(), widen(&reference.trn_lbl), "train labels differ from the mnist crate");
 
     let from_raw = load_mnist(raw_dir.path()).unwrap();
     assert!(from_raw == *ours, "raw and gzipped files must load identically");
@@ -175,11 +180,11 @@ fn dotted_names_and_mixed_compression_load() {
     }
     let m = load_mnist(dir.path()).unwrap();
     let t = tiny();
-    assert_eq!(m.train.pixels, t.train_pixels);
-    assert_eq!(m.train.labels, t.train_labels);
-    assert_eq!(m.test.pixels, t.test_pixels);
-    assert_eq!(m.test.labels, t.test_labels);
-    assert_eq!((m.train.features, m.train.classes), (6, 10));
+    assert_eq!(m.train.pixels().unwrap(), t.train_pixels);
+    assert_eq!(m.train.labels(), widen(&t.train_labels));
+    assert_eq!(m.test.pixels().unwrap(), t.test_pixels);
+    assert_eq!(m.test.labels(), widen(&t.test_labels));
+    assert_eq!((m.train.features(), m.train.classes()), (6, 10));
 }
 
 #[test]
@@ -189,7 +194,7 @@ fn raw_idx_under_a_gz_name_loads_by_content() {
     let dir = tiny_dir_with("t10k-labels-idx1-ubyte.gz", labels);
     assert!(!dir.path().join(TEST_LABELS).exists());
     let m = load_mnist(dir.path()).unwrap();
-    assert_eq!(m.test.labels, tiny().test_labels);
+    assert_eq!(m.test.labels(), widen(&tiny().test_labels));
 }
 
 // ---- broken files -------------------------------------------------------------------------
@@ -221,7 +226,7 @@ fn broken_files_are_errors_naming_the_file() {
         ("size overflow", TRAIN_IMAGES, header_only(u32::MAX, u32::MAX, u32::MAX), "overflows"),
         ("4 billion labels", TEST_LABELS, huge_labels, "truncated"),
         ("empty images", TEST_IMAGES, idx_images(3, 0, 3, &[]), "empty"),
-        ("label out of range", TRAIN_LABELS, idx_labels(&[0, 1, 10, 9, 3]), "label 10 at index 2"),
+        ("label out of range", TRAIN_LABELS, idx_labels(&[0, 1, 10, 9, 3]), "label 10 at row 2"),
         ("fewer labels than images", TEST_LABELS, idx_labels(&[7, 0]), "holds 2 labels"),
         ("more labels than images", TRAIN_LABELS, idx_labels(&[0; 6]), "holds 6 labels"),
         ("garbage under a .gz name", "t10k-images-idx3-ubyte.gz", vec![9; 30], "not gzip"),
@@ -340,14 +345,12 @@ fn dataset_new_checks_its_invariants() {
         ("pixels long", vec![1, 2, 3, 4, 5], vec![0, 1], 2, 10),
         ("label out of range", vec![1, 2], vec![0, 2], 1, 2),
         ("features overflow", vec![1], vec![0, 1], usize::MAX, 10),
+        ("no rows", vec![], vec![], 5, 2),
     ];
     for (why, pixels, labels, features, classes) in rows {
         let got = Dataset::new(pixels, labels, features, classes);
         assert!(matches!(got, Err(Error::Data(_))), "{why}: expected Error::Data, got {got:?}");
     }
-    let empty = Dataset::new(vec![], vec![], 5, 2).unwrap();
-    assert!(empty.is_empty());
-    assert_eq!(empty.len(), 0);
 }
 
 #[test]
@@ -355,17 +358,21 @@ fn dataset_accessors_take_and_subset() {
     let d = small_dataset();
     assert_eq!(d.len(), 4);
     assert!(!d.is_empty());
-    assert_eq!(d.image(2), &[20, 21, 22]);
+    assert_eq!(d.image(2), Some(&[20u8, 21, 22][..]));
+    assert_eq!(d.image(4), None, "past the end");
 
     let first = d.take(2);
-    assert_eq!((first.pixels.clone(), first.labels.clone()), (vec![0, 1, 2, 10, 11, 12], vec![3, 1]));
+    assert_eq!(
+        (first.pixels().unwrap().to_vec(), first.labels().to_vec()),
+        (vec![0, 1, 2, 10, 11, 12], vec![3, 1])
+    );
     assert_eq!(d.take(99), d, "take clamps to the length");
-    assert_eq!(d.take(0).len(), 0);
+    assert_eq!(d.take(0).len(), 1, "take keeps at least one row: a data set is never empty");
 
     let s = d.subset(&[3, 0, 3]).unwrap();
-    assert_eq!(s.pixels, vec![30, 31, 32, 0, 1, 2, 30, 31, 32]);
-    assert_eq!(s.labels, vec![2, 3, 2]);
-    assert_eq!((s.features, s.classes), (3, 4));
+    assert_eq!(s.pixels().unwrap(), vec![30, 31, 32, 0, 1, 2, 30, 31, 32]);
+    assert_eq!(s.labels(), vec![2, 3, 2]);
+    assert_eq!((s.features(), s.classes()), (3, 4));
     match d.subset(&[0, 4]) {
         Err(Error::Data(reason)) => assert!(reason.contains("index 4"), "{reason}"),
         other => panic!("expected Error::Data, got {other:?}"),
@@ -377,7 +384,7 @@ fn to_f32_is_pixel_over_255() {
     let d = Dataset::new(vec![0, 1, 128, 254, 255, 51], vec![0, 1], 3, 2).unwrap();
     let f = d.to_f32();
     assert_eq!(f.len(), 6);
-    for (&p, &x) in d.pixels.iter().zip(&f) {
+    for (&p, &x) in d.pixels().unwrap().iter().zip(&f) {
         assert_eq!(x.to_bits(), (p as f32 / 255.0).to_bits(), "pixel {p}");
     }
     assert_eq!((f[0], f[4]), (0.0, 1.0));

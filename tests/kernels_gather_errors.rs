@@ -12,12 +12,57 @@ mod common;
 use common::kernels::*;
 use common::*;
 use wgtrain::gpu::kernels::{
-    pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, XentCall,
+    pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, ValueSources, XentCall,
 };
 use wgtrain::spec::pixel_lut;
 use wgtrain::{Activation, Optimizer};
 
 // ---------------------------------------------------------------- gather
+
+/// A batch of f32 rows assembled on the device is the table's rows, bit for bit (NaN-free but
+/// with negative zeros, subnormals and huge values, which a conversion would change), labels
+/// exactly, at odd widths and offsets; the same dispatch replayed after rewriting the step
+/// gathers the next batch.
+#[test]
+fn gather_values_copies_the_permuted_rows_exactly() {
+    let _serial = serial();
+    let f = fixture();
+    for (features, x_off) in [(13usize, 3usize), (64, 0), (1, 1), (130, 4)] {
+        let case = format!("features={features} x_off={x_off}");
+        let rows_in_table = 50;
+        let mut values = random(rows_in_table * features, features as u64);
+        for (i, v) in values.iter_mut().enumerate().step_by(11) {
+            *v = [-0.0, f32::MIN_POSITIVE / 8.0, 3.0e38, -1.5e-39][i % 4];
+        }
+        let labels: Vec<u32> = (0..rows_in_table as u32).map(|i| (i * 7 + 2) % 1000).collect();
+        let perm: Vec<u32> =
+            (0..rows_in_table as u32).map(|i| (i * 37 + 11) % rows_in_table as u32).collect();
+        let (valb, lb, permb) =
+            (upload(&f.gpu, &values), upload_u32(&f.gpu, &labels), upload_u32(&f.gpu, &perm));
+        let step = uniform_buffer(&f.gpu, 16);
+        let rows = 13;
+        let xb = upload(&f.gpu, &padded(&vec![0.0; rows * features], x_off));
+        let yb = upload_u32(&f.gpu, &vec![u32::MAX; rows + 1]);
+        let src = ValueSources { values: &valb, features, labels: &lb, perm: &permb, step: &step };
+        let d = f.kernels.gather_values.record(&f.gpu, rows, &src, (&xb, x_off), &yb).expect("record");
+        for start in [5usize, 37] {
+            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep { start: start as u32, pad: [0; 3] }));
+            submit(&f.gpu, &[&d]);
+            let (x, pad) = split_padded(&read(&f.gpu, &xb, rows * features + 2 * x_off), x_off);
+            assert_untouched(&format!("gather_values x, {case}"), &pad);
+            let y = f.gpu.read::<u32>(&yb, 0, rows + 1).expect("read labels");
+            for r in 0..rows {
+                let row = perm[start + r] as usize;
+                let want: Vec<u32> =
+                    values[row * features..(row + 1) * features].iter().map(|v| v.to_bits()).collect();
+                let got: Vec<u32> = x[r * features..(r + 1) * features].iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{case} start={start}: row {r} (table row {row})");
+                assert_eq!(y[r], labels[row], "{case} start={start}: label of row {r}");
+            }
+            assert_eq!(y[rows], u32::MAX, "{case}: the label past the batch is untouched");
+        }
+    }
+}
 
 /// A batch assembled on the device equals the CPU's `lut[pixel]` bit for bit, labels exactly;
 /// the same dispatch replayed after rewriting the step uniform gathers the next batch.

@@ -45,15 +45,15 @@ fn dlogit_err(row: &[f32], j: usize, scale: f32) -> f64 {
 /// Logits in [-5, 5); even rows labelled with their argmax so that the correct count is not
 /// tiny; with 7+ rows, row 1 is all equal (label 0: correct, the first maximum wins) and row 2
 /// ties classes 0 and 1 with label 1 (wrong, for the same reason).
-fn xent_case(rows: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
+fn xent_case(rows: usize, classes: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
     let mut logits: Vec<f32> = random(rows * classes, seed).iter().map(|v| v * 5.0).collect();
     let picks = random(rows, seed + 1);
-    let mut labels: Vec<u8> =
-        picks.iter().map(|p| (((p + 1.0) * 0.5 * classes as f32) as usize).min(classes - 1) as u8).collect();
+    let mut labels: Vec<u32> =
+        picks.iter().map(|p| (((p + 1.0) * 0.5 * classes as f32) as usize).min(classes - 1) as u32).collect();
     for r in (0..rows).step_by(2) {
         let row = &logits[r * classes..(r + 1) * classes];
         let arg = (1..classes).fold(0, |a, j| if row[j] > row[a] { j } else { a });
-        labels[r] = arg as u8;
+        labels[r] = arg as u32;
     }
     if rows >= 7 {
         logits[classes..2 * classes].fill(0.5);
@@ -73,7 +73,7 @@ struct XentRun {
 
 /// One launch with the metrics at `slot` of a 6-float buffer of sentinels around zeros, run
 /// `times` times; with `grad`, dlogits at float 2 of a padded buffer.
-fn run_xent(logits: &[f32], labels: &[u8], classes: usize, scale: f32, grad: bool, times: usize) -> XentRun {
+fn run_xent(logits: &[f32], labels: &[u32], classes: usize, scale: f32, grad: bool, times: usize) -> XentRun {
     let f = fixture();
     let rows = labels.len();
     let lb = upload(&f.gpu, &padded(logits, 3));
@@ -144,7 +144,7 @@ fn softmax_xent_is_stable_for_huge_logits() {
         1e4, 1e4, 1e4, // three-way tie
         -1e4, 1e4, 0.0, // one dominates, label wrong
     ];
-    let labels = [0u8, 2, 1, 0];
+    let labels = [0u32, 2, 1, 0];
     let got = run_xent(&logits, &labels, classes, 1.0, true, 1);
     let row = |r: usize| &logits[r * classes..(r + 1) * classes];
     let mut want_loss = 0.0;

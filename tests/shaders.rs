@@ -20,6 +20,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
     ("gather.wgsl", &["gather"]),
     ("gather_texture.wgsl", &["gather_tex", "gather_tex4"]),
+    ("gather_values.wgsl", &["gather_values"]),
     ("gather_vec4.wgsl", &["gather4"]),
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_tiled_k64", "mm_tiled8_k64", "mm_rb4x4", "mm_rb4x8"]),
     ("matmul_texture.wgsl", &["mm_tex_ab", "mm_tex_atb"]),

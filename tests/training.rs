@@ -26,7 +26,7 @@ fn synthetic(rows: usize, features: usize, classes: usize) -> Dataset {
 }
 
 fn x_f32(d: &Dataset) -> Vec<f32> {
-    d.pixels.iter().map(|&p| p as f32 / 255.0).collect()
+    d.to_f32()
 }
 
 /// Relative comparison with an absolute floor scaled to the vector's magnitude.
@@ -68,7 +68,7 @@ fn one_gpu_step_equals_one_cpu_step() {
         let gpu_params = replica.read_params().unwrap();
 
         let mut cpu = CpuMlp::new(spec.clone(), params.clone(), opt).unwrap();
-        let (loss, correct) = cpu.train_step(&x_f32(&data), &data.labels).unwrap();
+        let (loss, correct) = cpu.train_step(&x_f32(&data), data.labels()).unwrap();
         let cpu_grads_after = cpu.grads().to_vec();
 
         assert!(

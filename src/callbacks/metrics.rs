@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::callbacks::history::json_float;
 use crate::exec::PassSums;
+use crate::spec::Loss;
 
 /// The prefix of a metric measured on the validation rows.
 pub const VAL_PREFIX: &str = "val_";
@@ -64,13 +65,17 @@ impl EpochMetrics {
     }
 }
 
-/// The metrics of one pass of classification with softmax cross-entropy: the mean loss per
-/// row and the fraction of rows whose largest logit is the label's, names prefixed by
-/// `prefix` (`""` or [`VAL_PREFIX`]).
-pub(crate) fn classification_metrics(out: &mut EpochMetrics, prefix: &str, sums: &PassSums) {
-    let (loss, accuracy) = sums.means();
-    out.set(&format!("{prefix}loss"), loss);
-    out.set(&format!("{prefix}accuracy"), accuracy);
+/// The metrics `loss` reports for one pass, names prefixed by `prefix` (`""` or
+/// [`VAL_PREFIX`]), in the order of [`Loss::metric_names`].
+pub(crate) fn pass_metrics(loss: Loss, out: &mut EpochMetrics, prefix: &str, sums: &PassSums) {
+    match loss {
+        // The mean loss per row, and the fraction of rows whose largest logit is the label's.
+        Loss::SoftmaxCrossEntropy => {
+            let (mean, accuracy) = sums.means();
+            out.set(&format!("{prefix}loss"), mean);
+            out.set(&format!("{prefix}accuracy"), accuracy);
+        }
+    }
 }
 
 /// As a JSON object in order; NaN and infinities as the strings "NaN", "inf", "-inf" (see

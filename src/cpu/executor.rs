@@ -4,7 +4,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{pixel_value, Network, Optimizer};
+use crate::spec::{Network, Optimizer};
 
 use super::CpuMlp;
 
@@ -18,7 +18,7 @@ pub(crate) struct CpuExecutor {
     best: Vec<f32>,
     /// Reused batch buffers: no allocation per step.
     x: Vec<f32>,
-    y: Vec<u8>,
+    y: Vec<u32>,
 }
 
 impl CpuExecutor {
@@ -31,22 +31,21 @@ impl CpuExecutor {
         })
     }
 
-    /// Gathers rows `idx` of `data` into the batch buffers: pixel / 255, computed as the
-    /// GPU's table was ([`pixel_value`], so the same bits), in a loop the compiler
-    /// vectorizes (a table lookup per pixel was a fifth of an epoch's time).
+    /// Gathers rows `idx` of `data` into the batch buffers as the model sees them: pixels
+    /// as `p / 255`, computed as the GPU's table was ([`Dataset::row_into`] uses
+    /// `pixel_value`, so the same bits) in a loop the compiler vectorizes (a table lookup per
+    /// pixel was a fifth of an epoch's time); f32 values copied.
     fn gather(&mut self, data: &Dataset, idx: &[u32]) {
-        let f = data.features;
+        let f = data.features();
         self.x.resize(idx.len() * f, 0.0);
         self.y.clear();
+        let labels = data.labels();
         for (r, &i) in idx.iter().enumerate() {
-            if let Some(&next) = idx.get(r + 1) {
-                prefetch_row(&data.pixels[next as usize * f..(next as usize + 1) * f]);
+            if let (Some(&next), Some(pixels)) = (idx.get(r + 1), data.pixels()) {
+                prefetch_row(&pixels[next as usize * f..(next as usize + 1) * f]);
             }
-            let row = &data.pixels[i as usize * f..(i as usize + 1) * f];
-            for (dst, &p) in self.x[r * f..(r + 1) * f].iter_mut().zip(row) {
-                *dst = pixel_value(p);
-            }
-            self.y.push(data.labels[i as usize]);
+            data.row_into(i as usize, &mut self.x[r * f..(r + 1) * f]);
+            self.y.push(labels[i as usize]);
         }
     }
 
@@ -106,7 +105,7 @@ impl Executor for CpuExecutor {
 
     /// `t` is implied: [`CpuMlp`] counts its own steps, kept equal to the trainer's by
     /// [`Executor::write_state`].
-    fn train_step(&mut self, x: &[f32], labels: &[u8], _t: u64) -> Result<PassSums> {
+    fn train_step(&mut self, x: &[f32], labels: &[u32], _t: u64) -> Result<PassSums> {
         let (loss, correct) = self.mlp.train_step(x, labels)?;
         Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len() })
     }

@@ -126,7 +126,7 @@ impl CpuMlp {
     ///
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
-    pub fn compute_gradients(&mut self, x: &[f32], labels: &[u8], scale_rows: usize) -> Result<(f32, u32)> {
+    pub fn compute_gradients(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
         let rows = labels.len();
         check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
         if scale_rows < rows {
@@ -165,7 +165,7 @@ impl CpuMlp {
     }
 
     /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
-    pub fn train_step(&mut self, x: &[f32], labels: &[u8]) -> Result<(f32, u32)> {
+    pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
         let out = self.compute_gradients(x, labels, labels.len())?;
         self.apply_update();
         Ok(out)
@@ -173,7 +173,7 @@ impl CpuMlp {
 
     /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
     /// rows whose f32 loss sums are added in order. Gradients are left untouched.
-    pub fn evaluate(&mut self, x: &[f32], labels: &[u8]) -> Result<(f32, u32)> {
+    pub fn evaluate(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
         let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
         self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;

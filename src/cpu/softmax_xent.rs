@@ -26,7 +26,7 @@ pub struct XentOut {
 /// `dz_j = (exp(z_j - m) / sum - [j == y]) * scale`. `scale` is `1 / global_batch` so that
 /// gradients are those of the mean loss over the whole (possibly split) batch. A label
 /// `>= classes` is [`Error::Data`]; wrong lengths or zero sizes are [`Error::Shape`].
-pub fn softmax_xent(logits: &[f32], labels: &[u8], classes: usize, scale: f32) -> Result<XentOut> {
+pub fn softmax_xent(logits: &[f32], labels: &[u32], classes: usize, scale: f32) -> Result<XentOut> {
     let mut dlogits = vec![0.0; elements("logits", labels.len(), classes)?];
     let (loss_sum, correct) = softmax_xent_into(logits, labels, classes, scale, &mut dlogits)?;
     Ok(XentOut { loss_sum, correct, dlogits })
@@ -36,7 +36,7 @@ pub fn softmax_xent(logits: &[f32], labels: &[u8], classes: usize, scale: f32) -
 /// `(loss_sum, correct)`.
 pub fn softmax_xent_into(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[u32],
     classes: usize,
     scale: f32,
     dlogits: &mut [f32],
@@ -46,7 +46,7 @@ pub fn softmax_xent_into(
 }
 
 /// Loss sum and correct count only, for evaluation: no gradient buffer needed.
-pub fn xent_loss(logits: &[f32], labels: &[u8], classes: usize) -> Result<(f32, u32)> {
+pub fn xent_loss(logits: &[f32], labels: &[u32], classes: usize) -> Result<(f32, u32)> {
     xent_rows(logits, labels, classes, 0.0, None)
 }
 
@@ -54,7 +54,7 @@ pub fn xent_loss(logits: &[f32], labels: &[u8], classes: usize) -> Result<(f32, 
 /// has been checked by the caller).
 fn xent_rows(
     logits: &[f32],
-    labels: &[u8],
+    labels: &[u32],
     classes: usize,
     scale: f32,
     mut dlogits: Option<&mut [f32]>,

@@ -1,33 +1,74 @@
-//! [`Dataset`]: labelled images kept as u8 pixels, a quarter of the memory of f32, converted to
-//! `pixel / 255` only where the model needs floats.
+//! [`Dataset`]: rows of features with their targets, checked once when built and immutable
+//! after, so every executor can trust its shape.
+//!
+//! Features come in two forms of the same thing: u8 pixels (images, a quarter of the memory of
+//! f32, seen by the model as `pixel / 255`) or f32 values as given (tables, sensor readings).
+//! Targets are class indices (`u32`, any number of classes).
 
 use crate::error::{Error, Result};
+use crate::spec::pixel_value;
 
-/// Images as u8 pixels, row-major `[len, features]`; the model sees `pixel / 255`.
-///
-/// Invariants (checked by [`Dataset::new`]): `features > 0`, `classes >= 2`,
-/// `pixels.len() == labels.len() * features` and every label `< classes`. The fields are public
-/// for reading; a caller who edits them is responsible for keeping these true.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Dataset {
-    /// `[len, features]` row-major.
-    pub pixels: Vec<u8>,
-    /// `[len]`, each in `0..classes`.
-    pub labels: Vec<u8>,
-    /// Pixels per image (784 for 28x28).
-    pub features: usize,
-    /// Number of classes the labels index.
-    pub classes: usize,
+/// The features of every row, `[rows, width]` row-major.
+#[derive(Clone, PartialEq)]
+pub enum Features {
+    /// u8 pixels; the model sees each as `p / 255` ([`pixel_value`]).
+    Pixels(Vec<u8>),
+    /// f32 values, seen as they are; all finite.
+    Values(Vec<f32>),
 }
 
-impl std::fmt::Debug for Dataset {
-    // The pixels would be millions of numbers: print the shape instead.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Dataset {{ len: {}, features: {}, classes: {} }}", self.len(), self.features, self.classes)
+impl Features {
+    fn len(&self) -> usize {
+        match self {
+            Features::Pixels(p) => p.len(),
+            Features::Values(v) => v.len(),
+        }
     }
 }
 
-/// Checks the [`Dataset`] invariants; the reason is worded for the loader to reuse.
+/// What each row should be mapped to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Targets {
+    /// One class index per row, each below `classes`.
+    Classes {
+        /// `[rows]`.
+        labels: Vec<u32>,
+        /// How many classes there are (at least 2).
+        classes: usize,
+    },
+}
+
+/// Rows of features and their targets.
+///
+/// Invariants, checked by every constructor and kept by the private fields: `width > 0`, at
+/// least one row, `features == rows * width`, every feature value finite, `classes >= 2`
+/// and every label `< classes`.
+#[derive(Clone, PartialEq)]
+pub struct Dataset {
+    features: Features,
+    width: usize,
+    targets: Targets,
+}
+
+impl std::fmt::Debug for Dataset {
+    // The features would be millions of numbers: print the shape instead.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.features {
+            Features::Pixels(_) => "u8 pixels",
+            Features::Values(_) => "f32 values",
+        };
+        write!(
+            f,
+            "Dataset {{ len: {}, features: {} {kind}, classes: {} }}",
+            self.len(),
+            self.width,
+            self.classes()
+        )
+    }
+}
+
+/// Checks the image invariants; the reason is worded for the IDX loader to reuse.
 pub(crate) fn check(
     pixels: &[u8],
     labels: &[u8],
@@ -37,9 +78,6 @@ pub(crate) fn check(
     if features == 0 {
         return Err("images have 0 features; each image needs at least one pixel".into());
     }
-    if classes < 2 {
-        return Err(format!("{classes} classes; a classifier needs at least 2"));
-    }
     if labels.len().checked_mul(features) != Some(pixels.len()) {
         return Err(format!(
             "{} labels need {} x {features} pixels, but there are {} pixels",
@@ -48,70 +86,189 @@ pub(crate) fn check(
             pixels.len()
         ));
     }
-    if let Some(i) = labels.iter().position(|&l| l as usize >= classes) {
-        return Err(format!("label {} at index {i} is out of range for {classes} classes", labels[i]));
+    check_labels(labels.iter().map(|&l| l as u32), classes)
+}
+
+fn check_labels(labels: impl Iterator<Item = u32>, classes: usize) -> std::result::Result<(), String> {
+    if classes < 2 {
+        return Err(format!("{classes} classes; a classifier needs at least 2"));
+    }
+    for (i, label) in labels.enumerate() {
+        if label as usize >= classes {
+            return Err(format!("label {label} at row {i} is out of range for {classes} classes"));
+        }
     }
     Ok(())
 }
 
 impl Dataset {
-    /// A data set from row-major pixels and labels; [`Error::Data`] if an invariant fails.
+    /// Images from row-major u8 pixels `[rows, features]` and one label per row;
+    /// [`Error::Data`] if an invariant fails.
     pub fn new(pixels: Vec<u8>, labels: Vec<u8>, features: usize, classes: usize) -> Result<Self> {
         check(&pixels, &labels, features, classes).map_err(Error::Data)?;
-        Ok(Dataset { pixels, labels, features, classes })
+        let labels = labels.into_iter().map(u32::from).collect();
+        Self::build(Features::Pixels(pixels), features, Targets::Classes { labels, classes })
     }
 
-    /// Number of images.
+    /// Rows of f32 features `[rows, width]` row-major (taken, not copied) with their targets;
+    /// [`Error::Data`] naming the row and column of a NaN or infinite value, a label out of
+    /// range, or a length that is not `rows * width`.
+    pub fn from_values(values: Vec<f32>, width: usize, targets: Targets) -> Result<Self> {
+        if width > 0 {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::Data(format!(
+                    "feature value {} at row {}, column {} is not finite; clean or drop that row",
+                    values[i],
+                    i / width,
+                    i % width
+                )));
+            }
+        }
+        Self::build(Features::Values(values), width, targets)
+    }
+
+    fn build(features: Features, width: usize, targets: Targets) -> Result<Self> {
+        if width == 0 {
+            return Err(Error::Data("rows have 0 features; each row needs at least one".into()));
+        }
+        let rows = match &targets {
+            Targets::Classes { labels, classes } => {
+                check_labels(labels.iter().copied(), *classes).map_err(Error::Data)?;
+                labels.len()
+            }
+        };
+        if rows == 0 {
+            return Err(Error::Data("the data set has no rows".into()));
+        }
+        if rows.checked_mul(width) != Some(features.len()) {
+            return Err(Error::Data(format!(
+                "{rows} targets need {rows} x {width} = {} feature values, but there are {}",
+                rows.saturating_mul(width),
+                features.len()
+            )));
+        }
+        Ok(Dataset { features, width, targets })
+    }
+
+    /// Number of rows.
     pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// True when there are no images.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// The pixels of image `i`, `[features]`.
-    ///
-    /// # Panics
-    /// If `i >= len()`, like slice indexing: an index is the caller's, not the data's.
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.pixels[i * self.features..(i + 1) * self.features]
-    }
-
-    /// The first `n` images (all of them if `n >= len()`), e.g. for a quick smoke run.
-    pub fn take(&self, n: usize) -> Dataset {
-        let n = n.min(self.len());
-        Dataset {
-            pixels: self.pixels[..n * self.features].to_vec(),
-            labels: self.labels[..n].to_vec(),
-            features: self.features,
-            classes: self.classes,
+        match &self.targets {
+            Targets::Classes { labels, .. } => labels.len(),
         }
     }
 
-    /// The images at `indices`, in that order (repeats allowed); [`Error::Data`] naming the
-    /// first index that is out of range.
+    /// Always false: a data set has at least one row.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Features per row (784 for 28x28 images).
+    pub fn features(&self) -> usize {
+        self.width
+    }
+
+    /// The features, as stored.
+    pub fn feature_data(&self) -> &Features {
+        &self.features
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> &Targets {
+        &self.targets
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        match &self.targets {
+            Targets::Classes { classes, .. } => *classes,
+        }
+    }
+
+    /// The class index of every row.
+    pub fn labels(&self) -> &[u32] {
+        match &self.targets {
+            Targets::Classes { labels, .. } => labels,
+        }
+    }
+
+    /// The u8 pixels `[rows, features]` when the features are images; `None` for f32 values.
+    pub fn pixels(&self) -> Option<&[u8]> {
+        match &self.features {
+            Features::Pixels(p) => Some(p),
+            Features::Values(_) => None,
+        }
+    }
+
+    /// The pixels of image `i`, `[features]`; `None` past the end or for f32 features.
+    pub fn image(&self, i: usize) -> Option<&[u8]> {
+        self.pixels()?.get(i * self.width..(i + 1) * self.width)
+    }
+
+    /// Writes row `i` as the model sees it (`p / 255` for pixels) into `out: [features]`.
+    /// `i` must be below `len()` and `out` exactly `features()` long (the executors' batch
+    /// gathers hold both by construction).
+    pub(crate) fn row_into(&self, i: usize, out: &mut [f32]) {
+        let range = i * self.width..(i + 1) * self.width;
+        match &self.features {
+            Features::Pixels(p) => {
+                for (dst, &p) in out.iter_mut().zip(&p[range]) {
+                    *dst = pixel_value(p);
+                }
+            }
+            Features::Values(v) => out.copy_from_slice(&v[range]),
+        }
+    }
+
+    /// The first `n` rows (all of them if `n >= len()`, at least one), e.g. for a quick
+    /// smoke run.
+    pub fn take(&self, n: usize) -> Dataset {
+        let all: Vec<u32> = (0..n.clamp(1, self.len()) as u32).collect();
+        self.gather(&all)
+    }
+
+    /// The rows at `indices`, in that order (repeats allowed); [`Error::Data`] naming the first
+    /// index that is out of range, or for no indices at all.
     pub fn subset(&self, indices: &[u32]) -> Result<Dataset> {
         if let Some(&bad) = indices.iter().find(|&&i| i as usize >= self.len()) {
             return Err(Error::Data(format!(
-                "subset index {bad} is out of range for a data set of {} images",
+                "subset index {bad} is out of range for a data set of {} rows",
                 self.len()
             )));
         }
-        let size = indices.len().checked_mul(self.features).ok_or_else(|| {
-            Error::Data(format!("a subset of {} images does not fit in memory", indices.len()))
-        })?;
-        let mut pixels = Vec::with_capacity(size);
-        for &i in indices {
-            pixels.extend_from_slice(self.image(i as usize));
+        if indices.is_empty() {
+            return Err(Error::Data("a subset needs at least one row".into()));
         }
-        let labels = indices.iter().map(|&i| self.labels[i as usize]).collect();
-        Ok(Dataset { pixels, labels, features: self.features, classes: self.classes })
+        indices.len().checked_mul(self.width).ok_or_else(|| {
+            Error::Data(format!("a subset of {} rows does not fit in memory", indices.len()))
+        })?;
+        Ok(self.gather(indices))
     }
 
-    /// All pixels as `p as f32 / 255.0`, `[len, features]` row-major.
+    /// Rows `indices`, all in range and at least one (callers check).
+    fn gather(&self, indices: &[u32]) -> Dataset {
+        let w = self.width;
+        let features = match &self.features {
+            Features::Pixels(p) => Features::Pixels(
+                indices.iter().flat_map(|&i| &p[i as usize * w..(i as usize + 1) * w]).copied().collect(),
+            ),
+            Features::Values(v) => Features::Values(
+                indices.iter().flat_map(|&i| &v[i as usize * w..(i as usize + 1) * w]).copied().collect(),
+            ),
+        };
+        let targets = match &self.targets {
+            Targets::Classes { labels, classes } => Targets::Classes {
+                labels: indices.iter().map(|&i| labels[i as usize]).collect(),
+                classes: *classes,
+            },
+        };
+        Dataset { features, width: w, targets }
+    }
+
+    /// All features as the model sees them, `[len, features]` row-major.
     pub fn to_f32(&self) -> Vec<f32> {
-        self.pixels.iter().map(|&p| p as f32 / 255.0).collect()
+        match &self.features {
+            Features::Pixels(p) => p.iter().map(|&p| pixel_value(p)).collect(),
+            Features::Values(v) => v.clone(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub const MNIST_CLASSES: usize = 10;
 
 /// The standard split of MNIST: 60,000 training and 10,000 test images.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Mnist {
     /// The training files (`train-*`), 60,000 images for MNIST.
     pub train: Dataset,
@@ -86,12 +86,13 @@ pub fn load_mnist(dir: impl AsRef<Path>) -> Result<Mnist> {
     }
     let train = load_pair(dir, &TRAIN_IMAGES, &TRAIN_LABELS)?;
     let test = load_pair(dir, &TEST_IMAGES, &TEST_LABELS)?;
-    if test.features != train.features {
+    if test.features() != train.features() {
         return Err(Error::file(
             TEST_IMAGES.find(dir)?,
             format!(
                 "test images have {} pixels, training images {}: files of two data sets?",
-                test.features, train.features
+                test.features(),
+                train.features()
             ),
         ));
     }
@@ -119,5 +120,6 @@ fn load_pair(dir: &Path, images: &Part, labels: &Part) -> Result<Dataset> {
     // Counts agree and the reader rejects empty images, so only a label range can fail here.
     dataset::check(&img.pixels, &lbl, features, MNIST_CLASSES)
         .map_err(|reason| Error::file(&labels_path, reason))?;
-    Ok(Dataset { pixels: img.pixels, labels: lbl, features, classes: MNIST_CLASSES })
+    Dataset::new(img.pixels, lbl, features, MNIST_CLASSES)
+        .map_err(|e| Error::file(&labels_path, e.to_string()))
 }

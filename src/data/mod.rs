@@ -1,4 +1,4 @@
-//! Data for training: a u8 [`Dataset`], our IDX reader (raw or gzipped, every bad input an
+//! Data for training: a [`Dataset`] of u8 images or f32 rows, our IDX reader (raw or gzipped, every bad input an
 //! error), MNIST loading from a folder, and seeded validation splits and epoch shuffles.
 //!
 //! ```no_run
@@ -14,7 +14,7 @@ mod idx;
 mod mnist;
 mod split;
 
-pub use dataset::Dataset;
+pub use dataset::{Dataset, Features, Targets};
 pub use idx::{
     parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels, IdxImages, MAX_IDX_BYTES,
 };

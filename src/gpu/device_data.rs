@@ -1,35 +1,53 @@
-//! A dataset resident on one device: u8 pixels packed four to a u32 (a quarter of the f32
-//! size, so the 47 MB MNIST training set fits one storage binding where its 188 MB f32 form
-//! would not), u32 labels, and an index buffer saying which images, in which order, a pass
-//! visits. Uploaded once; per epoch only the index order is rewritten.
+//! A dataset resident on one device: its features (u8 pixels packed four to a u32, a quarter
+//! of the f32 size, so the 47 MB MNIST training set fits one storage binding where its 188 MB
+//! f32 form would not; or f32 values as given), u32 labels, and an index buffer saying which
+//! rows, in which order, a pass visits. Uploaded once; per epoch only the index order is
+//! rewritten.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Features};
 use crate::error::{Error, Result};
 use crate::gpu::kernels::pack_pixels;
 use crate::gpu::Gpu;
 
-/// Pixels and labels of one dataset on one device.
+/// The features of a resident data set, in the form the data set holds them.
+pub(crate) enum DeviceFeatures {
+    /// u8 pixels packed four to a u32, `words` u32 per row.
+    Pixels { buffer: wgpu::Buffer, words: usize },
+    /// f32 values, `features` per row.
+    Values { buffer: wgpu::Buffer },
+}
+
+/// Features and labels of one data set on one device.
 pub struct DeviceDataset {
-    pub(crate) pixels: wgpu::Buffer,
+    pub(crate) features_data: DeviceFeatures,
     pub(crate) labels: wgpu::Buffer,
-    pub(crate) words: usize,
     pub(crate) features: usize,
     pub(crate) len: usize,
 }
 
 impl DeviceDataset {
-    /// Uploads `data` to `gpu` (one copy, no conversion to f32 on the host).
+    /// Uploads `data` to `gpu`: pixels packed (no conversion to f32 on the host), values as
+    /// they are.
     pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
         if data.is_empty() {
             return Err(Error::Data("cannot upload an empty dataset".into()));
         }
-        let (packed, words) = pack_pixels(&data.pixels, data.features);
-        let labels: Vec<u32> = data.labels.iter().map(|&l| l as u32).collect();
+        let features_data = match data.feature_data() {
+            Features::Pixels(pixels) => {
+                let (packed, words) = pack_pixels(pixels, data.features());
+                DeviceFeatures::Pixels {
+                    buffer: gpu.upload("dataset pixels", &packed, wgpu::BufferUsages::empty())?,
+                    words,
+                }
+            }
+            Features::Values(values) => DeviceFeatures::Values {
+                buffer: gpu.upload("dataset features", values, wgpu::BufferUsages::empty())?,
+            },
+        };
         Ok(DeviceDataset {
-            pixels: gpu.upload("dataset pixels", &packed, wgpu::BufferUsages::empty())?,
-            labels: gpu.upload("dataset labels", &labels, wgpu::BufferUsages::empty())?,
-            words,
-            features: data.features,
+            features_data,
+            labels: gpu.upload("dataset labels", data.labels(), wgpu::BufferUsages::empty())?,
+            features: data.features(),
             len: data.len(),
         })
     }

@@ -75,7 +75,7 @@ impl Executor for DeviceExecutor {
         self.replica.evaluate_dataset(data, eval_batch)
     }
 
-    fn train_step(&mut self, x: &[f32], labels: &[u8], t: u64) -> Result<PassSums> {
+    fn train_step(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<PassSums> {
         let (loss, correct) = self.replica.train_step_direct(x, labels, t)?;
         Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len() })
     }

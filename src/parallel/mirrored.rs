@@ -319,7 +319,7 @@ impl Executor for Mirrored {
         replica.evaluate_dataset(data, eval_batch).map_err(|e| on_replica(0, e))
     }
 
-    fn train_step(&mut self, _x: &[f32], _labels: &[u8], _t: u64) -> Result<PassSums> {
+    fn train_step(&mut self, _x: &[f32], _labels: &[u32], _t: u64) -> Result<PassSums> {
         Err(Error::Config("train_step runs on one device; use fit for data parallel".into()))
     }
 

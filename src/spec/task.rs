@@ -1,7 +1,32 @@
-//! What the network is trained to do: how inputs reach it and which loss it minimises.
+//! What the network is trained to do: how inputs reach it and which loss it minimises, with
+//! the metrics that loss reports.
 //!
-//! Today's one task is classification of u8 images: each pixel becomes `p / 255` and the
-//! outputs are the logits of a softmax cross-entropy over the classes.
+//! Inputs are u8 pixels, which every executor sees as `p / 255` ([`pixel_value`]), or f32
+//! values seen as they are (the data set's `Features`); targets are class indices (its
+//! `Targets`). The loss reads the last layer's outputs.
+
+use serde::{Deserialize, Serialize};
+
+/// The loss the network's outputs are trained against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Loss {
+    /// Softmax over the outputs (logits: the last layer's activation is the identity), then
+    /// the negative log-probability of the row's class; targets are class indices.
+    #[default]
+    SoftmaxCrossEntropy,
+}
+
+impl Loss {
+    /// The metrics this loss reports for each pass, by name, in order: the training ones as
+    /// they are, the validation ones with a `val_` prefix.
+    pub fn metric_names(&self) -> &'static [&'static str] {
+        match self {
+            Loss::SoftmaxCrossEntropy => &["loss", "accuracy"],
+        }
+    }
+}
 
 /// A pixel as every executor sees it: `p / 255`, correctly rounded.
 #[inline]

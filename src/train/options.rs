@@ -5,7 +5,7 @@ use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::gpu::{AdapterSelection, Gpu};
 use crate::spec::Optimizer;
-use crate::spec::{Init, Network};
+use crate::spec::{Activation, Init, Loss, Network};
 
 /// Where the math runs.
 #[derive(Debug, Clone)]
@@ -37,8 +37,10 @@ impl Default for Backend {
 /// no early stopping.
 #[derive(Debug, Clone)]
 pub struct TrainerOptions {
-    /// The model's layer sizes and activations.
+    /// The network: its inputs and its list of layers.
     pub spec: Network,
+    /// What the last layer's outputs are trained against; it decides the metrics reported.
+    pub loss: Loss,
     /// The update rule; one step per batch.
     pub optimizer: Optimizer,
     /// How [`crate::Trainer::new`] draws the initial weights (biases start at zero).
@@ -73,6 +75,7 @@ impl Default for TrainerOptions {
     fn default() -> Self {
         TrainerOptions {
             spec: Network::default(),
+            loss: Loss::default(),
             optimizer: Optimizer::default(),
             init: Init::He,
             batch_size: 128,
@@ -93,6 +96,17 @@ impl TrainerOptions {
     pub fn validate(&self) -> Result<()> {
         self.spec.validate()?;
         self.optimizer.validate()?;
+        match self.loss {
+            Loss::SoftmaxCrossEntropy => {
+                if self.spec.activations().last() != Some(&Activation::Identity) {
+                    return Err(Error::Config(
+                        "the softmax cross-entropy reads logits: the last layer's activation must be \
+                         Activation::Identity"
+                            .into(),
+                    ));
+                }
+            }
+        }
         if self.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));
         }

@@ -7,12 +7,12 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::callbacks::early_stopping::{Decision, EarlyStopping};
 use crate::callbacks::history::{EpochRecord, History};
-use crate::callbacks::metrics::{classification_metrics, EpochMetrics, VAL_PREFIX};
+use crate::callbacks::metrics::{pass_metrics, EpochMetrics, VAL_PREFIX};
 use crate::checkpoint::{load_checkpoint, save_checkpoint, Model, Prediction, TrainingState};
 use crate::cpu::CpuExecutor;
 use crate::data::{shuffled, validation_split, Dataset};
 use crate::error::{Error, Result};
-use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, PassSums, ValSource};
+use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, ParallelStats, ValSource};
 use crate::gpu::{self, DeviceExecutor, Gpu};
 use crate::parallel::Mirrored;
 use crate::spec::Network;
@@ -114,12 +114,14 @@ impl Trainer {
     /// allowed (Keras warns and carries on): nothing is seen, so nothing stops.
     fn check_monitor(&self) -> Result<()> {
         let Some(es) = &self.early_stopping else { return Ok(()) };
-        let mut names = EpochMetrics::new();
-        classification_metrics(&mut names, "", &PassSums::default());
-        classification_metrics(&mut names, VAL_PREFIX, &PassSums::default());
+        let base = self.options.loss.metric_names();
+        let known: Vec<String> = base
+            .iter()
+            .map(|n| n.to_string())
+            .chain(base.iter().map(|n| format!("{VAL_PREFIX}{n}")))
+            .collect();
         let name = es.monitor().name();
-        if names.get(name).is_none() {
-            let known: Vec<&str> = names.iter().map(|(n, _)| n).collect();
+        if !known.iter().any(|k| k == name) {
             return Err(Error::Config(format!(
                 "early stopping monitors `{name}`, which this training does not report; it reports {}",
                 known.join(", ")
@@ -133,17 +135,17 @@ impl Trainer {
         if data.is_empty() {
             return Err(Error::Data(format!("the {what} set is empty")));
         }
-        if data.features != spec.inputs() {
+        if data.features() != spec.inputs() {
             return Err(Error::Shape(format!(
                 "the {what} set has {} features, the model takes {}",
-                data.features,
+                data.features(),
                 spec.inputs()
             )));
         }
-        if data.classes > spec.outputs() {
+        if data.classes() > spec.outputs() {
             return Err(Error::Shape(format!(
                 "the {what} set has {} classes, the model outputs {}",
-                data.classes,
+                data.classes(),
                 spec.outputs()
             )));
         }
@@ -193,9 +195,9 @@ impl Trainer {
             self.step += sums.steps as u64;
             self.epoch += 1;
             let mut metrics = EpochMetrics::new();
-            classification_metrics(&mut metrics, "", &sums.train);
+            pass_metrics(self.options.loss, &mut metrics, "", &sums.train);
             if let Some(val) = &sums.val {
-                classification_metrics(&mut metrics, VAL_PREFIX, val);
+                pass_metrics(self.options.loss, &mut metrics, VAL_PREFIX, val);
             }
             if let Some(es) = &mut self.early_stopping {
                 decision = es.on_epoch_end(epoch, &metrics);
@@ -257,8 +259,32 @@ impl Trainer {
     }
 
     /// One optimizer step on a batch given by the caller: `x: [rows, inputs]` (f32, already
-    /// scaled) and labels. Returns the batch's mean loss. Waits for the result.
-    pub fn train_step(&mut self, x: &[f32], labels: &[u8]) -> Result<f32> {
+    /// scaled) and one class index per row. Returns the batch's mean loss. Waits for the
+    /// result. Every executor refuses the same bad batches with the same error, before any
+    /// weight changes: a wrong shape, a label out of range, a NaN or infinite input.
+    pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<f32> {
+        let (inputs, classes) = (self.options.spec.inputs(), self.options.spec.outputs());
+        let rows = labels.len();
+        if rows == 0 || rows.checked_mul(inputs) != Some(x.len()) {
+            return Err(Error::Shape(format!(
+                "train_step needs x: [rows, {inputs}] and one label per row, got {} values and {rows} labels",
+                x.len()
+            )));
+        }
+        if let Some(r) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(Error::Data(format!(
+                "label {} of row {r} is not below the model's {classes} classes",
+                labels[r]
+            )));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "input value {} at row {}, column {} is not finite",
+                x[i],
+                i / inputs,
+                i % inputs
+            )));
+        }
         let t = self.step + 1;
         let sums = self.executor.train_step(x, labels, t)?;
         self.step = t;
@@ -376,7 +402,7 @@ impl Trainer {
         self.check_data(data, "evaluation")?;
         let sums = self.executor.evaluate(data, self.options.eval_batch)?;
         let mut metrics = EpochMetrics::new();
-        classification_metrics(&mut metrics, "", &sums);
+        pass_metrics(self.options.loss, &mut metrics, "", &sums);
         Ok(Evaluation { metrics, samples: data.len() })
     }
 }

@@ -4,6 +4,7 @@
 mod activation;
 pub mod autotune;
 mod gather;
+mod gather_values;
 mod matmul;
 mod matmul_texture;
 mod optim;
@@ -14,6 +15,7 @@ mod softmax_xent;
 pub use activation::ActivationKernels;
 pub use autotune::{Autotuner, TuneRecord};
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
+pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
@@ -37,6 +39,8 @@ pub struct Kernels {
     pub optim: Optim,
     /// Batch assembly from the resident dataset.
     pub gather: Gather,
+    /// Batch assembly from a resident table of f32 features (built on first use).
+    pub gather_values: GatherValues,
     /// The matmul variant chosen per shape class on this device.
     pub tuner: Autotuner,
 }
@@ -51,6 +55,7 @@ impl Kernels {
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,
             gather: Gather::new(gpu)?,
+            gather_values: GatherValues::default(),
             tuner: Autotuner::default(),
         })
     }

@@ -13,6 +13,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gather.wgsl", include_str!("../../../shaders/gather.wgsl")),
     ("gather_common.wgsl", include_str!("../../../shaders/gather_common.wgsl")),
     ("gather_texture.wgsl", include_str!("../../../shaders/gather_texture.wgsl")),
+    ("gather_values.wgsl", include_str!("../../../shaders/gather_values.wgsl")),
     ("gather_vec4.wgsl", include_str!("../../../shaders/gather_vec4.wgsl")),
     ("matmul.wgsl", include_str!("../../../shaders/matmul.wgsl")),
     ("matmul_epilogue.wgsl", include_str!("../../../shaders/matmul_epilogue.wgsl")),

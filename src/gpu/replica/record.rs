@@ -4,7 +4,8 @@
 
 use super::{Replica, SourceId, EVAL_SLOT, TRAIN_SLOT};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, OptimBuffers, XentCall};
+use crate::gpu::device_data::DeviceFeatures;
+use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, OptimBuffers, ValueSources, XentCall};
 use crate::spec::Layer;
 
 /// What a recorded pass does after the forward pass and the loss.
@@ -85,20 +86,34 @@ impl Replica {
         let mut x_texture = None;
         if let Some(source) = source {
             let src = &self.sources[source.0];
-            let sources = GatherSources {
-                pixels: &src.data.pixels,
-                words: src.data.words,
-                features: src.data.features,
-                labels: &src.data.labels,
-                perm: &src.indices.buffer,
-                lut: &self.lut,
-                step: &self.gather_step,
-            };
-            x_texture = self.batch_texture(&sources, rows, train)?;
-            out.push(match &x_texture {
-                Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y)?,
-                None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
-            });
+            match &src.data.features_data {
+                DeviceFeatures::Pixels { buffer, words } => {
+                    let sources = GatherSources {
+                        pixels: buffer,
+                        words: *words,
+                        features: src.data.features,
+                        labels: &src.data.labels,
+                        perm: &src.indices.buffer,
+                        lut: &self.lut,
+                        step: &self.gather_step,
+                    };
+                    x_texture = self.batch_texture(&sources, rows, train)?;
+                    out.push(match &x_texture {
+                        Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y)?,
+                        None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
+                    });
+                }
+                DeviceFeatures::Values { buffer } => {
+                    let sources = ValueSources {
+                        values: buffer,
+                        features: src.data.features,
+                        labels: &src.data.labels,
+                        perm: &src.indices.buffer,
+                        step: &self.gather_step,
+                    };
+                    out.push(k.gather_values.record(g, rows, &sources, (&w.x, 0), &w.y)?);
+                }
+            }
         }
         let last = self.spec.layers.len() - 1;
         // The first layer reads the batch, from its texture when there is one.

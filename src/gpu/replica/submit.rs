@@ -126,7 +126,7 @@ impl Replica {
 
     /// One training step on a batch the host provides: `x: [rows, inputs]` f32 and labels.
     /// `t` is the 1-based optimizer step. Waits, and returns `(loss sum, correct)`.
-    pub fn train_step_direct(&mut self, x: &[f32], labels: &[u8], t: u64) -> Result<(f32, u32)> {
+    pub fn train_step_direct(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<(f32, u32)> {
         let rows = labels.len();
         if rows == 0 || x.len() != rows * self.spec.inputs() {
             return Err(Error::Shape(format!(
@@ -145,9 +145,8 @@ impl Replica {
             return Err(Error::Data(format!("input value {i} is not finite")));
         }
         let p = self.plan(None, rows, PassKind::Train, rows, &[0])?;
-        let y: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
         self.gpu.write(&self.work.x, 0, bytemuck::cast_slice(x));
-        self.gpu.write(&self.work.y, 0, bytemuck::cast_slice(&y));
+        self.gpu.write(&self.work.y, 0, bytemuck::cast_slice(labels));
         let scalars = StepUniform::from(self.optimizer.step_scalars(t));
         self.gpu.write(&self.optim_step, 0, bytemuck::bytes_of(&scalars));
         self.clear_metrics();
