@@ -50,7 +50,9 @@ fn softmax_xent(@builtin(local_invocation_index) lid: u32) {
             sum = sum + exp(logits[base + j] - mx);
         }
         let lse = mx + log(sum);
-        // A label out of range reads class 0's logit; the host validates labels on upload.
+        // A label out of range would read class 0's logit. None reaches here: a Dataset checks
+        // every label against its classes when built, the trainer checks those classes against
+        // the model's outputs, and train_step checks the labels it is given.
         loss_sum = loss_sum + (lse - logits[base + min(y, p.classes - 1u)]);
         correct = correct + select(0.0, 1.0, arg == y);
         if (p.write_grad != 0u) {

@@ -116,7 +116,7 @@ pub struct ParallelStats {
     /// From submitting the replicas' gradient passes until every staging buffer is mapped:
     /// their compute plus the device-to-host copy.
     pub compute_and_download_secs: f64,
-    /// The gradient reduction ([`GradientReducer::reduce`]).
+    /// The gradient reduction (local, and across processes where there are several).
     pub reduce_secs: f64,
     /// Writing the reduced gradients back and submitting the updates.
     pub upload_secs: f64,

@@ -137,8 +137,8 @@ fn bundled_mnist_has_the_published_shape_and_label_counts() {
     // Counts from /work/shared/data/README.md, the published MNIST distribution.
     let train = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
     let test = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
-    assert_eq!(histogram(&m.train.labels()), train, "training label counts");
-    assert_eq!(histogram(&m.test.labels()), test, "test label counts");
+    assert_eq!(histogram(m.train.labels()), train, "training label counts");
+    assert_eq!(histogram(m.test.labels()), test, "test label counts");
 }
 
 /// Decompresses the bundled files into a temp folder, raw, under the canonical names.

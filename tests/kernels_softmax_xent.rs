@@ -77,7 +77,7 @@ fn run_xent(logits: &[f32], labels: &[u32], classes: usize, scale: f32, grad: bo
     let f = fixture();
     let rows = labels.len();
     let lb = upload(&f.gpu, &padded(logits, 3));
-    let yb = upload_u32(&f.gpu, &[vec![7u32; 1], labels.iter().map(|&y| y as u32).collect()].concat());
+    let yb = upload_u32(&f.gpu, &[vec![7u32; 1], labels.to_vec()].concat());
     let metrics = upload(&f.gpu, &[SENTINEL, SENTINEL, 0.0, 0.0, SENTINEL, SENTINEL]);
     let db = upload(&f.gpu, &padded(&vec![0.0; rows * classes], 2));
     let call = XentCall {

@@ -79,7 +79,7 @@ pub(crate) fn pass_metrics(loss: Loss, out: &mut EpochMetrics, prefix: &str, sum
 }
 
 /// As a JSON object in order; NaN and infinities as the strings "NaN", "inf", "-inf" (see
-/// [`json_float`]) so that they read back.
+/// `json_float` in the history module) so that they read back.
 impl Serialize for EpochMetrics {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Value(f32);

@@ -115,8 +115,8 @@ impl CpuMlp {
         &self.grads
     }
 
-    /// Gradients, writable: the data-parallel trainer sums the replicas' gradients here before
-    /// [`CpuMlp::apply_update`].
+    /// Gradients, writable, so that gradients reduced elsewhere (other replicas, other
+    /// processes) can replace this model's own before [`CpuMlp::apply_update`].
     pub fn grads_mut(&mut self) -> &mut [f32] {
         &mut self.grads
     }

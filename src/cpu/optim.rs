@@ -1,5 +1,5 @@
-//! Adam(W) and SGD with momentum over flat buffers, in `f32`, matching `shaders/adam.wgsl`
-//! and `shaders/sgd.wgsl`. The per-step scalars (bias corrections included) come from
+//! Adam(W) and SGD with momentum over flat buffers, in `f32`, matching the `adam` and `sgd`
+//! entry points of `shaders/optim.wgsl` (and their vec4 forms in `shaders/optim_vec4.wgsl`). The per-step scalars (bias corrections included) come from
 //! [`crate::Optimizer::step_scalars`], computed once in f64, so both backends see the same
 //! rounded numbers.
 

@@ -114,15 +114,12 @@ impl Dataset {
     /// [`Error::Data`] naming the row and column of a NaN or infinite value, a label out of
     /// range, or a length that is not `rows * width`.
     pub fn from_values(values: Vec<f32>, width: usize, targets: Targets) -> Result<Self> {
-        if width > 0 {
-            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Data(format!(
-                    "feature value {} at row {}, column {} is not finite; clean or drop that row",
-                    values[i],
-                    i / width,
-                    i % width
-                )));
-            }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            let (row, column) = (i.checked_div(width).unwrap_or(0), i.checked_rem(width).unwrap_or(i));
+            return Err(Error::Data(format!(
+                "feature value {} at row {row}, column {column} is not finite; clean or drop that row",
+                values[i]
+            )));
         }
         Self::build(Features::Values(values), width, targets)
     }

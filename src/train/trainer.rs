@@ -1,6 +1,7 @@
-//! [`Trainer`]: the epoch loop shared by every backend. It shuffles, runs an epoch on the
-//! engine, turns the sums into metrics, asks early stopping, records history, reports events,
-//! and restores the best weights at the end.
+//! [`Trainer`]: the epoch loop on top of an [`Executor`] (the CPU, one device, or mirrored
+//! devices: the trainer never asks which). It shuffles, runs an epoch on the executor, turns
+//! the sums into metrics by name, asks early stopping, records history, writes checkpoints,
+//! reports events, and restores the best weights at the end.
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

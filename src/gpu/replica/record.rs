@@ -145,10 +145,9 @@ impl Replica {
         for (l, layer) in self.spec.layers.iter().enumerate().rev() {
             // The layer below (none under the first: its input is data) says how it takes the
             // gradient of its output.
-            let below = match l.checked_sub(1).map(|b| (b, &self.spec.layers[b])) {
-                None => None,
-                Some((b, Layer::Dense { activation, .. })) => Some(self.dense_output_grad(b, *activation)),
-            };
+            let below = l.checked_sub(1).map(|b| match self.spec.layers[b] {
+                Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
+            });
             out.extend(match *layer {
                 Layer::Dense { .. } => self.dense_backward(l, rows, input_texture(l), below)?,
             });
