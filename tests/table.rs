@@ -1,4 +1,4 @@
-//! Tables from CSV without a GPU: the three shipped real tables, every kind of bad
+//! Tables from CSV and NumPy without a GPU: the three shipped real tables, every kind of bad
 //! file (each a one-line error naming the file, and the row and column where there is one),
 //! categorical encoding re-applied at predict/evaluate time, dropped rows, target-kind
 //! inference, and a schema whose JSON is the same bytes every run.
@@ -6,7 +6,7 @@
 mod table_files;
 
 use std::path::PathBuf;
-use table_files::write_file;
+use table_files::{le_f32, le_i64, npy, npz, write_file};
 use wgtrain::data::*;
 use wgtrain::Error;
 
@@ -64,11 +64,16 @@ fn the_shipped_tables_load_with_their_shapes_kinds_and_classes() {
 /// How a bad-file row is read.
 enum Load {
     Csv(CsvOptions),
+    Npz,
+    /// The file is `x`; the `y` file next to it has these bytes.
+    NpyPair(Vec<u8>),
 }
 
 #[test]
 fn bad_files_are_one_line_errors_naming_file_row_and_column() {
     let opts = |target: &str| Load::Csv(CsvOptions::new(target));
+    let x32 = |rows: usize, cols: usize| npy("<f4", &[rows, cols], &le_f32(&vec![1.0; rows * cols]));
+    let y64 = |labels: &[i64]| npy("<i8", &[labels.len()], &le_i64(labels));
     #[rustfmt::skip]
     let cases: Vec<(&str, Vec<u8>, Load, &[&str])> = vec![
         ("non_numeric.csv", b"a,b,y\n1,2,0\n3,x,1\n".to_vec(), opts("y"),
@@ -94,12 +99,30 @@ fn bad_files_are_one_line_errors_naming_file_row_and_column() {
         ("multi_label.csv", b"a,y,z\n1,0,2\n".to_vec(), Load::Csv(CsvOptions::new("y").targets(["y", "z"]).target_kind(TargetKind::MultiLabel)),
          &["row 1 (line 2)", "target column `z`", "`2` is not 0 or 1"]),
         ("all_missing.csv", b"a,y\nNA,0\n".to_vec(), Load::Csv(CsvOptions::new("y").drop_missing(true)), &["all 1 rows have a missing value"]),
+        ("dtype.npz", npz(&[("x", npy("<U3", &[2, 1], &[0; 24])), ("y", y64(&[0, 1]))]), Load::Npz,
+         &["array `x` has dtype `<U3`", "expected float32 or float64"]),
+        ("rows.npz", npz(&[("x", x32(3, 2)), ("y", y64(&[0, 1]))]), Load::Npz, &["array `x` has 3 rows but `y` has 2"]),
+        ("rank.npz", npz(&[("x", npy("<f4", &[4], &le_f32(&[1.0; 4]))), ("y", y64(&[0, 1, 0, 1]))]), Load::Npz,
+         &["array `x` has shape [4]", "2-D array [rows, features]"]),
+        ("no_y.npz", npz(&[("x", x32(2, 2))]), Load::Npz, &["no array `y`", "numpy.savez"]),
+        ("no_x.npz", npz(&[("features", x32(2, 2))]), Load::Npz, &["no array `x`", "holds: features.npy"]),
+        ("nan.npz", npz(&[("x", npy("<f4", &[2, 2], &le_f32(&[1.0, 2.0, f32::NAN, 4.0]))), ("y", y64(&[0, 1]))]), Load::Npz,
+         &["array `x`: x[1, 0] = NaN is not a finite f32"]),
+        ("truncated.npz", npz(&[("x", x32(2, 2)[..x32(2, 2).len() - 10].to_vec()), ("y", y64(&[0, 1]))]), Load::Npz,
+         &["array `x` has 6 data bytes", "needs 16", "truncated"]),
+        ("multi.npz", npz(&[("x", x32(2, 2)), ("y", npy("<i8", &[2, 2], &le_i64(&[0, 1, 2, 0])))]), Load::Npz,
+         &["array `y` is 2-D integer", "y[1, 0] = 2", "save a multi-output regression target as float"]),
+        ("zip.npz", b"PK not really a zip".to_vec(), Load::Npz, &["not an .npz (zip) archive"]),
+        ("x_dtype.npy", npy("<c8", &[2, 1], &[0; 16]), Load::NpyPair(y64(&[0, 1])), &["array `x` has dtype `<c8`"]),
+        ("x_rows.npy", x32(2, 3), Load::NpyPair(y64(&[0, 1, 1])), &["array `x` has 2 rows but `y` has 3"]),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (name, content, load, want) in cases {
         let path = write_file(dir.path(), name, &content);
         let result = match load {
             Load::Csv(options) => read_csv(&path, &options),
+            Load::Npz => read_npz(&path),
+            Load::NpyPair(y) => read_npy(&path, write_file(dir.path(), &format!("y_of_{name}"), &y)),
         };
         let err = result.expect_err(name);
         let message = err.to_string();

@@ -1,8 +1,9 @@
 //! Files for the table tests, written by hand so that each bad case is exactly what it says:
-//! `.npy` images (format 1.0, as `numpy.save` writes them) and any bytes under a name in a
-//! temporary folder.
+//! `.npy` images (format 1.0, as `numpy.save` writes them), `.npz` archives of them (stored,
+//! like `numpy.savez`), and any bytes under a name in a temporary folder.
 #![allow(dead_code)]
 
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 /// A `.npy` image: magic, version 1.0, the header dict padded with spaces to a multiple of 64
@@ -29,6 +30,17 @@ pub fn le_f32(values: &[f32]) -> Vec<u8> {
 /// Little-endian i64s, for `<i8`.
 pub fn le_i64(values: &[i64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// An `.npz`: each `(name, npy bytes)` stored as `name.npy`.
+pub fn npz(arrays: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in arrays {
+        zip.start_file(format!("{name}.npy"), options).expect("zip entry");
+        zip.write_all(bytes).expect("zip write");
+    }
+    zip.finish().expect("zip finish").into_inner()
 }
 
 /// Writes `bytes` to `dir/name` and returns the path.

@@ -1,9 +1,11 @@
 //! A training [`Schema`] applied to a new file at predict or evaluate time: the columns are
 //! matched by name in any order (others ignored), categories and classes encoded as in
 //! training, and anything training did not see is an error rather than a silent new column.
+//! The file's format follows its extension: `.npz` and `.npy` are NumPy, anything else CSV.
 
 use std::path::Path;
 
+use super::arrays;
 use super::scan::{assemble, scan, Layout};
 use super::source::CsvFile;
 use super::target::{encode, TargetCells};
@@ -25,19 +27,24 @@ impl Schema {
     ///
     /// CSV: columns matched by name in any order, extra columns ignored; a missing feature
     /// column, a missing cell, or a category not seen in training is an error naming the
-    /// column (and the row and value).
+    /// column (and the row and value). `.npz`: the array `x` (and `y` if present), `x` as
+    /// wide as [`Schema::width`]; `.npy`: `x` alone.
     pub fn read_predict(&self, path: impl AsRef<Path>) -> Result<Table> {
         self.read(path.as_ref(), TargetNeed::Optional)
     }
 
     /// Reads a file to evaluate on, like [`Schema::read_predict`] but the target is required
-    /// and a class not seen in training is an error.
+    /// and a class not seen in training is an error. `.npy` has no target: use `.npz` or CSV.
     pub fn read_evaluate(&self, path: impl AsRef<Path>) -> Result<Table> {
         self.read(path.as_ref(), TargetNeed::Required)
     }
 
     fn read(&self, path: &Path, need: TargetNeed) -> Result<Table> {
-        self.apply_csv(path, need)
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("npz") => arrays::apply_npz(self, path, need),
+            Some("npy") => arrays::apply_npy(self, path, need),
+            _ => self.apply_csv(path, need),
+        }
     }
 
     fn apply_csv(&self, path: &Path, need: TargetNeed) -> Result<Table> {

@@ -1,5 +1,5 @@
 //! Tabular data from the user's own files: a [`Table`] of f32 features with a class or value
-//! target, read from CSV ([`read_csv`]), and the
+//! target, read from CSV ([`read_csv`]) or NumPy ([`read_npz`], [`read_npy`]), and the
 //! [`Schema`] that says how it was encoded so that the same encoding is applied again to new
 //! files at predict and evaluate time ([`Schema::read_predict`], [`Schema::read_evaluate`]).
 //!
@@ -16,22 +16,26 @@
 //! ```
 
 mod apply;
+mod arrays;
 mod cells;
 mod csv;
+mod npy;
 mod scan;
 mod schema;
 mod source;
 mod target;
 
 pub use self::csv::{read_csv, CsvOptions};
+pub use arrays::{read_npy, read_npz};
 pub use cells::MISSING_VALUES;
 pub use schema::{Column, Schema};
 pub use target::MAX_INFERRED_CLASSES;
 
 use serde::{Deserialize, Serialize};
 
-/// The most bytes a CSV's features may take once one-hot encoded: 4 GiB. Checked before
-/// allocating, so an identifier column read as categorical is an error, not an abort.
+/// The most bytes read for one `.npy` file or `.npz` entry (once decompressed), and the most
+/// a CSV's features may take once one-hot encoded: 4 GiB. Checked before reading or
+/// allocating, so a file cannot make the reader exhaust memory by what it claims.
 pub const MAX_TABLE_BYTES: u64 = 1 << 32;
 
 /// What the target is, which decides the model's last layer and loss.
@@ -46,7 +50,8 @@ pub const MAX_TABLE_BYTES: u64 = 1 << 32;
 /// - several columns, every cell 0 or 1: multi-label; otherwise values (multi-output).
 ///
 /// Classes become [`TargetKind::Binary`] when there are exactly two. Give the kind to
-/// override: a ratings column 1–5 reads as classes unless told it is values.
+/// override: a ratings column 1–5 reads as classes unless told it is values. NumPy arrays
+/// say it by dtype instead ([`read_npz`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
