@@ -2,15 +2,17 @@
 //! target, read from CSV ([`read_csv`]) or NumPy ([`read_npz`], [`read_npy`]), and the
 //! [`Schema`] that says how it was encoded so that the same encoding is applied again to new
 //! files at predict and evaluate time ([`Schema::read_predict`], [`Schema::read_evaluate`]).
+//! [`Standardizer`] scales features (and regression targets) like Keras's `Normalization`.
 //!
 //! Every problem in a file is an [`crate::Error::File`] naming the file and, for a cell, the
 //! data row (1-based, header not counted), the line and the column; nothing here panics on
 //! input or prints.
 //!
 //! ```no_run
-//! use wgtrain::data::{read_csv, CsvOptions, validation_split};
+//! use wgtrain::data::{read_csv, CsvOptions, Standardizer, validation_split};
 //! let table = read_csv("data/tabular/breast_cancer.csv", &CsvOptions::new("diagnosis"))?;
 //! let split = validation_split(table.rows(), 0.2, 42)?;
+//! let scaler = Standardizer::fit(table.features(), table.width(), &split.train)?;
 //! let json = serde_json::to_string(table.schema()).expect("a schema serializes");
 //! # Ok::<(), wgtrain::Error>(())
 //! ```
@@ -23,12 +25,14 @@ mod npy;
 mod scan;
 mod schema;
 mod source;
+mod standardize;
 mod target;
 
 pub use self::csv::{read_csv, CsvOptions};
 pub use arrays::{read_npy, read_npz};
 pub use cells::MISSING_VALUES;
 pub use schema::{Column, Schema};
+pub use standardize::Standardizer;
 pub use target::MAX_INFERRED_CLASSES;
 
 use serde::{Deserialize, Serialize};
@@ -168,7 +172,7 @@ impl Table {
         &self.features
     }
 
-    /// `[rows, width]` row-major, to scale in place.
+    /// `[rows, width]` row-major, to standardize in place ([`Standardizer::apply`]).
     pub fn features_mut(&mut self) -> &mut [f32] {
         &mut self.features
     }
