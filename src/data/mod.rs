@@ -13,6 +13,7 @@ mod dataset;
 mod idx;
 mod mnist;
 mod split;
+mod table;
 
 pub use dataset::{Dataset, Features, Targets};
 pub use idx::{
@@ -20,3 +21,7 @@ pub use idx::{
 };
 pub use mnist::{default_mnist_dir, load_mnist, Mnist, MNIST_CLASSES};
 pub use split::{shuffled, validation_split, Split};
+pub use table::{
+    read_csv, read_npy, read_npz, Column, CsvOptions, LoadReport, Schema, Standardizer, Table, Target,
+    TargetKind, MAX_INFERRED_CLASSES, MAX_TABLE_BYTES, MISSING_VALUES,
+};
