@@ -3,6 +3,7 @@
 pub mod background;
 mod events;
 mod options;
+mod state;
 mod trainer;
 
 pub use events::{CancelToken, Evaluation, FitReport, TrainEvent};
