@@ -73,6 +73,8 @@ pub use error::{Error, Result};
 pub use exec::ParallelStats;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
+#[cfg(feature = "mpi")]
+pub use parallel::MpiGroup;
 pub use spec::{Activation, Init, LayerSlots, MlpSpec, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN};
 pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
 

@@ -106,6 +106,14 @@ impl Mirrored {
         self.shard.set_solo_weights(weights)
     }
 
+    /// Makes these replicas `shard`'s slice of every process's replicas (`shard` was joined
+    /// with this process's replica weights).
+    #[cfg(feature = "mpi")]
+    pub fn join(&mut self, shard: Shard) {
+        self.reducer = shard.reducer();
+        self.shard = shard;
+    }
+
     /// Uploads the data to every replica; the validation rows are sharded across replicas.
     fn upload(&mut self, data: &Dataset, train_idx: &[u32], val: Option<(&Dataset, &[u32])>) -> Result<()> {
         let val_shares = self.shard.local_even_shares(val.map_or(0, |(_, idx)| idx.len()))?;
