@@ -102,7 +102,7 @@ mod rank {
         let value = |r: usize, i: usize| {
             ((i * 7 + r * 13) % 17) as f32
                 * 10f32.powi((i % 17) as i32 - 8)
-                * if (i + r) % 3 == 0 { -1.0 } else { 1.0 }
+                * if (i + r).is_multiple_of(3) { -1.0 } else { 1.0 }
         };
         for len in [50_896usize, 1757, 2, 1] {
             let mut mine: Vec<f32> = (0..len).map(|i| value(rank, i)).collect();

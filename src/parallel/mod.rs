@@ -1,7 +1,7 @@
 //! Data parallel: the model mirrored on several devices, batches split across them, and the
 //! gradients reduced on the host in a shared staging buffer. Uses only the executors below
 //! it (the model on one device, the CPU reference) and the gradient-reducer seam of
-//! [`crate::exec`].
+//! `crate::exec`.
 //!
 //! Across processes (feature `mpi`): every process's replicas are one global list
 //! (`group.rs`), each process reduces its own replicas as in one process and then the

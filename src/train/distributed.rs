@@ -10,8 +10,8 @@ use crate::train::options::{Backend, TrainerOptions};
 
 /// This process's replicas before the join.
 enum Local {
-    Cpu(CpuShard),
-    Gpus(Mirrored),
+    Cpu(Box<CpuShard>),
+    Gpus(Box<Mirrored>),
 }
 
 /// Opens `local` with `params`, joins `group` and returns the executor; fails on every rank
@@ -29,11 +29,11 @@ pub(super) fn open(
     Ok(match built?.0 {
         Local::Cpu(mut cpu) => {
             cpu.join(shard);
-            Box::new(cpu)
+            cpu
         }
         Local::Gpus(mut mirrored) => {
             mirrored.join(shard);
-            Box::new(mirrored)
+            mirrored
         }
     })
 }
@@ -44,7 +44,7 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
     let replicas = match local {
         Backend::Cpu => {
             let cpu = CpuShard::new(&options.spec, options.optimizer, params)?;
-            return Ok((Local::Cpu(cpu), options.replica_weights.clone().unwrap_or_else(|| vec![1.0])));
+            return Ok((Local::Cpu(Box::new(cpu)), options.replica_weights.clone().unwrap_or_else(|| vec![1.0])));
         }
         Backend::Gpu { selection, replicas_per_adapter } => gpu::open(selection, *replicas_per_adapter)?,
         Backend::Devices(gpus) => gpus.clone(),
@@ -64,5 +64,5 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
             weights.len()
         )));
     }
-    Ok((Local::Gpus(mirrored), weights))
+    Ok((Local::Gpus(Box::new(mirrored)), weights))
 }
