@@ -77,7 +77,13 @@ pub(crate) struct GroupReducer {
 
 impl GradientReducer for GroupReducer {
     fn reduce(&mut self, parts: &[&[f32]], out: &mut [f32]) -> Result<()> {
-        reduce_into(out, parts)?;
+        match parts {
+            // One replica per process, the common case: a copy, not a parallel sum. (It keeps
+            // a -0.0 that `0.0 + x` would make +0.0; the sum across processes, which starts
+            // from 0.0, makes it +0.0 on every rank all the same.)
+            [one] if one.len() == out.len() => out.copy_from_slice(one),
+            _ => reduce_into(out, parts)?,
+        }
         self.group.sum_f32(out)
     }
 }
