@@ -49,6 +49,33 @@ const TAG_GATHER: c_int = 14;
 /// clone is dropped, which waits for every rank: drop it at the end of a successful run
 /// (`mpirun` counts a rank that exits without finalizing as failed), but after an error exit
 /// non-zero without dropping it (`std::process::exit`), and `mpirun` ends the other ranks.
+///
+/// ```no_run
+/// use wgtrain::data::{default_mnist_dir, load_mnist};
+/// use wgtrain::{Backend, MpiGroup, Trainer, TrainerOptions};
+///
+/// fn train(group: &MpiGroup) -> wgtrain::Result<()> {
+///     let options = TrainerOptions {
+///         // This rank trains on its CPU; Backend::Gpu picks its adapters.
+///         backend: Backend::Mpi { group: group.clone(), local: Box::new(Backend::Cpu) },
+///         checkpoint_dir: Some("checkpoints".into()), // written by rank 0
+///         ..TrainerOptions::default()
+///     };
+///     let mut trainer = Trainer::resume(options)?;
+///     trainer.fit(&load_mnist(default_mnist_dir())?.train, None, |_| {})?;
+///     if group.is_primary() {
+///         trainer.model()?.save("model.safetensors")?;
+///     }
+///     Ok(())
+/// }
+///
+/// let group = MpiGroup::init().unwrap_or_else(|e| panic!("{e}"));
+/// if let Err(e) = train(&group) {
+///     eprintln!("error: {e}");
+///     std::process::exit(1); // without finalizing MPI: mpirun ends the other ranks
+/// }
+/// drop(group); // finalizes MPI once every rank gets here
+/// ```
 #[derive(Clone)]
 pub struct MpiGroup {
     comm: Arc<Mutex<Comm>>,
