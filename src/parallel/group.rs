@@ -11,7 +11,7 @@
 //! sees the same bits), and a fingerprint of the weights at every epoch's start.
 
 use super::batch_split::{offsets, split_rows};
-use super::host_reduce::{reduce_into, HostReducer};
+use super::host_reduce::reduce_into;
 use crate::error::{Error, Result};
 use crate::exec::{GradientReducer, PassSums};
 
@@ -198,13 +198,10 @@ impl Shard {
         Ok((self.first..self.first + self.local).map(|g| (offs[g], shares[g])).collect())
     }
 
-    /// The gradient reducer for this shard: the host sum alone in one process.
+    /// The gradient reducer for this shard (in a group of one, its exchange returns the
+    /// host sum as it is).
     pub fn reducer(&self) -> Box<dyn GradientReducer> {
-        if self.is_distributed() {
-            Box::new(GroupReducer { group: self.group.clone_box() })
-        } else {
-            Box::new(HostReducer)
-        }
+        Box::new(GroupReducer { group: self.group.clone_box() })
     }
 
     /// Seconds spent exchanging gradients with the other processes so far.

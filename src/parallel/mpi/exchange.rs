@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 use mpi::ffi;
 
-/// Polling with `yield_now` for this long, then with short sleeps: a step's exchange usually
-/// completes within microseconds of the slowest peer, and on shared cores a waiting rank
-/// must leave the CPU to the ranks still computing.
-const SPIN: Duration = Duration::from_millis(1);
+/// Polling in a busy loop for this long, then with `yield_now` until `YIELD`, then with short
+/// sleeps: a message from a ready peer arrives within microseconds (and a yield on a busy
+/// machine can cost a whole time slice), while on shared cores a rank that waits long must
+/// leave the CPU to the ranks still computing.
+const SPIN: Duration = Duration::from_micros(50);
+const YIELD: Duration = Duration::from_millis(1);
 const NAP: Duration = Duration::from_micros(50);
 
 /// `len` bytes at `offset` of a round's send (or receive) buffer, to (or from) rank `peer`.
@@ -180,6 +182,8 @@ fn poll(pending: &mut [Pending], timeout: Duration) -> Result<(), RoundError> {
             return Err(RoundError::Stalled { silent: peers(true), deaf: peers(false) });
         }
         if waited < SPIN {
+            std::hint::spin_loop();
+        } else if waited < YIELD {
             std::thread::yield_now();
         } else {
             std::thread::sleep(NAP);

@@ -256,6 +256,16 @@ impl Comm {
         self.failed()
     }
 
+    /// Readies the buffers of a round: `send` to send, `recv_len` bytes to receive into. They
+    /// keep their capacity from round to round (a fresh 200 KB buffer per round is a fresh
+    /// mapping and its page faults).
+    fn fill(&mut self, send: &[u8], recv_len: usize) {
+        self.send.clear();
+        self.send.extend_from_slice(send);
+        self.recv.clear();
+        self.recv.resize(recv_len, 0);
+    }
+
     /// Messages of `len` bytes at `offset(peer)` to or from every other rank.
     fn to_all(&self, offset: impl Fn(usize) -> usize, len: impl Fn(usize) -> usize) -> Vec<Msg> {
         (0..self.size)
@@ -266,8 +276,7 @@ impl Comm {
 
     fn all_gather(&mut self, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
         // Round 1: every rank's length.
-        self.send = (bytes.len() as u64).to_le_bytes().to_vec();
-        self.recv = vec![0; 8 * self.size];
+        self.fill(&(bytes.len() as u64).to_le_bytes(), 8 * self.size);
         let sends = self.to_all(|_| 0, |_| 8);
         let recvs = self.to_all(|p| 8 * p, |_| 8);
         self.round(TAG_LEN, &sends, &recvs, "exchanging message lengths")?;
@@ -286,8 +295,7 @@ impl Comm {
                 Some(s)
             })
             .collect();
-        self.send = bytes.to_vec();
-        self.recv = vec![0; lens.iter().sum()];
+        self.fill(bytes, lens.iter().sum());
         let sends = self.to_all(|_| 0, |_| bytes.len());
         let recvs = self.to_all(|p| starts[p], |p| lens[p]);
         self.round(TAG_BYTES, &sends, &recvs, "gathering every rank's values")?;
@@ -314,8 +322,7 @@ impl Comm {
         let mine = bound(me)..bound(me + 1);
         // Round 1: chunk p of this rank's values to rank p; every rank's part of my chunk
         // into slot p of the receive buffer.
-        self.send = bytemuck::cast_slice(values).to_vec();
-        self.recv = vec![0; 4 * mine.len() * n];
+        self.fill(bytemuck::cast_slice(values), 4 * mine.len() * n);
         let sends = self.to_all(|p| 4 * bound(p), |p| 4 * (bound(p + 1) - bound(p)));
         let recvs = self.to_all(|p| 4 * mine.len() * p, |_| 4 * mine.len());
         self.round(TAG_SCATTER, &sends, &recvs, "exchanging gradients")?;
@@ -329,8 +336,7 @@ impl Comm {
             }
         }
         // Round 2: my summed chunk to every rank; every rank's summed chunk into its place.
-        self.send = bytemuck::cast_slice(&sum).to_vec();
-        self.recv = vec![0; 4 * values.len()];
+        self.fill(bytemuck::cast_slice(&sum), 4 * values.len());
         let sends = self.to_all(|_| 0, |_| 4 * mine.len());
         let recvs = self.to_all(|p| 4 * bound(p), |p| 4 * (bound(p + 1) - bound(p)));
         self.round(TAG_GATHER, &sends, &recvs, "exchanging summed gradients")?;
