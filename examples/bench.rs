@@ -312,7 +312,8 @@ mod distributed;
 
 /// Data parallel across the processes of an MPI job: full-MNIST epochs at global batch 128,
 /// one replica per process, and where a step's time goes (averages over every step, the
-/// first epoch's included). Rank 0 prints one record.
+/// first epoch's included), then the exchange of a gradient alone, with no training around
+/// it (the median of 200). Rank 0 prints one record.
 fn bench_mpi(group: Option<&distributed::Group>, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
     let options = TrainerOptions {
         batch_size: 128,
@@ -336,6 +337,7 @@ fn bench_mpi(group: Option<&distributed::Group>, mnist: &Mnist, args: &Args) -> 
         per_step(stats.upload_secs),
     );
     let devices = trainer.devices();
+    let alone = distributed::time_exchange(group, trainer.parameters()?.len(), 200)?;
     if !distributed::is_primary(group) {
         return Ok(());
     }
@@ -345,14 +347,16 @@ fn bench_mpi(group: Option<&distributed::Group>, mnist: &Mnist, args: &Args) -> 
             json!({"kernel": "train_epoch_mpi", "local": args.mpi_local, "adapter": devices.join(", "), "batch": 128,
                    "ranks": ranks, "replicas_per_rank": devices.len(), "seconds_per_epoch": steady,
                    "samples_per_second": sps, "compute_ms_per_step": compute, "local_reduce_ms_per_step": local,
-                   "exchange_ms_per_step": exchange, "update_ms_per_step": update, "scaling_efficiency": efficiency})
+                   "exchange_ms_per_step": exchange, "update_ms_per_step": update, "scaling_efficiency": efficiency,
+                   "exchange_alone_ms": alone.map(|s| s * 1e3)})
         );
     } else {
         let eff = efficiency.map_or("-".to_string(), |e| format!("{e:.2}"));
         println!(
-            "{:<34} {ranks} rank(s) x {} replica(s) b128 {sps:>9.0} samples/s  compute {compute:.3} ms/step  local reduction {local:.3}  exchange {exchange:.3}  update {update:.3}  efficiency {eff}",
+            "{:<34} {ranks} rank(s) x {} replica(s) b128 {sps:>9.0} samples/s  compute {compute:.3} ms/step  local reduction {local:.3}  exchange {exchange:.3} (alone {:.3})  update {update:.3}  efficiency {eff}",
             devices.join(", "),
-            devices.len()
+            devices.len(),
+            alone.unwrap_or(0.0) * 1e3
         );
     }
     Ok(())

@@ -78,6 +78,22 @@ mod imp {
         }
     }
 
+    /// Median seconds of `reps` rank-ordered sums of `len` floats, every rank doing nothing
+    /// else: the exchange's own cost. `None` alone.
+    pub fn time_exchange(group: Option<&Group>, len: usize, reps: usize) -> Result<Option<f64>, Error> {
+        let Some(g) = group else { return Ok(None) };
+        let mut values = vec![1.0f32; len];
+        let mut secs = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let t = std::time::Instant::now();
+            g.sum_in_rank_order(&mut values)?;
+            secs.push(t.elapsed().as_secs_f64());
+            values.fill(1.0);
+        }
+        secs.sort_by(f64::total_cmp);
+        Ok(secs.get(secs.len() / 2).copied())
+    }
+
     /// Whether every rank holds bit-identical `params` (a fingerprint of their bits compared
     /// across the group); `None` alone.
     pub fn identical_everywhere(group: Option<&Group>, params: &[f32]) -> Result<Option<bool>, Error> {
@@ -129,6 +145,10 @@ mod imp {
     }
 
     pub fn identical_everywhere(_group: Option<&Group>, _params: &[f32]) -> Result<Option<bool>, Error> {
+        Ok(None)
+    }
+
+    pub fn time_exchange(_group: Option<&Group>, _len: usize, _reps: usize) -> Result<Option<f64>, Error> {
         Ok(None)
     }
 }
