@@ -40,11 +40,18 @@ pub(super) fn open(
 
 /// This process's replicas and their weights (`options.replica_weights`, or equal).
 fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Result<(Local, Vec<f64>)> {
-    let max_rows = options.batch_size.max(options.eval_batch);
+    let weights = |n: usize| -> Result<Vec<f64>> {
+        let weights = options.replica_weights.clone().unwrap_or_else(|| vec![1.0; n]);
+        if weights.len() != n {
+            let msg = format!("{} replica weights for this process's {n} replicas", weights.len());
+            return Err(Error::Config(msg));
+        }
+        Ok(weights)
+    };
     let replicas = match local {
         Backend::Cpu => {
             let cpu = CpuShard::new(&options.spec, options.optimizer, params)?;
-            return Ok((Local::Cpu(Box::new(cpu)), options.replica_weights.clone().unwrap_or_else(|| vec![1.0])));
+            return Ok((Local::Cpu(Box::new(cpu)), weights(1)?));
         }
         Backend::Gpu { selection, replicas_per_adapter } => gpu::open(selection, *replicas_per_adapter)?,
         Backend::Devices(gpus) => gpus.clone(),
@@ -55,14 +62,8 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
     if replicas.is_empty() {
         return Err(Error::NoAdapter { detail: ": the device list is empty".into() });
     }
-    let n = replicas.len();
+    let weights = weights(replicas.len())?;
+    let max_rows = options.batch_size.max(options.eval_batch);
     let mirrored = Mirrored::new(replicas, &options.spec, options.optimizer, params, max_rows)?;
-    let weights = options.replica_weights.clone().unwrap_or_else(|| vec![1.0; n]);
-    if weights.len() != n {
-        return Err(Error::Config(format!(
-            "{} replica weights for this process's {n} replicas",
-            weights.len()
-        )));
-    }
     Ok((Local::Gpus(Box::new(mirrored)), weights))
 }
