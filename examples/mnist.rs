@@ -167,12 +167,12 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
                 r.samples_per_second,
                 if *decision == Decision::Stop { "  <- early stop" } else { "" }
             );
-            // A hidden bar (output not a terminal) swallows println: print directly then.
-            if !primary {
-            } else if bar.is_hidden() {
-                println!("{line}")
-            } else {
+            // A hidden bar (output not a terminal, or not rank 0) swallows println: rank 0
+            // prints directly then.
+            if !bar.is_hidden() {
                 bar.println(line)
+            } else if primary {
+                println!("{line}")
             }
             bar.set_position(0);
         }
