@@ -5,6 +5,7 @@
 //!     cargo run --release --example bench                 # everything, as a table
 //!     cargo run --release --example bench -- --json       # one JSON object per line
 //!     cargo run --release --example bench -- --only train --batches 128 --adapter vulkan
+//!     mpirun -np 2 target/release/examples/bench --only mpi --json   # built with --features mpi
 
 use std::time::Instant;
 
@@ -34,9 +35,16 @@ struct Args {
     /// Epochs per training measurement (the first is reported apart).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Sections to run, comma separated: matmul, step, train, parallel.
+    /// Sections to run, comma separated: matmul, step, train, parallel; or mpi alone, under
+    /// mpirun (built with --features mpi): data parallel across the job's processes.
     #[arg(long, default_value = "matmul,step,train,parallel", value_delimiter = ',')]
     only: Vec<String>,
+    /// With --only mpi: what each process trains on: cpu, or adapters (vulkan, local-rank, ...).
+    #[arg(long, default_value = "cpu")]
+    mpi_local: String,
+    /// With --only mpi: samples/s of the same run in one process, for the scaling efficiency.
+    #[arg(long)]
+    mpi_baseline: Option<f64>,
     /// Batch sizes for the training measurement.
     #[arg(long, default_value = "32,128", value_delimiter = ',')]
     batches: Vec<usize>,
@@ -299,8 +307,72 @@ fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> R
     Ok(())
 }
 
+#[path = "support/distributed.rs"]
+mod distributed;
+
+/// Data parallel across the processes of an MPI job: full-MNIST epochs at global batch 128,
+/// one replica per process, and where a step's time goes (averages over every step, the
+/// first epoch's included), then the exchange of a gradient alone, with no training around
+/// it (the median of 200). Rank 0 prints one record.
+fn bench_mpi(group: Option<&distributed::Group>, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
+    let options = TrainerOptions {
+        batch_size: 128,
+        epochs: args.epochs.max(2),
+        validation_split: 0.0,
+        backend: distributed::local_backend(&args.mpi_local, 1, group)?,
+        ..TrainerOptions::default()
+    };
+    let mut trainer = Trainer::new(options)?;
+    let report = trainer.fit(&mnist.train, None, |_| {})?;
+    let steady = median(report.history.epochs[1..].iter().map(|e| e.seconds).collect());
+    let sps = mnist.train.len() as f64 / steady;
+    let ranks = distributed::size(group);
+    let efficiency = args.mpi_baseline.map(|base| sps / (ranks as f64 * base));
+    let stats = trainer.parallel_stats().unwrap_or_default();
+    let per_step = |x: f64| x / stats.steps.max(1) as f64 * 1e3;
+    let (compute, local, exchange, update) = (
+        per_step(stats.compute_and_download_secs),
+        per_step(stats.reduce_secs),
+        per_step(stats.exchange_secs),
+        per_step(stats.upload_secs),
+    );
+    let devices = trainer.devices();
+    let alone = distributed::time_exchange(group, trainer.parameters()?.len(), 200)?;
+    if !distributed::is_primary(group) {
+        return Ok(());
+    }
+    if args.json {
+        println!(
+            "{}",
+            json!({"kernel": "train_epoch_mpi", "local": args.mpi_local, "adapter": devices.join(", "), "batch": 128,
+                   "ranks": ranks, "replicas_per_rank": devices.len(), "seconds_per_epoch": steady,
+                   "samples_per_second": sps, "compute_ms_per_step": compute, "local_reduce_ms_per_step": local,
+                   "exchange_ms_per_step": exchange, "update_ms_per_step": update, "scaling_efficiency": efficiency,
+                   "exchange_alone_ms": alone.map(|s| s * 1e3)})
+        );
+    } else {
+        let eff = efficiency.map_or("-".to_string(), |e| format!("{e:.2}"));
+        println!(
+            "{:<34} {ranks} rank(s) x {} replica(s) b128 {sps:>9.0} samples/s  compute {compute:.3} ms/step  local reduction {local:.3}  exchange {exchange:.3} (alone {:.3})  update {update:.3}  efficiency {eff}",
+            devices.join(", "),
+            devices.len(),
+            alone.unwrap_or(0.0) * 1e3
+        );
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
+    if args.wants("mpi") {
+        // Every rank of the job runs this; the group lives until a successful end.
+        let group = distributed::join(Some("mpi"), 300).unwrap_or_else(|e| distributed::fail(e));
+        let result = load_mnist(default_mnist_dir()).and_then(|m| bench_mpi(group.as_ref(), &m, &args));
+        if let Err(e) = result {
+            distributed::fail(e);
+        }
+        return;
+    }
     let selection: AdapterSelection = match args.adapter.parse() {
         Ok(s) => s,
         Err(e) => {

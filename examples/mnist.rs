@@ -4,6 +4,7 @@
 //!     cargo run --release --example mnist
 //!     cargo run --release --example mnist -- --adapter cpu --epochs 5
 //!     cargo run --release --example mnist -- --checkpoint ckpt --resume --save model.safetensors
+//!     mpirun -np 2 cargo run --release --features mpi --example mnist -- --distributed mpi
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,16 +68,34 @@ struct Args {
     /// Save the final model (safetensors) here.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Train across processes: `mpi` (launch with mpirun, build with --features mpi). With
+    /// `--adapter local-rank` each process takes its own GPU.
+    #[arg(long)]
+    distributed: Option<String>,
+    /// Seconds a process waits for a peer before it fails naming it (with --distributed).
+    #[arg(long, default_value_t = 60)]
+    peer_timeout: u64,
 }
 
+#[path = "support/distributed.rs"]
+mod distributed;
+
 fn main() {
-    if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    let args = Args::parse();
+    // The MPI job lives until a successful end (see support/distributed.rs).
+    let group = distributed::join(args.distributed.as_deref(), args.peer_timeout)
+        .unwrap_or_else(|e| distributed::fail(e));
+    if let Err(e) = run(args, group.as_ref()) {
+        distributed::fail(e);
     }
 }
 
-fn run(args: Args) -> Result<(), wgtrain::Error> {
+fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain::Error> {
+    // Across processes only rank 0 prints and writes files.
+    let primary = distributed::is_primary(group);
+    if args.adapter == "local-rank" {
+        args.adapter = distributed::local_rank_index(group)?;
+    }
     let dir = args.data.clone().unwrap_or_else(default_mnist_dir);
     let mnist = load_mnist(&dir)?;
     let train = match args.train_samples {
@@ -89,6 +108,7 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         let selection: AdapterSelection = args.adapter.parse()?;
         Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
     };
+    let backend = distributed::backend(group, backend);
     let mut sizes = vec![train.features()];
     sizes.extend(&args.hidden);
     sizes.push(mnist.test.classes().max(train.classes()));
@@ -110,13 +130,16 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         ..TrainerOptions::default()
     };
     let mut trainer = if args.resume { Trainer::resume(options)? } else { Trainer::new(options)? };
-    if trainer.epochs_completed() > 0 {
+    if trainer.epochs_completed() > 0 && primary {
         println!("resumed after epoch {}", trainer.epochs_completed());
     }
     let devices = trainer.devices();
-    println!("training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
+    if primary {
+        let on = distributed::describe(group);
+        println!("{on}training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
+    }
 
-    let bar = ProgressBar::new(0);
+    let bar = if primary { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix:>2} [{bar:30}] {pos}/{len} steps {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -142,16 +165,25 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
                 r.samples_per_second,
                 if *decision == Decision::Stop { "  <- early stop" } else { "" }
             );
-            // A hidden bar (output not a terminal) swallows println: print directly then.
-            if bar.is_hidden() {
-                println!("{line}")
-            } else {
+            // A hidden bar (output not a terminal, or not rank 0) swallows println: rank 0
+            // prints directly then.
+            if !bar.is_hidden() {
                 bar.println(line)
+            } else if primary {
+                println!("{line}")
             }
             bar.set_position(0);
         }
     })?;
     bar.finish_and_clear();
+    match distributed::identical_everywhere(group, &trainer.parameters()?)? {
+        Some(true) if primary => println!("weights bit-identical on every rank"),
+        Some(false) => return Err(wgtrain::Error::Config("the ranks ended with different weights".into())),
+        _ => {}
+    }
+    if !primary {
+        return Ok(());
+    }
     match &report.stop_message {
         Some(m) => println!("stopped early: {m}"),
         None => println!("ran all {} epochs", report.epochs_run),
@@ -163,9 +195,10 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         }
         let per_step = |x: f64| x / stats.steps.max(1) as f64 * 1e3;
         println!(
-            "per step: compute+download {:.3} ms, host reduction {:.3} ms, upload+update {:.3} ms",
+            "per step: compute+download {:.3} ms, host reduction {:.3} ms, exchange between processes {:.3} ms, upload+update {:.3} ms",
             per_step(stats.compute_and_download_secs),
             per_step(stats.reduce_secs),
+            per_step(stats.exchange_secs),
             per_step(stats.upload_secs)
         );
     }

@@ -104,6 +104,22 @@ pub enum Error {
     /// steps already run.
     #[error("training was cancelled")]
     Cancelled,
+
+    /// Training across processes (feature `mpi`) failed: a process could not open its devices
+    /// at start, a peer sent nothing within the group's time limit (it died or hangs), the
+    /// processes disagreed on the training state (not resumed from the same checkpoint), or
+    /// MPI refused a call. The group is unusable afterwards: end every process (`mpirun` does
+    /// once one exits non-zero) and resume from rank 0's last checkpoint.
+    #[error("rank {rank}: {reason}")]
+    Distributed {
+        /// The rank of the process reporting the error.
+        rank: usize,
+        /// The rank at fault, where one is known (the one that failed to start, sent nothing
+        /// in time, or disagreed with rank 0).
+        peer: Option<usize>,
+        /// What happened and what to do.
+        reason: String,
+    },
 }
 
 impl Error {

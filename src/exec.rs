@@ -6,8 +6,9 @@
 //! more implementation, not an arm in every method of the trainer.
 //!
 //! [`GradientReducer`] is the smaller seam inside data parallel: how the gradients of the
-//! replicas become one. Today the host sums staging buffers; a reducer across processes
-//! slots in behind the same call without touching the step.
+//! replicas become one. In one process the host sums staging buffers; across processes
+//! (feature `mpi`) the same call sums this process's replicas and then exchanges the sums
+//! with the other processes, without touching the step.
 
 use crate::data::Dataset;
 use crate::error::Result;
@@ -116,8 +117,11 @@ pub struct ParallelStats {
     /// From submitting the replicas' gradient passes until every staging buffer is mapped:
     /// their compute plus the device-to-host copy.
     pub compute_and_download_secs: f64,
-    /// The gradient reduction (local, and across processes where there are several).
+    /// The sum of this process's replicas' gradients on the host.
     pub reduce_secs: f64,
+    /// Exchanging gradient sums with the other processes of a group (feature `mpi`),
+    /// waiting on the slowest included; 0 in one process.
+    pub exchange_secs: f64,
     /// Writing the reduced gradients back and submitting the updates.
     pub upload_secs: f64,
     /// Training rows each replica processed.
@@ -138,6 +142,12 @@ pub(crate) trait Executor: Send {
     /// Data-parallel timing; `None` for a single device.
     fn parallel_stats(&self) -> Option<ParallelStats> {
         None
+    }
+
+    /// Whether this process writes what a run leaves behind (checkpoints): true except on
+    /// the ranks other than 0 of a process group, which hold the same state.
+    fn is_primary(&self) -> bool {
+        true
     }
 
     /// Makes the training rows `train_idx` of `data` and the validation rows ready for

@@ -74,6 +74,8 @@ pub use error::{Error, Result};
 pub use exec::ParallelStats;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
+#[cfg(feature = "mpi")]
+pub use parallel::MpiGroup;
 pub use spec::{
     Activation, Init, Layer, LayerSlots, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
 };

@@ -5,6 +5,7 @@ mod device;
 pub mod device_data;
 mod executor;
 pub mod kernels;
+pub mod profile;
 pub mod replica;
 
 pub use device::{enumerate, instance, list_adapters, open, select, AdapterReport, AdapterSelection, Gpu};

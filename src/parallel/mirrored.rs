@@ -5,11 +5,15 @@
 //!
 //! All replicas are submitted before any is waited on, and their staging buffers are mapped
 //! asynchronously, so replicas on different devices compute at the same time.
+//!
+//! Across processes (feature `mpi`) the replicas of this process are a [`Shard`] of every
+//! process's: they take their slices of the global split, the reducer adds the other
+//! processes' sums after this process's own, and the epoch's sums are combined in rank order.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::batch_split::{offsets, split_rows};
+use super::group::Shard;
 use super::host_reduce::HostReducer;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -42,8 +46,9 @@ pub(crate) struct Mirrored {
     /// One per device, in the order of the devices given to [`Mirrored::new`]; their
     /// parameters stay identical after every step.
     replicas: Vec<Replica>,
-    /// Relative speed of each replica: batch shares are proportional to it.
-    weights: Vec<f64>,
+    /// This process's replicas in the global list of every process's, with their relative
+    /// speeds (batch shares are proportional to them).
+    shard: Shard,
     /// One MAP_READ buffer per replica for its gradients.
     staging: Vec<wgpu::Buffer>,
     /// The shared staging buffer the gradients are reduced into.
@@ -86,7 +91,7 @@ impl Mirrored {
         let len = replicas.first().map_or(0, |r| r.parameter_len());
         Ok(Mirrored {
             replicas,
-            weights: vec![1.0; n],
+            shard: Shard::solo(vec![1.0; n]),
             staging,
             reduced: vec![0.0; len],
             reducer: Box::new(HostReducer),
@@ -98,30 +103,25 @@ impl Mirrored {
 
     /// Batch shares proportional to `weights` (e.g. measured samples/s); equal by default.
     pub fn set_weights(&mut self, weights: Vec<f64>) -> Result<()> {
-        split_rows(1, &weights)?;
-        if weights.len() != self.replicas.len() {
-            return Err(Error::Config(format!(
-                "{} weights for {} replicas",
-                weights.len(),
-                self.replicas.len()
-            )));
-        }
-        self.weights = weights;
-        Ok(())
+        self.shard.set_solo_weights(weights)
+    }
+
+    /// Makes these replicas `shard`'s slice of every process's replicas (`shard` was joined
+    /// with this process's replica weights).
+    #[cfg(feature = "mpi")]
+    pub fn join(&mut self, shard: Shard) {
+        self.reducer = shard.reducer();
+        self.shard = shard;
     }
 
     /// Uploads the data to every replica; the validation rows are sharded across replicas.
     fn upload(&mut self, data: &Dataset, train_idx: &[u32], val: Option<(&Dataset, &[u32])>) -> Result<()> {
-        let n = self.replicas.len();
-        let val_shares = match val {
-            Some((_, idx)) => split_rows(idx.len(), &vec![1.0; n])?,
-            None => vec![0; n],
-        };
-        let val_offsets = offsets(&val_shares);
+        let val_shares = self.shard.local_even_shares(val.map_or(0, |(_, idx)| idx.len()))?;
         self.train.clear();
         self.val.clear();
         for (r, replica) in self.replicas.iter_mut().enumerate() {
-            let part = val.map(|(vdata, idx)| (vdata, &idx[val_offsets[r]..val_offsets[r] + val_shares[r]]));
+            let (start, rows) = val_shares[r];
+            let part = val.map(|(vdata, idx)| (vdata, &idx[start..start + rows]));
             let (train, val_id) =
                 replica.load_sources(data, train_idx, part).map_err(|e| on_replica(r, e))?;
             self.train.push(train);
@@ -160,7 +160,7 @@ impl Mirrored {
                 hook(step + 1)?;
             }
         }
-        let (mut train, mut val) = (PassSums::default(), PassSums::default());
+        let mut sums = [PassSums::default(); 2];
         for (r, replica) in self.replicas.iter_mut().enumerate() {
             if let Some(v) = self.val[r] {
                 replica.submit_eval(v, eval_batch).map_err(|e| on_replica(r, e))?;
@@ -168,31 +168,32 @@ impl Mirrored {
         }
         for (r, replica) in self.replicas.iter().enumerate() {
             let m = replica.read_metrics().map_err(|e| on_replica(r, e))?;
-            train.loss += m.train.loss;
-            train.correct += m.train.correct;
-            val.loss += m.eval.loss;
-            val.correct += m.eval.correct;
+            sums[0].loss += m.train.loss;
+            sums[0].correct += m.train.correct;
+            sums[1].loss += m.eval.loss;
+            sums[1].correct += m.eval.correct;
         }
-        Ok((train, val, steps))
+        self.shard.combine(&mut sums)?;
+        Ok((sums[0], sums[1], steps))
     }
 
     /// Records (or finds) each replica's gradient plan for `steps` launches of a batch of
     /// `rows` rows whose first launch starts at `base`.
     fn plans(&mut self, rows: usize, steps: usize, base: usize) -> Result<Vec<Option<(usize, usize)>>> {
-        let shares = split_rows(rows, &self.weights)?;
-        let offs = offsets(&shares);
+        let shares = self.shard.local_shares(rows)?;
         let mut out = Vec::new();
         for (r, replica) in self.replicas.iter_mut().enumerate() {
-            if shares[r] == 0 || steps == 0 {
+            let (start, share) = shares[r];
+            if share == 0 || steps == 0 {
                 out.push(None);
                 continue;
             }
-            let starts: Vec<u32> = (0..steps).map(|s| (base + s * rows + offs[r]) as u32).collect();
+            let starts: Vec<u32> = (0..steps).map(|s| (base + s * rows + start) as u32).collect();
             // Scale by the global batch: the replicas' gradients then sum to the mean's.
             let p = replica
-                .plan(self.train[r], shares[r], PassKind::Grads, rows, &starts)
+                .plan(self.train[r], share, PassKind::Grads, rows, &starts)
                 .map_err(|e| on_replica(r, e))?;
-            out.push(Some((p, shares[r])));
+            out.push(Some((p, share)));
         }
         Ok(out)
     }
@@ -233,14 +234,17 @@ impl Mirrored {
             }
         }
         let mapped = Instant::now();
+        let exchanged = self.shard.exchange_secs();
         self.reduce(plans)?;
         let reduced = Instant::now();
+        let exchange = self.shard.exchange_secs() - exchanged;
         for (r, replica) in self.replicas.iter().enumerate() {
             replica.submit_update(&self.reduced, t).map_err(|e| on_replica(r, e))?;
         }
         self.stats.steps += 1;
         self.stats.compute_and_download_secs += (mapped - start).as_secs_f64();
-        self.stats.reduce_secs += (reduced - mapped).as_secs_f64();
+        self.stats.reduce_secs += (reduced - mapped).as_secs_f64() - exchange;
+        self.stats.exchange_secs += exchange;
         self.stats.upload_secs += reduced.elapsed().as_secs_f64();
         Ok(())
     }
@@ -292,6 +296,10 @@ impl Executor for Mirrored {
         Some(self.stats.clone())
     }
 
+    fn is_primary(&self) -> bool {
+        self.shard.rank() == 0
+    }
+
     fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
         let mut all = Vec::new();
         self.upload(data, train_idx, val.rows(data, &mut all))
@@ -304,6 +312,10 @@ impl Executor for Mirrored {
         plan: &EpochPlan<'_>,
         hook: StepHook<'_>,
     ) -> Result<EpochSums> {
+        if self.shard.is_distributed() {
+            let params = self.parameters()?;
+            self.shard.check_agreement(plan.first_step, &params)?;
+        }
         let (train, val_sums, steps) =
             self.epoch(plan.order, plan.batch, plan.first_step, plan.eval_batch, hook)?;
         let val = match val {

@@ -1,6 +1,8 @@
 //! The trainer: the epoch loop on top of an executor, its options and the events it reports.
 
 pub mod background;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod events;
 mod options;
 mod state;

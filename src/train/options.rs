@@ -23,6 +23,18 @@ pub enum Backend {
     Devices(Vec<Gpu>),
     /// The CPU reference backend (rayon); the fallback when no adapter exists.
     Cpu,
+    /// One process of an MPI job (feature `mpi`; launch with `mpirun`): every process runs
+    /// `local` (`Cpu`, `Gpu` or `Devices`), each global batch is split over the replicas of
+    /// every process, and their gradients are summed across the processes, the same bits on
+    /// every rank. Only rank 0 writes checkpoints. `replica_weights`, if set, weigh this
+    /// process's replicas; every rank learns every rank's.
+    #[cfg(feature = "mpi")]
+    Mpi {
+        /// The job's processes.
+        group: crate::parallel::MpiGroup,
+        /// What this process trains on.
+        local: Box<Backend>,
+    },
 }
 
 impl Default for Backend {

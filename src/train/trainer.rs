@@ -207,7 +207,7 @@ impl Trainer {
             }
             let record = EpochRecord::new(epoch, &metrics, seconds, order.len());
             self.history.push(record.clone());
-            if let Some(dir) = &self.options.checkpoint_dir {
+            if let Some(dir) = self.options.checkpoint_dir.as_ref().filter(|_| self.executor.is_primary()) {
                 save_checkpoint(dir, &self.state()?)?;
             }
             on_event(&TrainEvent::EpochEnd { record, decision });
@@ -346,5 +346,7 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
             devices(gpu::open(selection, *replicas_per_adapter)?)
         }
         Backend::Devices(gpus) => devices(gpus.clone()),
+        #[cfg(feature = "mpi")]
+        Backend::Mpi { group, local } => super::distributed::open(options, group, local, params),
     }
 }

@@ -65,6 +65,27 @@ impl Replica {
         Ok(steps)
     }
 
+    /// Submits `count` training steps over the first `batch` rows of `source`, the same rows
+    /// each time (for measurements), as steps `first_step + 1 ..`. No wait.
+    pub(crate) fn submit_steps(
+        &mut self,
+        source: SourceId,
+        batch: usize,
+        count: usize,
+        first_step: u64,
+    ) -> Result<()> {
+        if batch == 0 || batch > self.source_len(source) {
+            return Err(Error::Config(format!(
+                "a batch of {batch} rows from a source of {}",
+                self.source_len(source)
+            )));
+        }
+        self.write_schedule(first_step, count)?;
+        let p = self.plan(source, batch, PassKind::Train, batch, &[0])?;
+        let launches: Vec<(usize, usize)> = (0..count).map(|_| (p, 0)).collect();
+        self.encode_launches(&launches, true, &mut |_| Ok(()))
+    }
+
     /// Submits a forward pass over all of `source` in chunks of `chunk` rows, accumulating
     /// its loss sum and correct count in the evaluation slots. No wait.
     pub fn submit_eval(&mut self, source: SourceId, chunk: usize) -> Result<()> {

@@ -1,0 +1,216 @@
+//! The CPU reference as one replica of a process group: each process trains a [`CpuMlp`] on
+//! its slice of every global batch, the gradients (scaled by the global batch) are reduced
+//! across the processes, and every process applies the same update. The data-parallel twin
+//! of the CPU executor, for machines (or CI) without a GPU.
+
+use std::time::Instant;
+
+use super::group::Shard;
+use crate::cpu::CpuMlp;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::exec::{
+    EpochPlan, EpochSums, Executor, ExecutorState, GradientReducer, ParallelStats, PassSums, StepHook,
+    ValSource,
+};
+use crate::spec::{Network, Optimizer};
+
+/// Rows per forward pass when evaluating.
+const EVAL_ROWS: usize = 1000;
+
+/// One CPU replica in a process group.
+pub(crate) struct CpuShard {
+    mlp: CpuMlp,
+    /// restore_best_weights' snapshot; empty until the first one.
+    best: Vec<f32>,
+    /// Reused batch buffers.
+    x: Vec<f32>,
+    y: Vec<u32>,
+    /// The reduced gradients (moved into the model's gradient buffer before each update).
+    reduced: Vec<f32>,
+    shard: Shard,
+    reducer: Box<dyn GradientReducer>,
+    stats: ParallelStats,
+}
+
+impl CpuShard {
+    /// One replica from `params`, alone until [`CpuShard::join`].
+    pub fn new(spec: &Network, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
+        let mlp = CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?;
+        let shard = Shard::solo(vec![1.0]);
+        Ok(CpuShard {
+            reduced: vec![0.0; params.len()],
+            mlp,
+            best: Vec::new(),
+            x: Vec::new(),
+            y: Vec::new(),
+            reducer: shard.reducer(),
+            shard,
+            stats: ParallelStats { rows_per_replica: vec![0], ..ParallelStats::default() },
+        })
+    }
+
+    /// Makes this replica `shard`'s (joined with one weight) slice of the group's replicas.
+    pub fn join(&mut self, shard: Shard) {
+        self.reducer = shard.reducer();
+        self.shard = shard;
+    }
+
+    /// Gathers rows `idx` of `data` into the batch buffers as the model sees them (pixel /
+    /// 255 with the GPU's bits, or f32 values as they are).
+    fn gather(&mut self, data: &Dataset, idx: &[u32]) {
+        let f = data.features();
+        self.x.resize(idx.len() * f, 0.0);
+        self.y.clear();
+        for (r, &i) in idx.iter().enumerate() {
+            data.row_into(i as usize, &mut self.x[r * f..(r + 1) * f]);
+            self.y.push(data.labels()[i as usize]);
+        }
+    }
+
+    /// One global step: this replica's slice of `batch` (rows of `data`), the reduction
+    /// across the group, the update. Returns the slice's (loss, correct) sums.
+    fn step(&mut self, data: &Dataset, batch: &[u32]) -> Result<(f64, f64)> {
+        let start = Instant::now();
+        let (first, rows) = self.shard.local_shares(batch.len())?[0];
+        let mut sums = (0.0, 0.0);
+        if rows > 0 {
+            self.gather(data, &batch[first..first + rows]);
+            // Scaled by the global batch: the replicas' gradients sum to the mean's.
+            let (loss, correct) = self.mlp.compute_gradients(&self.x, &self.y, batch.len())?;
+            sums = (loss as f64, correct as f64);
+        } else {
+            // Nothing to learn from: this replica adds zeros to the sum.
+            self.mlp.grads_mut().fill(0.0);
+        }
+        let computed = Instant::now();
+        let exchanged = self.shard.exchange_secs();
+        self.reducer.reduce(&[self.mlp.grads()], &mut self.reduced)?;
+        let reduced = Instant::now();
+        let exchange = self.shard.exchange_secs() - exchanged;
+        self.mlp.grads_mut().copy_from_slice(&self.reduced);
+        self.mlp.apply_update();
+        self.stats.steps += 1;
+        self.stats.rows_per_replica[0] += rows;
+        self.stats.compute_and_download_secs += (computed - start).as_secs_f64();
+        self.stats.reduce_secs += (reduced - computed).as_secs_f64() - exchange;
+        self.stats.exchange_secs += exchange;
+        self.stats.upload_secs += reduced.elapsed().as_secs_f64();
+        Ok(sums)
+    }
+
+    fn eval_rows(&mut self, data: &Dataset, idx: &[u32]) -> Result<PassSums> {
+        let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
+        for chunk in idx.chunks(EVAL_ROWS) {
+            self.gather(data, chunk);
+            let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+            sums.loss += l as f64;
+            sums.correct += c as f64;
+        }
+        Ok(sums)
+    }
+}
+
+impl Executor for CpuShard {
+    fn devices(&self) -> Vec<String> {
+        vec!["cpu".into()]
+    }
+
+    fn parallel_stats(&self) -> Option<ParallelStats> {
+        Some(self.stats.clone())
+    }
+
+    fn is_primary(&self) -> bool {
+        self.shard.rank() == 0
+    }
+
+    /// The rows stay in the caller's data set: nothing to upload.
+    fn prepare(&mut self, _data: &Dataset, _train_idx: &[u32], _val: &ValSource<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn run_epoch(
+        &mut self,
+        data: &Dataset,
+        val: &ValSource<'_>,
+        plan: &EpochPlan<'_>,
+        hook: StepHook<'_>,
+    ) -> Result<EpochSums> {
+        self.shard.check_agreement(plan.first_step, self.mlp.params())?;
+        let mut sums = [PassSums::default(); 2];
+        let mut steps = 0;
+        for batch in plan.order.chunks(plan.batch) {
+            let (loss, correct) = self.step(data, batch)?;
+            sums[0].loss += loss;
+            sums[0].correct += correct;
+            steps += 1;
+            if steps % 16 == 0 {
+                hook(steps)?;
+            }
+        }
+        let mut all = Vec::new();
+        if let Some((vdata, idx)) = val.rows(data, &mut all) {
+            let (start, rows) = self.shard.local_even_shares(idx.len())?[0];
+            sums[1] = self.eval_rows(vdata, &idx[start..start + rows])?;
+        }
+        self.shard.combine(&mut sums)?;
+        let val = match val {
+            ValSource::None => None,
+            _ => Some(sums[1]),
+        };
+        Ok(EpochSums { train: PassSums { rows: plan.order.len(), ..sums[0] }, val, steps })
+    }
+
+    /// Every process evaluates all of `data` itself (they hold the same weights).
+    fn evaluate(&mut self, data: &Dataset, _eval_batch: usize) -> Result<PassSums> {
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        self.eval_rows(data, &all)
+    }
+
+    fn train_step(&mut self, _x: &[f32], _labels: &[u32], _t: u64) -> Result<PassSums> {
+        Err(Error::Config("train_step runs in one process; use fit to train across processes".into()))
+    }
+
+    fn parameters(&self) -> Result<Vec<f32>> {
+        Ok(self.mlp.params().to_vec())
+    }
+
+    fn read_state(&self) -> Result<ExecutorState> {
+        let (m, v, _) = self.mlp.optimizer_state();
+        Ok(ExecutorState {
+            params: self.mlp.params().to_vec(),
+            m: m.to_vec(),
+            v: v.to_vec(),
+            best: self.best.clone(),
+        })
+    }
+
+    fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()> {
+        self.mlp.set_params(&state.params)?;
+        self.mlp.set_optimizer_state(&state.m, &state.v, step)?;
+        if !state.best.is_empty() {
+            if state.best.len() != state.params.len() {
+                return Err(Error::Shape(format!(
+                    "best weights: {} floats, the model has {}",
+                    state.best.len(),
+                    state.params.len()
+                )));
+            }
+            self.best = state.best.clone();
+        }
+        Ok(())
+    }
+
+    fn snapshot_best(&mut self) -> Result<()> {
+        self.best.clear();
+        self.best.extend_from_slice(self.mlp.params());
+        Ok(())
+    }
+
+    fn restore_best(&mut self) -> Result<()> {
+        if self.best.is_empty() {
+            return Err(Error::Config("no best weights were snapshotted".into()));
+        }
+        self.mlp.set_params(&self.best)
+    }
+}
