@@ -62,7 +62,7 @@ mod error;
 mod exec;
 pub mod gpu;
 mod ops;
-pub mod parallel;
+mod parallel;
 pub mod spec;
 pub mod train;
 
@@ -75,7 +75,7 @@ pub use exec::ParallelStats;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
 #[cfg(feature = "mpi")]
-pub use parallel::MpiGroup;
+pub use parallel::{MpiGroup, DEFAULT_TIMEOUT as MPI_DEFAULT_TIMEOUT};
 pub use spec::{
     Activation, Init, Layer, LayerSlots, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
 };

@@ -1,5 +1,5 @@
-//! Data parallel: batch splitting and the host reduction (no GPU), then equivalence with a
-//! single replica, no drift between replicas, and the Vulkan + GL pair.
+//! Data parallel: equivalence with a single replica, no drift between replicas, and the
+//! Vulkan + GL pair. (Batch splitting and the host reduction are unit-tested in their modules.)
 
 mod common;
 
@@ -8,45 +8,7 @@ use std::time::Duration;
 
 use wgtrain::data::Dataset;
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::parallel::{offsets, reduce_into, split_rows};
 use wgtrain::{Backend, Network, Trainer, TrainerOptions};
-
-#[test]
-fn split_rows_table() {
-    // (rows, weights, expected shares, why)
-    let rows: &[(usize, &[f64], &[usize], &str)] = &[
-        (128, &[1.0, 1.0], &[64, 64], "equal weights split evenly"),
-        (7, &[1.0, 1.0], &[4, 3], "the odd row goes to the first replica (tie broken by index)"),
-        (5, &[1.0, 1.0, 1.0, 1.0], &[2, 1, 1, 1], "remainder 1 of 4 to replica 0"),
-        (1, &[1.0, 1.0], &[1, 0], "a one-row tail: one replica gets nothing"),
-        (0, &[1.0, 1.0], &[0, 0], "empty batch"),
-        (100, &[3.0, 1.0], &[75, 25], "shares follow speed"),
-        (10, &[2.0, 1.0], &[7, 3], "6.67 / 3.33: the larger remainder (replica 0) gets the row"),
-        (96, &[1.0], &[96], "one replica takes all"),
-    ];
-    for &(n, w, want, why) in rows {
-        let got = split_rows(n, w).expect(why);
-        assert_eq!(got, want, "{why}");
-        assert_eq!(got.iter().sum::<usize>(), n, "{why}: no row dropped or doubled");
-    }
-    assert!(split_rows(10, &[]).is_err(), "no replicas is an error");
-    assert!(split_rows(10, &[1.0, 0.0]).is_err(), "a zero weight is an error");
-    assert!(split_rows(10, &[1.0, f64::NAN]).is_err(), "a NaN weight is an error");
-    assert_eq!(offsets(&[4, 3, 0, 2]), vec![0, 4, 7, 7]);
-}
-
-#[test]
-fn reduction_sums_in_replica_order() {
-    let a: Vec<f32> = (0..40_000).map(|i| i as f32 * 0.5).collect();
-    let b: Vec<f32> = (0..40_000).map(|i| -(i as f32) * 0.25 + 1e-3).collect();
-    let mut out = vec![f32::NAN; 40_000];
-    reduce_into(&mut out, &[&a, &b]).unwrap();
-    for i in 0..40_000 {
-        assert_eq!(out[i].to_bits(), (0.0f32 + a[i] + b[i]).to_bits(), "element {i}");
-    }
-    let short = vec![0.0; 3];
-    assert!(reduce_into(&mut out, &[&a, &short]).is_err(), "a short part is an error");
-}
 
 fn data(rows: usize) -> Dataset {
     let mut s = 99u64;

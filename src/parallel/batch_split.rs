@@ -42,3 +42,32 @@ pub fn offsets(shares: &[usize]) -> Vec<usize> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rows_table() {
+        // (rows, weights, expected shares, why)
+        let rows: &[(usize, &[f64], &[usize], &str)] = &[
+            (128, &[1.0, 1.0], &[64, 64], "equal weights split evenly"),
+            (7, &[1.0, 1.0], &[4, 3], "the odd row goes to the first replica (tie broken by index)"),
+            (5, &[1.0, 1.0, 1.0, 1.0], &[2, 1, 1, 1], "remainder 1 of 4 to replica 0"),
+            (1, &[1.0, 1.0], &[1, 0], "a one-row tail: one replica gets nothing"),
+            (0, &[1.0, 1.0], &[0, 0], "empty batch"),
+            (100, &[3.0, 1.0], &[75, 25], "shares follow speed"),
+            (10, &[2.0, 1.0], &[7, 3], "6.67 / 3.33: the larger remainder (replica 0) gets the row"),
+            (96, &[1.0], &[96], "one replica takes all"),
+        ];
+        for &(n, w, want, why) in rows {
+            let got = split_rows(n, w).expect(why);
+            assert_eq!(got, want, "{why}");
+            assert_eq!(got.iter().sum::<usize>(), n, "{why}: no row dropped or doubled");
+        }
+        assert!(split_rows(10, &[]).is_err(), "no replicas is an error");
+        assert!(split_rows(10, &[1.0, 0.0]).is_err(), "a zero weight is an error");
+        assert!(split_rows(10, &[1.0, f64::NAN]).is_err(), "a NaN weight is an error");
+        assert_eq!(offsets(&[4, 3, 0, 2]), vec![0, 4, 7, 7]);
+    }
+}

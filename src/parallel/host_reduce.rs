@@ -40,3 +40,21 @@ impl GradientReducer for HostReducer {
         reduce_into(out, parts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduction_sums_in_replica_order() {
+        let a: Vec<f32> = (0..40_000).map(|i| i as f32 * 0.5).collect();
+        let b: Vec<f32> = (0..40_000).map(|i| -(i as f32) * 0.25 + 1e-3).collect();
+        let mut out = vec![f32::NAN; 40_000];
+        reduce_into(&mut out, &[&a, &b]).unwrap();
+        for i in 0..40_000 {
+            assert_eq!(out[i].to_bits(), (0.0f32 + a[i] + b[i]).to_bits(), "element {i}");
+        }
+        let short = vec![0.0; 3];
+        assert!(reduce_into(&mut out, &[&a, &short]).is_err(), "a short part is an error");
+    }
+}

@@ -19,12 +19,10 @@ mod mirrored;
 #[cfg(feature = "mpi")]
 mod mpi;
 
-pub use batch_split::{offsets, split_rows};
 #[cfg(feature = "mpi")]
 pub(crate) use cpu_shard::CpuShard;
 #[cfg(feature = "mpi")]
 pub(crate) use group::Shard;
-pub use host_reduce::reduce_into;
 pub(crate) use mirrored::Mirrored;
 #[cfg(feature = "mpi")]
 pub use mpi::{MpiGroup, DEFAULT_TIMEOUT};
