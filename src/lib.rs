@@ -71,6 +71,7 @@ pub use callbacks::history::{EpochRecord, History};
 pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
+pub use gpu::kernels::TuningCache;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
 pub use spec::{Activation, Init, LayerSlots, MlpSpec, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN};

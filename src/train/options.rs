@@ -3,6 +3,7 @@
 
 use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
+use crate::gpu::kernels::TuningCache;
 use crate::gpu::{AdapterSelection, Gpu};
 use crate::spec::Optimizer;
 use crate::spec::{Init, MlpSpec};
@@ -61,6 +62,13 @@ pub struct TrainerOptions {
     pub eval_batch: usize,
     /// Where the math runs.
     pub backend: Backend,
+    /// Where the GPU devices keep their matmul tuning decisions between runs, so that only a
+    /// machine's first run times the kernel variants: by default the user's cache folder
+    /// (`$XDG_CACHE_HOME/wgtrain` or `~/.cache/wgtrain`), one small file per adapter, driver
+    /// version and wgtrain version. [`TuningCache::Disabled`] reads and writes nothing.
+    /// Applies to every device of the trainer, also those of [`Backend::Devices`]. A
+    /// corrupt or unwritable cache is ignored; a decision never changes results, only speed.
+    pub tuning_cache: TuningCache,
     /// Write the full training state here after every epoch (atomically), so that
     /// [`crate::Trainer::resume`] can continue after a crash.
     pub checkpoint_dir: Option<std::path::PathBuf>,
@@ -82,6 +90,7 @@ impl Default for TrainerOptions {
             early_stopping: None,
             eval_batch: 1000,
             backend: Backend::default(),
+            tuning_cache: TuningCache::default(),
             checkpoint_dir: None,
             replica_weights: None,
         }

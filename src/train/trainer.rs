@@ -360,7 +360,10 @@ impl Trainer {
 /// which kinds exist.
 fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
     let max_rows = options.batch_size.max(options.eval_batch);
-    let devices = |mut gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
+    let devices = |gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
+        // Every device of the trainer keeps its tuning decisions where the options say.
+        let mut gpus: Vec<Gpu> =
+            gpus.into_iter().map(|g| g.with_tuning_cache(options.tuning_cache.clone())).collect();
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Box::new(DeviceExecutor::new(

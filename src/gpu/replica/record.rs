@@ -4,7 +4,9 @@
 
 use super::{Replica, SourceId, EVAL_SLOT, TRAIN_SLOT};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, MatmulCall, OptimBuffers, XentCall};
+use crate::gpu::kernels::{
+    Dispatch, GatherSources, GatherStep, MatmulCall, OperandTexture, OptimBuffers, XentCall,
+};
 use crate::ops::MatmulForm;
 use crate::spec::Activation;
 
@@ -208,7 +210,7 @@ impl Replica {
         sources: &GatherSources<'_>,
         rows: usize,
         train: bool,
-    ) -> Result<Option<wgpu::Texture>> {
+    ) -> Result<Option<OperandTexture>> {
         let (g, k) = (&self.gpu, &self.kernels);
         if !k.gather.supports_texture(sources) {
             return Ok(None);
