@@ -1,6 +1,6 @@
 //! Crash safety: a training process killed with SIGKILL mid-epoch, then resumed from its last
 //! checkpoint, ends with exactly the same weights as a run that was never interrupted, on the
-//! CPU reference and on the GPU adapter.
+//! CPU reference and on the test adapter (see `common::test_adapter`).
 //!
 //! The child is this test binary itself, running the ignored test `child_trainer` with its
 //! instructions in environment variables (plumbing of this test harness only).
@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::gpu::{self, AdapterSelection};
 use wgtrain::{Backend, EarlyStopping, Monitor, TrainEvent, Trainer, TrainerOptions};
 
 const EPOCHS: usize = 4;
@@ -20,7 +19,7 @@ const EPOCHS: usize = 4;
 fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
     let backend = match backend {
         "cpu" => Backend::Cpu,
-        _ => Backend::Devices(gpu::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe")),
+        _ => Backend::Devices(common::open_gpus(1)),
     };
     TrainerOptions {
         epochs: EPOCHS,
