@@ -325,7 +325,7 @@ fn main() {
     if !(args.wants("step") || args.wants("train") || args.wants("parallel")) {
         return;
     }
-    let mnist = match load_mnist(default_mnist_dir()) {
+    let mnist = match default_mnist_dir().and_then(load_mnist) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");

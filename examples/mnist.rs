@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use wgtrain::data::{default_mnist_dir, load_mnist};
+use wgtrain::data::{find_mnist_dir, load_mnist};
 use wgtrain::{
     Activation, AdapterSelection, Backend, Decision, EarlyStopping, MlpSpec, Monitor, Optimizer, TrainEvent,
     Trainer, TrainerOptions,
@@ -38,7 +38,8 @@ struct Args {
     min_delta: f64,
     #[arg(long, default_value_t = 0.1)]
     validation_split: f32,
-    /// Folder with the MNIST (or Fashion-MNIST) IDX files, raw or .gz.
+    /// Folder with the MNIST (or Fashion-MNIST) IDX files, raw or .gz. Default:
+    /// $WGTRAIN_MNIST_DIR, else the repository's data/mnist.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use only the first N training images.
@@ -77,8 +78,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), wgtrain::Error> {
-    let dir = args.data.clone().unwrap_or_else(default_mnist_dir);
-    let mnist = load_mnist(&dir)?;
+    let mnist = load_mnist(find_mnist_dir(args.data.as_deref())?)?;
     let train = match args.train_samples {
         Some(n) => mnist.train.take(n),
         None => mnist.train,

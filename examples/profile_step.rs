@@ -25,7 +25,7 @@ struct Args {
 fn main() -> Result<(), wgtrain::Error> {
     let args = Args::parse();
     let selection: AdapterSelection = args.adapter.parse()?;
-    let mnist = load_mnist(default_mnist_dir())?;
+    let mnist = load_mnist(default_mnist_dir()?)?;
     let spec = MlpSpec::default();
     let params = spec.layout().init(Init::He, 0);
     for gpu in gpu::open(&selection, 1)? {

@@ -35,7 +35,8 @@ fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
 /// Trains to the end. With `pause`, the run stops in the middle of its second epoch (after
 /// at least one step of it), writes the `pause` marker and sleeps: the parent kills it there.
 fn train_to_end(backend: &str, checkpoint: Option<PathBuf>, pause: Option<PathBuf>) -> Vec<f32> {
-    let train = load_mnist(default_mnist_dir()).expect("MNIST").train.take(6000);
+    let train =
+        load_mnist(default_mnist_dir().expect("bundled MNIST found")).expect("MNIST").train.take(6000);
     let mut t = Trainer::resume(options(backend, checkpoint.clone())).expect("trainer");
     if let Some(dir) = checkpoint {
         // Tells the parent where this run started.
