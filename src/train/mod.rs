@@ -6,5 +6,5 @@ mod options;
 mod trainer;
 
 pub use events::{CancelToken, Evaluation, FitReport, TrainEvent};
-pub use options::{Backend, TrainerOptions};
+pub use options::{Backend, BackendChoice, TrainerOptions};
 pub use trainer::Trainer;

@@ -357,7 +357,7 @@ impl Trainer {
 }
 
 /// The executor `options.backend` asks for, holding `params`: the only place that knows
-/// which kinds exist.
+/// which kinds exist. [`Backend::Auto`] is resolved here, against the adapters of the machine.
 fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
     let max_rows = options.batch_size.max(options.eval_batch);
     let devices = |gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
@@ -382,11 +382,12 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
             }
         }
     };
-    match &options.backend {
+    match options.backend.resolve().backend {
         Backend::Cpu => Ok(Box::new(CpuExecutor::new(&options.spec, options.optimizer, params)?)),
         Backend::Gpu { selection, replicas_per_adapter } => {
-            devices(gpu::open(selection, *replicas_per_adapter)?)
+            devices(gpu::open(&selection, replicas_per_adapter)?)
         }
-        Backend::Devices(gpus) => devices(gpus.clone()),
+        Backend::Devices(gpus) => devices(gpus),
+        Backend::Auto => Err(Error::Config("the automatic backend did not resolve".into())),
     }
 }
