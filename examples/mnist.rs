@@ -1,8 +1,9 @@
 //! The demo: train the classic 784-64-10 MLP on the bundled MNIST with early stopping, on the
-//! GPU (or the CPU reference with `--adapter cpu`), and report the test accuracy.
+//! fastest executor of the machine (a hardware GPU, else the CPU executor; `--adapter` forces
+//! one), and report the test accuracy.
 //!
 //!     cargo run --release --example mnist
-//!     cargo run --release --example mnist -- --adapter cpu --epochs 5
+//!     cargo run --release --example mnist -- --adapter vulkan --epochs 5
 //!     cargo run --release --example mnist -- --checkpoint ckpt --resume --save model.safetensors
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use serde_json::json;
 use wgtrain::data::{find_mnist_dir, load_mnist};
 use wgtrain::{
     Activation, AdapterSelection, Backend, Decision, EarlyStopping, MlpSpec, Monitor, Optimizer, TrainEvent,
-    Trainer, TrainerOptions,
+    Trainer, TrainerOptions, TuningCache,
 };
 
 #[derive(Parser)]
@@ -47,9 +48,13 @@ struct Args {
     train_samples: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// best, all, vulkan, gl, discrete, indices like 0,2, or cpu.
-    #[arg(long, default_value = "best")]
+    /// auto (a hardware GPU, else the CPU executor), cpu, or GPU adapters: best (one per
+    /// physical device), all, vulkan, gl, discrete, indices like 0,2.
+    #[arg(long, default_value = "auto")]
     adapter: String,
+    /// Neither read nor write the kernel tuning decisions kept in ~/.cache/wgtrain.
+    #[arg(long)]
+    no_tuning_cache: bool,
     /// Logical devices per adapter (data parallel on one adapter).
     #[arg(long, default_value_t = 1)]
     replicas_per_adapter: usize,
@@ -83,12 +88,19 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         Some(n) => mnist.train.take(n),
         None => mnist.train,
     };
-    let backend = if args.adapter == "cpu" {
-        Backend::Cpu
-    } else {
-        let selection: AdapterSelection = args.adapter.parse()?;
-        Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
+    let backend = match args.adapter.as_str() {
+        "auto" => Backend::Auto,
+        "cpu" => Backend::Cpu,
+        other => {
+            let selection: AdapterSelection = other.parse()?;
+            Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
+        }
     };
+    let choice = backend.resolve();
+    match backend {
+        Backend::Auto => println!("executor: {choice}"),
+        _ => println!("executor: {} (--adapter {})", choice.kind(), args.adapter),
+    }
     let mut sizes = vec![train.features];
     sizes.extend(&args.hidden);
     sizes.push(mnist.test.classes.max(train.classes));
@@ -105,7 +117,8 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
                 .min_delta(args.min_delta)
                 .restore_best_weights(true),
         ),
-        backend,
+        backend: choice.backend,
+        tuning_cache: if args.no_tuning_cache { TuningCache::Disabled } else { TuningCache::User },
         checkpoint_dir: args.checkpoint.clone(),
         ..TrainerOptions::default()
     };

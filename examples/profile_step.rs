@@ -16,7 +16,8 @@ use wgtrain::{Init, MlpSpec, Optimizer};
 struct Args {
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    #[arg(long, default_value = "vulkan")]
+    /// all, best, vulkan, gl, or indices like 0,2.
+    #[arg(long, default_value = "best")]
     adapter: String,
     #[arg(long, default_value_t = 50)]
     reps: usize,
