@@ -33,8 +33,9 @@ pub(crate) struct Stored<'a> {
 }
 
 /// An rgba32float texture holding a `rows` x `cols` matrix as it is stored, 4 floats per
-/// texel (see [`crate::gpu::kernels::Matmul::operand_texture`]). It may have more rows than
-/// the matrix: see [`physical_rows`].
+/// texel (see [`crate::gpu::kernels::Matmul::operand_texture`]). It may have one row more
+/// than the matrix, so that its height is never a power of two: Mesa's llvmpipe compiles a
+/// kernel again for each combination of power-of-two texture sides it is launched with.
 #[derive(Debug)]
 pub struct OperandTexture {
     texture: wgpu::Texture,

@@ -313,7 +313,8 @@ mod tests {
     #[test]
     fn the_user_cache_folder_follows_xdg_then_home() {
         // (XDG_CACHE_HOME, HOME, LOCALAPPDATA, expected, why)
-        let rows: &[(Option<&str>, Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str);
+        let rows: &[Row] = &[
             (Some("/x"), Some("/h"), None, Some("/x/wgtrain"), "XDG_CACHE_HOME first"),
             (None, Some("/h"), None, Some("/h/.cache/wgtrain"), "then ~/.cache"),
             (Some("rel"), Some("/h"), None, Some("/h/.cache/wgtrain"), "a relative XDG path is ignored"),
