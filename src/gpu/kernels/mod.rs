@@ -8,6 +8,7 @@ pub mod autotune;
 mod gather;
 mod matmul;
 mod matmul_texture;
+mod measure;
 mod optim;
 mod pipeline;
 mod reduce;
