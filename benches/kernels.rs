@@ -1,6 +1,7 @@
 //! Development benchmarks (criterion): the matmul variants on the training shapes, one whole
-//! training step, and the CPU reference's step, on the first Vulkan adapter (lavapipe here).
-//! Each product is checked before it is timed. The user-facing report is `examples/bench.rs`.
+//! training step, and the CPU reference's step, on the first Vulkan adapter (lavapipe here),
+//! else the first GL adapter. Each product is checked before it is timed. The user-facing
+//! report is `examples/bench.rs`.
 //!
 //!     cargo bench --bench kernels
 
@@ -12,15 +13,22 @@ use wgtrain::data::Dataset;
 use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::kernels::{submit, Kernels, MatmulCall, Variant};
 use wgtrain::gpu::replica::Replica;
-use wgtrain::gpu::{self, AdapterSelection};
+use wgtrain::gpu::{self, AdapterSelection, Gpu};
 use wgtrain::{Init, MatmulForm, Network, Optimizer};
 
-fn bench_matmul(c: &mut Criterion) {
-    let Ok(mut gpus) = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1) else {
-        eprintln!("no Vulkan adapter: skipping GPU benches");
-        return;
+/// A device on the first Vulkan adapter, else the first GL one; `None` (said on stderr) when
+/// there is neither.
+fn bench_gpu() -> Option<Gpu> {
+    let all = gpu::list_adapters();
+    let Some(r) = ["vulkan", "gl"].iter().find_map(|b| all.iter().find(|r| r.backend == *b)) else {
+        eprintln!("no Vulkan or GL adapter (found {}): skipping the GPU benches", all.len());
+        return None;
     };
-    let gpu = gpus.remove(0);
+    gpu::open(&AdapterSelection::Indices(vec![r.index]), 1).ok().map(|mut g| g.remove(0))
+}
+
+fn bench_matmul(c: &mut Criterion) {
+    let Some(gpu) = bench_gpu() else { return };
     let kernels = Kernels::new(&gpu).expect("kernels");
     let mut group = c.benchmark_group(format!("matmul on {}", gpu.report.name));
     for (form, m, n, k) in [(MatmulForm::AB, 128, 64, 784), (MatmulForm::AtB, 784, 64, 128)] {
@@ -61,8 +69,7 @@ fn bench_step(c: &mut Criterion) {
     let data = batch(128);
     let mut group = c.benchmark_group("train step 784-64-10 b128");
     group.throughput(Throughput::Elements(128));
-    if let Ok(mut gpus) = gpu::open(&AdapterSelection::Backend("vulkan".into()), 1) {
-        let gpu = gpus.remove(0);
+    if let Some(gpu) = bench_gpu() {
         let mut r = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128).unwrap();
         let resident = Arc::new(DeviceDataset::upload(&gpu, &data).unwrap());
         let order: Vec<u32> = (0..128).collect();

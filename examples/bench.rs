@@ -1,12 +1,16 @@
 //! The benchmark harness: matmul GFLOP/s per form on every adapter and the CPU reference,
-//! the time of each kernel of one training step, and (with the trainer) seconds per MNIST
-//! epoch. A readable table, or `--json` records.
+//! the time of each kernel of one training step, (with the trainer) seconds per MNIST epoch,
+//! and the first epoch of a process on a machine that never ran wgtrain (Mesa's shader cache
+//! and wgtrain's tuning cache empty) against one that did. A readable table, or `--json`.
 //!
 //!     cargo run --release --example bench                 # everything, as a table
 //!     cargo run --release --example bench -- --json       # one JSON object per line
 //!     cargo run --release --example bench -- --only train --batches 128 --adapter vulkan
 //!     mpirun -np 2 target/release/examples/bench --only mpi --json   # built with --features mpi
+//!     cargo run --release --example bench -- --only first # cold and warm first epochs
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
 use clap::Parser;
@@ -18,7 +22,7 @@ use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
 use wgtrain::gpu::kernels::{submit, Dispatch, Kernels, MatmulCall};
 use wgtrain::gpu::replica::Replica;
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, Init, MatmulForm, Network, Optimizer, Trainer, TrainerOptions};
+use wgtrain::{Backend, Init, MatmulForm, Network, Optimizer, Trainer, TrainerOptions, TuningCache};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -35,9 +39,9 @@ struct Args {
     /// Epochs per training measurement (the first is reported apart).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Sections to run, comma separated: matmul, step, train, parallel; or mpi alone, under
-    /// mpirun (built with --features mpi): data parallel across the job's processes.
-    #[arg(long, default_value = "matmul,step,train,parallel", value_delimiter = ',')]
+    /// Sections to run, comma separated: matmul, step, train, parallel, first; or mpi alone,
+    /// under mpirun (built with --features mpi): data parallel across the job's processes.
+    #[arg(long, default_value = "matmul,step,train,parallel,first", value_delimiter = ',')]
     only: Vec<String>,
     /// With --only mpi: what each process trains on: cpu, or adapters (vulkan, local-rank, ...).
     #[arg(long, default_value = "cpu")]
@@ -48,6 +52,15 @@ struct Args {
     /// Batch sizes for the training measurement.
     #[arg(long, default_value = "32,128", value_delimiter = ',')]
     batches: Vec<usize>,
+    /// Runs per cache state in the first-epoch section (the median is reported too).
+    #[arg(long, default_value_t = 3)]
+    first_runs: usize,
+    /// Internal: be the child process of the first-epoch section, on this adapter index,
+    /// keeping tuning decisions in --tuning-dir.
+    #[arg(long, hide = true)]
+    first_epoch_child: Option<usize>,
+    #[arg(long, hide = true)]
+    tuning_dir: Option<PathBuf>,
 }
 
 impl Args {
@@ -362,14 +375,108 @@ fn bench_mpi(group: Option<&distributed::Group>, mnist: &Mnist, args: &Args) -> 
     Ok(())
 }
 
+/// The child of [`bench_first_epoch`]: a new process trains one epoch of the default job
+/// (batch 128, validation on the test set as in `bench_train`) on adapter `index` and prints
+/// `setup_seconds epoch_seconds` (setup: opening the device and building the trainer).
+fn first_epoch_child(index: usize, tuning_dir: Option<PathBuf>, mnist: &Mnist) -> Result<(), wgtrain::Error> {
+    let start = Instant::now();
+    let gpus = gpu::open(&AdapterSelection::Indices(vec![index]), 1)?;
+    let options = TrainerOptions {
+        epochs: 1,
+        validation_split: 0.0,
+        backend: Backend::Devices(gpus),
+        tuning_cache: tuning_dir.map_or(TuningCache::Disabled, TuningCache::Dir),
+        ..TrainerOptions::default()
+    };
+    let mut trainer = Trainer::new(options)?;
+    let setup = start.elapsed().as_secs_f64();
+    let report = trainer.fit(&mnist.train, Some(&mnist.test), |_| {})?;
+    println!("{setup} {}", report.history.epochs[0].seconds);
+    Ok(())
+}
+
+/// Setup plus first epoch of a fresh process, `args.first_runs` times with Mesa's shader
+/// cache and wgtrain's tuning cache empty (a new folder for each run, through
+/// MESA_SHADER_CACHE_DIR), then as many times with both left as the first cold run wrote
+/// them. Each run is a child process, since a driver reads its cache settings once.
+fn bench_first_epoch(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
+    let exe = std::env::current_exe().map_err(|e| wgtrain::Error::io("bench executable", e))?;
+    let run = |caches: &std::path::Path| -> Result<(f64, f64), wgtrain::Error> {
+        let mesa = caches.join("mesa");
+        let out = Command::new(&exe)
+            .args(["--first-epoch-child", &gpu.report.index.to_string(), "--tuning-dir"])
+            .arg(caches.join("wgtrain"))
+            .env("MESA_SHADER_CACHE_DIR", &mesa)
+            .output()
+            .map_err(|e| wgtrain::Error::io(&exe, e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut nums = text.split_whitespace().filter_map(|t| t.parse::<f64>().ok());
+        match (out.status.success(), nums.next(), nums.next()) {
+            (true, Some(setup), Some(epoch)) => Ok((setup, epoch)),
+            _ => Err(wgtrain::Error::Config(format!(
+                "first-epoch child failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))),
+        }
+    };
+    let temp = |what: &str| std::env::temp_dir().join(format!("wgtrain-first-{what}-{}", std::process::id()));
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let kept = temp("kept");
+    for i in 0..args.first_runs.max(1) {
+        let dir = if i == 0 { kept.clone() } else { temp(&format!("cold{i}")) };
+        cold.push(run(&dir)?);
+        if i > 0 {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    for _ in 0..args.first_runs.max(1) {
+        warm.push(run(&kept)?);
+    }
+    let _ = std::fs::remove_dir_all(&kept);
+    let r = &gpu.report;
+    for (cache, runs) in [("cold", &cold), ("warm", &warm)] {
+        let firsts: Vec<f64> = runs.iter().map(|(s, e)| s + e).collect();
+        let epochs: Vec<f64> = runs.iter().map(|(_, e)| *e).collect();
+        let (first, epoch) = (median(firsts.clone()), median(epochs.clone()));
+        if args.json {
+            println!(
+                "{}",
+                json!({"kernel": "first_epoch", "adapter": r.name, "backend": r.backend, "device_type": r.device_type,
+                       "batch": 128, "cache": cache, "first_epoch_seconds": first, "epoch_seconds": epoch,
+                       "runs_first_epoch_seconds": firsts, "runs_epoch_seconds": epochs})
+            );
+        } else {
+            println!(
+                "{:<34} {:<7} first epoch, {cache} caches: {first:>6.2} s with setup ({epoch:.2} s the epoch alone), median of {} runs",
+                r.name,
+                r.backend,
+                runs.len()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
     if args.wants("mpi") {
         // Every rank of the job runs this; the group lives until a successful end.
         let group = distributed::join(Some("mpi"), 300).unwrap_or_else(|e| distributed::fail(e));
-        let result = load_mnist(default_mnist_dir()).and_then(|m| bench_mpi(group.as_ref(), &m, &args));
+        let result =
+            default_mnist_dir().and_then(load_mnist).and_then(|m| bench_mpi(group.as_ref(), &m, &args));
         if let Err(e) = result {
             distributed::fail(e);
+        }
+        return;
+    }
+    if let Some(index) = args.first_epoch_child {
+        let done = default_mnist_dir()
+            .and_then(load_mnist)
+            .and_then(|mnist| first_epoch_child(index, args.tuning_dir.clone(), &mnist));
+        if let Err(e) = done {
+            eprintln!("{e}");
+            std::process::exit(1);
         }
         return;
     }
@@ -394,10 +501,10 @@ fn main() {
             eprintln!("cpu: {e}");
         }
     }
-    if !(args.wants("step") || args.wants("train") || args.wants("parallel")) {
+    if !(args.wants("step") || args.wants("train") || args.wants("parallel") || args.wants("first")) {
         return;
     }
-    let mnist = match load_mnist(default_mnist_dir()) {
+    let mnist = match default_mnist_dir().and_then(load_mnist) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("{e}");
@@ -421,6 +528,13 @@ fn main() {
         }
         if let Err(e) = bench_train(Backend::Cpu, ("cpu", "cpu", "cpu"), &mnist, &args) {
             eprintln!("cpu: {e}");
+        }
+    }
+    if args.wants("first") {
+        for gpu in &gpus {
+            if let Err(e) = bench_first_epoch(gpu, &args) {
+                eprintln!("{}: {e}", gpu.report.label());
+            }
         }
     }
     if args.wants("parallel") {

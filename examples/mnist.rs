@@ -1,8 +1,9 @@
 //! The demo: train the classic 784-64-10 MLP on the bundled MNIST with early stopping, on the
-//! GPU (or the CPU reference with `--adapter cpu`), and report the test accuracy.
+//! fastest executor of the machine (a hardware GPU, else the CPU executor; `--adapter` forces
+//! one), and report the test accuracy.
 //!
 //!     cargo run --release --example mnist
-//!     cargo run --release --example mnist -- --adapter cpu --epochs 5
+//!     cargo run --release --example mnist -- --adapter vulkan --epochs 5
 //!     cargo run --release --example mnist -- --checkpoint ckpt --resume --save model.safetensors
 //!     mpirun -np 2 cargo run --release --features mpi --example mnist -- --distributed mpi
 
@@ -12,10 +13,10 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use wgtrain::data::{default_mnist_dir, load_mnist};
+use wgtrain::data::{find_mnist_dir, load_mnist};
 use wgtrain::{
     Activation, AdapterSelection, Backend, Decision, EarlyStopping, Monitor, Network, Optimizer, TrainEvent,
-    Trainer, TrainerOptions,
+    Trainer, TrainerOptions, TuningCache,
 };
 
 #[derive(Parser)]
@@ -39,7 +40,8 @@ struct Args {
     min_delta: f64,
     #[arg(long, default_value_t = 0.1)]
     validation_split: f32,
-    /// Folder with the MNIST (or Fashion-MNIST) IDX files, raw or .gz.
+    /// Folder with the MNIST (or Fashion-MNIST) IDX files, raw or .gz. Default:
+    /// $WGTRAIN_MNIST_DIR, else the repository's data/mnist.
     #[arg(long)]
     data: Option<PathBuf>,
     /// Use only the first N training images.
@@ -47,9 +49,13 @@ struct Args {
     train_samples: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// best, all, vulkan, gl, discrete, indices like 0,2, or cpu.
-    #[arg(long, default_value = "best")]
+    /// auto (a hardware GPU, else the CPU executor), cpu, or GPU adapters: best (one per
+    /// physical device), all, vulkan, gl, discrete, indices like 0,2.
+    #[arg(long, default_value = "auto")]
     adapter: String,
+    /// Neither read nor write the kernel tuning decisions kept in ~/.cache/wgtrain.
+    #[arg(long)]
+    no_tuning_cache: bool,
     /// Logical devices per adapter (data parallel on one adapter).
     #[arg(long, default_value_t = 1)]
     replicas_per_adapter: usize,
@@ -96,19 +102,28 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
     if args.adapter == "local-rank" {
         args.adapter = distributed::local_rank_index(group)?;
     }
-    let dir = args.data.clone().unwrap_or_else(default_mnist_dir);
-    let mnist = load_mnist(&dir)?;
+    let mnist = load_mnist(find_mnist_dir(args.data.as_deref())?)?;
     let train = match args.train_samples {
         Some(n) => mnist.train.take(n),
         None => mnist.train,
     };
-    let backend = if args.adapter == "cpu" {
-        Backend::Cpu
-    } else {
-        let selection: AdapterSelection = args.adapter.parse()?;
-        Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
+    let backend = match args.adapter.as_str() {
+        "auto" => Backend::Auto,
+        "cpu" => Backend::Cpu,
+        other => {
+            let selection: AdapterSelection = other.parse()?;
+            Backend::Gpu { selection, replicas_per_adapter: args.replicas_per_adapter }
+        }
     };
-    let backend = distributed::backend(group, backend);
+    let choice = backend.resolve();
+    if primary {
+        match &backend {
+            Backend::Auto => println!("executor: {choice}"),
+            _ => println!("executor: {} (--adapter {})", choice.kind(), args.adapter),
+        }
+    }
+    // Across processes each rank runs the executor chosen here on its own share.
+    let backend = distributed::backend(group, choice.backend);
     let mut sizes = vec![train.features()];
     sizes.extend(&args.hidden);
     sizes.push(mnist.test.classes().max(train.classes()));
@@ -126,6 +141,7 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
                 .restore_best_weights(true),
         ),
         backend,
+        tuning_cache: if args.no_tuning_cache { TuningCache::Disabled } else { TuningCache::User },
         checkpoint_dir: args.checkpoint.clone(),
         ..TrainerOptions::default()
     };

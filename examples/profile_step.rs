@@ -16,7 +16,8 @@ use wgtrain::{Init, Network, Optimizer};
 struct Args {
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    #[arg(long, default_value = "vulkan")]
+    /// all, best, vulkan, gl, or indices like 0,2.
+    #[arg(long, default_value = "best")]
     adapter: String,
     #[arg(long, default_value_t = 50)]
     reps: usize,
@@ -25,7 +26,7 @@ struct Args {
 fn main() -> Result<(), wgtrain::Error> {
     let args = Args::parse();
     let selection: AdapterSelection = args.adapter.parse()?;
-    let mnist = load_mnist(default_mnist_dir())?;
+    let mnist = load_mnist(default_mnist_dir()?)?;
     let spec = Network::default();
     let params = spec.layout().init(Init::He, 0);
     for gpu in gpu::open(&selection, 1)? {

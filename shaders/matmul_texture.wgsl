@@ -25,6 +25,18 @@ fn bias_at(j: u32) -> f32 {
     return b_src[p.bias_off + j];
 }
 
+// Stores the 8x8 block at (row0, col0): acc[2r] holds columns col0..col0+3 of row row0 + r,
+// acc[2r + 1] columns col0+4..col0+7. One store_row4 in a loop whose bound the compiler
+// cannot see (the rows left in C): unrolled, the 16 stores held 128 copies of the activation
+// switches and lavapipe spent ~2 s compiling each kernel; the loop runs once per invocation.
+fn store_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
+    var a = acc;
+    let blocks = 2u * min(8u, p.m - row0);
+    for (var t = 0u; t < blocks; t = t + 1u) {
+        store_row4(row0 + t / 2u, col0 + 4u * (t % 2u), a[t]);
+    }
+}
+
 @compute @workgroup_size(8, 2)
 fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row0 = gid.y * 8u;
@@ -145,22 +157,8 @@ fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc7l = acc7l + a7.w * bl3;
         acc7h = acc7h + a7.w * bh3;
     }
-    store_row4(row0 + 0u, col0 + 0u, acc0l);
-    store_row4(row0 + 0u, col0 + 4u, acc0h);
-    store_row4(row0 + 1u, col0 + 0u, acc1l);
-    store_row4(row0 + 1u, col0 + 4u, acc1h);
-    store_row4(row0 + 2u, col0 + 0u, acc2l);
-    store_row4(row0 + 2u, col0 + 4u, acc2h);
-    store_row4(row0 + 3u, col0 + 0u, acc3l);
-    store_row4(row0 + 3u, col0 + 4u, acc3h);
-    store_row4(row0 + 4u, col0 + 0u, acc4l);
-    store_row4(row0 + 4u, col0 + 4u, acc4h);
-    store_row4(row0 + 5u, col0 + 0u, acc5l);
-    store_row4(row0 + 5u, col0 + 4u, acc5h);
-    store_row4(row0 + 6u, col0 + 0u, acc6l);
-    store_row4(row0 + 6u, col0 + 4u, acc6h);
-    store_row4(row0 + 7u, col0 + 0u, acc7l);
-    store_row4(row0 + 7u, col0 + 4u, acc7h);
+    store_block(row0, col0, array<vec4<f32>, 16>(acc0l, acc0h, acc1l, acc1h, acc2l, acc2h, acc3l, acc3h,
+                                                 acc4l, acc4h, acc5l, acc5h, acc6l, acc6h, acc7l, acc7h));
 }
 
 @compute @workgroup_size(8, 2)
@@ -217,20 +215,6 @@ fn mm_tex_atb(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc7l = acc7l + aw.w * bl;
         acc7h = acc7h + aw.w * bh;
     }
-    store_row4(row0 + 0u, col0 + 0u, acc0l);
-    store_row4(row0 + 0u, col0 + 4u, acc0h);
-    store_row4(row0 + 1u, col0 + 0u, acc1l);
-    store_row4(row0 + 1u, col0 + 4u, acc1h);
-    store_row4(row0 + 2u, col0 + 0u, acc2l);
-    store_row4(row0 + 2u, col0 + 4u, acc2h);
-    store_row4(row0 + 3u, col0 + 0u, acc3l);
-    store_row4(row0 + 3u, col0 + 4u, acc3h);
-    store_row4(row0 + 4u, col0 + 0u, acc4l);
-    store_row4(row0 + 4u, col0 + 4u, acc4h);
-    store_row4(row0 + 5u, col0 + 0u, acc5l);
-    store_row4(row0 + 5u, col0 + 4u, acc5h);
-    store_row4(row0 + 6u, col0 + 0u, acc6l);
-    store_row4(row0 + 6u, col0 + 4u, acc6h);
-    store_row4(row0 + 7u, col0 + 0u, acc7l);
-    store_row4(row0 + 7u, col0 + 4u, acc7h);
+    store_block(row0, col0, array<vec4<f32>, 16>(acc0l, acc0h, acc1l, acc1h, acc2l, acc2h, acc3l, acc3h,
+                                                 acc4l, acc4h, acc5l, acc5h, acc6l, acc6h, acc7l, acc7h));
 }

@@ -32,7 +32,7 @@
 //!     epochs: 30,
 //!     validation_split: 0.2,
 //!     early_stopping: Some(EarlyStopping::new(Monitor::val_loss()).patience(5).restore_best_weights(true)),
-//!     // Backend::default() picks the best GPU adapter; the CPU backend needs no driver.
+//!     // Backend::default() picks a hardware GPU if there is one, else the CPU backend.
 //!     backend: Backend::Cpu,
 //!     ..TrainerOptions::default()
 //! };
@@ -72,6 +72,7 @@ pub use callbacks::metrics::EpochMetrics;
 pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
+pub use gpu::kernels::TuningCache;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
 #[cfg(feature = "mpi")]
@@ -79,7 +80,9 @@ pub use parallel::{MpiGroup, DEFAULT_TIMEOUT as MPI_DEFAULT_TIMEOUT};
 pub use spec::{
     Activation, Init, Layer, LayerSlots, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
 };
-pub use train::{Backend, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions};
+pub use train::{
+    Backend, BackendChoice, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions,
+};
 
 /// The README's Rust example, compiled as a doctest so it stays true.
 #[cfg(doctest)]

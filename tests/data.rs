@@ -24,7 +24,9 @@ const ALL_FILES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABE
 /// The bundled MNIST, loaded once for all tests.
 fn bundled() -> &'static Mnist {
     static MNIST: OnceLock<Mnist> = OnceLock::new();
-    MNIST.get_or_init(|| load_mnist(default_mnist_dir()).expect("bundled MNIST loads"))
+    MNIST.get_or_init(|| {
+        load_mnist(default_mnist_dir().expect("bundled MNIST found")).expect("bundled MNIST loads")
+    })
 }
 
 /// IDX labels (u8) as the data set holds them (u32).
@@ -145,7 +147,7 @@ fn bundled_mnist_has_the_published_shape_and_label_counts() {
 fn raw_copy_of_bundled() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for name in ALL_FILES {
-        let gz = std::fs::read(default_mnist_dir().join(format!("{name}.gz"))).unwrap();
+        let gz = std::fs::read(default_mnist_dir().unwrap().join(format!("{name}.gz"))).unwrap();
         let mut raw = Vec::new();
         GzDecoder::new(&gz[..]).read_to_end(&mut raw).unwrap();
         write(&dir.path().join(name), &raw);
@@ -468,7 +470,7 @@ fn shuffled_is_a_seeded_permutation() {
 
 #[test]
 fn default_dir_points_at_the_bundled_copy() {
-    let dir: PathBuf = default_mnist_dir();
+    let dir: PathBuf = default_mnist_dir().expect("found from the current directory");
     assert!(dir.ends_with("data/mnist"));
     for name in ALL_FILES {
         assert!(dir.join(format!("{name}.gz")).is_file(), "{name}.gz should be bundled");

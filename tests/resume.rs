@@ -1,6 +1,6 @@
 //! Crash safety: a training process killed with SIGKILL mid-epoch, then resumed from its last
 //! checkpoint, ends with exactly the same weights as a run that was never interrupted, on the
-//! CPU reference and on the GPU adapter.
+//! CPU reference and on the test adapter (see `common::test_adapter`).
 //!
 //! The child is this test binary itself, running the ignored test `child_trainer` with its
 //! instructions in environment variables (plumbing of this test harness only).
@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::gpu::{self, AdapterSelection};
 use wgtrain::{Backend, EarlyStopping, Monitor, TrainEvent, Trainer, TrainerOptions};
 
 const EPOCHS: usize = 4;
@@ -20,7 +19,7 @@ const EPOCHS: usize = 4;
 fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
     let backend = match backend {
         "cpu" => Backend::Cpu,
-        _ => Backend::Devices(gpu::open(&AdapterSelection::Backend("vulkan".into()), 1).expect("lavapipe")),
+        _ => Backend::Devices(common::open_gpus(1)),
     };
     TrainerOptions {
         epochs: EPOCHS,
@@ -36,7 +35,8 @@ fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
 /// Trains to the end. With `pause`, the run stops in the middle of its second epoch (after
 /// at least one step of it), writes the `pause` marker and sleeps: the parent kills it there.
 fn train_to_end(backend: &str, checkpoint: Option<PathBuf>, pause: Option<PathBuf>) -> Vec<f32> {
-    let train = load_mnist(default_mnist_dir()).expect("MNIST").train.take(6000);
+    let train =
+        load_mnist(default_mnist_dir().expect("bundled MNIST found")).expect("MNIST").train.take(6000);
     let mut t = Trainer::resume(options(backend, checkpoint.clone())).expect("trainer");
     if let Some(dir) = checkpoint {
         // Tells the parent where this run started.

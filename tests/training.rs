@@ -122,7 +122,7 @@ fn ten_step_loss_curve_matches_the_cpu_reference() {
 /// A short run on 2,000 real MNIST images: the loss falls and the test accuracy passes 85%.
 #[test]
 fn short_mnist_run_learns() {
-    let mnist = load_mnist(default_mnist_dir()).expect("bundled MNIST");
+    let mnist = load_mnist(default_mnist_dir().expect("bundled MNIST found")).expect("bundled MNIST");
     let train = mnist.train.take(2000);
     let options = TrainerOptions {
         epochs: 8,

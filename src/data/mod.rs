@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use wgtrain::data::{load_mnist, default_mnist_dir, validation_split};
-//! let mnist = load_mnist(default_mnist_dir())?;
+//! let mnist = load_mnist(default_mnist_dir()?)?;
 //! let split = validation_split(mnist.train.len(), 0.1, 42)?;
 //! let val = mnist.train.subset(&split.val)?;
 //! # Ok::<(), wgtrain::Error>(())
@@ -19,7 +19,7 @@ pub use dataset::{Dataset, Features, Targets};
 pub use idx::{
     parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels, IdxImages, MAX_IDX_BYTES,
 };
-pub use mnist::{default_mnist_dir, load_mnist, Mnist, MNIST_CLASSES};
+pub use mnist::{default_mnist_dir, find_mnist_dir, load_mnist, Mnist, MNIST_CLASSES, MNIST_DIR_VAR};
 pub use split::{shuffled, validation_split, Split};
 pub use table::{
     read_csv, read_npy, read_npz, Column, CsvOptions, LoadReport, Schema, Standardizer, Table, Target,

@@ -55,6 +55,8 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
         }
         Backend::Gpu { selection, replicas_per_adapter } => gpu::open(selection, *replicas_per_adapter)?,
         Backend::Devices(gpus) => gpus.clone(),
+        // Each rank picks for itself: its machine's best hardware GPU, else its CPU.
+        Backend::Auto => return open_local(options, &local.resolve().backend, params),
         Backend::Mpi { .. } => {
             return Err(Error::Config("the local backend of Backend::Mpi must be Cpu, Gpu or Devices".into()))
         }

@@ -9,5 +9,5 @@ mod state;
 mod trainer;
 
 pub use events::{CancelToken, Evaluation, FitReport, TrainEvent};
-pub use options::{Backend, TrainerOptions};
+pub use options::{Backend, BackendChoice, TrainerOptions};
 pub use trainer::Trainer;

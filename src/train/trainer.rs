@@ -318,10 +318,13 @@ impl Trainer {
 }
 
 /// The executor `options.backend` asks for, holding `params`: the only place that knows
-/// which kinds exist.
+/// which kinds exist. [`Backend::Auto`] is resolved here, against the adapters of the machine.
 fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
     let max_rows = options.batch_size.max(options.eval_batch);
-    let devices = |mut gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
+    let devices = |gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
+        // Every device of the trainer keeps its tuning decisions where the options say.
+        let mut gpus: Vec<Gpu> =
+            gpus.into_iter().map(|g| g.with_tuning_cache(options.tuning_cache.clone())).collect();
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Box::new(DeviceExecutor::new(
@@ -340,13 +343,14 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
             }
         }
     };
-    match &options.backend {
+    match options.backend.resolve().backend {
         Backend::Cpu => Ok(Box::new(CpuExecutor::new(&options.spec, options.optimizer, params)?)),
         Backend::Gpu { selection, replicas_per_adapter } => {
-            devices(gpu::open(selection, *replicas_per_adapter)?)
+            devices(gpu::open(&selection, replicas_per_adapter)?)
         }
-        Backend::Devices(gpus) => devices(gpus.clone()),
+        Backend::Devices(gpus) => devices(gpus),
+        Backend::Auto => Err(Error::Config("the automatic backend did not resolve".into())),
         #[cfg(feature = "mpi")]
-        Backend::Mpi { group, local } => super::distributed::open(options, group, local, params),
+        Backend::Mpi { group, local } => super::distributed::open(options, &group, &local, params),
     }
 }

@@ -41,7 +41,10 @@ fn options(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerO
 }
 
 fn mnist_train(rows: usize) -> Dataset {
-    load_mnist(default_mnist_dir()).expect("the bundled MNIST").train.take(rows)
+    load_mnist(default_mnist_dir().expect("the bundled MNIST folder"))
+        .expect("the bundled MNIST")
+        .train
+        .take(rows)
 }
 
 fn lavapipe(replicas: usize) -> Backend {

@@ -140,7 +140,7 @@ fn checkpointed(group: &MpiGroup, dir: &Path, role: &str) -> wgtrain::Result<()>
 /// The demo's run (examples/mnist.rs defaults) on the CPU: all of MNIST, batch 128, early
 /// stopping on val_loss with patience 5 restoring the best weights, at most 20 epochs.
 fn mnist(group: &MpiGroup, dir: &Path) -> wgtrain::Result<()> {
-    let mnist = load_mnist(default_mnist_dir())?;
+    let mnist = load_mnist(default_mnist_dir()?)?;
     let backend = Backend::Mpi { group: group.clone(), local: Box::new(Backend::Cpu) };
     let mut options = options(backend, 128, 20, 0);
     options.early_stopping =

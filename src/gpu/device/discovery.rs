@@ -82,10 +82,10 @@ fn device_type_name(t: wgpu::DeviceType) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum AdapterSelection {
     /// Every adapter wgpu lists.
-    #[default]
     All,
     /// One adapter per physical device, on its best backend; on a machine with only software
-    /// adapters, the best one. This is what data parallel uses by default.
+    /// adapters, the best one. The default, and what data parallel uses.
+    #[default]
     BestPerDevice,
     /// These positions in the enumeration.
     Indices(Vec<usize>),

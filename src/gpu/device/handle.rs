@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::discovery::AdapterReport;
 use crate::error::{Error, Result};
+use crate::gpu::kernels::TuningCache;
 
 /// How long a wait on the GPU may take before we call the device hung. Generous: a
 /// software adapter can take seconds for one large submission.
@@ -31,6 +32,7 @@ pub struct Gpu {
     /// device in errors.
     pub report: AdapterReport,
     health: Arc<Health>,
+    tuning_cache: TuningCache,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -61,7 +63,20 @@ impl Gpu {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
-        Gpu { device, queue, report, health }
+        Gpu { device, queue, report, health, tuning_cache: TuningCache::default() }
+    }
+
+    /// This handle with its matmul tuning decisions kept in `cache` (the user's cache folder
+    /// unless set). Read when kernels are built on the device, written when the autotuner
+    /// measures something new.
+    pub fn with_tuning_cache(mut self, cache: TuningCache) -> Self {
+        self.tuning_cache = cache;
+        self
+    }
+
+    /// Where this device's matmul tuning decisions are kept between runs.
+    pub fn tuning_cache(&self) -> &TuningCache {
+        &self.tuning_cache
     }
 
     /// Opens a device on `adapter` with every limit the adapter supports (so the storage

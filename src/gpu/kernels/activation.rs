@@ -1,9 +1,9 @@
 //! Host side of `shaders/activation.wgsl`: element-wise activation forward and backward.
 
 use super::pipeline::{
-    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, Slot,
+    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::spec::Activation;
 
@@ -21,19 +21,16 @@ struct Params {
 /// The activation pipelines of one device.
 pub struct ActivationKernels {
     layout: wgpu::BindGroupLayout,
-    forward: wgpu::ComputePipeline,
-    backward: wgpu::ComputePipeline,
+    forward: LazyPipeline,
+    backward: LazyPipeline,
 }
 
 impl ActivationKernels {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "activation", &[Uniform, Read, Read, ReadWrite])?;
-        let mut p = pipeline::pipelines(gpu, "activation.wgsl", &layout, &["act_forward", "act_backward"])?
-            .into_iter();
-        let (Some(forward), Some(backward)) = (p.next(), p.next()) else {
-            return Err(Error::Config("activation pipelines missing".into()));
-        };
+        let forward = LazyPipeline::new("activation.wgsl", "act_forward", &layout);
+        let backward = LazyPipeline::new("activation.wgsl", "act_backward", &layout);
         Ok(ActivationKernels { layout, forward, backward })
     }
 
@@ -66,7 +63,7 @@ impl ActivationKernels {
     fn record(
         &self,
         gpu: &Gpu,
-        pipeline: &wgpu::ComputePipeline,
+        pipeline: &LazyPipeline,
         label: &'static str,
         act: Activation,
         len: usize,
@@ -92,6 +89,6 @@ impl ActivationKernels {
             &self.layout,
             &[Bind::Whole(&uniform), Bind::Whole(x.0), Bind::Whole(aux.0), Bind::Whole(out.0)],
         )?;
-        Ok(Dispatch::new(label, pipeline.clone(), bind, grid_1d(len, 256)))
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, grid_1d(len, 256)))
     }
 }

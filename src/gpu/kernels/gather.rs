@@ -2,7 +2,8 @@
 //! and `gather_texture.wgsl`, into a texture): batches assembled on the device from the
 //! resident u8 dataset and the epoch's index permutation.
 
-use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use super::matmul_texture::OperandTexture;
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::spec::pixel_lut;
@@ -48,12 +49,12 @@ pub struct GatherSources<'a> {
 /// The gather pipeline of one device.
 pub struct Gather {
     layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    pipeline: LazyPipeline,
     /// One vec4 store per word, when the features and offset are multiples of 4.
-    pipeline4: wgpu::ComputePipeline,
+    pipeline4: LazyPipeline,
     /// Into an rgba32float texture, one word and four words per invocation; `None` where
     /// the device cannot write one.
-    texture: Option<(wgpu::BindGroupLayout, [wgpu::ComputePipeline; 2])>,
+    texture: Option<(wgpu::BindGroupLayout, [LazyPipeline; 2])>,
 }
 
 impl Gather {
@@ -64,24 +65,20 @@ impl Gather {
             "gather",
             &[Uniform, Uniform, Read, Read, Read, Uniform, ReadWrite, ReadWrite],
         )?;
-        let pipeline = pipeline::pipelines(gpu, "gather.wgsl", &layout, &["gather"])?
-            .pop()
-            .ok_or_else(|| Error::Config("gather pipeline missing".into()))?;
-        let pipeline4 = pipeline::pipelines(gpu, "gather_vec4.wgsl", &layout, &["gather4"])?
-            .pop()
-            .ok_or_else(|| Error::Config("gather4 pipeline missing".into()))?;
+        let pipeline = LazyPipeline::new("gather.wgsl", "gather", &layout);
+        let pipeline4 = LazyPipeline::new("gather_vec4.wgsl", "gather4", &layout);
         // Optional: a device without rgba32float storage textures just never gathers into one.
         let texture = bind_group_layout(
             gpu,
             "gather texture",
             &[Uniform, Uniform, Read, Read, Read, Uniform, TextureWrite, ReadWrite, Read],
         )
-        .and_then(|l| {
-            let p = pipeline::pipelines(gpu, "gather_texture.wgsl", &l, &["gather_tex", "gather_tex4"])?;
-            Ok(<[wgpu::ComputePipeline; 2]>::try_from(p).ok().map(|p| (l, p)))
-        })
         .ok()
-        .flatten();
+        .map(|l| {
+            let lazy = |entry| LazyPipeline::new("gather_texture.wgsl", entry, &l);
+            let pipelines = [lazy("gather_tex"), lazy("gather_tex4")];
+            (l, pipelines)
+        });
         Ok(Gather { layout, pipeline, pipeline4, texture })
     }
 
@@ -97,7 +94,7 @@ impl Gather {
         gpu: &Gpu,
         rows: usize,
         src: &GatherSources<'_>,
-        x: &wgpu::Texture,
+        x: &OperandTexture,
         y: &wgpu::Buffer,
     ) -> Result<Dispatch> {
         let Some((layout, [pipeline, pipeline4])) =
@@ -108,12 +105,12 @@ impl Gather {
                 src.features, src.words
             )));
         };
-        if x.width() as usize != src.words || (x.height() as usize) < rows {
+        if x.cols() != src.words * 4 || x.rows() < rows {
             return Err(Error::Shape(format!(
-                "a gather of {rows} rows of {} words does not fit a {}x{} texture",
+                "a gather of {rows} rows of {} words does not fit a texture of {}x{} floats",
                 src.words,
-                x.width(),
-                x.height()
+                x.rows(),
+                x.cols()
             )));
         }
         let view = x.create_view(&Default::default());
@@ -130,7 +127,7 @@ impl Gather {
             &source_binds(&uniform, src, [Bind::Texture(&view), Bind::Whole(y), Bind::Whole(src.pixels)]),
         )?;
         let (label, pipeline) = if four { ("gather_tex4", pipeline4) } else { ("gather_tex", pipeline) };
-        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
     }
 
     /// Checks a gather's shape; returns its uniform and grid.
@@ -195,7 +192,7 @@ impl Gather {
             } else {
                 ("gather", &self.pipeline)
             };
-        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
     }
 }
 

@@ -3,9 +3,7 @@
 //! pixel gather in `gather.rs`). The pipeline is built on first use, so devices that only ever
 //! train on images never compile it.
 
-use std::sync::OnceLock;
-
-use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -38,27 +36,21 @@ pub struct ValueSources<'a> {
 }
 
 /// The f32 gather pipeline of one device, built on first use.
-#[derive(Default)]
 pub struct GatherValues {
-    built: OnceLock<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
+    layout: wgpu::BindGroupLayout,
+    pipeline: LazyPipeline,
 }
 
 impl GatherValues {
-    fn pipeline(&self, gpu: &Gpu) -> Result<&(wgpu::BindGroupLayout, wgpu::ComputePipeline)> {
-        if let Some(built) = self.built.get() {
-            return Ok(built);
-        }
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(
             gpu,
             "gather values",
             &[Uniform, Uniform, Read, Read, Read, ReadWrite, ReadWrite],
         )?;
-        let pipeline = pipeline::pipelines(gpu, "gather_values.wgsl", &layout, &["gather_values"])?
-            .pop()
-            .ok_or_else(|| Error::Config("gather_values pipeline missing".into()))?;
-        // Another thread may have built it meanwhile: either copy is the same pipeline.
-        Ok(self.built.get_or_init(|| (layout, pipeline)))
+        let pipeline = LazyPipeline::new("gather_values.wgsl", "gather_values", &layout);
+        Ok(GatherValues { layout, pipeline })
     }
 
     /// Records a gather of `rows` rows into `x[x_off..]` (f32) and `y` (u32).
@@ -90,12 +82,12 @@ impl GatherValues {
                 src.features, workgroups[0], workgroups[1]
             )));
         }
-        let (layout, pipeline) = self.pipeline(gpu)?;
+        let pipeline = self.pipeline.get(gpu)?;
         let uniform = pipeline::uniform(gpu, "gather values", &params)?;
         let bind = bind_group(
             gpu,
             "gather values",
-            layout,
+            &self.layout,
             &[
                 Bind::Whole(&uniform),
                 Bind::Range(src.step, 0, 16),
@@ -106,6 +98,6 @@ impl GatherValues {
                 Bind::Whole(y),
             ],
         )?;
-        Ok(Dispatch::new("gather_values", pipeline.clone(), bind, workgroups))
+        Ok(Dispatch::new("gather_values", pipeline, bind, workgroups))
     }
 }

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::matmul_texture::{Stored, TexturePath};
-use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use super::matmul_texture::{OperandTexture, Stored, TexturePath};
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::ops::MatmulForm;
@@ -48,8 +48,6 @@ enum Family {
 }
 
 impl Family {
-    const ALL: [Family; 3] = [Family::Scalar, Family::Vec4, Family::Texture];
-
     fn file(self) -> &'static str {
         match self {
             Family::Scalar => "matmul.wgsl",
@@ -269,12 +267,14 @@ const HAS_BIAS: u32 = 1;
 const WRITE_PRE: u32 = 2;
 const ACT_BACKWARD: u32 = 4;
 
-/// The matmul pipelines of one device.
+/// The matmul pipelines of one device, each built the first time a product is recorded
+/// with its variant.
 pub struct Matmul {
     layout: wgpu::BindGroupLayout,
     /// `None` where the device cannot write rgba32float storage textures.
     texture: Option<TexturePath>,
-    pipelines: Vec<(Variant, wgpu::ComputePipeline)>,
+    /// One per variant this device can run (no texture variants without a texture path).
+    pipelines: Vec<(Variant, LazyPipeline)>,
 }
 
 impl Matmul {
@@ -282,19 +282,37 @@ impl Matmul {
         use Slot::*;
         let layout = bind_group_layout(gpu, "matmul", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
         let texture = TexturePath::new(gpu);
-        let mut pipelines = Vec::new();
-        for family in Family::ALL {
-            let layout = match (family, &texture) {
-                (Family::Texture, Some(t)) => &t.layout,
-                (Family::Texture, None) => continue,
-                _ => &layout,
-            };
-            let variants: Vec<Variant> = Variant::ALL.into_iter().filter(|v| v.family() == family).collect();
-            let entries: Vec<&str> = variants.iter().map(|v| v.entry()).collect();
-            let built = pipeline::pipelines(gpu, family.file(), layout, &entries)?;
-            pipelines.extend(variants.into_iter().zip(built));
-        }
+        let pipelines = Variant::ALL
+            .into_iter()
+            .filter_map(|v| {
+                let layout = match (v.family(), &texture) {
+                    (Family::Texture, Some(t)) => &t.layout,
+                    (Family::Texture, None) => return None,
+                    _ => &layout,
+                };
+                Some((v, LazyPipeline::new(v.family().file(), v.entry(), layout)))
+            })
+            .collect();
         Ok(Matmul { layout, texture, pipelines })
+    }
+
+    fn lazy(&self, variant: Variant) -> Result<&LazyPipeline> {
+        self.pipelines.iter().find(|(v, _)| *v == variant).map(|(_, p)| p).ok_or_else(|| {
+            Error::Config(format!("matmul variant {} cannot run on this device", variant.name()))
+        })
+    }
+
+    /// Builds the pipelines of `variants` that are not built yet, in parallel where the
+    /// driver compiles in parallel (see `pipeline::build_all`).
+    pub(crate) fn build(&self, gpu: &Gpu, variants: &[Variant]) -> Result<()> {
+        let lazies: Vec<&LazyPipeline> = variants.iter().map(|v| self.lazy(*v)).collect::<Result<_>>()?;
+        pipeline::build_all(gpu, &lazies)
+    }
+
+    /// Whether the pipeline of `variant` has been built on this device (compiled, for the
+    /// drivers that compile when a pipeline is created).
+    pub fn is_built(&self, variant: Variant) -> bool {
+        self.lazy(variant).is_ok_and(LazyPipeline::is_built)
     }
 
     /// Checks a call's shape against its buffers. Returns the uniform parameters.
@@ -384,7 +402,7 @@ impl Matmul {
 
     /// A texture that can hold a `rows` x `cols` operand for the texture variants, or `None`
     /// where this device has no texture path or the matrix does not fit one.
-    pub fn operand_texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<Option<wgpu::Texture>> {
+    pub fn operand_texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<Option<OperandTexture>> {
         match &self.texture {
             Some(t) if t.fits(rows, cols, 0) => t.texture(gpu, rows, cols).map(Some),
             _ => Ok(None),
@@ -399,7 +417,7 @@ impl Matmul {
         gpu: &Gpu,
         variant: Variant,
         call: &MatmulCall<'_>,
-        a_packed: Option<&wgpu::Texture>,
+        a_packed: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
         let params = Self::params(call)?;
         if !self.supports(variant, call) {
@@ -412,12 +430,7 @@ impl Matmul {
                 call.k
             )));
         }
-        let pipeline = self
-            .pipelines
-            .iter()
-            .find(|(v, _)| *v == variant)
-            .map(|(_, p)| p.clone())
-            .ok_or_else(|| Error::Config(format!("matmul variant {} not built", variant.name())))?;
+        let pipeline = self.lazy(variant)?.get(gpu)?;
         let uniform = pipeline::uniform(gpu, "matmul params", &params)?;
         // Without a z buffer the binding is still required: C stands in (never read or written).
         let z = call.z.map_or(call.c.0, |z| z.0);
@@ -426,11 +439,11 @@ impl Matmul {
             (Some(texture), Some([a, b])) if variant.family() == Family::Texture => {
                 let a_view = match a_packed {
                     Some(tex) => {
-                        if (tex.width() as usize) * 4 != a.cols || (tex.height() as usize) < a.rows {
+                        if tex.cols() != a.cols || tex.rows() < a.rows {
                             return Err(Error::Shape(format!(
-                                "a packed {}x{} texture cannot hold A of {}x{} floats",
-                                tex.width(),
-                                tex.height(),
+                                "a texture packed with {}x{} floats cannot hold A of {}x{} floats",
+                                tex.rows(),
+                                tex.cols(),
                                 a.rows,
                                 a.cols
                             )));

@@ -8,7 +8,9 @@
 //! training step run 2-3x faster this way even after paying for the packs. On other
 //! adapters the autotuner decides by measurement, like for every variant.
 
-use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{
+    self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -30,10 +32,57 @@ pub(crate) struct Stored<'a> {
     pub cols: usize,
 }
 
+/// An rgba32float texture holding a `rows` x `cols` matrix as it is stored, 4 floats per
+/// texel (see [`crate::gpu::kernels::Matmul::operand_texture`]). It may have one row more
+/// than the matrix, so that its height is never a power of two: Mesa's llvmpipe compiles a
+/// kernel again for each combination of power-of-two texture sides it is launched with.
+#[derive(Debug)]
+pub struct OperandTexture {
+    texture: wgpu::Texture,
+    rows: usize,
+    cols: usize,
+}
+
+impl OperandTexture {
+    /// Rows of the matrix it holds (the texture can be taller).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Floats per row of the matrix it holds (four per texel).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+impl std::ops::Deref for OperandTexture {
+    type Target = wgpu::Texture;
+
+    fn deref(&self) -> &wgpu::Texture {
+        &self.texture
+    }
+}
+
+/// Texture rows for a matrix of `rows` rows: the next count that is not a power of two.
+///
+/// Why: Mesa's llvmpipe (under lavapipe and GL) compiles a shader once per "variant", and a
+/// variant's key records, for every bound texture, whether its width and height are powers
+/// of two. A training batch of 128 rows, its 112-row tail and a 1000-row evaluation chunk
+/// then cost three LLVM compilations of the same kernel (1.2-2.5 s each on a cold cache).
+/// With no power-of-two height the key does not change with the batch. The kernels clamp
+/// every load to the matrix's own rows, so the extra row is never read.
+pub(crate) fn physical_rows(rows: usize) -> usize {
+    let mut h = rows.max(1);
+    while h.is_power_of_two() {
+        h += 1;
+    }
+    h
+}
+
 /// The pack pipeline and the bind-group layout the texture matmul pipelines use.
 pub(crate) struct TexturePath {
     pack_layout: wgpu::BindGroupLayout,
-    pack: wgpu::ComputePipeline,
+    pack: LazyPipeline,
     /// Bindings of matmul_texture.wgsl: params, A, B, C, z, the buffer B came from (bias).
     pub layout: wgpu::BindGroupLayout,
     /// Largest texture side the device accepts.
@@ -41,15 +90,15 @@ pub(crate) struct TexturePath {
 }
 
 impl TexturePath {
-    /// Builds the pack pipeline, or `None` when the device cannot write rgba32float storage
-    /// textures (then only the buffer variants run there).
+    /// The texture path, or `None` when the device cannot create rgba32float storage
+    /// textures (then only the buffer variants run there). The pack pipeline is built on
+    /// its first use.
     pub fn new(gpu: &Gpu) -> Option<Self> {
         use Slot::*;
         let probe = gpu.scoped("probing rgba32float storage textures", || texture(gpu, 1, 1)).ok()?;
         drop(probe);
         let pack_layout = bind_group_layout(gpu, "pack texture", &[Uniform, Read, TextureWrite]).ok()?;
-        let pack =
-            pipeline::pipelines(gpu, "pack_texture.wgsl", &pack_layout, &["pack_texture"]).ok()?.pop()?;
+        let pack = LazyPipeline::new("pack_texture.wgsl", "pack_texture", &pack_layout);
         let layout = bind_group_layout(
             gpu,
             "matmul texture",
@@ -69,9 +118,14 @@ impl TexturePath {
             && (1..=self.max_side).contains(&(cols / 4))
     }
 
-    /// A texture for a `rows` x `cols` matrix (the caller checked [`TexturePath::fits`]).
-    pub fn texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<wgpu::Texture> {
-        gpu.scoped("creating an operand texture", || texture(gpu, (cols / 4) as u32, rows as u32))
+    /// A texture for a `rows` x `cols` matrix (the caller checked [`TexturePath::fits`]), of
+    /// [`physical_rows`] rows.
+    pub fn texture(&self, gpu: &Gpu, rows: usize, cols: usize) -> Result<OperandTexture> {
+        // At the device's largest side a power-of-two height stays as it is.
+        let height = u32_of("texture height", physical_rows(rows).min(self.max_side.max(rows)))?;
+        let width = u32_of("texture width", cols / 4)?;
+        let texture = gpu.scoped("creating an operand texture", || texture(gpu, width, height))?;
+        Ok(OperandTexture { texture, rows, cols })
     }
 
     /// A texture for `m` and the launch that fills it from its buffer.
@@ -99,7 +153,7 @@ impl TexturePath {
             &self.pack_layout,
             &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(&view)],
         )?;
-        let launch = Dispatch::new("pack_texture", self.pack.clone(), bind, grid_1d(m.rows * cols4, 64));
+        let launch = Dispatch::new("pack_texture", self.pack.get(gpu)?, bind, grid_1d(m.rows * cols4, 64));
         Ok((view, launch))
     }
 }

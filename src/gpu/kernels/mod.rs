@@ -1,5 +1,7 @@
-//! GPU kernels: one host wrapper per shader family, each owning its pipelines (built once per
-//! device) and recording [`Dispatch`]es that the trainer replays every step.
+//! GPU kernels: one host wrapper per shader family, each owning its pipelines (built on their
+//! first use, once per device) and recording [`Dispatch`]es that the trainer replays every
+//! step; the autotuner choosing matmul variants, its shipped choices for software drivers and
+//! its cache on disk.
 
 mod activation;
 pub mod autotune;
@@ -7,25 +9,30 @@ mod gather;
 mod gather_values;
 mod matmul;
 mod matmul_texture;
+mod measure;
 mod optim;
 mod pipeline;
 mod reduce;
+mod shipped;
 mod softmax_xent;
+mod tuning_cache;
 
 pub use activation::ActivationKernels;
-pub use autotune::{Autotuner, TuneRecord};
+pub use autotune::{Autotuner, TuneRecord, TuneSource};
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
+pub use matmul_texture::OperandTexture;
 pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
 pub use reduce::Reduce;
 pub use softmax_xent::{SoftmaxXent, XentCall};
+pub use tuning_cache::TuningCache;
 
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-/// Every pipeline of one device, built once.
+/// Every pipeline of one device, each built the first time it is recorded.
 pub struct Kernels {
     /// Matrix products, every variant.
     pub matmul: Matmul,
@@ -46,7 +53,8 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Builds every pipeline on `gpu`.
+    /// The kernels of `gpu`: bind-group layouts now, pipelines when first recorded, and an
+    /// autotuner with the decisions of `gpu`'s tuning cache.
     pub fn new(gpu: &Gpu) -> Result<Self> {
         Ok(Kernels {
             matmul: Matmul::new(gpu)?,
@@ -55,8 +63,8 @@ impl Kernels {
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,
             gather: Gather::new(gpu)?,
-            gather_values: GatherValues::default(),
-            tuner: Autotuner::default(),
+            gather_values: GatherValues::new(gpu)?,
+            tuner: Autotuner::for_device(gpu),
         })
     }
 
@@ -71,7 +79,7 @@ impl Kernels {
         &self,
         gpu: &Gpu,
         call: &MatmulCall<'_>,
-        a_packed: Option<&wgpu::Texture>,
+        a_packed: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
         let variant = self.tuner.choose_packed(gpu, &self.matmul, call, a_packed.is_some())?;
         if a_packed.is_some() && !variant.reads_textures() {

@@ -1,7 +1,9 @@
 //! Host side of `shaders/optim.wgsl` and `shaders/optim_vec4.wgsl`: one dispatch updates
 //! every parameter of the flat buffer, four per invocation when the length allows.
 
-use super::pipeline::{self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{
+    self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
+};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::spec::{Optimizer, StepScalars};
@@ -61,11 +63,11 @@ pub struct OptimBuffers<'a> {
 /// The optimizer pipelines of one device.
 pub struct Optim {
     layout: wgpu::BindGroupLayout,
-    adam: wgpu::ComputePipeline,
-    sgd: wgpu::ComputePipeline,
+    adam: LazyPipeline,
+    sgd: LazyPipeline,
     /// Four parameters per invocation, used when the length is a multiple of 4.
-    adam4: wgpu::ComputePipeline,
-    sgd4: wgpu::ComputePipeline,
+    adam4: LazyPipeline,
+    sgd4: LazyPipeline,
 }
 
 impl Optim {
@@ -73,13 +75,13 @@ impl Optim {
         use Slot::*;
         let layout =
             bind_group_layout(gpu, "optim", &[Uniform, Uniform, ReadWrite, Read, ReadWrite, ReadWrite])?;
-        let mut p = pipeline::pipelines(gpu, "optim.wgsl", &layout, &["adam", "sgd"])?.into_iter();
-        let mut p4 = pipeline::pipelines(gpu, "optim_vec4.wgsl", &layout, &["adam4", "sgd4"])?.into_iter();
-        let (Some(adam), Some(sgd), Some(adam4), Some(sgd4)) = (p.next(), p.next(), p4.next(), p4.next())
-        else {
-            return Err(Error::Config("optimizer pipelines missing".into()));
-        };
-        Ok(Optim { layout, adam, sgd, adam4, sgd4 })
+        Ok(Optim {
+            adam: LazyPipeline::new("optim.wgsl", "adam", &layout),
+            sgd: LazyPipeline::new("optim.wgsl", "sgd", &layout),
+            adam4: LazyPipeline::new("optim_vec4.wgsl", "adam4", &layout),
+            sgd4: LazyPipeline::new("optim_vec4.wgsl", "sgd4", &layout),
+            layout,
+        })
     }
 
     /// Records one update of `len` parameters with the rule of `optimizer`.
@@ -121,6 +123,6 @@ impl Optim {
                 Bind::Whole(b.v),
             ],
         )?;
-        Ok(Dispatch::new(label, pipeline.clone(), bind, grid_1d(invocations, 256)))
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, grid_1d(invocations, 256)))
     }
 }

@@ -1,6 +1,8 @@
 //! What every kernel wrapper shares: shader sources, bind-group layouts, pipelines built
-//! inside error scopes, small uniform buffers, and [`Dispatch`], a recorded kernel launch
+//! inside error scopes on their first use, small uniform buffers, and [`Dispatch`], a recorded kernel launch
 //! that can be replayed every step without touching the host.
+
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -108,13 +110,61 @@ pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Resul
     })
 }
 
-/// One compute pipeline per entry point of `file`, all with `layout`.
-pub(crate) fn pipelines(
+/// A compute pipeline built on its first use, not when its wrapper is created.
+///
+/// Why lazily: Mesa's software drivers (lavapipe, llvmpipe) compile a pipeline with LLVM,
+/// 0.1-2.5 s each on a cold shader cache (36 s for one shared-memory variant on llvmpipe's
+/// GL), and a device holds 30 pipelines of which a training run launches about 10. Building
+/// only what is recorded keeps the others from ever costing anything.
+pub(crate) struct LazyPipeline {
+    file: &'static str,
+    entry: &'static str,
+    layout: wgpu::BindGroupLayout,
+    built: Mutex<Option<wgpu::ComputePipeline>>,
+}
+
+impl LazyPipeline {
+    /// Entry point `entry` of `file`, with `layout`; nothing is compiled yet.
+    pub(crate) fn new(file: &'static str, entry: &'static str, layout: &wgpu::BindGroupLayout) -> Self {
+        LazyPipeline { file, entry, layout: layout.clone(), built: Mutex::new(None) }
+    }
+
+    /// The pipeline, built now if it was not yet. A failed build is returned and tried
+    /// again on the next call.
+    pub(crate) fn get(&self, gpu: &Gpu) -> Result<wgpu::ComputePipeline> {
+        // A panic elsewhere while the lock was held cannot leave a half-built pipeline in
+        // the slot (it holds an Option), so a poisoned lock is safe to reuse.
+        let mut slot = self.built.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(p) = slot.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = build(gpu, self.file, self.entry, &self.layout)?;
+        *slot = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Whether [`LazyPipeline::get`] has built it.
+    pub(crate) fn is_built(&self) -> bool {
+        self.built.lock().map(|s| s.is_some()).unwrap_or(false)
+    }
+}
+
+/// Builds `pipelines` that are not built yet, several at a time. Drivers that compile in
+/// `create_compute_pipeline` (hardware Vulkan, Metal, DX12) do so on as many threads as we
+/// call from; wgpu's GL backend serializes on its context lock, and Mesa's software Vulkan
+/// driver compiles at the first launch instead, so there this costs nothing and gains nothing.
+pub(crate) fn build_all(gpu: &Gpu, pipelines: &[&LazyPipeline]) -> Result<()> {
+    use rayon::prelude::*;
+    pipelines.par_iter().filter(|p| !p.is_built()).try_for_each(|p| p.get(gpu).map(drop))
+}
+
+/// One compute pipeline: entry point `entry` of `file`, with `layout`, inside error scopes.
+fn build(
     gpu: &Gpu,
     file: &str,
+    entry: &str,
     layout: &wgpu::BindGroupLayout,
-    entries: &[&str],
-) -> Result<Vec<wgpu::ComputePipeline>> {
+) -> Result<wgpu::ComputePipeline> {
     let source = shader_source(file)?;
     let module = gpu.scoped(&format!("compiling {file}"), || {
         gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -127,21 +177,16 @@ pub(crate) fn pipelines(
         bind_group_layouts: &[Some(layout)],
         immediate_size: 0,
     });
-    entries
-        .iter()
-        .map(|entry| {
-            gpu.scoped(&format!("building pipeline {file}:{entry}"), || {
-                gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(entry),
-                    layout: Some(&pipeline_layout),
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
-            })
+    gpu.scoped(&format!("building pipeline {file}:{entry}"), || {
+        gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
         })
-        .collect()
+    })
 }
 
 /// A small uniform buffer holding `value`, created once when a dispatch is recorded.

@@ -2,9 +2,9 @@
 //! `scale` / `add_scaled` used for gradient averaging.
 
 use super::pipeline::{
-    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, Slot,
+    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
 
 #[repr(C)]
@@ -22,27 +22,23 @@ struct Params {
 /// The reduction pipelines of one device.
 pub struct Reduce {
     layout: wgpu::BindGroupLayout,
-    column_sums: wgpu::ComputePipeline,
-    column_sums_batched: wgpu::ComputePipeline,
+    column_sums: LazyPipeline,
+    column_sums_batched: LazyPipeline,
     /// Whether [`Reduce::column_sums`] uses the batched-load form: on GPUs (an H100 took
     /// 27 us for 128 x 64 with one load in flight), not on CPU drivers (lavapipe ran the
     /// batched form 4-5x slower than the plain loop). Both give the same bits.
     prefer_batched: bool,
-    scale: wgpu::ComputePipeline,
-    add_scaled: wgpu::ComputePipeline,
+    scale: LazyPipeline,
+    add_scaled: LazyPipeline,
 }
 
 impl Reduce {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "reduce", &[Uniform, Read, ReadWrite])?;
-        let entries = ["column_sums", "column_sums_batched", "scale", "add_scaled"];
-        let mut p = pipeline::pipelines(gpu, "reduce.wgsl", &layout, &entries)?.into_iter();
-        let (Some(column_sums), Some(column_sums_batched), Some(scale), Some(add_scaled)) =
-            (p.next(), p.next(), p.next(), p.next())
-        else {
-            return Err(Error::Config("reduce pipelines missing".into()));
-        };
+        let lazy = |entry| LazyPipeline::new("reduce.wgsl", entry, &layout);
+        let (column_sums, column_sums_batched) = (lazy("column_sums"), lazy("column_sums_batched"));
+        let (scale, add_scaled) = (lazy("scale"), lazy("add_scaled"));
         let prefer_batched = gpu.report.device_type != "cpu";
         Ok(Reduce { layout, column_sums, column_sums_batched, prefer_batched, scale, add_scaled })
     }
@@ -134,7 +130,7 @@ impl Reduce {
     fn record(
         &self,
         gpu: &Gpu,
-        pipeline: &wgpu::ComputePipeline,
+        pipeline: &LazyPipeline,
         label: &'static str,
         params: Params,
         x: &wgpu::Buffer,
@@ -144,6 +140,6 @@ impl Reduce {
         let uniform = pipeline::uniform(gpu, label, &params)?;
         let bind =
             bind_group(gpu, label, &self.layout, &[Bind::Whole(&uniform), Bind::Whole(x), Bind::Whole(out)])?;
-        Ok(Dispatch::new(label, pipeline.clone(), bind, workgroups))
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
     }
 }

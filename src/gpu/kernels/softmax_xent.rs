@@ -1,7 +1,7 @@
 //! Host side of `shaders/softmax_xent.wgsl`: fused softmax cross-entropy with the loss and
 //! correct-count accumulated into a device-resident metrics buffer.
 
-use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, Slot};
+use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -40,16 +40,14 @@ pub struct XentCall<'a> {
 /// The softmax cross-entropy pipeline of one device.
 pub struct SoftmaxXent {
     layout: wgpu::BindGroupLayout,
-    pipeline: wgpu::ComputePipeline,
+    pipeline: LazyPipeline,
 }
 
 impl SoftmaxXent {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let layout = bind_group_layout(gpu, "softmax_xent", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
-        let pipeline = pipeline::pipelines(gpu, "softmax_xent.wgsl", &layout, &["softmax_xent"])?
-            .pop()
-            .ok_or_else(|| Error::Config("softmax_xent pipeline missing".into()))?;
+        let pipeline = LazyPipeline::new("softmax_xent.wgsl", "softmax_xent", &layout);
         Ok(SoftmaxXent { layout, pipeline })
     }
 
@@ -99,6 +97,6 @@ impl SoftmaxXent {
                 Bind::Whole(call.metrics.0),
             ],
         )?;
-        Ok(Dispatch::new("softmax_xent", self.pipeline.clone(), bind, [1, 1, 1]))
+        Ok(Dispatch::new("softmax_xent", self.pipeline.get(gpu)?, bind, [1, 1, 1]))
     }
 }

@@ -5,7 +5,9 @@
 use super::{Replica, SourceId, EVAL_SLOT, TRAIN_SLOT};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
-use crate::gpu::kernels::{Dispatch, GatherSources, GatherStep, OptimBuffers, ValueSources, XentCall};
+use crate::gpu::kernels::{
+    Dispatch, GatherSources, GatherStep, OperandTexture, OptimBuffers, ValueSources, XentCall,
+};
 use crate::spec::Layer;
 
 /// What a recorded pass does after the forward pass and the loss.
@@ -165,7 +167,7 @@ impl Replica {
         sources: &GatherSources<'_>,
         rows: usize,
         train: bool,
-    ) -> Result<Option<wgpu::Texture>> {
+    ) -> Result<Option<OperandTexture>> {
         let (g, k) = (&self.gpu, &self.kernels);
         if !k.gather.supports_texture(sources) {
             return Ok(None);

@@ -62,7 +62,7 @@ const TAG_GATHER: c_int = 14;
 ///         ..TrainerOptions::default()
 ///     };
 ///     let mut trainer = Trainer::resume(options)?;
-///     trainer.fit(&load_mnist(default_mnist_dir())?.train, None, |_| {})?;
+///     trainer.fit(&load_mnist(default_mnist_dir()?)?.train, None, |_| {})?;
 ///     if group.is_primary() {
 ///         trainer.model()?.save("model.safetensors")?;
 ///     }

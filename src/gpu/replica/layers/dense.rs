@@ -6,7 +6,7 @@
 use super::super::Replica;
 use super::OutputGrad;
 use crate::error::Result;
-use crate::gpu::kernels::{Dispatch, MatmulCall};
+use crate::gpu::kernels::{Dispatch, MatmulCall, OperandTexture};
 use crate::ops::MatmulForm;
 use crate::spec::Activation;
 
@@ -61,7 +61,7 @@ impl Replica {
         l: usize,
         activation: Activation,
         rows: usize,
-        x_texture: Option<&wgpu::Texture>,
+        x_texture: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
         let call = self.dense_forward_call(l, activation, rows);
         self.kernels.matmul_with(&self.gpu, &call, x_texture)
@@ -73,7 +73,7 @@ impl Replica {
         &self,
         l: usize,
         rows: usize,
-        x_texture: Option<&wgpu::Texture>,
+        x_texture: Option<&OperandTexture>,
         below: Option<OutputGrad<'_>>,
     ) -> Result<Vec<Dispatch>> {
         let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, &self.layout.layers[l]);
