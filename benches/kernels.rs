@@ -5,14 +5,10 @@
 //!
 //!     cargo bench --bench kernels
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use wgtrain::cpu::CpuMlp;
 use wgtrain::data::Dataset;
-use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::gpu::kernels::{submit, Kernels, MatmulCall, Variant};
-use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::profile::{PreparedMatmul, PreparedStep};
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
 use wgtrain::{Init, MatmulForm, Network, Optimizer};
 
@@ -29,28 +25,14 @@ fn bench_gpu() -> Option<Gpu> {
 
 fn bench_matmul(c: &mut Criterion) {
     let Some(gpu) = bench_gpu() else { return };
-    let kernels = Kernels::new(&gpu).expect("kernels");
     let mut group = c.benchmark_group(format!("matmul on {}", gpu.report.name));
     for (form, m, n, k) in [(MatmulForm::AB, 128, 64, 784), (MatmulForm::AtB, 784, 64, 128)] {
-        let a = gpu.upload("A", &vec![0.5f32; m * k], wgpu::BufferUsages::empty()).unwrap();
-        let b = gpu.upload("B", &vec![0.25f32; k * n], wgpu::BufferUsages::empty()).unwrap();
-        let out = gpu.storage_buffer("C", (m * n * 4) as u64, wgpu::BufferUsages::COPY_SRC).unwrap();
-        let call = MatmulCall::plain(form, m, n, k, &a, &b, &out);
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-        for v in Variant::ALL.into_iter().filter(|v| kernels.matmul.supports(*v, &call)) {
-            let d = kernels.matmul.record(&gpu, v, &call).unwrap();
-            submit(&gpu, &[&d]);
-            let got: Vec<f32> = gpu.read(&out, 0, m * n).unwrap();
-            assert!(
-                got.iter().all(|&x| (x - k as f32 * 0.125).abs() < 1e-3 * k as f32),
-                "{} is wrong",
-                v.name()
-            );
-            group.bench_function(format!("{} {m}x{n}x{k} {}", form.name(), v.name()), |bench| {
-                bench.iter(|| {
-                    submit(&gpu, &[&d]);
-                    gpu.wait().unwrap();
-                })
+        for name in PreparedMatmul::variants(&gpu, form, (m, n, k)).expect("variants") {
+            let product = PreparedMatmul::new(&gpu, form, (m, n, k), Some(name)).expect("record");
+            product.check().unwrap_or_else(|e| panic!("{e}"));
+            group.bench_function(format!("{} {m}x{n}x{k} {name}", form.name()), |bench| {
+                bench.iter(|| product.run(1).expect("run"))
             });
         }
     }
@@ -70,17 +52,9 @@ fn bench_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train step 784-64-10 b128");
     group.throughput(Throughput::Elements(128));
     if let Some(gpu) = bench_gpu() {
-        let mut r = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128).unwrap();
-        let resident = Arc::new(DeviceDataset::upload(&gpu, &data).unwrap());
-        let order: Vec<u32> = (0..128).collect();
-        let src = r.add_source(resident, DeviceIndices::upload(&gpu, &order, 128).unwrap()).unwrap();
-        let mut t = 0;
+        let mut step = PreparedStep::new(&gpu, &spec, &data, 128).expect("step");
         group.bench_function(format!("gpu {}", gpu.report.name), |bench| {
-            bench.iter(|| {
-                r.submit_epoch(src, 128, t, &mut |_| Ok(())).unwrap();
-                gpu.wait().unwrap();
-                t += 1;
-            })
+            bench.iter(|| step.run().expect("step"))
         });
     }
     let mut cpu = CpuMlp::new(spec.clone(), params, Optimizer::default()).unwrap();

@@ -15,14 +15,11 @@ use std::time::Instant;
 
 use clap::Parser;
 use serde_json::json;
-use std::sync::Arc;
 
 use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
-use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::gpu::kernels::{submit, Dispatch, Kernels, MatmulCall};
-use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::profile::{PreparedMatmul, PreparedStep};
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, Init, MatmulForm, Network, Optimizer, Trainer, TrainerOptions, TuningCache};
+use wgtrain::{Backend, MatmulForm, Network, Trainer, TrainerOptions, TuningCache};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -84,51 +81,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median seconds per product over several timed submissions.
-fn time_dispatch(gpu: &Gpu, d: &Dispatch, flops: f64) -> Result<f64, wgtrain::Error> {
-    submit(gpu, &[d]);
-    gpu.wait()?;
+/// Median seconds per product over several timed submissions of a product checked first.
+fn time_product(product: &PreparedMatmul) -> Result<f64, wgtrain::Error> {
+    // Correctness before speed (this also builds the pipeline outside the timing).
+    product.check()?;
     // ~20 ms of work per submission at a guessed 10 GFLOP/s, at least one product.
-    let reps = ((2e8 / flops) as usize).clamp(1, 64);
-    let all: Vec<&Dispatch> = std::iter::repeat_n(d, reps).collect();
+    let reps = ((2e8 / product.flops()) as usize).clamp(1, 64);
     let mut samples = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        submit(gpu, &all);
-        gpu.wait()?;
+        product.run(reps)?;
         samples.push(t.elapsed().as_secs_f64() / reps as f64);
     }
     Ok(median(samples))
 }
 
 fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
-    let kernels = Kernels::new(gpu)?;
     for (form, m, n, k) in shapes(args.quick) {
-        let a = gpu.upload("A", &vec![0.5f32; m * k], wgpu::BufferUsages::empty())?;
-        let b = gpu.upload("B", &vec![0.25f32; k * n], wgpu::BufferUsages::empty())?;
-        let c = gpu.storage_buffer("C", (m * n * 4) as u64, wgpu::BufferUsages::COPY_SRC)?;
-        let call = MatmulCall::plain(form, m, n, k, &a, &b, &c);
-        let variant = kernels.tuner.choose(gpu, &kernels.matmul, &call)?;
-        let d = kernels.matmul.record(gpu, variant, &call)?;
-        let flops = 2.0 * (m * n * k) as f64;
-        let secs = time_dispatch(gpu, &d, flops)?;
-        // Correctness before speed: every element of C must be k * 0.5 * 0.25.
-        let got: Vec<f32> = gpu.read(&c, 0, m * n)?;
-        let want = k as f32 * 0.125;
-        if got.iter().any(|&x| (x - want).abs() > 1e-3 * want) {
-            return Err(wgtrain::Error::Config(format!(
-                "{} {} gave a wrong product",
-                variant.name(),
-                form.name()
-            )));
-        }
+        let product = PreparedMatmul::new(gpu, form, (m, n, k), None)?;
+        let variant = product.variant();
+        let (flops, secs) = (product.flops(), time_product(&product)?);
         let gflops = flops / secs / 1e9;
         let r = &gpu.report;
         if args.json {
             println!(
                 "{}",
                 json!({"adapter": r.name, "backend": r.backend, "device_type": r.device_type, "kernel": "matmul",
-                       "form": form.name(), "m": m, "n": n, "k": k, "variant": variant.name(), "gflops": gflops})
+                       "form": form.name(), "m": m, "n": n, "k": k, "variant": variant, "gflops": gflops})
             );
         } else {
             println!(
@@ -139,7 +118,7 @@ fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
                 m,
                 n,
                 k,
-                variant.name(),
+                variant,
                 gflops
             );
         }
@@ -238,13 +217,8 @@ fn bench_train(
 /// Device time of each kernel launch of one training step at batch 128 (timestamp queries
 /// where the adapter has trustworthy ones, else the wall clock: the record says which).
 fn bench_step(gpu: &Gpu, mnist: &Mnist, args: &Args) -> Result<(), wgtrain::Error> {
-    let spec = Network::default();
-    let params = spec.layout().init(Init::He, 0);
-    let mut replica = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, 128)?;
-    let data = Arc::new(DeviceDataset::upload(gpu, &mnist.train)?);
-    let order: Vec<u32> = (0..mnist.train.len() as u32).collect();
-    let src = replica.add_source(data, DeviceIndices::upload(gpu, &order, order.len())?)?;
-    let profile = replica.profile_train_step(src, 128, 20)?;
+    let mut step = PreparedStep::new(gpu, &Network::default(), &mnist.train, 128)?;
+    let profile = step.profile(20)?;
     let r = &gpu.report;
     let timer = profile.timer.name();
     for (i, (name, secs)) in profile.kernels.iter().enumerate() {

@@ -1,16 +1,14 @@
 //! Times each kernel of one training step on every selected adapter (timestamp queries
-//! where the adapter has them, else wall clock per launch), to see where a step's time goes.
+//! where the adapter has them, else wall clock per launch), to see where a step's time goes,
+//! and prints the autotuner's decisions.
 //!
 //!     cargo run --release --example profile_step -- --batch 128
 
-use std::sync::Arc;
-
 use clap::Parser;
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::gpu::device_data::{DeviceDataset, DeviceIndices};
-use wgtrain::gpu::replica::Replica;
+use wgtrain::gpu::profile::PreparedStep;
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::{Init, Network, Optimizer};
+use wgtrain::Network;
 
 #[derive(Parser)]
 struct Args {
@@ -27,36 +25,21 @@ fn main() -> Result<(), wgtrain::Error> {
     let args = Args::parse();
     let selection: AdapterSelection = args.adapter.parse()?;
     let mnist = load_mnist(default_mnist_dir()?)?;
-    let spec = Network::default();
-    let params = spec.layout().init(Init::He, 0);
     for gpu in gpu::open(&selection, 1)? {
         let label = gpu.report.label();
-        let mut r = Replica::new(gpu.clone(), &spec, Optimizer::default(), &params, args.batch)?;
-        let data = Arc::new(DeviceDataset::upload(&gpu, &mnist.train)?);
-        let order: Vec<u32> = (0..mnist.train.len() as u32).collect();
-        let src = r.add_source(data, DeviceIndices::upload(&gpu, &order, order.len())?)?;
-        let profile = r.profile_train_step(src, args.batch, args.reps)?;
+        let mut step = PreparedStep::new(&gpu, &Network::default(), &mnist.train, args.batch)?;
+        let profile = step.profile(args.reps)?;
         println!(
             "{label}: {} launches, {:.3} ms of kernel time per step ({})",
             profile.kernels.len(),
             profile.total() * 1e3,
             profile.timer.name()
         );
-        for (name, t) in profile.kernels {
+        for (name, t) in &profile.kernels {
             println!("  {name:<14} {:>8.3} ms", t * 1e3);
         }
-        for rec in r.kernels.tuner.records() {
-            let t: Vec<String> =
-                rec.timings.iter().map(|(v, s)| format!("{}={:.3}ms", v.name(), s * 1e3)).collect();
-            println!(
-                "  tuned {} {}x{}x{} -> {}  [{}]",
-                rec.form,
-                rec.m,
-                rec.n,
-                rec.k,
-                rec.variant.name(),
-                t.join(" ")
-            );
+        for line in step.tuning() {
+            println!("  tuned {line}");
         }
     }
     Ok(())

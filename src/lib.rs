@@ -72,7 +72,7 @@ pub use callbacks::metrics::EpochMetrics;
 pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
-pub use gpu::kernels::TuningCache;
+pub use gpu::TuningCache;
 pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
 #[cfg(feature = "mpi")]

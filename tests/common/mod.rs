@@ -1,6 +1,6 @@
 //! Shared test setup: the adapter GPU tests run on (the first Vulkan adapter, else the first
-//! GL one: a machine without a Vulkan driver runs the suite on Mesa's GL), and one device with
-//! its kernels per test binary.
+//! GL one: a machine without a Vulkan driver runs the suite on Mesa's GL), and one device per
+//! test binary. (The kernels' own tests live with the kernels, in `src/gpu/kernels/tests/`.)
 //!
 //! A test that needs an adapter fails when none is found (never skips): CI installs Mesa's
 //! software drivers precisely so that these tests run. A test that needs two backends at once
@@ -9,12 +9,10 @@
 
 use std::sync::OnceLock;
 
-use wgtrain::gpu::kernels::Kernels;
 use wgtrain::gpu::{self, AdapterReport, AdapterSelection, Gpu};
 
 pub struct Fixture {
     pub gpu: Gpu,
-    pub kernels: Kernels,
 }
 
 /// The adapter GPU tests run on: the first Vulkan adapter (lavapipe on CI), else the first GL
@@ -45,14 +43,10 @@ pub fn open_gpus(n: usize) -> Vec<Gpu> {
         .unwrap_or_else(|e| panic!("opening {n} device(s) on {}: {e}", adapter.label()))
 }
 
-/// One device on [`test_adapter`] with its kernels, shared by the tests of a binary.
+/// One device on [`test_adapter`], shared by the tests of a binary.
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let gpu = open_gpus(1).remove(0);
-        let kernels = Kernels::new(&gpu).unwrap_or_else(|e| panic!("building kernels failed: {e}"));
-        Fixture { gpu, kernels }
-    })
+    F.get_or_init(|| Fixture { gpu: open_gpus(1).remove(0) })
 }
 
 /// Whether the suite runs under CI: `CI` is set (by `.ci/run` and by every CI service).
@@ -82,28 +76,3 @@ pub fn require_backends(test: &str, backends: &[&str]) -> bool {
     );
     false
 }
-
-/// Deterministic values in [-1, 1) (a tiny LCG, so tests need no RNG crate state).
-pub fn random(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-/// Uploads `data` into a storage buffer usable as any kernel operand.
-pub fn upload(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
-    gpu.upload("test", data, wgpu::BufferUsages::COPY_SRC).expect("upload")
-}
-
-pub fn zeros(gpu: &Gpu, len: usize) -> wgpu::Buffer {
-    upload(gpu, &vec![0.0; len])
-}
-
-pub fn read(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Vec<f32> {
-    gpu.read::<f32>(buf, 0, len).expect("readback")
-}
-pub mod kernels;

@@ -18,13 +18,15 @@ struct Params {
     pad: [u32; 3],
 }
 
-/// The activation pipelines of one device.
+/// The activation pipelines of one device (see `Kernels::activation` for who uses them).
+#[cfg_attr(not(test), allow(dead_code))]
 pub struct ActivationKernels {
     layout: wgpu::BindGroupLayout,
     forward: LazyPipeline,
     backward: LazyPipeline,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl ActivationKernels {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;

@@ -1,5 +1,5 @@
-//! Picks a matmul variant per device and shape class. In order: a variant forced by the
-//! caller; a decision already taken in this process; one saved by an earlier process on the
+//! Picks a matmul variant per device and shape class. In order: a decision already taken in
+//! this process; one saved by an earlier process on the
 //! same adapter and driver (`tuning_cache.rs`); the shipped choice for a known software driver
 //! (`shipped.rs`); else every variant that supports the shape is timed, once, on scratch
 //! buffers (`measure.rs`), and the winner is saved for the next process.
@@ -127,7 +127,6 @@ struct State {
     chosen: HashMap<Key, Variant>,
     /// Decisions read from the tuning cache when the tuner was made.
     saved: HashMap<Key, Variant>,
-    forced: Option<Variant>,
     shipped_defaults: bool,
     records: Vec<TuneRecord>,
     /// Variants found hopeless (4x behind the best, or 8x on a first launch) on some shape:
@@ -155,7 +154,6 @@ impl Autotuner {
         let state = State {
             chosen: HashMap::new(),
             saved: HashMap::new(),
-            forced: None,
             shipped_defaults: true,
             records: Vec::new(),
             hopeless: HashSet::new(),
@@ -186,13 +184,9 @@ impl Autotuner {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Always use `variant` where it supports the shape (None: choose again).
-    pub fn force(&self, variant: Option<Variant>) {
-        self.lock().forced = variant;
-    }
-
     /// Whether known software drivers use the shipped choices (the default) or are timed
     /// like any other adapter (to check or rebuild the table in `shipped.rs`).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn use_shipped_defaults(&self, on: bool) {
         self.lock().shipped_defaults = on;
     }
@@ -203,6 +197,7 @@ impl Autotuner {
     }
 
     /// The file this device's decisions are saved to (`None` when the cache is disabled).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn cache_file(&self) -> Option<&std::path::Path> {
         self.store.as_ref().map(Store::path)
     }
@@ -224,9 +219,6 @@ impl Autotuner {
         let key = Key::new(matmul, call, a_packed);
         let skip: Vec<Variant> = {
             let mut st = self.lock();
-            if let Some(v) = st.forced.filter(|v| matmul.supports(*v, call)) {
-                return Ok(v);
-            }
             if let Some(v) = st.chosen.get(&key) {
                 return Ok(*v);
             }

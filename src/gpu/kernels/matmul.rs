@@ -112,6 +112,7 @@ impl Variant {
     }
 
     /// The one form this variant computes, or `None` for variants that compute all three.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn only_form(self) -> Option<MatmulForm> {
         match self {
             Variant::V4Ab | Variant::TexAb => Some(MatmulForm::AB),
@@ -311,6 +312,7 @@ impl Matmul {
 
     /// Whether the pipeline of `variant` has been built on this device (compiled, for the
     /// drivers that compile when a pipeline is created).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn is_built(&self, variant: Variant) -> bool {
         self.lazy(variant).is_ok_and(LazyPipeline::is_built)
     }

@@ -18,13 +18,17 @@ mod softmax_xent;
 mod tuning_cache;
 
 pub use activation::ActivationKernels;
-pub use autotune::{Autotuner, TuneRecord, TuneSource};
+pub use autotune::Autotuner;
+#[cfg(test)]
+pub use autotune::TuneSource;
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use matmul_texture::OperandTexture;
 pub use optim::{Optim, OptimBuffers, StepUniform};
-pub use pipeline::{requirements, shader_source, submit, Dispatch, SHADERS};
+#[cfg(test)]
+pub use pipeline::{requirements, shader_source, SHADERS};
+pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
 pub use softmax_xent::{SoftmaxXent, XentCall};
 pub use tuning_cache::TuningCache;
@@ -37,6 +41,9 @@ pub struct Kernels {
     /// Matrix products, every variant.
     pub matmul: Matmul,
     /// Element-wise activation forward and backward.
+    // The dense layer fuses its activation into its product; these kernels (tested like the
+    // others) are for a layer with no product to fuse into.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub activation: ActivationKernels,
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
@@ -100,3 +107,6 @@ impl Kernels {
         Ok(self.tuner.choose_packed(gpu, &self.matmul, call, true)?.reads_textures())
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

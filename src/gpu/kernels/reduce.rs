@@ -28,7 +28,10 @@ pub struct Reduce {
     /// 27 us for 128 x 64 with one load in flight), not on CPU drivers (lavapipe ran the
     /// batched form 4-5x slower than the plain loop). Both give the same bits.
     prefer_batched: bool,
+    // Elementwise helpers no training pass launches today; tested like the other kernels.
+    #[cfg_attr(not(test), allow(dead_code))]
     scale: LazyPipeline,
+    #[cfg_attr(not(test), allow(dead_code))]
     add_scaled: LazyPipeline,
 }
 
@@ -86,6 +89,7 @@ impl Reduce {
     }
 
     /// `out *= alpha` over `len` floats.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn scale(&self, gpu: &Gpu, len: usize, alpha: f32, out: (&wgpu::Buffer, usize)) -> Result<Dispatch> {
         check_fits("scale", out, len)?;
         let params = Params {
@@ -104,6 +108,7 @@ impl Reduce {
     }
 
     /// `out += alpha * x` over `len` floats.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn add_scaled(
         &self,
         gpu: &Gpu,

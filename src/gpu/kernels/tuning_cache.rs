@@ -147,6 +147,7 @@ impl Store {
     }
 
     /// Where the decisions are kept.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn path(&self) -> &Path {
         &self.path
     }

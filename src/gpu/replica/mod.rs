@@ -19,10 +19,12 @@ mod sources;
 mod submit;
 mod workspace;
 
+#[cfg(test)]
+mod tests;
+
 pub use profile::{KernelTimer, StepProfile};
 pub(crate) use record::PassKind;
 pub use sources::{Source, SourceId};
-pub use submit::ChunkHook;
 
 use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
@@ -48,11 +50,13 @@ pub struct DeviceSums {
 
 impl DeviceSums {
     /// Loss summed over the training rows.
+    #[cfg(test)]
     pub fn train_loss_sum(&self) -> f64 {
         self.train.loss
     }
 
     /// Training rows predicted right.
+    #[cfg(test)]
     pub fn train_correct(&self) -> f64 {
         self.train.correct
     }
@@ -153,11 +157,6 @@ impl Replica {
         Ok(replica)
     }
 
-    /// The model's description.
-    pub fn spec(&self) -> &Network {
-        &self.spec
-    }
-
     /// Reads the best-weights snapshot back (waits).
     pub fn read_best(&self) -> Result<Vec<f32>> {
         self.gpu.read(&self.best, 0, self.layout.len)
@@ -219,6 +218,7 @@ impl Replica {
     }
 
     /// Reads the flat gradients of the last step back (waits).
+    #[cfg(test)]
     pub fn read_grads(&self) -> Result<Vec<f32>> {
         self.gpu.read(&self.grads, 0, self.layout.len)
     }

@@ -3,12 +3,11 @@
 //! nothing else compiled), decisions written to the tuning cache and read back by the next
 //! "process" (a new `Kernels` on the same adapter), and a corrupt cache file ignored.
 
-mod common;
-
-use common::open_gpus;
-use wgtrain::gpu::kernels::{Kernels, MatmulCall, TuneSource, Variant};
-use wgtrain::gpu::Gpu;
-use wgtrain::{MatmulForm, TuningCache};
+use super::open_gpus;
+use crate::gpu::kernels::{Kernels, MatmulCall, TuneSource, Variant};
+use crate::gpu::Gpu;
+use crate::gpu::TuningCache;
+use crate::ops::MatmulForm;
 
 /// The demo's first-layer forward product: 128 x 64 x 784, aligned for every variant.
 const M: usize = 128;
@@ -24,7 +23,7 @@ struct Operands {
 impl Operands {
     fn new(gpu: &Gpu) -> Self {
         let up = |len: usize| {
-            gpu.upload("t", &common::random(len, len as u64), wgpu::BufferUsages::COPY_SRC).unwrap()
+            gpu.upload("t", &super::random(len, len as u64), wgpu::BufferUsages::COPY_SRC).unwrap()
         };
         Operands { a: up(M * K), b: up(K * N), c: up(M * N) }
     }

@@ -4,18 +4,17 @@
 //! The last two tests drive grids past 65535 workgroups in one dimension; they accept either
 //! a refusal (`Err`) or a correct result.
 //!
-//! Tolerances: see the module header of tests/common/kernels.rs (u, RTOL, EPS_ONE, FLUSH and
+//! Tolerances: see the module header of `gpu/kernels/tests/common.rs` (u, RTOL, EPS_ONE, FLUSH and
 //! the bound used for each kind of kernel).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::gpu::kernels::{
+use super::common::*;
+use super::*;
+use crate::gpu::kernels::{
     pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, ValueSources, XentCall,
 };
-use wgtrain::spec::pixel_lut;
-use wgtrain::{Activation, Optimizer};
+use crate::spec::pixel_lut;
+use crate::spec::Activation;
+use crate::spec::Optimizer;
 
 // ---------------------------------------------------------------- gather
 

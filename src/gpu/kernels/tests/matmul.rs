@@ -5,11 +5,9 @@
 //! twice gamma_k (fused or unfused multiply-adds, any summation order) plus the rounding of
 //! the stored result: `|gpu - exact| <= (2 k + 1) u sum_p |a_ip b_pj|`.
 
-mod common;
-
-use common::*;
-use wgtrain::gpu::kernels::{submit, MatmulCall, Variant};
-use wgtrain::MatmulForm;
+use super::*;
+use crate::gpu::kernels::{submit, MatmulCall, Variant};
+use crate::ops::MatmulForm;
 
 fn reference(form: MatmulForm, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> (Vec<f64>, Vec<f64>) {
     let [ars, acs, brs, bcs] = form.strides(m, n, k);

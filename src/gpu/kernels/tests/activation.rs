@@ -1,17 +1,15 @@
-//! Activation kernels (forward and backward) against the CPU reference (`wgtrain::cpu`), on
+//! Activation kernels (forward and backward) against the CPU reference (`crate::cpu`), on
 //! lavapipe, at awkward sizes and offsets, and at large pre-activations where they must stay
 //! finite and saturate.
 //!
-//! Tolerances: see the module header of tests/common/kernels.rs (u, RTOL, EPS_ONE, FLUSH and
+//! Tolerances: see the module header of `gpu/kernels/tests/common.rs` (u, RTOL, EPS_ONE, FLUSH and
 //! the bound used for each kind of kernel).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::cpu;
-use wgtrain::gpu::kernels::submit;
-use wgtrain::Activation;
+use super::common::*;
+use super::*;
+use crate::cpu;
+use crate::gpu::kernels::submit;
+use crate::spec::Activation;
 
 const SIZES: [usize; 9] = [1, 3, 7, 63, 65, 128, 784, 1000, 50_890];
 

@@ -1,17 +1,16 @@
-//! Reductions and optimizers against the CPU reference (`wgtrain::cpu`), on lavapipe: column
+//! Reductions and optimizers against the CPU reference (`crate::cpu`), on lavapipe: column
 //! sums, `scale` and `add_scaled` (up to a grid folded into y), and three steps of Adam and of
 //! SGD with momentum.
 //!
-//! Tolerances: see the module header of tests/common/kernels.rs (u, RTOL, EPS_ONE, FLUSH and
+//! Tolerances: see the module header of `gpu/kernels/tests/common.rs` (u, RTOL, EPS_ONE, FLUSH and
 //! the bound used for each kind of kernel).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::cpu;
-use wgtrain::gpu::kernels::{submit, OptimBuffers, StepUniform};
-use wgtrain::{Optimizer, StepScalars};
+use super::common::*;
+use super::*;
+use crate::cpu;
+use crate::gpu::kernels::{submit, OptimBuffers, StepUniform};
+use crate::spec::Optimizer;
+use crate::spec::StepScalars;
 
 // ---------------------------------------------------------------- reductions
 

@@ -3,13 +3,11 @@
 //! gathered batch directly (bit for bit against the naive kernel on the buffer gather's
 //! output: every variant adds in the same order).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::gpu::kernels::{pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Variant};
-use wgtrain::spec::pixel_lut;
-use wgtrain::MatmulForm;
+use super::common::*;
+use super::*;
+use crate::gpu::kernels::{pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Variant};
+use crate::ops::MatmulForm;
+use crate::spec::pixel_lut;
 
 struct Batch {
     pixels: Vec<u8>,

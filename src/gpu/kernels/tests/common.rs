@@ -1,5 +1,5 @@
-//! Helpers shared by the kernel tests (tests/kernels_*.rs), which compare every kernel except
-//! the plain matmul (tests/matmul.rs) with the CPU reference (`wgtrain::cpu`) on lavapipe, at
+//! Helpers shared by the kernel tests (the other files of this folder), which compare every kernel except
+//! the plain matmul (`matmul.rs`) with the CPU reference (`crate::cpu`) on lavapipe, at
 //! awkward sizes: tolerance constants and the activation tolerances, a lock that serialises the
 //! GPU tests of a binary, comparisons, sentinel padding and buffer helpers.
 //!
@@ -21,11 +21,11 @@
 //!   `u (|z| + |lse|)` of rounding, i.e. it is exact for logits perturbed by a few ULP; that
 //!   relative error (5e-4 at |z| = 1e4) is part of the bound on each gradient.
 //! - Copies (gather, through the host's lookup table) are exact: compared bit for bit.
-#![allow(dead_code)]
 
 use std::sync::{Mutex, MutexGuard};
 
-use wgtrain::{Activation, Gpu};
+use crate::gpu::Gpu;
+use crate::spec::Activation;
 
 pub const U: f64 = 1.0 / 16_777_216.0;
 pub const RTOL: f64 = 1e-5;

@@ -10,9 +10,9 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::gpu::kernels::{requirements, shader_source, SHADERS};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::ShaderStage;
-use wgtrain::gpu::kernels::{requirements, shader_source, SHADERS};
 
 /// The entry points each kernel file must define; the host wrappers build pipelines by these
 /// names (src/kernels/*.rs), so a rename in one place only fails here first.

@@ -1,16 +1,14 @@
-//! Softmax cross-entropy against the CPU reference (`wgtrain::cpu`) and an f64 log-sum-exp,
+//! Softmax cross-entropy against the CPU reference (`crate::cpu`) and an f64 log-sum-exp,
 //! on lavapipe: loss sum, correct count and gradient at awkward sizes, huge logits, and
 //! accumulation of the metrics across launches.
 //!
-//! Tolerances: see the module header of tests/common/kernels.rs (u, RTOL, EPS_ONE, FLUSH and
+//! Tolerances: see the module header of `gpu/kernels/tests/common.rs` (u, RTOL, EPS_ONE, FLUSH and
 //! the bound used for each kind of kernel).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::cpu;
-use wgtrain::gpu::kernels::{submit, XentCall};
+use super::common::*;
+use super::*;
+use crate::cpu;
+use crate::gpu::kernels::{submit, XentCall};
 
 /// Per-row quantities in f64: (lse, |ln sum|).
 fn lse_f64(row: &[f32]) -> (f64, f64) {

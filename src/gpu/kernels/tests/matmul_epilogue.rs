@@ -1,17 +1,16 @@
-//! Matmul epilogues against the CPU reference (`wgtrain::cpu`), on lavapipe: the forward
+//! Matmul epilogues against the CPU reference (`crate::cpu`), on lavapipe: the forward
 //! layer's bias, activation and stored pre-activation, the ABt backward through the activation,
 //! and the shape errors of the epilogue options.
 //!
-//! Tolerances: see the module header of tests/common/kernels.rs (u, RTOL, EPS_ONE, FLUSH and
+//! Tolerances: see the module header of `gpu/kernels/tests/common.rs` (u, RTOL, EPS_ONE, FLUSH and
 //! the bound used for each kind of kernel).
 
-mod common;
-
-use common::kernels::*;
-use common::*;
-use wgtrain::cpu;
-use wgtrain::gpu::kernels::{submit, MatmulCall, Variant};
-use wgtrain::{Activation, MatmulForm};
+use super::common::*;
+use super::*;
+use crate::cpu;
+use crate::gpu::kernels::{submit, MatmulCall, Variant};
+use crate::ops::MatmulForm;
+use crate::spec::Activation;
 
 /// `sum_p |A(i,p) B(p,j)|` (+ |bias_j|) in f64: the scale of each output's rounding error.
 fn magnitudes(
@@ -35,7 +34,7 @@ fn magnitudes(
     mag
 }
 
-/// Each backend's product is within `(2k + 1) u mag` of exact (tests/matmul.rs), plus `u mag`
+/// Each backend's product is within `(2k + 1) u mag` of exact (`matmul.rs`), plus `u mag`
 /// for the bias add; the two differ by at most twice that.
 fn product_tol(k: usize, mag: f64) -> f64 {
     2.0 * (2 * k + 2) as f64 * U * mag + FLUSH
