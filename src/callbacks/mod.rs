@@ -4,3 +4,4 @@
 pub mod early_stopping;
 pub mod history;
 pub mod metrics;
+pub mod monitor;

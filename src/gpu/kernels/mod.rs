@@ -9,6 +9,7 @@ mod gather;
 mod gather_values;
 mod matmul;
 mod matmul_texture;
+mod matmul_variant;
 mod measure;
 mod optim;
 mod pipeline;
