@@ -1,4 +1,4 @@
-//! f32 features and class targets: the data set's checks (each bad input an error naming
+//! f32 features with class or value targets: the data set's checks (each bad input an error naming
 //! where), f32 rows training exactly as the same pixels do on every executor, and the CPU and
 //! GPU executors refusing the same bad batches with the same error and untouched weights.
 
@@ -123,4 +123,77 @@ fn both_executors_refuse_the_same_bad_batches() {
         messages.push(seen);
     }
     assert_eq!(messages[0], messages[1], "the CPU and GPU executors word their refusals the same");
+}
+
+fn values(values: Vec<f32>, outputs: usize) -> Targets {
+    Targets::Values { values, outputs }
+}
+
+#[test]
+fn bad_value_targets_are_errors_naming_where() {
+    // Each row: features, width, targets, what the message must contain, why.
+    let cases: Vec<(Vec<f32>, usize, Targets, &str, &str)> = vec![
+        (
+            vec![0.0; 4],
+            2,
+            values(vec![1.0, 2.0, f32::NAN, 4.0], 2),
+            "row 1, column 0",
+            "a NaN target names where",
+        ),
+        (vec![0.0; 2], 1, values(vec![1.0, f32::NEG_INFINITY], 1), "row 1, column 0", "infinity too"),
+        (vec![0.0; 4], 2, values(vec![1.0, 2.0, 3.0], 2), "not a whole number of rows", "ragged targets"),
+        (vec![0.0; 4], 2, values(vec![1.0; 4], 0), "0 outputs", "zero outputs"),
+        (
+            vec![0.0; 6],
+            2,
+            values(vec![1.0; 2], 1),
+            "2 x 2 = 4 feature values, but there are 6",
+            "rows disagree",
+        ),
+        (vec![], 2, values(vec![], 1), "no rows", "empty"),
+    ];
+    for (features, width, targets, needle, why) in cases {
+        match Dataset::from_values(features, width, targets) {
+            Err(Error::Data(msg)) => {
+                assert!(msg.contains(needle), "{why}: `{msg}` should contain `{needle}`")
+            }
+            other => panic!("{why}: expected Error::Data, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn value_targets_have_no_labels_and_subset_by_row() {
+    let d = Dataset::from_values(vec![1.0, 2.0, 3.0], 1, values(vec![10.0, 11.0, 20.0, 21.0, 30.0, 31.0], 2))
+        .unwrap();
+    assert_eq!((d.len(), d.classes(), d.labels()), (3, 0, &[][..]), "no classes, no labels");
+    assert_eq!(d.values(), Some((&[10.0, 11.0, 20.0, 21.0, 30.0, 31.0][..], 2)));
+    let s = d.subset(&[2, 0]).unwrap();
+    assert_eq!(s.values(), Some((&[30.0, 31.0, 10.0, 11.0][..], 2)), "targets follow their rows");
+    assert_eq!(s.to_f32(), vec![3.0, 1.0]);
+}
+
+#[test]
+fn tables_become_data_sets_of_their_target_kind() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tabular");
+    let opts = wgtrain::data::CsvOptions::new;
+    let diabetes =
+        wgtrain::data::read_csv(data.join("diabetes.csv"), &opts("target")).unwrap().to_dataset().unwrap();
+    assert_eq!((diabetes.len(), diabetes.features(), diabetes.classes()), (442, 10, 0));
+    assert_eq!(diabetes.values().map(|(v, o)| (v[0], o)), Some((151.0, 1)), "the first row's target");
+    let cancer = wgtrain::data::read_csv(data.join("breast_cancer.csv"), &opts("diagnosis")).unwrap();
+    let cancer = cancer.to_dataset().unwrap();
+    assert_eq!((cancer.classes(), cancer.values()), (2, None), "a binary target is two classes");
+}
+
+#[test]
+fn a_loss_refuses_targets_it_cannot_train_on() {
+    let d = Dataset::from_values(vec![0.0; 6], 3, values(vec![1.0, 2.0], 1)).unwrap();
+    let spec = Network::classifier(&[3, 4, 2], wgtrain::Activation::Relu);
+    let options = TrainerOptions { spec, backend: Backend::Cpu, ..TrainerOptions::default() };
+    let mut trainer = Trainer::new(options).unwrap();
+    match trainer.fit(&d, None, |_| {}) {
+        Err(Error::Config(msg)) => assert!(msg.contains("class labels"), "{msg}"),
+        other => panic!("softmax cross-entropy on value targets: expected Error::Config, got {other:?}"),
+    }
 }

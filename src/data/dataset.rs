@@ -3,7 +3,8 @@
 //!
 //! Features come in two forms of the same thing: u8 pixels (images, a quarter of the memory of
 //! f32, seen by the model as `pixel / 255`) or f32 values as given (tables, sensor readings).
-//! Targets are class indices (`u32`, any number of classes).
+//! Targets are class indices (`u32`, any number of classes) or f32 values (regression,
+//! `[rows, outputs]`).
 
 use crate::error::{Error, Result};
 use crate::spec::pixel_value;
@@ -37,13 +38,21 @@ pub enum Targets {
         /// How many classes there are (at least 2).
         classes: usize,
     },
+    /// Real values to regress on, `[rows, outputs]` row-major; all finite.
+    Values {
+        /// `[rows, outputs]` row-major.
+        values: Vec<f32>,
+        /// Target values per row (at least 1).
+        outputs: usize,
+    },
 }
 
 /// Rows of features and their targets.
 ///
 /// Invariants, checked by every constructor and kept by the private fields: `width > 0`, at
-/// least one row, `features == rows * width`, every feature value finite, `classes >= 2`
-/// and every label `< classes`.
+/// least one row, `features == rows * width`, every feature value finite; for classes,
+/// `classes >= 2` and every label `< classes`; for values, `outputs >= 1`,
+/// `values == rows * outputs` and every value finite.
 #[derive(Clone, PartialEq)]
 pub struct Dataset {
     features: Features,
@@ -58,13 +67,20 @@ impl std::fmt::Debug for Dataset {
             Features::Pixels(_) => "u8 pixels",
             Features::Values(_) => "f32 values",
         };
-        write!(
-            f,
-            "Dataset {{ len: {}, features: {} {kind}, classes: {} }}",
-            self.len(),
-            self.width,
-            self.classes()
-        )
+        match &self.targets {
+            Targets::Classes { classes, .. } => write!(
+                f,
+                "Dataset {{ len: {}, features: {} {kind}, classes: {classes} }}",
+                self.len(),
+                self.width
+            ),
+            Targets::Values { outputs, .. } => write!(
+                f,
+                "Dataset {{ len: {}, features: {} {kind}, target values: {outputs} }}",
+                self.len(),
+                self.width
+            ),
+        }
     }
 }
 
@@ -101,6 +117,29 @@ fn check_labels(labels: impl Iterator<Item = u32>, classes: usize) -> std::resul
     Ok(())
 }
 
+/// Checks regression targets `[rows, outputs]` and returns `rows`; the reason names the row
+/// and column of a value that is not finite.
+fn check_values(values: &[f32], outputs: usize) -> std::result::Result<usize, String> {
+    if outputs == 0 {
+        return Err("target values have 0 outputs; each row needs at least one target value".into());
+    }
+    if !values.len().is_multiple_of(outputs) {
+        return Err(format!(
+            "{} target values are not a whole number of rows of {outputs} outputs",
+            values.len()
+        ));
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "target value {} at row {}, column {} is not finite; clean or drop that row",
+            values[i],
+            i / outputs,
+            i % outputs
+        ));
+    }
+    Ok(values.len() / outputs)
+}
+
 impl Dataset {
     /// Images from row-major u8 pixels `[rows, features]` and one label per row;
     /// [`Error::Data`] if an invariant fails.
@@ -133,6 +172,7 @@ impl Dataset {
                 check_labels(labels.iter().copied(), *classes).map_err(Error::Data)?;
                 labels.len()
             }
+            Targets::Values { values, outputs } => check_values(values, *outputs).map_err(Error::Data)?,
         };
         if rows == 0 {
             return Err(Error::Data("the data set has no rows".into()));
@@ -151,6 +191,7 @@ impl Dataset {
     pub fn len(&self) -> usize {
         match &self.targets {
             Targets::Classes { labels, .. } => labels.len(),
+            Targets::Values { values, outputs } => values.len() / outputs,
         }
     }
 
@@ -174,17 +215,29 @@ impl Dataset {
         &self.targets
     }
 
-    /// Number of classes.
+    /// Number of classes; 0 when the targets are values.
     pub fn classes(&self) -> usize {
         match &self.targets {
             Targets::Classes { classes, .. } => *classes,
+            Targets::Values { .. } => 0,
         }
     }
 
-    /// The class index of every row.
+    /// The class index of every row; empty when the targets are values (see
+    /// [`Dataset::values`]).
     pub fn labels(&self) -> &[u32] {
         match &self.targets {
             Targets::Classes { labels, .. } => labels,
+            Targets::Values { .. } => &[],
+        }
+    }
+
+    /// The regression targets `[rows, outputs]` row-major and `outputs`; `None` when the
+    /// targets are classes.
+    pub fn values(&self) -> Option<(&[f32], usize)> {
+        match &self.targets {
+            Targets::Classes { .. } => None,
+            Targets::Values { values, outputs } => Some((values, *outputs)),
         }
     }
 
@@ -256,6 +309,14 @@ impl Dataset {
             Targets::Classes { labels, classes } => Targets::Classes {
                 labels: indices.iter().map(|&i| labels[i as usize]).collect(),
                 classes: *classes,
+            },
+            Targets::Values { values, outputs } => Targets::Values {
+                values: indices
+                    .iter()
+                    .flat_map(|&i| &values[i as usize * outputs..(i as usize + 1) * outputs])
+                    .copied()
+                    .collect(),
+                outputs: *outputs,
             },
         };
         Dataset { features, width: w, targets }

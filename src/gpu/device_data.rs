@@ -32,6 +32,12 @@ impl DeviceDataset {
         if data.is_empty() {
             return Err(Error::Data("cannot upload an empty dataset".into()));
         }
+        // Only class labels are uploaded so far: a values set would upload no targets.
+        if data.values().is_some() {
+            return Err(Error::Config(
+                "the GPU executors train on class labels only; train value targets on Backend::Cpu".into(),
+            ));
+        }
         let features_data = match data.feature_data() {
             Features::Pixels(pixels) => {
                 let (packed, words) = pack_pixels(pixels, data.features());

@@ -11,12 +11,12 @@ use crate::callbacks::history::{EpochRecord, History};
 use crate::callbacks::metrics::{pass_metrics, EpochMetrics, VAL_PREFIX};
 use crate::checkpoint::{save_checkpoint, Model, Prediction};
 use crate::cpu::CpuExecutor;
-use crate::data::{shuffled, validation_split, Dataset};
+use crate::data::{shuffled, validation_split, Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ParallelStats, ValSource};
 use crate::gpu::{self, DeviceExecutor, Gpu};
 use crate::parallel::Mirrored;
-use crate::spec::Network;
+use crate::spec::{Loss, Network};
 use crate::train::events::{CancelToken, Evaluation, FitReport, TrainEvent};
 use crate::train::options::{Backend, TrainerOptions};
 
@@ -142,12 +142,21 @@ impl Trainer {
                 spec.inputs()
             )));
         }
-        if data.classes() > spec.outputs() {
-            return Err(Error::Shape(format!(
-                "the {what} set has {} classes, the model outputs {}",
-                data.classes(),
-                spec.outputs()
-            )));
+        match (self.options.loss, data.targets()) {
+            (Loss::SoftmaxCrossEntropy, Targets::Classes { classes, .. }) => {
+                if *classes > spec.outputs() {
+                    return Err(Error::Shape(format!(
+                        "the {what} set has {classes} classes, the model outputs {}",
+                        spec.outputs()
+                    )));
+                }
+            }
+            (Loss::SoftmaxCrossEntropy, _) => {
+                return Err(Error::Config(format!(
+                    "the {what} set's targets are values, but the softmax cross-entropy trains on \
+                     class labels; use a regression loss for value targets"
+                )));
+            }
         }
         Ok(())
     }

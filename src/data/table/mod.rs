@@ -37,6 +37,9 @@ pub use target::MAX_INFERRED_CLASSES;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Dataset, Targets};
+use crate::error::{Error, Result};
+
 /// The most bytes read for one `.npy` file or `.npz` entry (once decompressed), and the most
 /// a CSV's features may take once one-hot encoded: 4 GiB. Checked before reading or
 /// allocating, so a file cannot make the reader exhaust memory by what it claims.
@@ -200,6 +203,37 @@ impl Table {
     /// Rows read and dropped, and why the target kind was chosen.
     pub fn report(&self) -> &LoadReport {
         &self.report
+    }
+
+    /// The rows as a [`Dataset`] to train or evaluate on (features and target copied):
+    /// [`Targets::Classes`] for kinds [`TargetKind::Classes`] and [`TargetKind::Binary`] (two
+    /// classes), [`Targets::Values`] with [`Schema::outputs`] values per row for
+    /// [`TargetKind::Values`]. [`Error::Data`] for a table read without its target, or a
+    /// multi-label one (no loss trains on it yet).
+    pub fn to_dataset(&self) -> Result<Dataset> {
+        let targets = match (self.schema.target_kind(), &self.target) {
+            (_, None) => {
+                return Err(Error::Data(
+                    "the table has no target column (it was read for prediction); read it with \
+                     its target to train or evaluate on it"
+                        .into(),
+                ))
+            }
+            (TargetKind::MultiLabel, Some(_)) => {
+                return Err(Error::Data(
+                    "multi-label targets have no loss to train with yet; read the target as \
+                     classes or values"
+                        .into(),
+                ))
+            }
+            (_, Some(Target::Classes(labels))) => {
+                Targets::Classes { labels: labels.clone(), classes: self.schema.classes().len() }
+            }
+            (_, Some(Target::Values(values))) => {
+                Targets::Values { values: values.clone(), outputs: self.schema.outputs() }
+            }
+        };
+        Dataset::from_values(self.features.clone(), self.width(), targets)
     }
 
     /// The parts, moved out: schema, features `[rows, width]`, target.
