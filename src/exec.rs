@@ -15,14 +15,18 @@ use crate::error::Result;
 
 /// Sums over one pass (an epoch's training steps, or an evaluation): what the metrics are
 /// computed from once the pass is over.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct PassSums {
     /// Sum over rows of the per-row loss.
     pub loss: f64,
-    /// Rows whose prediction was right.
+    /// Rows whose prediction was right (classification).
     pub correct: f64,
     /// Rows visited.
     pub rows: usize,
+    /// Sums the task's other metrics are computed from, in the task's layout: empty for
+    /// classification (no allocation); for the mean squared error, `MSE_SUMS * outputs` sums
+    /// as `crate::cpu::mse_into` lays them out.
+    pub task: Vec<f64>,
 }
 
 impl PassSums {
@@ -31,10 +35,20 @@ impl PassSums {
         let n = self.rows.max(1) as f64;
         ((self.loss / n) as f32, (self.correct / n) as f32)
     }
+
+    /// Adds one batch's task sums (f32, as the loss computes them) to the pass's f64 ones.
+    pub fn add_task(&mut self, batch: &[f32]) {
+        if self.task.len() < batch.len() {
+            self.task.resize(batch.len(), 0.0);
+        }
+        for (s, &b) in self.task.iter_mut().zip(batch) {
+            *s += b as f64;
+        }
+    }
 }
 
 /// What one epoch left behind.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EpochSums {
     /// Over the training steps, each batch measured before its update.
     pub train: PassSums,

@@ -78,7 +78,7 @@ pub use ops::MatmulForm;
 #[cfg(feature = "mpi")]
 pub use parallel::{MpiGroup, DEFAULT_TIMEOUT as MPI_DEFAULT_TIMEOUT};
 pub use spec::{
-    Activation, Init, Layer, LayerSlots, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
+    Activation, Init, Layer, LayerSlots, Loss, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
 };
 pub use train::{
     Backend, BackendChoice, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions,

@@ -11,6 +11,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::callbacks::history::json_float;
+use crate::cpu::regression_metrics;
 use crate::exec::PassSums;
 use crate::spec::Loss;
 
@@ -74,6 +75,16 @@ pub(crate) fn pass_metrics(loss: Loss, out: &mut EpochMetrics, prefix: &str, sum
             let (mean, accuracy) = sums.means();
             out.set(&format!("{prefix}loss"), mean);
             out.set(&format!("{prefix}accuracy"), accuracy);
+        }
+        // The mean squared error per row and output, then MAE, RMSE and R² from the per-output
+        // sums (definitions on `regression_metrics`).
+        Loss::MeanSquaredError => {
+            let (mean, _) = sums.means();
+            let (mae, rmse, r2) = regression_metrics(&sums.task, sums.rows);
+            out.set(&format!("{prefix}loss"), mean);
+            out.set(&format!("{prefix}mae"), mae);
+            out.set(&format!("{prefix}rmse"), rmse);
+            out.set(&format!("{prefix}r2"), r2);
         }
     }
 }

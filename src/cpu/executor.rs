@@ -1,12 +1,13 @@
 //! The CPU reference as an [`Executor`]: the whole model trained by [`CpuMlp`] on the host,
-//! batches gathered from the host's data set.
+//! batches gathered from the host's data set, with the softmax cross-entropy on class labels
+//! or the mean squared error on target values.
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{Network, Optimizer};
+use crate::spec::{Loss, Network, Optimizer};
 
-use super::CpuMlp;
+use super::{CpuMlp, MSE_SUMS};
 
 /// Rows per forward pass when evaluating.
 const EVAL_ROWS: usize = 1000;
@@ -14,21 +15,66 @@ const EVAL_ROWS: usize = 1000;
 /// The CPU executor: [`CpuMlp`] plus reused batch buffers and the best-weights snapshot.
 pub(crate) struct CpuExecutor {
     mlp: CpuMlp,
+    loss: Loss,
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
     /// Reused batch buffers: no allocation per step.
     x: Vec<f32>,
+    /// Class labels `[rows]` (classification).
     y: Vec<u32>,
+    /// Target values `[rows, outputs]` (regression).
+    values: Vec<f32>,
+    /// One batch's task sums (the mean squared error's `[MSE_SUMS * outputs]`).
+    batch_sums: Vec<f32>,
 }
 
 impl CpuExecutor {
-    pub fn new(spec: &Network, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
+    pub fn new(spec: &Network, optimizer: Optimizer, loss: Loss, params: &[f32]) -> Result<Self> {
+        let task_sums = match loss {
+            Loss::SoftmaxCrossEntropy => 0,
+            Loss::MeanSquaredError => MSE_SUMS * spec.outputs(),
+        };
         Ok(CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
+            loss,
             best: Vec::new(),
             x: Vec::new(),
             y: Vec::new(),
+            values: Vec::new(),
+            batch_sums: vec![0.0; task_sums],
         })
+    }
+
+    /// One training step on the gathered batch, its sums added to `sums`.
+    fn step(&mut self, sums: &mut PassSums) -> Result<()> {
+        match self.loss {
+            Loss::SoftmaxCrossEntropy => {
+                let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
+                sums.loss += l as f64;
+                sums.correct += c as f64;
+            }
+            Loss::MeanSquaredError => {
+                sums.loss += self.mlp.train_step_mse(&self.x, &self.values, &mut self.batch_sums)? as f64;
+                sums.add_task(&self.batch_sums);
+            }
+        }
+        Ok(())
+    }
+
+    /// The loss of the gathered rows, forward only, its sums added to `sums`.
+    fn eval_batch(&mut self, sums: &mut PassSums) -> Result<()> {
+        match self.loss {
+            Loss::SoftmaxCrossEntropy => {
+                let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+                sums.loss += l as f64;
+                sums.correct += c as f64;
+            }
+            Loss::MeanSquaredError => {
+                sums.loss += self.mlp.evaluate_mse(&self.x, &self.values, &mut self.batch_sums)? as f64;
+                sums.add_task(&self.batch_sums);
+            }
+        }
+        Ok(())
     }
 
     /// Gathers rows `idx` of `data` into the batch buffers as the model sees them: pixels
@@ -39,13 +85,18 @@ impl CpuExecutor {
         let f = data.features();
         self.x.resize(idx.len() * f, 0.0);
         self.y.clear();
-        let labels = data.labels();
+        self.values.clear();
         for (r, &i) in idx.iter().enumerate() {
             if let (Some(&next), Some(pixels)) = (idx.get(r + 1), data.pixels()) {
                 prefetch_row(&pixels[next as usize * f..(next as usize + 1) * f]);
             }
             data.row_into(i as usize, &mut self.x[r * f..(r + 1) * f]);
-            self.y.push(labels[i as usize]);
+            match data.targets() {
+                Targets::Classes { labels, .. } => self.y.push(labels[i as usize]),
+                Targets::Values { values, outputs } => {
+                    self.values.extend_from_slice(&values[i as usize * outputs..(i as usize + 1) * outputs])
+                }
+            }
         }
     }
 
@@ -53,9 +104,7 @@ impl CpuExecutor {
         let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
         for chunk in idx.chunks(EVAL_ROWS) {
             self.gather(data, chunk);
-            let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
-            sums.loss += l as f64;
-            sums.correct += c as f64;
+            self.eval_batch(&mut sums)?;
         }
         Ok(sums)
     }
@@ -82,9 +131,7 @@ impl Executor for CpuExecutor {
         let mut steps = 0;
         for chunk in plan.order.chunks(plan.batch) {
             self.gather(data, chunk);
-            let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
-            train.loss += l as f64;
-            train.correct += c as f64;
+            self.step(&mut train)?;
             steps += 1;
             if steps % 16 == 0 {
                 hook(steps)?;
@@ -107,7 +154,7 @@ impl Executor for CpuExecutor {
     /// [`Executor::write_state`].
     fn train_step(&mut self, x: &[f32], labels: &[u32], _t: u64) -> Result<PassSums> {
         let (loss, correct) = self.mlp.train_step(x, labels)?;
-        Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len() })
+        Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len(), task: Vec::new() })
     }
 
     fn parameters(&self) -> Result<Vec<f32>> {

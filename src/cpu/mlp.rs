@@ -11,7 +11,9 @@ use crate::spec::Optimizer;
 use crate::spec::{Activation, Network, ParamLayout};
 
 use super::pass::{backward, forward, Workspace};
-use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
+use super::{
+    adam_step, check_len, elements, mse_into, sgd_step, softmax, softmax_xent_into, xent_loss, MSE_SUMS,
+};
 
 /// `evaluate` and `predict` run the forward pass on at most this many rows at a time, so a
 /// 10 000-row test set needs activation buffers of 1 000 rows, not 10 000.
@@ -41,7 +43,7 @@ impl CpuMlp {
     /// A model from its spec, flat parameters (`spec.layout().len` floats) and optimizer.
     ///
     /// The last layer must be [`Activation::Identity`]: its outputs are the logits of the fused
-    /// softmax cross-entropy. An invalid optimizer (learning rate 0, ...) is [`Error::Config`].
+    /// softmax cross-entropy, or the predictions of the mean squared error. An invalid optimizer (learning rate 0, ...) is [`Error::Config`].
     pub fn new(spec: Network, params: Vec<f32>, optimizer: Optimizer) -> Result<Self> {
         spec.validate()?;
         if spec.activations().last() != Some(&Activation::Identity) {
@@ -149,6 +151,69 @@ impl CpuMlp {
         )?;
         backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
         Ok((loss_sum, correct))
+    }
+
+    /// [`CpuMlp::compute_gradients`] for the mean squared error: `y: [rows, outputs]` target
+    /// values; `sums: [MSE_SUMS * outputs]` receives the batch's per-output sums
+    /// ([`mse_into`]). Returns the loss sum over rows.
+    pub fn compute_gradients_mse(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        scale_rows: usize,
+        sums: &mut [f32],
+    ) -> Result<f32> {
+        let outputs = self.spec.outputs();
+        let rows = y.len() / outputs;
+        check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
+        check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
+        if scale_rows < rows {
+            return Err(Error::Shape(format!(
+                "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
+                 the global batch size the gradient is averaged over"
+            )));
+        }
+        self.work.reserve(&self.spec, rows)?;
+        forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
+        let last = self.spec.layers.len() - 1;
+        let n = rows * outputs;
+        let scale = 1.0 / (scale_rows as f32 * outputs as f32);
+        let (z, dz) = (&self.work.z[last][..n], &mut self.work.dz[last][..n]);
+        let loss_sum = mse_into(z, y, outputs, scale, sums, Some(dz))?;
+        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
+        Ok(loss_sum)
+    }
+
+    /// [`CpuMlp::compute_gradients_mse`] over the batch's own rows, then
+    /// [`CpuMlp::apply_update`].
+    pub fn train_step_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
+        let rows = y.len() / self.spec.outputs();
+        let loss = self.compute_gradients_mse(x, y, rows, sums)?;
+        self.apply_update();
+        Ok(loss)
+    }
+
+    /// Forward only for the mean squared error: the loss sum over `x: [rows, inputs]` and
+    /// `y: [rows, outputs]`, with `sums` set to the per-output sums, in chunks of at most
+    /// 1000 rows added in order. Gradients are left untouched.
+    pub fn evaluate_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
+        let (inputs, outputs) = (self.spec.inputs(), self.spec.outputs());
+        let rows = y.len() / outputs;
+        check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
+        check_len("inputs x", x.len(), elements("inputs x", rows, inputs)?)?;
+        check_len("regression sums", sums.len(), MSE_SUMS * outputs)?;
+        self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
+        let last = self.spec.layers.len() - 1;
+        let mut chunk_sums = vec![0.0f32; sums.len()];
+        sums.fill(0.0);
+        let mut loss_sum = 0.0f32;
+        for (x, y) in x.chunks(EVAL_CHUNK * inputs).zip(y.chunks(EVAL_CHUNK * outputs)) {
+            let r = y.len() / outputs;
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
+            loss_sum += mse_into(&self.work.z[last][..r * outputs], y, outputs, 0.0, &mut chunk_sums, None)?;
+            sums.iter_mut().zip(&chunk_sums).for_each(|(s, c)| *s += c);
+        }
+        Ok(loss_sum)
     }
 
     /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,

@@ -28,6 +28,7 @@ mod mlp;
 mod optim;
 mod pass;
 mod reduce;
+mod regression;
 mod softmax_xent;
 
 pub use activation::{
@@ -38,6 +39,7 @@ pub use matmul::{matmul, matmul_into};
 pub use mlp::CpuMlp;
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{add_bias, column_sums, column_sums_into};
+pub use regression::{mse_into, regression_metrics, MSE_SUMS};
 pub use softmax_xent::{softmax, softmax_xent, softmax_xent_into, xent_loss, XentOut};
 
 use crate::error::{Error, Result};

@@ -77,7 +77,7 @@ impl Executor for DeviceExecutor {
 
     fn train_step(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<PassSums> {
         let (loss, correct) = self.replica.train_step_direct(x, labels, t)?;
-        Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len() })
+        Ok(PassSums { loss: loss as f64, correct: correct as f64, rows: labels.len(), task: Vec::new() })
     }
 
     fn parameters(&self) -> Result<Vec<f32>> {

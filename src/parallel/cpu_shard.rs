@@ -137,7 +137,7 @@ impl Executor for CpuShard {
         hook: StepHook<'_>,
     ) -> Result<EpochSums> {
         self.shard.check_agreement(plan.first_step, self.mlp.params())?;
-        let mut sums = [PassSums::default(); 2];
+        let mut sums = [PassSums::default(), PassSums::default()];
         let mut steps = 0;
         for batch in plan.order.chunks(plan.batch) {
             let (loss, correct) = self.step(data, batch)?;

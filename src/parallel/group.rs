@@ -227,8 +227,10 @@ impl Shard {
             }
             total.iter_mut().zip(values).for_each(|(t, v)| *t += v);
         }
+        // Task sums are not exchanged: the trainer runs the mean squared error on the CPU
+        // executor only, so these sums are classification's.
         for (s, t) in sums.iter_mut().zip(total.chunks_exact(3)) {
-            *s = PassSums { loss: t[0], correct: t[1], rows: t[2] as usize };
+            *s = PassSums { loss: t[0], correct: t[1], rows: t[2] as usize, task: Vec::new() };
         }
         Ok(())
     }

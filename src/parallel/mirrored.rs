@@ -160,7 +160,7 @@ impl Mirrored {
                 hook(step + 1)?;
             }
         }
-        let mut sums = [PassSums::default(); 2];
+        let mut sums = [PassSums::default(), PassSums::default()];
         for (r, replica) in self.replicas.iter_mut().enumerate() {
             if let Some(v) = self.val[r] {
                 replica.submit_eval(v, eval_batch).map_err(|e| on_replica(r, e))?;
@@ -174,7 +174,8 @@ impl Mirrored {
             sums[1].correct += m.eval.correct;
         }
         self.shard.combine(&mut sums)?;
-        Ok((sums[0], sums[1], steps))
+        let [train, val] = sums;
+        Ok((train, val, steps))
     }
 
     /// Records (or finds) each replica's gradient plan for `steps` launches of a batch of

@@ -2,8 +2,8 @@
 //! the metrics that loss reports.
 //!
 //! Inputs are u8 pixels, which every executor sees as `p / 255` ([`pixel_value`]), or f32
-//! values seen as they are (the data set's `Features`); targets are class indices (its
-//! `Targets`). The loss reads the last layer's outputs.
+//! values seen as they are (the data set's `Features`); targets are class indices or f32
+//! values (its `Targets`). The loss reads the last layer's outputs.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,9 @@ pub enum Loss {
     /// the negative log-probability of the row's class; targets are class indices.
     #[default]
     SoftmaxCrossEntropy,
+    /// The mean over rows and outputs of `(y_hat - y)^2` (the last layer's activation is the
+    /// identity); targets are f32 values, one per output.
+    MeanSquaredError,
 }
 
 impl Loss {
@@ -24,6 +27,7 @@ impl Loss {
     pub fn metric_names(&self) -> &'static [&'static str] {
         match self {
             Loss::SoftmaxCrossEntropy => &["loss", "accuracy"],
+            Loss::MeanSquaredError => &["loss", "mae", "rmse", "r2"],
         }
     }
 }

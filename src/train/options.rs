@@ -210,16 +210,14 @@ impl TrainerOptions {
     pub fn validate(&self) -> Result<()> {
         self.spec.validate()?;
         self.optimizer.validate()?;
-        match self.loss {
-            Loss::SoftmaxCrossEntropy => {
-                if self.spec.activations().last() != Some(&Activation::Identity) {
-                    return Err(Error::Config(
-                        "the softmax cross-entropy reads logits: the last layer's activation must be \
-                         Activation::Identity"
-                            .into(),
-                    ));
-                }
-            }
+        let reads = match self.loss {
+            Loss::SoftmaxCrossEntropy => "the softmax cross-entropy reads logits",
+            Loss::MeanSquaredError => "the mean squared error reads unbounded predictions",
+        };
+        if self.spec.activations().last() != Some(&Activation::Identity) {
+            return Err(Error::Config(format!(
+                "{reads}: the last layer's activation must be Activation::Identity"
+            )));
         }
         if self.batch_size == 0 {
             return Err(Error::Config("batch size must be at least 1".into()));

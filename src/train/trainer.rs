@@ -154,7 +154,21 @@ impl Trainer {
             (Loss::SoftmaxCrossEntropy, _) => {
                 return Err(Error::Config(format!(
                     "the {what} set's targets are values, but the softmax cross-entropy trains on \
-                     class labels; use a regression loss for value targets"
+                     class labels; use Loss::MeanSquaredError for value targets"
+                )));
+            }
+            (Loss::MeanSquaredError, Targets::Values { outputs, .. }) => {
+                if *outputs != spec.outputs() {
+                    return Err(Error::Shape(format!(
+                        "the {what} set has {outputs} target values per row, the model outputs {}",
+                        spec.outputs()
+                    )));
+                }
+            }
+            (Loss::MeanSquaredError, _) => {
+                return Err(Error::Config(format!(
+                    "the {what} set's targets are classes, but the mean squared error trains on \
+                     values; use Loss::SoftmaxCrossEntropy for class targets"
                 )));
             }
         }
@@ -272,6 +286,13 @@ impl Trainer {
     /// result. Every executor refuses the same bad batches with the same error, before any
     /// weight changes: a wrong shape, a label out of range, a NaN or infinite input.
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<f32> {
+        if self.options.loss != Loss::SoftmaxCrossEntropy {
+            return Err(Error::Config(
+                "train_step takes class labels: it steps the softmax cross-entropy only; train \
+                 value targets with fit"
+                    .into(),
+            ));
+        }
         let (inputs, classes) = (self.options.spec.inputs(), self.options.spec.outputs());
         let rows = labels.len();
         if rows == 0 || rows.checked_mul(inputs) != Some(x.len()) {
@@ -303,6 +324,13 @@ impl Trainer {
     /// Class probabilities and labels for `x: [rows, inputs]` with the current weights
     /// (computed by the CPU reference from the weights read back once).
     pub fn predict(&self, x: &[f32]) -> Result<Prediction> {
+        if self.options.loss != Loss::SoftmaxCrossEntropy {
+            return Err(Error::Config(
+                "predict returns class probabilities; a regression model's predictions are not \
+                 served yet (evaluate reports its metrics)"
+                    .into(),
+            ));
+        }
         self.model()?.predict(x)
     }
 
@@ -352,8 +380,20 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
             }
         }
     };
-    match options.backend.resolve().backend {
-        Backend::Cpu => Ok(Box::new(CpuExecutor::new(&options.spec, options.optimizer, params)?)),
+    let backend = match (options.loss, &options.backend) {
+        // The GPU kernels compute the softmax cross-entropy only so far.
+        (Loss::MeanSquaredError, Backend::Cpu | Backend::Auto) => Backend::Cpu,
+        (Loss::MeanSquaredError, _) => {
+            return Err(Error::Config(
+                "the mean squared error runs on the CPU executor only so far; use Backend::Cpu".into(),
+            ))
+        }
+        _ => options.backend.resolve().backend,
+    };
+    match backend {
+        Backend::Cpu => {
+            Ok(Box::new(CpuExecutor::new(&options.spec, options.optimizer, options.loss, params)?))
+        }
         Backend::Gpu { selection, replicas_per_adapter } => {
             devices(gpu::open(&selection, replicas_per_adapter)?)
         }

@@ -40,7 +40,7 @@ pub(crate) const TRAIN_SLOT: usize = 0;
 pub(crate) const EVAL_SLOT: usize = 2;
 
 /// The sums a replica accumulates on its device.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceSums {
     /// Over training steps.
     pub(crate) train: PassSums,
@@ -192,7 +192,12 @@ impl Replica {
     /// the caller, who knows how many each pass visited.
     pub fn read_metrics(&self) -> Result<DeviceSums> {
         let v: Vec<f32> = self.gpu.read(&self.metrics, 0, 4)?;
-        let sums = |slot: usize| PassSums { loss: v[slot] as f64, correct: v[slot + 1] as f64, rows: 0 };
+        let sums = |slot: usize| PassSums {
+            loss: v[slot] as f64,
+            correct: v[slot + 1] as f64,
+            rows: 0,
+            task: Vec::new(),
+        };
         Ok(DeviceSums { train: sums(TRAIN_SLOT), eval: sums(EVAL_SLOT) })
     }
 
