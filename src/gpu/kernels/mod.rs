@@ -11,6 +11,7 @@ mod matmul;
 mod matmul_texture;
 mod matmul_variant;
 mod measure;
+mod mse;
 mod optim;
 mod pipeline;
 mod reduce;
@@ -26,6 +27,8 @@ pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherSte
 pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use matmul_texture::OperandTexture;
+#[cfg_attr(not(test), allow(unused_imports))]
+pub use mse::{mse_slot_len, Mse, MseCall};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 #[cfg(test)]
 pub use pipeline::{requirements, shader_source, SHADERS};
@@ -48,6 +51,10 @@ pub struct Kernels {
     pub activation: ActivationKernels,
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
+    /// Mean squared error (built on first use).
+    // Tested against the CPU reference; the replica's plans do not record it yet.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub mse: Mse,
     /// Column sums and element-wise gradient helpers.
     pub reduce: Reduce,
     /// Adam and SGD over flat buffers.
@@ -68,6 +75,7 @@ impl Kernels {
             matmul: Matmul::new(gpu)?,
             activation: ActivationKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
+            mse: Mse::new(gpu)?,
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,
             gather: Gather::new(gpu)?,

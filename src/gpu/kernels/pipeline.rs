@@ -23,6 +23,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_params.wgsl", include_str!("../../../shaders/matmul_params.wgsl")),
     ("matmul_texture.wgsl", include_str!("../../../shaders/matmul_texture.wgsl")),
     ("matmul_vec4.wgsl", include_str!("../../../shaders/matmul_vec4.wgsl")),
+    ("mse.wgsl", include_str!("../../../shaders/mse.wgsl")),
     ("optim.wgsl", include_str!("../../../shaders/optim.wgsl")),
     ("optim_common.wgsl", include_str!("../../../shaders/optim_common.wgsl")),
     ("optim_vec4.wgsl", include_str!("../../../shaders/optim_vec4.wgsl")),

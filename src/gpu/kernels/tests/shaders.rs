@@ -25,6 +25,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_tiled_k64", "mm_tiled8_k64", "mm_rb4x4", "mm_rb4x8"]),
     ("matmul_texture.wgsl", &["mm_tex_ab", "mm_tex_atb"]),
     ("matmul_vec4.wgsl", &["mm_v4_ab", "mm_v4_atb", "mm_v4_abt"]),
+    ("mse.wgsl", &["mse"]),
     ("optim.wgsl", &["adam", "sgd"]),
     ("optim_vec4.wgsl", &["adam4", "sgd4"]),
     ("pack_texture.wgsl", &["pack_texture"]),
