@@ -6,6 +6,9 @@
 //! from one split to the next, so the floor of 0.40 is on the mean over five split seeds
 //! (linear regression reaches about 0.45 on this table).
 
+mod common;
+
+use common::fixture;
 use wgtrain::data::{read_csv, validation_split, CsvOptions, Dataset, Standardizer, Target};
 use wgtrain::{Activation, Backend, EarlyStopping, Error, Loss, Network, Optimizer, Trainer, TrainerOptions};
 
@@ -49,38 +52,65 @@ fn train_and_score(backend: Backend, seed: u64) -> (wgtrain::Evaluation, wgtrain
     (trainer.evaluate(&held_out).unwrap(), report)
 }
 
-#[test]
-fn the_cpu_executor_learns_diabetes() {
+/// Trains on every split of [`SEEDS`] with `backend` and checks each run; returns the
+/// held-out R² per split, and the first split's `val_loss` curve.
+fn learns_diabetes(backend: impl Fn() -> Backend, name: &str) -> (Vec<f32>, Vec<f32>) {
     let mut r2s = Vec::new();
+    let mut curve = Vec::new();
     for seed in SEEDS {
-        let (eval, report) = train_and_score(Backend::Cpu, seed);
-        assert!(report.stopped_epoch.is_some(), "seed {seed}: early stopping ends the run before 300 epochs");
+        let (eval, report) = train_and_score(backend(), seed);
+        assert!(
+            report.stopped_epoch.is_some(),
+            "{name} seed {seed}: early stopping ends the run before 300 epochs"
+        );
         let first = &report.history.epochs[0];
-        for name in ["loss", "mae", "rmse", "r2", "val_loss", "val_mae", "val_rmse", "val_r2"] {
+        for metric in ["loss", "mae", "rmse", "r2", "val_loss", "val_mae", "val_rmse", "val_r2"] {
             assert!(
-                first.metrics.get(name).is_some_and(f32::is_finite),
-                "seed {seed}: epoch 0 reports {name}"
+                first.metrics.get(metric).is_some_and(f32::is_finite),
+                "{name} seed {seed}: epoch 0 reports {metric}"
             );
         }
         let (loss, rmse, r2) =
             (eval.get("loss").unwrap(), eval.get("rmse").unwrap(), eval.get("r2").unwrap());
         assert!(
             (rmse * rmse - loss).abs() <= 1e-5 * loss,
-            "seed {seed}: rmse² {} is the loss {loss}",
+            "{name} seed {seed}: rmse² {} is the loss {loss}",
             rmse * rmse
         );
         let best = report.best_epoch.unwrap();
         let kept = report.history.epochs[best].metrics.get("val_r2").unwrap();
         assert!(
             (kept - r2).abs() <= 1e-5,
-            "seed {seed}: the restored weights score the best epoch's {kept}, got {r2}"
+            "{name} seed {seed}: the restored weights score the best epoch's {kept}, got {r2}"
         );
-        assert!(r2 >= 0.25, "seed {seed}: held-out R² {r2} is far below the others'");
+        assert!(r2 >= 0.25, "{name} seed {seed}: held-out R² {r2} is far below the others'");
         r2s.push(r2);
+        if curve.is_empty() {
+            curve = report.history.epochs.iter().map(|e| e.metrics.get("val_loss").unwrap()).collect();
+        }
     }
     let mean = r2s.iter().sum::<f32>() / r2s.len() as f32;
-    println!("cpu: held-out R² per split {r2s:.3?}, mean {mean:.3}");
-    assert!(mean >= 0.40, "mean held-out R² {mean} over splits {SEEDS:?} is below 0.40: {r2s:?}");
+    println!("{name}: held-out R² per split {r2s:.3?}, mean {mean:.3}");
+    assert!(mean >= 0.40, "{name}: mean held-out R² {mean} over splits {SEEDS:?} is below 0.40: {r2s:?}");
+    (r2s, curve)
+}
+
+/// The CPU executor and the GPU (lavapipe in CI) learn diabetes, and from the same weights
+/// their `val_loss` curves agree over the first epochs: the two differ only in the order of
+/// f32 sums (each within `n u Σ|terms|`, a few 1e-7 relative here), which Adam's steps carry
+/// forward. Measured on lavapipe: at most 3.4e-7 relative over the whole run; the tolerance,
+/// 1e-5 over five epochs (about 60 steps), leaves room for other drivers' orders and is far
+/// below the several percent an epoch of learning moves the loss.
+#[test]
+fn the_cpu_and_the_gpu_learn_diabetes_alike() {
+    let (_, cpu) = learns_diabetes(|| Backend::Cpu, "cpu");
+    let (_, gpu) = learns_diabetes(|| Backend::Devices(vec![fixture().gpu.clone()]), "gpu");
+    let diffs: Vec<String> =
+        cpu.iter().zip(&gpu).map(|(c, g)| format!("{:.1e}", (c - g).abs() / c.abs())).collect();
+    println!("val_loss relative differences per epoch: {diffs:?}");
+    for (epoch, (c, g)) in cpu.iter().zip(&gpu).take(5).enumerate() {
+        assert!((c - g).abs() <= 1e-5 * c.abs(), "epoch {epoch}: val_loss cpu {c} gpu {g}");
+    }
 }
 
 #[test]
@@ -103,6 +133,4 @@ fn targets_the_loss_cannot_use_are_config_errors() {
     let sigmoid_last = Network::new(10).dense(8, Activation::Relu).dense(1, Activation::Relu);
     let err = Trainer::new(TrainerOptions { spec: sigmoid_last, ..options(Backend::Cpu, SEEDS[0]) }).err();
     assert!(matches!(err, Some(Error::Config(_))), "the last activation must be the identity: {err:?}");
-    let gpu = Trainer::new(options(Backend::Devices(Vec::new()), SEEDS[0])).err();
-    assert!(matches!(gpu, Some(Error::Config(_))), "the GPU executors do not run the MSE yet: {gpu:?}");
 }

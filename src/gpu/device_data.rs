@@ -20,7 +20,11 @@ pub(crate) enum DeviceFeatures {
 /// Features and labels of one data set on one device.
 pub struct DeviceDataset {
     pub(crate) features_data: DeviceFeatures,
+    /// u32 labels `[rows]`; zeros for a values set, so that the feature gathers' label copy
+    /// reads in bounds.
     pub(crate) labels: wgpu::Buffer,
+    /// f32 regression targets `[rows, outputs]` and `outputs`; `None` for class labels.
+    pub(crate) targets: Option<(wgpu::Buffer, usize)>,
     pub(crate) features: usize,
     pub(crate) len: usize,
 }
@@ -31,12 +35,6 @@ impl DeviceDataset {
     pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
         if data.is_empty() {
             return Err(Error::Data("cannot upload an empty dataset".into()));
-        }
-        // Only class labels are uploaded so far: a values set would upload no targets.
-        if data.values().is_some() {
-            return Err(Error::Config(
-                "the GPU executors train on class labels only; train value targets on Backend::Cpu".into(),
-            ));
         }
         let features_data = match data.feature_data() {
             Features::Pixels(pixels) => {
@@ -50,12 +48,14 @@ impl DeviceDataset {
                 buffer: gpu.upload("dataset features", values, wgpu::BufferUsages::empty())?,
             },
         };
-        Ok(DeviceDataset {
-            features_data,
-            labels: gpu.upload("dataset labels", data.labels(), wgpu::BufferUsages::empty())?,
-            features: data.features(),
-            len: data.len(),
-        })
+        let (labels, targets) = match data.values() {
+            None => (gpu.upload("dataset labels", data.labels(), wgpu::BufferUsages::empty())?, None),
+            Some((values, outputs)) => (
+                gpu.upload("dataset labels", &vec![0u32; data.len()], wgpu::BufferUsages::empty())?,
+                Some((gpu.upload("dataset targets", values, wgpu::BufferUsages::empty())?, outputs)),
+            ),
+        };
+        Ok(DeviceDataset { features_data, labels, targets, features: data.features(), len: data.len() })
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{Network, Optimizer};
+use crate::spec::{Loss, Network, Optimizer};
 
 use super::replica::{Replica, SourceId};
 use super::Gpu;
@@ -22,14 +22,13 @@ impl DeviceExecutor {
         gpu: Gpu,
         spec: &Network,
         optimizer: Optimizer,
+        loss: Loss,
         params: &[f32],
         max_rows: usize,
     ) -> Result<Self> {
-        Ok(DeviceExecutor {
-            replica: Replica::new(gpu, spec, optimizer, params, max_rows)?,
-            train: None,
-            val: None,
-        })
+        let mut replica = Replica::new(gpu, spec, optimizer, params, max_rows)?;
+        replica.set_loss(loss)?;
+        Ok(DeviceExecutor { replica, train: None, val: None })
     }
 }
 

@@ -6,6 +6,7 @@
 mod activation;
 pub mod autotune;
 mod gather;
+mod gather_targets;
 mod gather_values;
 mod matmul;
 mod matmul_texture;
@@ -24,10 +25,10 @@ pub use autotune::Autotuner;
 #[cfg(test)]
 pub use autotune::TuneSource;
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
+pub use gather_targets::{GatherTargets, TargetSources};
 pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use matmul_texture::OperandTexture;
-#[cfg_attr(not(test), allow(unused_imports))]
 pub use mse::{mse_slot_len, Mse, MseCall};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 #[cfg(test)]
@@ -52,8 +53,6 @@ pub struct Kernels {
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
     /// Mean squared error (built on first use).
-    // Tested against the CPU reference; the replica's plans do not record it yet.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub mse: Mse,
     /// Column sums and element-wise gradient helpers.
     pub reduce: Reduce,
@@ -63,6 +62,8 @@ pub struct Kernels {
     pub gather: Gather,
     /// Batch assembly from a resident table of f32 features (built on first use).
     pub gather_values: GatherValues,
+    /// A batch's f32 regression targets from the resident ones (built on first use).
+    pub gather_targets: GatherTargets,
     /// The matmul variant chosen per shape class on this device.
     pub tuner: Autotuner,
 }
@@ -80,6 +81,7 @@ impl Kernels {
             optim: Optim::new(gpu)?,
             gather: Gather::new(gpu)?,
             gather_values: GatherValues::new(gpu)?,
+            gather_targets: GatherTargets::new(gpu)?,
             tuner: Autotuner::for_device(gpu),
         })
     }

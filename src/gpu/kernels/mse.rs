@@ -1,7 +1,5 @@
 //! Host side of `shaders/mse.wgsl`: the mean squared error with its gradient, the loss sum
 //! and the per-output sums of its metrics accumulated into a device-resident metrics buffer.
-// Tested against the CPU reference; the replica's plans do not record it yet.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::cpu::MSE_SUMS;

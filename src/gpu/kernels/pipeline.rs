@@ -14,6 +14,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("activation_fns.wgsl", include_str!("../../../shaders/activation_fns.wgsl")),
     ("gather.wgsl", include_str!("../../../shaders/gather.wgsl")),
     ("gather_common.wgsl", include_str!("../../../shaders/gather_common.wgsl")),
+    ("gather_targets.wgsl", include_str!("../../../shaders/gather_targets.wgsl")),
     ("gather_texture.wgsl", include_str!("../../../shaders/gather_texture.wgsl")),
     ("gather_values.wgsl", include_str!("../../../shaders/gather_values.wgsl")),
     ("gather_vec4.wgsl", include_str!("../../../shaders/gather_vec4.wgsl")),

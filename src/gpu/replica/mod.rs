@@ -1,6 +1,6 @@
 //! One model on one device: flat parameter, gradient and moment buffers, the activation
 //! workspace, and recorded step plans that replay a whole training step (gather, forward,
-//! fused softmax cross-entropy, backward, optimizer) without the host.
+//! fused softmax cross-entropy or mean squared error, backward, optimizer) without the host.
 //!
 //! Per step the only host work is encoding two 16-32 byte buffer copies (which batch, which
 //! bias correction) and the recorded dispatches; an epoch is submitted in chunks with no
@@ -28,16 +28,22 @@ pub use sources::{Source, SourceId};
 
 use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
-use crate::gpu::kernels::{pixel_lut_buffer, Dispatch, Kernels};
+use crate::gpu::kernels::{mse_slot_len, pixel_lut_buffer, Dispatch, Kernels};
 use crate::gpu::Gpu;
-use crate::spec::{Network, Optimizer, ParamLayout};
+use crate::spec::{Loss, Network, Optimizer, ParamLayout};
 
 use record::Plan;
 use workspace::Workspace;
 
-/// Metrics slots: `[train loss sum, train correct, eval loss sum, eval correct]`.
-pub(crate) const TRAIN_SLOT: usize = 0;
-pub(crate) const EVAL_SLOT: usize = 2;
+/// Floats of one pass's metrics: the softmax cross-entropy's `[loss sum, correct]`, or the
+/// mean squared error's loss sum and per-output sums ([`mse_slot_len`]). The buffer holds the
+/// training pass's slot, then the evaluation's.
+fn slot_len(loss: Loss, outputs: usize) -> usize {
+    match loss {
+        Loss::SoftmaxCrossEntropy => 2,
+        Loss::MeanSquaredError => mse_slot_len(outputs),
+    }
+}
 
 /// The sums a replica accumulates on its device.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +77,8 @@ pub struct Replica {
     spec: Network,
     layout: ParamLayout,
     optimizer: Optimizer,
+    /// The loss the plans record; [`Replica::set_loss`] changes it before any plan exists.
+    loss: Loss,
     pub(crate) params: wgpu::Buffer,
     pub(crate) grads: wgpu::Buffer,
     m: wgpu::Buffer,
@@ -140,7 +148,7 @@ impl Replica {
             optim_step: uniform_buffer(&gpu, "optimizer step", 32)?,
             optim_schedule: floats(&gpu, "optimizer schedule", 8)?,
             schedule_len: 0,
-            metrics: floats(&gpu, "metrics", 4)?,
+            metrics: floats(&gpu, "metrics", 2 * slot_len(Loss::SoftmaxCrossEntropy, spec.outputs()))?,
             lut: pixel_lut_buffer(&gpu)?,
             work: Workspace::new(&gpu, spec, max_rows)?,
             sources: Vec::new(),
@@ -149,12 +157,31 @@ impl Replica {
             spec: spec.clone(),
             layout,
             optimizer,
+            loss: Loss::SoftmaxCrossEntropy,
             kernels,
             gpu,
         };
         let mut replica = replica;
         replica.update = Some(replica.record_update()?);
         Ok(replica)
+    }
+
+    /// Trains and evaluates with `loss` (the softmax cross-entropy until told): sizes the
+    /// metrics buffer for it and drops the recorded plans, which recorded the old one.
+    pub(crate) fn set_loss(&mut self, loss: Loss) -> Result<()> {
+        self.metrics = floats(&self.gpu, "metrics", 2 * slot_len(loss, self.spec.outputs()))?;
+        self.loss = loss;
+        self.plans.clear();
+        Ok(())
+    }
+
+    /// The first float of the training (`train`) or evaluation metrics slot.
+    pub(super) fn metrics_slot(&self, train: bool) -> usize {
+        if train {
+            0
+        } else {
+            slot_len(self.loss, self.spec.outputs())
+        }
     }
 
     /// Reads the best-weights snapshot back (waits).
@@ -191,14 +218,20 @@ impl Replica {
     /// since [`Replica::clear_metrics`]: the one readback per epoch. Rows are left at 0 for
     /// the caller, who knows how many each pass visited.
     pub fn read_metrics(&self) -> Result<DeviceSums> {
-        let v: Vec<f32> = self.gpu.read(&self.metrics, 0, 4)?;
-        let sums = |slot: usize| PassSums {
-            loss: v[slot] as f64,
-            correct: v[slot + 1] as f64,
-            rows: 0,
-            task: Vec::new(),
+        let len = slot_len(self.loss, self.spec.outputs());
+        let v: Vec<f32> = self.gpu.read(&self.metrics, 0, 2 * len)?;
+        let sums = |slot: &[f32]| match self.loss {
+            Loss::SoftmaxCrossEntropy => {
+                PassSums { loss: slot[0] as f64, correct: slot[1] as f64, rows: 0, task: Vec::new() }
+            }
+            Loss::MeanSquaredError => PassSums {
+                loss: slot[0] as f64,
+                correct: 0.0,
+                rows: 0,
+                task: slot[1..].iter().map(|&s| s as f64).collect(),
+            },
         };
-        Ok(DeviceSums { train: sums(TRAIN_SLOT), eval: sums(EVAL_SLOT) })
+        Ok(DeviceSums { train: sums(&v[..len]), eval: sums(&v[len..]) })
     }
 
     /// Copies the current parameters to the best-weights buffer, on the device.

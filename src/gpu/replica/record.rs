@@ -2,13 +2,14 @@
 //! forward products with their fused epilogues, the fused loss, backward products, bias
 //! gradients and the optimizer. Replayed every step with no host work but two small copies.
 
-use super::{Replica, SourceId, EVAL_SLOT, TRAIN_SLOT};
+use super::{Replica, SourceId};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
 use crate::gpu::kernels::{
-    Dispatch, GatherSources, GatherStep, OperandTexture, OptimBuffers, ValueSources, XentCall,
+    Dispatch, GatherSources, GatherStep, MseCall, OperandTexture, OptimBuffers, TargetSources, ValueSources,
+    XentCall,
 };
-use crate::spec::Layer;
+use crate::spec::{Layer, Loss};
 
 /// What a recorded pass does after the forward pass and the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +117,16 @@ impl Replica {
                     out.push(k.gather_values.record(g, rows, &sources, (&w.x, 0), &w.y)?);
                 }
             }
+            // yv: [rows, outputs] f32 regression targets, gathered beside the features.
+            if let Some((targets, outputs)) = &src.data.targets {
+                let sources = TargetSources {
+                    targets,
+                    outputs: *outputs,
+                    perm: &src.indices.buffer,
+                    step: &self.gather_step,
+                };
+                out.push(k.gather_targets.record(g, rows, &sources, &w.yv)?);
+            }
         }
         let last = self.spec.layers.len() - 1;
         // The first layer reads the batch, from its texture when there is one.
@@ -127,20 +138,37 @@ impl Replica {
                 }
             });
         }
-        let classes = self.spec.outputs();
-        // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
-        out.push(k.xent.record(
-            g,
-            &XentCall {
-                rows,
-                classes,
-                logits: (&w.h[last], 0),
-                labels: (&w.y, 0),
-                dlogits: train.then_some((&w.dz[last], 0)),
-                scale: 1.0 / scale_rows as f32,
-                metrics: (&self.metrics, if train { TRAIN_SLOT } else { EVAL_SLOT }),
-            },
-        )?);
+        let outputs = self.spec.outputs();
+        let metrics = (&self.metrics, self.metrics_slot(train));
+        out.push(match self.loss {
+            // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
+            Loss::SoftmaxCrossEntropy => k.xent.record(
+                g,
+                &XentCall {
+                    rows,
+                    classes: outputs,
+                    logits: (&w.h[last], 0),
+                    labels: (&w.y, 0),
+                    dlogits: train.then_some((&w.dz[last], 0)),
+                    scale: 1.0 / scale_rows as f32,
+                    metrics,
+                },
+            )?,
+            // dpred = 2 (pred - y) / (rows * outputs): [rows, outputs]; metrics += (loss sum,
+            // per-output sums)
+            Loss::MeanSquaredError => k.mse.record(
+                g,
+                &MseCall {
+                    rows,
+                    outputs,
+                    pred: (&w.h[last], 0),
+                    y: (&w.yv, 0),
+                    dpred: train.then_some((&w.dz[last], 0)),
+                    scale: 1.0 / (scale_rows as f32 * outputs as f32),
+                    metrics,
+                },
+            )?,
+        });
         if !train {
             return Ok(out);
         }

@@ -148,6 +148,9 @@ impl Replica {
     /// One training step on a batch the host provides: `x: [rows, inputs]` f32 and labels.
     /// `t` is the 1-based optimizer step. Waits, and returns `(loss sum, correct)`.
     pub fn train_step_direct(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<(f32, u32)> {
+        if self.loss != crate::spec::Loss::SoftmaxCrossEntropy {
+            return Err(Error::Config("a step on host labels trains the softmax cross-entropy only".into()));
+        }
         let rows = labels.len();
         if rows == 0 || x.len() != rows * self.spec.inputs() {
             return Err(Error::Shape(format!(

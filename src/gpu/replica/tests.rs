@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use super::Replica;
-use crate::cpu::CpuMlp;
-use crate::data::Dataset;
+use crate::cpu::{CpuMlp, MSE_SUMS};
+use crate::data::{Dataset, Targets};
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
 use crate::gpu::kernels::tests::open_gpus;
-use crate::spec::{Activation, Init, Network, Optimizer};
+use crate::spec::{Activation, Init, Loss, Network, Optimizer};
 
 /// A deterministic pseudo-random u8 dataset with learnable labels (label = which quarter the
 /// first pixel falls in, so a model can fit it).
@@ -82,4 +82,52 @@ fn every_layer_kind_steps_as_its_cpu_twin() {
             assert!((g - c).abs() <= weight_tol, "{act:?} params[{i}]: gpu {g} cpu {c}");
         }
     }
+}
+
+/// Pseudo-random values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// One mean-squared-error step on odd shapes (13 features, hidden 37 and 19, 3 outputs, 45
+/// rows gathered in reverse order from a 50-row table) on the GPU and on the CPU from the same
+/// weights: the loss sum, the per-output sums and every gradient. Tolerances as in the test
+/// above (sums over the batch in different orders: 1e-4 relative, a floor of 1e-5 of the
+/// largest value).
+#[test]
+fn a_mean_squared_error_step_matches_the_cpu() {
+    let gpu = open_gpus(1).remove(0);
+    let (rows, table, outputs) = (45usize, 50usize, 3usize);
+    let spec = Network::classifier(&[13, 37, 19, outputs], Activation::Relu);
+    let params = spec.layout().init(Init::He, 11);
+    let opt = Optimizer::adam(1e-3);
+    let targets = Targets::Values { values: values(table * outputs, 2), outputs };
+    let data = Dataset::from_values(values(table * 13, 1), 13, targets).unwrap();
+    let order: Vec<u32> = (0..rows as u32).rev().map(|r| r + 3).collect();
+
+    let mut replica = Replica::new(gpu.clone(), &spec, opt, &params, rows).expect("replica");
+    replica.set_loss(Loss::MeanSquaredError).unwrap();
+    let resident = Arc::new(DeviceDataset::upload(&gpu, &data).expect("upload"));
+    let src = replica.add_source(resident, DeviceIndices::upload(&gpu, &order, table).unwrap()).unwrap();
+    replica.clear_metrics();
+    assert_eq!(replica.submit_epoch(src, rows, 0, &mut |_| Ok(())).expect("step"), 1);
+    let metrics = replica.read_metrics().unwrap();
+    let gpu_grads = replica.read_grads().unwrap();
+
+    let batch = data.subset(&order).unwrap();
+    let mut cpu = CpuMlp::new(spec.clone(), params, opt).unwrap();
+    let mut sums = vec![0.0f32; MSE_SUMS * outputs];
+    let y = batch.values().unwrap().0;
+    let loss = cpu.compute_gradients_mse(&batch.to_f32(), y, rows, &mut sums).unwrap();
+
+    assert_close("loss sum", &[metrics.train.loss as f32], &[loss], 1e-5, 0.0);
+    let task: Vec<f32> = metrics.train.task.iter().map(|&v| v as f32).collect();
+    assert_close("per-output sums", &task, &sums, 1e-5, 1e-6);
+    assert_close("grads", &gpu_grads, cpu.grads(), 1e-4, 1e-5);
 }

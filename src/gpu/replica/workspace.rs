@@ -11,6 +11,8 @@ pub(super) struct Workspace {
     /// Batch inputs [rows, inputs] and u32 labels [rows].
     pub(super) x: wgpu::Buffer,
     pub(super) y: wgpu::Buffer,
+    /// f32 regression targets [rows, outputs].
+    pub(super) yv: wgpu::Buffer,
     /// Pre-activation, activation and pre-activation gradient of each layer: [rows, outputs].
     pub(super) z: Vec<wgpu::Buffer>,
     pub(super) h: Vec<wgpu::Buffer>,
@@ -26,6 +28,7 @@ impl Workspace {
             rows,
             x: floats(gpu, "batch x", rows * spec.inputs())?,
             y: floats(gpu, "batch labels", rows)?,
+            yv: floats(gpu, "batch targets", rows * spec.outputs())?,
             z: per_layer("pre-activation")?,
             h: per_layer("activation")?,
             dz: per_layer("pre-activation gradient")?,

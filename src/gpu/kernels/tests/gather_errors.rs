@@ -10,7 +10,8 @@
 use super::common::*;
 use super::*;
 use crate::gpu::kernels::{
-    pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, ValueSources, XentCall,
+    pack_pixels, pixel_lut_buffer, submit, GatherSources, GatherStep, OptimBuffers, TargetSources,
+    ValueSources, XentCall,
 };
 use crate::spec::pixel_lut;
 use crate::spec::Activation;
@@ -60,6 +61,44 @@ fn gather_values_copies_the_permuted_rows_exactly() {
             }
             assert_eq!(y[rows], u32::MAX, "{case}: the label past the batch is untouched");
         }
+    }
+}
+
+/// The f32 regression targets of a permuted batch are copied bit for bit (subnormals, -0 and
+/// huge values included), for one and several outputs, and nothing past the batch is written.
+#[test]
+fn gather_targets_copies_the_permuted_targets_exactly() {
+    let _serial = serial();
+    let f = fixture();
+    for outputs in [1usize, 3, 7] {
+        let rows_in_table = 50;
+        let mut targets = random(rows_in_table * outputs, 100 + outputs as u64);
+        for (i, v) in targets.iter_mut().enumerate().step_by(5) {
+            *v = [-0.0, f32::MIN_POSITIVE / 8.0, 3.0e38, -1.5e-39][i % 4];
+        }
+        let perm: Vec<u32> =
+            (0..rows_in_table as u32).map(|i| (i * 37 + 11) % rows_in_table as u32).collect();
+        let (tb, permb, step) =
+            (upload(&f.gpu, &targets), upload_u32(&f.gpu, &perm), uniform_buffer(&f.gpu, 16));
+        let rows = 13;
+        let yb = upload(&f.gpu, &vec![SENTINEL; (rows + 1) * outputs]);
+        let src = TargetSources { targets: &tb, outputs, perm: &permb, step: &step };
+        let d = f.kernels.gather_targets.record(&f.gpu, rows, &src, &yb).expect("record");
+        for start in [5usize, 37] {
+            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep { start: start as u32, pad: [0; 3] }));
+            submit(&f.gpu, &[&d]);
+            let y = read(&f.gpu, &yb, (rows + 1) * outputs);
+            for r in 0..rows {
+                let row = perm[start + r] as usize;
+                let want: Vec<u32> =
+                    targets[row * outputs..(row + 1) * outputs].iter().map(|v| v.to_bits()).collect();
+                let got: Vec<u32> = y[r * outputs..(r + 1) * outputs].iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "outputs={outputs} start={start}: row {r} (table row {row})");
+            }
+            assert_untouched(&format!("outputs={outputs}: past the batch"), &y[rows * outputs..]);
+        }
+        assert!(f.kernels.gather_targets.record(&f.gpu, rows + 1, &src, &yb).is_ok(), "exactly fits");
+        assert!(f.kernels.gather_targets.record(&f.gpu, 4 * rows, &src, &yb).is_err(), "past the output");
     }
 }
 

@@ -19,6 +19,7 @@ use naga::ShaderStage;
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
     ("gather.wgsl", &["gather"]),
+    ("gather_targets.wgsl", &["gather_targets"]),
     ("gather_texture.wgsl", &["gather_tex", "gather_tex4"]),
     ("gather_values.wgsl", &["gather_values"]),
     ("gather_vec4.wgsl", &["gather4"]),
