@@ -125,7 +125,13 @@ impl Executor for CpuShard {
     }
 
     /// The rows stay in the caller's data set: nothing to upload.
-    fn prepare(&mut self, _data: &Dataset, _train_idx: &[u32], _val: &ValSource<'_>) -> Result<()> {
+    /// The rows stay in the caller's data set; its targets must be class labels, which is
+    /// all the gather below reads.
+    fn prepare(&mut self, data: &Dataset, _train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
+        let values = |d: &Dataset| d.values().is_some();
+        if values(data) || matches!(val, ValSource::Data(v) if values(v)) {
+            return Err(Error::Config("a CPU shard trains on class labels only, not value targets".into()));
+        }
         Ok(())
     }
 
