@@ -18,7 +18,7 @@ const GELU_K: f32 = 0.044_715;
 
 /// `act(x)` for one value.
 #[inline]
-fn forward_one(x: f32, act: Activation) -> f32 {
+pub(super) fn forward_one(x: f32, act: Activation) -> f32 {
     match act {
         Activation::Identity => x,
         Activation::Relu => x.max(0.0),
@@ -30,7 +30,7 @@ fn forward_one(x: f32, act: Activation) -> f32 {
 
 /// `act'(x)` for one value.
 #[inline]
-fn derivative_one(x: f32, act: Activation) -> f32 {
+pub(super) fn derivative_one(x: f32, act: Activation) -> f32 {
     match act {
         Activation::Identity => 1.0,
         // The subgradient at exactly 0 is taken as 0, like PyTorch and the kernel.
