@@ -89,7 +89,8 @@ fn gemm_on(
         Epilogue::ActGrad { act, z } => (None, Some(act), None, Some(z)),
     };
     let job = Job { isa, a, b, n, k, bias, act, z };
-    split_rows(&job, 0, m, m.div_ceil(tasks), c, h);
+    // Parts of whole 6-row blocks (the 64-column kernel's), so that only the last is partial.
+    split_rows(&job, 0, m, m.div_ceil(tasks).next_multiple_of(6), c, h);
     Ok(())
 }
 

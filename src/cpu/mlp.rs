@@ -11,6 +11,7 @@ use crate::spec::Optimizer;
 use crate::spec::{Activation, Network, ParamLayout};
 
 use super::pass::{backward, forward, Workspace};
+use super::threads::on_pool;
 use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
 
 /// `evaluate` and `predict` run the forward pass on at most this many rows at a time, so a
@@ -127,6 +128,11 @@ impl CpuMlp {
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
     pub fn compute_gradients(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
+        on_pool(|| self.gradients_here(x, labels, scale_rows))
+    }
+
+    /// [`CpuMlp::compute_gradients`] on the calling thread.
+    fn gradients_here(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
         let rows = labels.len();
         check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
         if scale_rows < rows {
@@ -166,14 +172,21 @@ impl CpuMlp {
 
     /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
-        let out = self.compute_gradients(x, labels, labels.len())?;
-        self.apply_update();
-        Ok(out)
+        on_pool(|| {
+            let out = self.gradients_here(x, labels, labels.len())?;
+            self.apply_update();
+            Ok(out)
+        })
     }
 
     /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
     /// rows whose f32 loss sums are added in order. Gradients are left untouched.
     pub fn evaluate(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
+        on_pool(|| self.evaluate_here(x, labels))
+    }
+
+    /// [`CpuMlp::evaluate`] on the calling thread.
+    fn evaluate_here(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
         let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
         self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
@@ -191,6 +204,11 @@ impl CpuMlp {
     /// Softmax probabilities `[rows, classes]` for `x: [rows, inputs]`, in chunks of at most
     /// 1000 rows.
     pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        on_pool(|| self.predict_here(x))
+    }
+
+    /// [`CpuMlp::predict`] on the calling thread.
+    fn predict_here(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         if x.is_empty() || !x.len().is_multiple_of(inputs) {
             return Err(Error::Shape(format!(
