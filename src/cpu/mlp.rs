@@ -69,6 +69,12 @@ impl CpuMlp {
         })
     }
 
+    /// Outputs of the last layer, from the layout (`Network::outputs` builds a list of widths:
+    /// an allocation per call, which a training step must not make).
+    fn classes(&self) -> usize {
+        self.layout.layers.last().map_or(0, |l| l.outputs)
+    }
+
     /// The model's description.
     pub fn spec(&self) -> &Network {
         &self.spec
@@ -144,7 +150,7 @@ impl CpuMlp {
         self.work.reserve(&self.spec, rows)?;
         forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
         let last = self.spec.layers.len() - 1;
-        let classes = self.spec.outputs();
+        let classes = self.classes();
         let n = rows * classes;
         let (loss_sum, correct) = softmax_xent_into(
             &self.work.z[last][..n],
@@ -187,7 +193,7 @@ impl CpuMlp {
 
     /// [`CpuMlp::evaluate`] on the calling thread.
     fn evaluate_here(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
-        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
+        let (inputs, classes) = (self.spec.inputs(), self.classes());
         check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
         self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
         let last = self.spec.layers.len() - 1;
@@ -209,7 +215,7 @@ impl CpuMlp {
 
     /// [`CpuMlp::predict`] on the calling thread.
     fn predict_here(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
+        let (inputs, classes) = (self.spec.inputs(), self.classes());
         if x.is_empty() || !x.len().is_multiple_of(inputs) {
             return Err(Error::Shape(format!(
                 "predict needs x: [rows, {inputs}] with rows > 0, got {} values",

@@ -10,7 +10,7 @@
 //!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
-//! [`CpuMlp`] uses so that a training step allocates none of its own buffers.
+//! [`CpuMlp`] uses so that a warm training step allocates nothing (`tests/cpu_alloc.rs`).
 //!
 //! Threads (`threads.rs`): the large products, the optimizer update and the batch gather are
 //! cut over rayon's threads where that cannot change a bit, and the executor runs its steps on
