@@ -47,7 +47,12 @@ impl CpuExecutor {
     /// compiled for AVX-512 where the CPU has it (16 divisions at a time: at SSE's 4 the
     /// conversion was a tenth of an epoch), f32 values copied. Large batches are cut in
     /// row blocks over rayon's threads; a copy is a copy, so that changes no bit.
-    fn gather(&mut self, data: &Dataset, idx: &[u32]) {
+    ///
+    /// `next` are the rows of the next step: each is asked of memory as its counterpart here
+    /// is gathered, so that it arrives while this step computes (a batch's rows are scattered
+    /// over the data set, and waiting for them at the start of each row was most of the
+    /// gather's time).
+    fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32]) {
         let f = data.features();
         self.x.resize(idx.len() * f, 0.0);
         let labels = data.labels();
@@ -55,12 +60,15 @@ impl CpuExecutor {
         self.y.extend(idx.iter().map(|&i| labels[i as usize]));
         let rows_per = idx.len().div_ceil(tasks(idx.len() * f, MIN_GATHER, MIN_GATHER_OUTSIDE));
         if rows_per >= idx.len() {
-            gather_rows(data, idx, &mut self.x);
+            gather_rows(data, idx, next, &mut self.x);
         } else {
-            self.x
-                .par_chunks_mut(rows_per * f)
-                .zip(idx.par_chunks(rows_per))
-                .for_each(|(x, idx)| gather_rows(data, idx, x));
+            self.x.par_chunks_mut(rows_per * f).zip(idx.par_chunks(rows_per)).enumerate().for_each(
+                |(part, (x, idx))| {
+                    let first = (part * rows_per).min(next.len());
+                    let next = &next[first..(first + rows_per).min(next.len())];
+                    gather_rows(data, idx, next, x)
+                },
+            );
         }
     }
 
@@ -68,7 +76,7 @@ impl CpuExecutor {
         on_pool(|| {
             let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
             for chunk in idx.chunks(EVAL_ROWS) {
-                self.gather(data, chunk);
+                self.gather(data, chunk, &[]);
                 let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
@@ -96,25 +104,29 @@ impl Executor for CpuExecutor {
         hook: StepHook<'_>,
     ) -> Result<EpochSums> {
         let mut train = PassSums { rows: plan.order.len(), ..PassSums::default() };
+        let (order, batch) = (plan.order, plan.batch.max(1));
+        let total = order.len().div_ceil(batch);
+        // The rows of step `s`, or none past the last.
+        let rows_of = |s: usize| order.get(s * batch..((s + 1) * batch).min(order.len())).unwrap_or(&[]);
         let mut steps = 0;
         // HOOK_STEPS steps at a time on one of rayon's threads (see `on_pool`), the hook (which
         // may not leave this thread) between them.
-        for group in plan.order.chunks(plan.batch.saturating_mul(HOOK_STEPS)) {
-            let (sums, done) = on_pool(|| -> Result<(PassSums, usize)> {
+        while steps < total {
+            let end = (steps + HOOK_STEPS).min(total);
+            let sums = on_pool(|| -> Result<PassSums> {
                 let mut sums = PassSums::default();
-                let mut done = 0;
-                for chunk in group.chunks(plan.batch) {
-                    self.gather(data, chunk);
+                for s in steps..end {
+                    self.gather(data, rows_of(s), rows_of(s + 1));
                     let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
                     sums.loss += l as f64;
                     sums.correct += c as f64;
-                    done += 1;
                 }
-                Ok((sums, done))
+                Ok(sums)
             })?;
             train.loss += sums.loss;
             train.correct += sums.correct;
-            steps += done;
+            let done = end - steps;
+            steps = end;
             if done == HOOK_STEPS {
                 hook(steps)?;
             }
@@ -183,8 +195,9 @@ impl Executor for CpuExecutor {
     }
 }
 
-/// Rows `idx` of `data` into `x: [idx.len(), features]`.
-fn gather_rows(data: &Dataset, idx: &[u32], x: &mut [f32]) {
+/// Rows `idx` of `data` into `x: [idx.len(), features]`, prefetching the rows `next` (see
+/// [`CpuExecutor::gather`]).
+fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], x: &mut [f32]) {
     let f = data.features();
     let Some(pixels) = data.pixels() else {
         for (&i, x) in idx.iter().zip(x.chunks_exact_mut(f)) {
@@ -196,8 +209,10 @@ fn gather_rows(data: &Dataset, idx: &[u32], x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     let avx512 = std::arch::is_x86_feature_detected!("avx512f");
     for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(f)).enumerate() {
-        if let Some(&next) = idx.get(r + 1) {
-            prefetch_row(row(next));
+        // The next row of this step, in case it was not fetched ahead (the first step), and
+        // the next step's row.
+        for &ahead in idx.get(r + 1).into_iter().chain(next.get(r)) {
+            prefetch_row(row(ahead));
         }
         #[cfg(target_arch = "x86_64")]
         if avx512 {

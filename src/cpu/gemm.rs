@@ -24,7 +24,7 @@
 use crate::error::{Error, Result};
 use crate::spec::Activation;
 
-use super::activation::{derivative_one, forward_one};
+use super::activation::{forward_span, scale_by_derivative};
 use super::simd::{Isa, Lanes};
 use super::threads::tasks;
 
@@ -135,22 +135,15 @@ fn split_rows(job: &Job<'_>, i0: usize, i1: usize, chunk: usize, c: &mut [f32], 
 /// scalar epilogue (activation or its derivative) while it is in L1.
 fn run_rows(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32], mut h: Option<&mut [f32]>) {
     let n = job.n;
-    // The activation pass of rows r0..r1 (relative to i0) and columns j0..j1: the formulas of
+    // The activation pass of rows r0..r1 (relative to i0) and columns j0..j1: the loops of
     // `activation_forward_into` and `activation_backward_into`, so the same bits.
     let mut finish = |c: &mut [f32], r0: usize, r1: usize, j0: usize, j1: usize| {
         for r in r0..r1 {
             let span = r * n + j0..r * n + j1;
             match (job.act, h.as_deref_mut(), job.z) {
-                (Some(act), Some(h), _) => {
-                    for (h, &z) in h[span.clone()].iter_mut().zip(&c[span]) {
-                        *h = forward_one(z, act);
-                    }
-                }
+                (Some(act), Some(h), _) => forward_span(&c[span.clone()], act, &mut h[span]),
                 (Some(act), None, Some(z)) => {
-                    let zs = (i0 + r) * n + j0..(i0 + r) * n + j1;
-                    for (dz, &z) in c[span].iter_mut().zip(&z[zs]) {
-                        *dz *= derivative_one(z, act);
-                    }
+                    scale_by_derivative(&mut c[span], &z[(i0 + r) * n + j0..(i0 + r) * n + j1], act)
                 }
                 _ => {}
             }
