@@ -241,12 +241,20 @@ fn pixels_to_f32(p: &[u8], x: &mut [f32]) {
     }
 }
 
-/// [`pixels_to_f32`] compiled for AVX-512: division is correctly rounded at any width, so the
-/// same bits.
+/// [`pixels_to_f32`]'s bits without a division, for AVX-512 (whose FMA rounds once): the
+/// quotient `q = p * (1/255)` is off by an ulp for half of the bytes, and one Newton step on
+/// its remainder, `q + fma(-q, 255, p) * (1/255)`, rounds to the correctly rounded `p / 255`
+/// for every byte (a test checks all 256). Three vector operations instead of a division,
+/// which ran at a sixteenth of their rate.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn pixels_to_f32_avx512(p: &[u8], x: &mut [f32]) {
-    pixels_to_f32(p, x)
+    const INV: f32 = 1.0 / 255.0;
+    for (x, &p) in x.iter_mut().zip(p) {
+        let p = f32::from(p);
+        let q = p * INV;
+        *x = (-q).mul_add(255.0, p).mul_add(INV, q);
+    }
 }
 
 /// Asks the CPU to start loading `row` into cache: batch rows are scattered over the data set,
