@@ -44,6 +44,7 @@ fn warm_training_steps_and_evaluation_allocate_nothing() {
     let x: Vec<f32> = (0..rows * features).map(|i| (i % 255) as f32 / 255.0).collect();
     let labels: Vec<u32> = (0..rows as u32).map(|r| r % 10).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
+    warm_up_pool(&pool);
     let counted = pool.install(|| {
         let spec = Network::default();
         let params = spec.layout().init(Init::He, 1);
@@ -61,4 +62,20 @@ fn warm_training_steps_and_evaluation_allocate_nothing() {
         ALLOCATIONS.load(Ordering::Relaxed) - before
     });
     assert_eq!(counted, 0, "allocations in 10 warm training steps and an evaluation");
+}
+
+/// Gets the pool's one-time allocations over with: its threads start (each allocates its
+/// queues as it starts, which on a busy machine may be late), and each steals a job once
+/// (a thread's first steal registers it with crossbeam's epoch collector).
+fn warm_up_pool(pool: &rayon::ThreadPool) {
+    pool.broadcast(|_| ());
+    for owner in 0..pool.current_num_threads() {
+        pool.broadcast(|ctx| {
+            if ctx.index() == owner {
+                // The second half can only run on another thread: the first waits for it.
+                let both = std::sync::Barrier::new(2);
+                rayon::join(|| both.wait(), || both.wait());
+            }
+        });
+    }
 }
