@@ -3,13 +3,16 @@
 
 use rayon::prelude::*;
 
-use crate::data::Dataset;
+use std::ops::Range;
+
+use crate::data::{Dataset, Features};
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
 #[cfg(doc)]
 use crate::spec::pixel_value;
 use crate::spec::{Network, Optimizer};
 
+use super::layers::LayerInput;
 use super::threads::{on_pool, tasks};
 use super::CpuMlp;
 
@@ -27,8 +30,10 @@ pub(crate) struct CpuExecutor {
     mlp: CpuMlp,
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
-    /// Reused batch buffers: no allocation per step.
+    /// Reused batch buffers: no allocation per step. `x` holds the batch's rows, or their
+    /// columns `..h` when the first layer splits its inputs at `h`, and `x_hi` then the rest.
     x: Vec<f32>,
+    x_hi: Vec<f32>,
     y: Vec<u32>,
 }
 
@@ -38,15 +43,18 @@ impl CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
             best: Vec::new(),
             x: Vec::new(),
+            x_hi: Vec::new(),
             y: Vec::new(),
         })
     }
 
     /// Gathers rows `idx` of `data` into the batch buffers as the model sees them: pixels
-    /// as `p / 255` (the bits of [`pixel_value`], which the GPU's table holds too) in a loop
-    /// compiled for AVX-512 where the CPU has it (16 divisions at a time: at SSE's 4 the
-    /// conversion was a tenth of an epoch), f32 values copied. Large batches are cut in
-    /// row blocks over rayon's threads; a copy is a copy, so that changes no bit.
+    /// as `p / 255` (the bits of [`pixel_value`], which the GPU's table holds too), f32
+    /// values copied. When the first layer splits its inputs at `h` (`cpu/layers/dense.rs`),
+    /// the columns `..h` go to `x` and `h..` to `x_hi`, each half gathered on the thread that
+    /// will multiply it (rayon::join's first half here, the second on the other thread), so
+    /// that it is already in that core's cache; otherwise large batches are cut in row blocks.
+    /// A copy is a copy: neither changes a bit.
     ///
     /// `next` are the rows of the next step: each is asked of memory as its counterpart here
     /// is gathered, so that it arrives while this step computes (a batch's rows are scattered
@@ -54,19 +62,26 @@ impl CpuExecutor {
     /// gather's time).
     fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32]) {
         let f = data.features();
-        self.x.resize(idx.len() * f, 0.0);
         let labels = data.labels();
         self.y.clear();
         self.y.extend(idx.iter().map(|&i| labels[i as usize]));
+        if let Some(h) = self.mlp.input_split() {
+            self.x.resize(idx.len() * h, 0.0);
+            self.x_hi.resize(idx.len() * (f - h), 0.0);
+            let (lo, hi) = (&mut self.x, &mut self.x_hi);
+            rayon::join(|| gather_rows(data, idx, next, 0..h, lo), || gather_rows(data, idx, next, h..f, hi));
+            return;
+        }
+        self.x.resize(idx.len() * f, 0.0);
         let rows_per = idx.len().div_ceil(tasks(idx.len() * f, MIN_GATHER, MIN_GATHER_OUTSIDE));
         if rows_per >= idx.len() {
-            gather_rows(data, idx, next, &mut self.x);
+            gather_rows(data, idx, next, 0..f, &mut self.x);
         } else {
             self.x.par_chunks_mut(rows_per * f).zip(idx.par_chunks(rows_per)).enumerate().for_each(
                 |(part, (x, idx))| {
                     let first = (part * rows_per).min(next.len());
                     let next = &next[first..(first + rows_per).min(next.len())];
-                    gather_rows(data, idx, next, x)
+                    gather_rows(data, idx, next, 0..f, x)
                 },
             );
         }
@@ -77,7 +92,8 @@ impl CpuExecutor {
             let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
             for chunk in idx.chunks(EVAL_ROWS) {
                 self.gather(data, chunk, &[]);
-                let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+                let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
+                let (l, c) = self.mlp.evaluate_here(x, &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
@@ -117,7 +133,8 @@ impl Executor for CpuExecutor {
                 let mut sums = PassSums::default();
                 for s in steps..end {
                     self.gather(data, rows_of(s), rows_of(s + 1));
-                    let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
+                    let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
+                    let (l, c) = self.mlp.train_step_here(x, &self.y)?;
                     sums.loss += l as f64;
                     sums.correct += c as f64;
                 }
@@ -195,17 +212,34 @@ impl Executor for CpuExecutor {
     }
 }
 
-/// Rows `idx` of `data` into `x: [idx.len(), features]`, prefetching the rows `next` (see
-/// [`CpuExecutor::gather`]).
-fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], x: &mut [f32]) {
-    let f = data.features();
-    let Some(pixels) = data.pixels() else {
-        for (&i, x) in idx.iter().zip(x.chunks_exact_mut(f)) {
-            data.row_into(i as usize, x);
+/// The gathered batch as the model takes it: whole, or in the first layer's halves.
+fn gathered<'a>(x: &'a [f32], x_hi: &'a [f32], halves: bool) -> LayerInput<'a> {
+    if halves {
+        LayerInput::Halves(x, x_hi)
+    } else {
+        LayerInput::Whole(x)
+    }
+}
+
+/// Columns `cols` of rows `idx` of `data` into `x: [idx.len(), cols.len()]`, prefetching
+/// the same columns of the rows `next` (see [`CpuExecutor::gather`]).
+fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x: &mut [f32]) {
+    let (f, w) = (data.features(), cols.len());
+    let span = |i: u32| i as usize * f + cols.start..i as usize * f + cols.end;
+    let pixels = match data.feature_data() {
+        Features::Pixels(p) => p,
+        Features::Values(v) => {
+            for (&i, x) in idx.iter().zip(x.chunks_exact_mut(w)) {
+                if w == f {
+                    data.row_into(i as usize, x);
+                } else {
+                    x.copy_from_slice(&v[span(i)]);
+                }
+            }
+            return;
         }
-        return;
     };
-    let row = |i: u32| &pixels[i as usize * f..(i as usize + 1) * f];
+    let row = |i: u32| &pixels[span(i)];
     // First the first and last byte of each row of the next step, in one burst: the rows are
     // scattered over tens of megabytes, each on its own page, and a prefetch waits for its
     // page walk; a burst lets the walks overlap instead of taking one per row below.
@@ -216,7 +250,7 @@ fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], x: &mut [f32]) {
     }
     #[cfg(target_arch = "x86_64")]
     let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-    for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(f)).enumerate() {
+    for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(w)).enumerate() {
         // The next row of this step, in case it was not fetched ahead (the first step), and
         // the next step's row.
         for &ahead in idx.get(r + 1).into_iter().chain(next.get(r)) {
@@ -281,7 +315,8 @@ fn prefetch(p: *const u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::pixel_value;
+    use crate::data::Targets;
+    use crate::spec::{pixel_value, Init};
 
     /// Every byte converts to `pixel_value`'s bits, in the portable loop and the AVX-512 one.
     #[test]
@@ -297,6 +332,47 @@ mod tests {
             // SAFETY: AVX-512F was detected just above.
             unsafe { pixels_to_f32_avx512(&bytes, &mut x) };
             assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX-512 loop");
+        }
+    }
+
+    /// Pixels and the same values as f32 gather to the same bits, whole or in the first
+    /// layer's halves, and the halves are the rows' columns.
+    #[test]
+    fn pixels_and_values_gather_alike_whole_and_in_halves() {
+        let (rows, f) = (9, 784);
+        let px: Vec<u8> = (0..rows * f).map(|i| (i * 31 % 256) as u8).collect();
+        let labels: Vec<u8> = (0..rows).map(|r| (r % 10) as u8).collect();
+        let images = Dataset::new(px.clone(), labels.clone(), f, 10).expect("pixels");
+        let values = px.iter().map(|&p| pixel_value(p)).collect();
+        let targets =
+            Targets::Classes { labels: labels.iter().map(|&l| u32::from(l)).collect(), classes: 10 };
+        let table = Dataset::from_values(values, f, targets).expect("values");
+        let idx = [4u32, 0, 8, 4, 2];
+        for (name, spec) in [
+            ("split", Network::default()),
+            ("whole", Network::classifier(&[784, 8, 10], crate::Activation::Relu)),
+        ] {
+            let params = spec.layout().init(Init::He, 1);
+            let gather = |data: &Dataset| {
+                let mut e = CpuExecutor::new(&spec, Optimizer::adam(1e-3), &params).expect("executor");
+                e.gather(data, &idx, &[1, 2]);
+                let split = e.mlp.input_split();
+                (e.x, e.x_hi, e.y, split)
+            };
+            let (a, b) = (gather(&images), gather(&table));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!((bits(&a.0), bits(&a.1), &a.2), (bits(&b.0), bits(&b.1), &b.2), "{name}");
+            let h = a.3.unwrap_or(f);
+            assert_eq!(name == "split", a.3.is_some(), "{name}: split");
+            for (r, &i) in idx.iter().enumerate() {
+                let want: Vec<u32> = px[i as usize * f..(i as usize + 1) * f]
+                    .iter()
+                    .map(|&p| pixel_value(p).to_bits())
+                    .collect();
+                assert_eq!(bits(&a.0[r * h..(r + 1) * h]), want[..h], "{name}: row {r}, columns ..{h}");
+                let w = f - h;
+                assert_eq!(bits(&a.1[r * w..(r + 1) * w]), want[h..], "{name}: row {r}, columns {h}..");
+            }
         }
     }
 }

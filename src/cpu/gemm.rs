@@ -67,13 +67,27 @@ pub(super) fn gemm(
     mnk: (usize, usize, usize),
     epilogue: Epilogue<'_>,
 ) -> Result<()> {
-    gemm_on(Isa::detect(), a, b, c, mnk, epilogue)
+    gemm_on(Isa::detect(), MIN_TASK_MACS, a, b, c, mnk, epilogue)
+}
+
+/// [`gemm`] for a part of a layer's work that already has a thread of its own (see
+/// `cpu/layers/dense.rs`): split further only when each thread would get at least
+/// `min_task_macs` multiply-adds.
+pub(super) fn gemm_part(
+    min_task_macs: usize,
+    a: StridedA<'_>,
+    b: &[f32],
+    c: &mut [f32],
+    mnk: (usize, usize, usize),
+) -> Result<()> {
+    gemm_on(Isa::detect(), min_task_macs, a, b, c, mnk, Epilogue::None)
 }
 
 /// [`gemm`] with the instruction set chosen by the caller (the tests run each one this CPU
-/// has); `isa` must be supported by this CPU.
+/// has; `isa` must be supported by this CPU) and the least work per thread of a split.
 fn gemm_on(
     isa: Isa,
+    min_task_macs: usize,
     a: StridedA<'_>,
     b: &[f32],
     c: &mut [f32],
@@ -82,7 +96,7 @@ fn gemm_on(
 ) -> Result<()> {
     check(a, b, c, (m, n, k), &epilogue)?;
     let macs = m.saturating_mul(n).saturating_mul(k);
-    let tasks = tasks(macs, MIN_TASK_MACS, MIN_TASK_MACS_OUTSIDE).min(m);
+    let tasks = tasks(macs, min_task_macs, MIN_TASK_MACS_OUTSIDE.max(min_task_macs)).min(m);
     let (bias, act, h, z) = match epilogue {
         Epilogue::None => (None, None, None, None),
         Epilogue::Bias { bias, act, h } => (Some(bias), h.as_ref().map(|_| act), h, None),
@@ -475,7 +489,7 @@ mod tests {
                     let (a, b) = (values(m * k, s as u64), values(k * n, 100 + s as u64));
                     let sa = operand(&a, m, k, transposed);
                     let mut c = vec![f32::NAN; m * n];
-                    gemm_on(isa, sa, &b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
+                    gemm_on(isa, MIN_TASK_MACS, sa, &b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
                     for i in 0..m {
                         for j in 0..n {
                             let terms: Vec<f64> = (0..k)
@@ -506,7 +520,8 @@ mod tests {
             let (a, b) = (values(m * k, s as u64), values(k * n, 7 + s as u64));
             let run = |isa| {
                 let mut c = vec![0.0; m * n];
-                gemm_on(isa, operand(&a, m, k, false), &b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
+                gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut c, (m, n, k), Epilogue::None)
+                    .expect("gemm");
                 c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             };
             assert_eq!(run(vector[0]), run(vector[1]), "[{m}, {n}, {k}]");
@@ -522,16 +537,32 @@ mod tests {
                 let (a, b) = (values(m * k, s as u64), values(k * n, 50 + s as u64));
                 let (bias, z) = (values(n, 9 + s as u64), values(m * n, 80 + s as u64));
                 let mut plain = vec![0.0; m * n];
-                gemm_on(isa, operand(&a, m, k, false), &b, &mut plain, (m, n, k), Epilogue::None)
-                    .expect("gemm");
+                gemm_on(
+                    isa,
+                    MIN_TASK_MACS,
+                    operand(&a, m, k, false),
+                    &b,
+                    &mut plain,
+                    (m, n, k),
+                    Epilogue::None,
+                )
+                .expect("gemm");
                 for act in Activation::ALL {
                     let mut want_z = plain.clone();
                     add_bias(&mut want_z, &bias).expect("bias");
                     let want_h = activation_forward(&want_z, act);
                     let (mut got_z, mut got_h) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
                     let epilogue = Epilogue::Bias { bias: &bias, act, h: Some(&mut got_h) };
-                    gemm_on(isa, operand(&a, m, k, false), &b, &mut got_z, (m, n, k), epilogue)
-                        .expect("gemm");
+                    gemm_on(
+                        isa,
+                        MIN_TASK_MACS,
+                        operand(&a, m, k, false),
+                        &b,
+                        &mut got_z,
+                        (m, n, k),
+                        epilogue,
+                    )
+                    .expect("gemm");
                     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&got_z), bits(&want_z), "{isa:?} {act:?} [{m}, {n}, {k}]: z");
                     assert_eq!(bits(&got_h), bits(&want_h), "{isa:?} {act:?} [{m}, {n}, {k}]: h");
@@ -539,8 +570,16 @@ mod tests {
                     let want_dz = activation_backward(&plain, &z, act).expect("backward");
                     let mut got_dz = vec![f32::NAN; m * n];
                     let epilogue = Epilogue::ActGrad { act, z: &z };
-                    gemm_on(isa, operand(&a, m, k, false), &b, &mut got_dz, (m, n, k), epilogue)
-                        .expect("gemm");
+                    gemm_on(
+                        isa,
+                        MIN_TASK_MACS,
+                        operand(&a, m, k, false),
+                        &b,
+                        &mut got_dz,
+                        (m, n, k),
+                        epilogue,
+                    )
+                    .expect("gemm");
                     assert_eq!(bits(&got_dz), bits(&want_dz), "{isa:?} {act:?} [{m}, {n}, {k}]: dz");
                 }
             }

@@ -12,10 +12,13 @@
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
 //! [`CpuMlp`] uses so that a warm training step allocates nothing (`tests/cpu_alloc.rs`).
 //!
-//! Threads (`threads.rs`): the large products, the optimizer update and the batch gather are
-//! cut over rayon's threads where that cannot change a bit, and the executor runs its steps on
-//! a rayon thread so that each hand-off costs about a microsecond. One thread or many give
-//! the same bits (tested).
+//! Threads (`threads.rs`): a layer with many weights splits its inputs in two halves, and
+//! each half's products, gradient rows, optimizer update and (in the executor) batch columns
+//! run on their own thread, so that each core keeps its half of the weights and moments in
+//! its cache (`layers/dense.rs`); other large products and updates are cut in blocks. The
+//! executor runs its steps on a rayon thread so that each hand-off costs about a
+//! microsecond. Nothing is cut by the number of threads in a way that changes a bit: one
+//! thread or many give the same bits (tested).
 
 mod activation;
 mod executor;

@@ -42,14 +42,7 @@ pub fn adam_step(
     check_len("Adam gradients", grads.len(), params.len())?;
     check_len("Adam first moment m", m.len(), params.len())?;
     check_len("Adam second moment v", v.len(), params.len())?;
-    let chunk = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { adam_chunk_avx512(p, g, m, v, s) };
-        }
-        adam_chunk(p, g, m, v, s)
-    };
+    let chunk = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| adam_here(p, g, m, v, s);
     let part = chunk_len(params.len());
     if part >= params.len() {
         chunk(params, grads, m, v);
@@ -62,6 +55,17 @@ pub fn adam_step(
             .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
     }
     Ok(())
+}
+
+/// One Adam step on the common length of the four buffers, on the calling thread: the
+/// AVX-512 loop where the CPU has it.
+pub(super) fn adam_here(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &StepScalars) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { adam_chunk_avx512(p, g, m, v, s) };
+    }
+    adam_chunk(p, g, m, v, s)
 }
 
 /// [`adam_chunk`] compiled for AVX-512: sqrt and division dominate the step, and 16 lanes do
@@ -99,18 +103,21 @@ fn adam_loop<const DECAY: bool>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut
     }
 }
 
+/// One SGD step on the common length of the three buffers, on the calling thread.
+pub(super) fn sgd_here(p: &mut [f32], g: &[f32], u: &mut [f32], s: &StepScalars) {
+    let (lr, mu) = (s.lr, s.beta1);
+    for ((p, &g), u) in p.iter_mut().zip(g).zip(u.iter_mut()) {
+        *u = mu * *u + g;
+        *p -= lr * *u;
+    }
+}
+
 /// One SGD step with PyTorch's momentum on every element: `u = mu u + g`, `p -= lr u`, with
 /// `mu = s.beta1` (plain SGD when 0, where `u` is then just `g`).
 pub fn sgd_step(params: &mut [f32], grads: &[f32], u: &mut [f32], s: &StepScalars) -> Result<()> {
     check_len("SGD gradients", grads.len(), params.len())?;
     check_len("SGD momentum buffer", u.len(), params.len())?;
-    let (lr, mu) = (s.lr, s.beta1);
-    let chunk = |p: &mut [f32], g: &[f32], u: &mut [f32]| {
-        for ((p, &g), u) in p.iter_mut().zip(g).zip(u.iter_mut()) {
-            *u = mu * *u + g;
-            *p -= lr * *u;
-        }
-    };
+    let chunk = |p: &mut [f32], g: &[f32], u: &mut [f32]| sgd_here(p, g, u, s);
     let part = chunk_len(params.len());
     if part >= params.len() {
         chunk(params, grads, u);

@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::spec::{Layer, Network, ParamLayout};
 
 use super::elements;
-use super::layers::dense;
+use super::layers::{dense, LayerInput};
 
 /// Per-layer activation buffers for up to `rows` rows. Layer `l` has `out_l` outputs.
 #[derive(Debug, Default)]
@@ -22,6 +22,9 @@ pub(super) struct Workspace {
     /// `W_l^T` of the layer whose input gradient is being computed: `inputs * outputs` floats
     /// of the largest layer above the first. Independent of the rows, sized once.
     wt: Vec<f32>,
+    /// The second input half's share of a split layer's `z` (`cpu/layers/dense.rs`):
+    /// `[rows, widest output]`.
+    z_hi: Vec<f32>,
 }
 
 impl Workspace {
@@ -42,6 +45,7 @@ impl Workspace {
         self.a = buffers(hidden)?;
         let wt = widths.windows(2).skip(1).map(|w| w[0] * w[1]).max().unwrap_or(0);
         self.wt = vec![0.0; wt];
+        self.z_hi = vec![0.0; elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?];
         self.rows = rows;
         Ok(())
     }
@@ -55,7 +59,7 @@ pub(super) fn forward(
     layout: &ParamLayout,
     params: &[f32],
     work: &mut Workspace,
-    x: &[f32],
+    x: LayerInput<'_>,
     rows: usize,
 ) -> Result<()> {
     let last = spec.layers.len() - 1;
@@ -63,11 +67,13 @@ pub(super) fn forward(
         let (inp, out) = (slots.inputs, slots.outputs);
         // a_{l-1}: [rows, inp]; the hidden activations before layer l are a[..l].
         let (before, after) = work.a.split_at_mut(l);
-        let a_prev = if l == 0 { x } else { &before[l - 1][..rows * inp] };
+        let a_prev = if l == 0 { x } else { LayerInput::Whole(&before[l - 1][..rows * inp]) };
         let z = &mut work.z[l][..rows * out];
         let h = if l < last { Some(&mut after[0][..rows * out]) } else { None };
         match *layer {
-            Layer::Dense { activation, .. } => dense::forward(slots, activation, params, a_prev, z, h, rows)?,
+            Layer::Dense { activation, .. } => {
+                dense::forward(slots, activation, params, a_prev, z, h, &mut work.z_hi, rows)?
+            }
         }
     }
     Ok(())
@@ -83,12 +89,12 @@ pub(super) fn backward(
     params: &[f32],
     grads: &mut [f32],
     work: &mut Workspace,
-    x: &[f32],
+    x: LayerInput<'_>,
     rows: usize,
 ) -> Result<()> {
     for (l, (layer, slots)) in spec.layers.iter().zip(&layout.layers).enumerate().rev() {
         let (inp, out) = (slots.inputs, slots.outputs);
-        let a_prev = if l == 0 { x } else { &work.a[l - 1][..rows * inp] };
+        let a_prev = if l == 0 { x } else { LayerInput::Whole(&work.a[l - 1][..rows * inp]) };
         // dz_l is read, dz_{l-1} written: split the list between them.
         let (before, after) = work.dz.split_at_mut(l);
         let dz = &after[0][..rows * out];

@@ -1,8 +1,10 @@
 //! How the CPU backend shares work between rayon's threads.
 //!
 //! Work is only ever split where the split cannot change a bit: elementwise loops (the
-//! optimizers, the batch gather) and products whose every output is summed by one thread in
-//! order of `k` (`gemm.rs`). The loss, summed over rows in order, stays on one thread.
+//! optimizers, the batch gather), products whose every output is summed by one thread in
+//! order of `k` (`gemm.rs`), and the two input halves of a large dense layer, which are
+//! summed apart whatever the number of threads (`layers/dense.rs`). The loss, summed over
+//! rows in order, stays on one thread.
 //!
 //! What a split costs depends on where it is asked for. On one of rayon's threads,
 //! `rayon::join` pushes the second half onto the thread's own queue, where the other thread,
@@ -23,23 +25,15 @@ pub(super) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// Parts per thread on a rayon thread: on a machine shared with other work, a thread may be
-/// descheduled in the middle of its part, and with several parts each the other threads take
-/// over the ones it has not started instead of waiting for all of them.
-const PARTS_PER_THREAD: usize = 4;
-
-/// How many parts to cut `work` units into: up to [`PARTS_PER_THREAD`] per thread, each of at
-/// least `min_in_pool` units, on a rayon thread; one per thread of at least `min_outside`
-/// units elsewhere; 1 when the work is smaller.
+/// How many parts to cut `work` units into: one per thread, each of at least `min_in_pool`
+/// units on a rayon thread or `min_outside` elsewhere; 1 when the work is smaller.
+///
+/// One part per thread rather than more: with two, `rayon::join` runs the first on the
+/// calling thread and the other thread takes the second, so each thread keeps working on the
+/// same data from one step to the next; smaller parts, taken by whichever thread comes first,
+/// kept moving data between the cores' caches (a step at batch 32 took 90-105 us on two
+/// threads with 4 parts each, 68-90 us with one, on the 2-core VM).
 pub(super) fn tasks(work: usize, min_in_pool: usize, min_outside: usize) -> usize {
-    let threads = rayon::current_num_threads();
-    let (most, min) = if rayon::current_thread_index().is_some() {
-        (threads * PARTS_PER_THREAD, min_in_pool)
-    } else {
-        (threads, min_outside)
-    };
-    if threads == 1 {
-        return 1;
-    }
-    most.min(work / min.max(1)).max(1)
+    let min = if rayon::current_thread_index().is_some() { min_in_pool } else { min_outside };
+    rayon::current_num_threads().min(work / min.max(1)).max(1)
 }
