@@ -31,8 +31,9 @@ pub(super) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// One part per thread rather than more: with two, `rayon::join` runs the first on the
 /// calling thread and the other thread takes the second, so each thread keeps working on the
 /// same data from one step to the next; smaller parts, taken by whichever thread comes first,
-/// kept moving data between the cores' caches (a step at batch 32 took 90-105 us on two
-/// threads with 4 parts each, 68-90 us with one, on the 2-core VM).
+/// kept moving data between the cores' caches (on the 2-core VM, with a neighbour on one
+/// core, the best MNIST step at batch 32 took 68-90 us with one part per thread, 90-105 us
+/// with four).
 pub(super) fn tasks(work: usize, min_in_pool: usize, min_outside: usize) -> usize {
     let min = if rayon::current_thread_index().is_some() { min_in_pool } else { min_outside };
     rayon::current_num_threads().min(work / min.max(1)).max(1)
