@@ -350,7 +350,7 @@ mod tests {
         let idx = [4u32, 0, 8, 4, 2];
         for (name, spec) in [
             ("split", Network::default()),
-            ("whole", Network::classifier(&[784, 8, 10], crate::Activation::Relu)),
+            ("whole", Network::classifier(&[784, 8, 10], crate::spec::Activation::Relu)),
         ] {
             let params = spec.layout().init(Init::He, 1);
             let gather = |data: &Dataset| {
