@@ -43,18 +43,23 @@ fn main() -> wgtrain::Result<()> {
         for _ in 0..EPOCHS {
             let start = Instant::now();
             order.shuffle(&mut rng);
-            let (mut loss, mut correct) = (0.0f64, 0u32);
-            for idx in order.chunks(batch) {
-                let n = idx.len();
-                for (r, &i) in idx.iter().enumerate() {
-                    xb[r * FEATURES..(r + 1) * FEATURES]
-                        .copy_from_slice(&x[i * FEATURES..(i + 1) * FEATURES]);
-                    yb[r] = labels[i];
+            // The epoch on one of rayon's threads: the model shares each step's work with the
+            // pool's other threads, which is cheap from there (see `CpuMlp`'s docs).
+            let (loss, correct) = rayon::scope(|_| -> wgtrain::Result<(f64, u32)> {
+                let (mut loss, mut correct) = (0.0f64, 0u32);
+                for idx in order.chunks(batch) {
+                    let n = idx.len();
+                    for (r, &i) in idx.iter().enumerate() {
+                        xb[r * FEATURES..(r + 1) * FEATURES]
+                            .copy_from_slice(&x[i * FEATURES..(i + 1) * FEATURES]);
+                        yb[r] = labels[i];
+                    }
+                    let (l, c) = model.train_step(&xb[..n * FEATURES], &yb[..n])?;
+                    loss += l as f64;
+                    correct += c;
                 }
-                let (l, c) = model.train_step(&xb[..n * FEATURES], &yb[..n])?;
-                loss += l as f64;
-                correct += c;
-            }
+                Ok((loss, correct))
+            })?;
             seconds.push(start.elapsed().as_secs_f64());
             last = (loss / ROWS as f64, correct);
         }

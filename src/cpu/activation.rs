@@ -64,10 +64,46 @@ pub fn activation_forward(z: &[f32], act: Activation) -> Vec<f32> {
 /// [`activation_forward`] into `a`, which must be as long as `z`.
 pub fn activation_forward_into(z: &[f32], act: Activation, a: &mut [f32]) -> Result<()> {
     check_len("activation output", a.len(), z.len())?;
-    for (a, &x) in a.iter_mut().zip(z) {
-        *a = forward_one(x, act);
-    }
+    forward_span(z, act, a);
     Ok(())
+}
+
+/// `a = act(z)` over the common length of `z` and `a`, with the activation chosen once
+/// outside the loop so that each loop is branch-free and vectorizes (the product's epilogue
+/// runs it on every block of a layer's output).
+pub(super) fn forward_span(z: &[f32], act: Activation, a: &mut [f32]) {
+    #[inline(always)]
+    fn each(z: &[f32], a: &mut [f32], f: impl Fn(f32) -> f32) {
+        for (a, &x) in a.iter_mut().zip(z) {
+            *a = f(x);
+        }
+    }
+    match act {
+        Activation::Identity => each(z, a, |x| forward_one(x, Activation::Identity)),
+        Activation::Relu => each(z, a, |x| forward_one(x, Activation::Relu)),
+        Activation::Sigmoid => each(z, a, |x| forward_one(x, Activation::Sigmoid)),
+        Activation::Tanh => each(z, a, |x| forward_one(x, Activation::Tanh)),
+        Activation::Gelu => each(z, a, |x| forward_one(x, Activation::Gelu)),
+    }
+}
+
+/// `dz *= act'(z)` over the common length of `dz` and `z`: [`activation_backward_into`]'s
+/// formula with its upstream gradient read from `dz` itself (the input-gradient product's
+/// epilogue), the activation chosen once outside the loop.
+pub(super) fn scale_by_derivative(dz: &mut [f32], z: &[f32], act: Activation) {
+    #[inline(always)]
+    fn each(dz: &mut [f32], z: &[f32], f: impl Fn(f32) -> f32) {
+        for (dz, &x) in dz.iter_mut().zip(z) {
+            *dz *= f(x);
+        }
+    }
+    match act {
+        Activation::Identity => each(dz, z, |x| derivative_one(x, Activation::Identity)),
+        Activation::Relu => each(dz, z, |x| derivative_one(x, Activation::Relu)),
+        Activation::Sigmoid => each(dz, z, |x| derivative_one(x, Activation::Sigmoid)),
+        Activation::Tanh => each(dz, z, |x| derivative_one(x, Activation::Tanh)),
+        Activation::Gelu => each(dz, z, |x| derivative_one(x, Activation::Gelu)),
+    }
 }
 
 /// `dz = dy * act'(z)` elementwise, in a new buffer; `dy` and `z` must be as long.

@@ -2,15 +2,29 @@
 //! batches gathered from the host's data set, with the softmax cross-entropy on class labels
 //! or the mean squared error on target values.
 
-use crate::data::{Dataset, Targets};
+use rayon::prelude::*;
+
+use std::ops::Range;
+
+use crate::data::{Dataset, Features, Targets};
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
+#[cfg(doc)]
+use crate::spec::pixel_value;
 use crate::spec::{Loss, Network, Optimizer};
 
+use super::layers::LayerInput;
+use super::threads::{on_pool, tasks};
 use super::{CpuMlp, MSE_SUMS};
 
+/// Values each thread must convert before a gather is split, on a rayon thread (a batch of 64
+/// MNIST rows or more) and elsewhere (see `threads.rs`).
+const MIN_GATHER: usize = 1 << 15;
+const MIN_GATHER_OUTSIDE: usize = 1 << 19;
 /// Rows per forward pass when evaluating.
 const EVAL_ROWS: usize = 1000;
+/// The trainer's step hook is called every this many steps.
+const HOOK_STEPS: usize = 16;
 
 /// The CPU executor: [`CpuMlp`] plus reused batch buffers and the best-weights snapshot.
 pub(crate) struct CpuExecutor {
@@ -18,8 +32,10 @@ pub(crate) struct CpuExecutor {
     loss: Loss,
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
-    /// Reused batch buffers: no allocation per step.
+    /// Reused batch buffers: no allocation per step. `x` holds the batch's rows, or their
+    /// columns `..h` when the first layer splits its inputs at `h`, and `x_hi` then the rest.
     x: Vec<f32>,
+    x_hi: Vec<f32>,
     /// Class labels `[rows]` (classification).
     y: Vec<u32>,
     /// Target values `[rows, outputs]` (regression).
@@ -39,38 +55,43 @@ impl CpuExecutor {
             loss,
             best: Vec::new(),
             x: Vec::new(),
+            x_hi: Vec::new(),
             y: Vec::new(),
             values: Vec::new(),
             batch_sums: vec![0.0; task_sums],
         })
     }
 
-    /// One training step on the gathered batch, its sums added to `sums`.
-    fn step(&mut self, sums: &mut PassSums) -> Result<()> {
+    /// One training step on the gathered batch (on the calling thread), its sums added to
+    /// `sums`.
+    fn step_here(&mut self, sums: &mut PassSums) -> Result<()> {
+        let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
         match self.loss {
             Loss::SoftmaxCrossEntropy => {
-                let (l, c) = self.mlp.train_step(&self.x, &self.y)?;
+                let (l, c) = self.mlp.train_step_here(x, &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
             Loss::MeanSquaredError => {
-                sums.loss += self.mlp.train_step_mse(&self.x, &self.values, &mut self.batch_sums)? as f64;
+                sums.loss += self.mlp.train_step_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
                 sums.add_task(&self.batch_sums);
             }
         }
         Ok(())
     }
 
-    /// The loss of the gathered rows, forward only, its sums added to `sums`.
-    fn eval_batch(&mut self, sums: &mut PassSums) -> Result<()> {
+    /// The loss of the gathered rows, forward only (on the calling thread), its sums added to
+    /// `sums`.
+    fn eval_here(&mut self, sums: &mut PassSums) -> Result<()> {
+        let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
         match self.loss {
             Loss::SoftmaxCrossEntropy => {
-                let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+                let (l, c) = self.mlp.evaluate_here(x, &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
             Loss::MeanSquaredError => {
-                sums.loss += self.mlp.evaluate_mse(&self.x, &self.values, &mut self.batch_sums)? as f64;
+                sums.loss += self.mlp.evaluate_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
                 sums.add_task(&self.batch_sums);
             }
         }
@@ -78,35 +99,60 @@ impl CpuExecutor {
     }
 
     /// Gathers rows `idx` of `data` into the batch buffers as the model sees them: pixels
-    /// as `p / 255`, computed as the GPU's table was ([`Dataset::row_into`] uses
-    /// `pixel_value`, so the same bits) in a loop the compiler vectorizes (a table lookup per
-    /// pixel was a fifth of an epoch's time); f32 values copied.
-    fn gather(&mut self, data: &Dataset, idx: &[u32]) {
+    /// as `p / 255` (the bits of [`pixel_value`], which the GPU's table holds too), f32
+    /// values copied. When the first layer splits its inputs at `h` (`cpu/layers/dense.rs`),
+    /// the columns `..h` go to `x` and `h..` to `x_hi`, each half gathered on the thread that
+    /// will multiply it (rayon::join's first half here, the second on the other thread), so
+    /// that it is already in that core's cache; otherwise large batches are cut in row blocks.
+    /// A copy is a copy: neither changes a bit.
+    ///
+    /// `next` are the rows of the next step: each is asked of memory as its counterpart here
+    /// is gathered, so that it arrives while this step computes (a batch's rows are scattered
+    /// over the data set, and waiting for them at the start of each row was most of the
+    /// gather's time).
+    fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32]) {
         let f = data.features();
-        self.x.resize(idx.len() * f, 0.0);
         self.y.clear();
         self.values.clear();
-        for (r, &i) in idx.iter().enumerate() {
-            if let (Some(&next), Some(pixels)) = (idx.get(r + 1), data.pixels()) {
-                prefetch_row(&pixels[next as usize * f..(next as usize + 1) * f]);
-            }
-            data.row_into(i as usize, &mut self.x[r * f..(r + 1) * f]);
-            match data.targets() {
-                Targets::Classes { labels, .. } => self.y.push(labels[i as usize]),
-                Targets::Values { values, outputs } => {
-                    self.values.extend_from_slice(&values[i as usize * outputs..(i as usize + 1) * outputs])
+        match data.targets() {
+            Targets::Classes { labels, .. } => self.y.extend(idx.iter().map(|&i| labels[i as usize])),
+            Targets::Values { values, outputs } => {
+                for &i in idx {
+                    self.values.extend_from_slice(&values[i as usize * outputs..(i as usize + 1) * outputs]);
                 }
             }
+        }
+        if let Some(h) = self.mlp.input_split() {
+            self.x.resize(idx.len() * h, 0.0);
+            self.x_hi.resize(idx.len() * (f - h), 0.0);
+            let (lo, hi) = (&mut self.x, &mut self.x_hi);
+            rayon::join(|| gather_rows(data, idx, next, 0..h, lo), || gather_rows(data, idx, next, h..f, hi));
+            return;
+        }
+        self.x.resize(idx.len() * f, 0.0);
+        let rows_per = idx.len().div_ceil(tasks(idx.len() * f, MIN_GATHER, MIN_GATHER_OUTSIDE));
+        if rows_per >= idx.len() {
+            gather_rows(data, idx, next, 0..f, &mut self.x);
+        } else {
+            self.x.par_chunks_mut(rows_per * f).zip(idx.par_chunks(rows_per)).enumerate().for_each(
+                |(part, (x, idx))| {
+                    let first = (part * rows_per).min(next.len());
+                    let next = &next[first..(first + rows_per).min(next.len())];
+                    gather_rows(data, idx, next, 0..f, x)
+                },
+            );
         }
     }
 
     fn eval_rows(&mut self, data: &Dataset, idx: &[u32]) -> Result<PassSums> {
-        let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
-        for chunk in idx.chunks(EVAL_ROWS) {
-            self.gather(data, chunk);
-            self.eval_batch(&mut sums)?;
-        }
-        Ok(sums)
+        on_pool(|| {
+            let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
+            for chunk in idx.chunks(EVAL_ROWS) {
+                self.gather(data, chunk, &[]);
+                self.eval_here(&mut sums)?;
+            }
+            Ok(sums)
+        })
     }
 }
 
@@ -128,12 +174,32 @@ impl Executor for CpuExecutor {
         hook: StepHook<'_>,
     ) -> Result<EpochSums> {
         let mut train = PassSums { rows: plan.order.len(), ..PassSums::default() };
+        let (order, batch) = (plan.order, plan.batch.max(1));
+        let total = order.len().div_ceil(batch);
+        // The rows of step `s`, or none past the last.
+        let rows_of = |s: usize| order.get(s * batch..((s + 1) * batch).min(order.len())).unwrap_or(&[]);
         let mut steps = 0;
-        for chunk in plan.order.chunks(plan.batch) {
-            self.gather(data, chunk);
-            self.step(&mut train)?;
-            steps += 1;
-            if steps % 16 == 0 {
+        // HOOK_STEPS steps at a time on one of rayon's threads (see `on_pool`), the hook (which
+        // may not leave this thread) between them.
+        while steps < total {
+            let end = (steps + HOOK_STEPS).min(total);
+            let sums = on_pool(|| -> Result<PassSums> {
+                let mut sums = PassSums::default();
+                for s in steps..end {
+                    self.gather(data, rows_of(s), rows_of(s + 1));
+                    self.step_here(&mut sums)?;
+                }
+                Ok(sums)
+            })?;
+            train.loss += sums.loss;
+            train.correct += sums.correct;
+            if train.task.len() < sums.task.len() {
+                train.task.resize(sums.task.len(), 0.0);
+            }
+            train.task.iter_mut().zip(&sums.task).for_each(|(t, s)| *t += s);
+            let done = end - steps;
+            steps = end;
+            if done == HOOK_STEPS {
                 hook(steps)?;
             }
         }
@@ -201,17 +267,168 @@ impl Executor for CpuExecutor {
     }
 }
 
+/// The gathered batch as the model takes it: whole, or in the first layer's halves.
+fn gathered<'a>(x: &'a [f32], x_hi: &'a [f32], halves: bool) -> LayerInput<'a> {
+    if halves {
+        LayerInput::Halves(x, x_hi)
+    } else {
+        LayerInput::Whole(x)
+    }
+}
+
+/// Columns `cols` of rows `idx` of `data` into `x: [idx.len(), cols.len()]`, prefetching
+/// the same columns of the rows `next` (see [`CpuExecutor::gather`]).
+fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x: &mut [f32]) {
+    let (f, w) = (data.features(), cols.len());
+    let span = |i: u32| i as usize * f + cols.start..i as usize * f + cols.end;
+    let pixels = match data.feature_data() {
+        Features::Pixels(p) => p,
+        Features::Values(v) => {
+            for (&i, x) in idx.iter().zip(x.chunks_exact_mut(w)) {
+                if w == f {
+                    data.row_into(i as usize, x);
+                } else {
+                    x.copy_from_slice(&v[span(i)]);
+                }
+            }
+            return;
+        }
+    };
+    let row = |i: u32| &pixels[span(i)];
+    // First the first and last byte of each row of the next step, in one burst: the rows are
+    // scattered over tens of megabytes, each on its own page, and a prefetch waits for its
+    // page walk; a burst lets the walks overlap instead of taking one per row below.
+    for &ahead in next {
+        let ahead = row(ahead);
+        prefetch(ahead.as_ptr());
+        prefetch(ahead.as_ptr().wrapping_add(ahead.len() - 1));
+    }
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(w)).enumerate() {
+        // The next row of this step, in case it was not fetched ahead (the first step), and
+        // the next step's row.
+        for &ahead in idx.get(r + 1).into_iter().chain(next.get(r)) {
+            prefetch_row(row(ahead));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx512 {
+            // SAFETY: AVX-512F was detected above.
+            unsafe { pixels_to_f32_avx512(row(i), x) };
+            continue;
+        }
+        pixels_to_f32(row(i), x);
+    }
+}
+
+/// `x = p / 255` for each pixel: [`pixel_value`]'s formula, spelled out so that it inlines
+/// into the vector loop (a test checks the bits against it for every byte).
+#[inline(always)]
+fn pixels_to_f32(p: &[u8], x: &mut [f32]) {
+    for (x, &p) in x.iter_mut().zip(p) {
+        *x = f32::from(p) / 255.0;
+    }
+}
+
+/// [`pixels_to_f32`]'s bits without a division, for AVX-512 (whose FMA rounds once): the
+/// quotient `q = p * (1/255)` is off by an ulp for half of the bytes, and one Newton step on
+/// its remainder, `q + fma(-q, 255, p) * (1/255)`, rounds to the correctly rounded `p / 255`
+/// for every byte (a test checks all 256). Three vector operations instead of a division,
+/// which ran at a sixteenth of their rate.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn pixels_to_f32_avx512(p: &[u8], x: &mut [f32]) {
+    const INV: f32 = 1.0 / 255.0;
+    for (x, &p) in x.iter_mut().zip(p) {
+        let p = f32::from(p);
+        let q = p * INV;
+        *x = (-q).mul_add(255.0, p).mul_add(INV, q);
+    }
+}
+
 /// Asks the CPU to start loading `row` into cache: batch rows are scattered over the data set,
 /// and the conversion loop otherwise waits on memory at the start of every row.
 #[inline]
 fn prefetch_row(row: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
     for line in row.chunks(64) {
-        // SAFETY: prefetching is a hint with no architectural effect; the pointer is in bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast())
-        };
+        prefetch(line.as_ptr());
     }
+}
+
+/// Asks the CPU to start loading the cache line holding `*p` (a hint: nothing is read).
+#[inline]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint with no architectural effect, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    let _ = p;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{pixel_value, Init};
+
+    /// Every byte converts to `pixel_value`'s bits, in the portable loop and the AVX-512 one.
+    #[test]
+    fn pixel_conversion_gives_pixel_value_bits_for_every_byte() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let want: Vec<u32> = bytes.iter().map(|&p| pixel_value(p).to_bits()).collect();
+        let mut x = vec![0.0f32; 256];
+        pixels_to_f32(&bytes, &mut x);
+        assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "portable loop");
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            x.fill(0.0);
+            // SAFETY: AVX-512F was detected just above.
+            unsafe { pixels_to_f32_avx512(&bytes, &mut x) };
+            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX-512 loop");
+        }
+    }
+
+    /// Pixels and the same values as f32 gather to the same bits, whole or in the first
+    /// layer's halves, and the halves are the rows' columns.
+    #[test]
+    fn pixels_and_values_gather_alike_whole_and_in_halves() {
+        let (rows, f) = (9, 784);
+        let px: Vec<u8> = (0..rows * f).map(|i| (i * 31 % 256) as u8).collect();
+        let labels: Vec<u8> = (0..rows).map(|r| (r % 10) as u8).collect();
+        let images = Dataset::new(px.clone(), labels.clone(), f, 10).expect("pixels");
+        let values = px.iter().map(|&p| pixel_value(p)).collect();
+        let targets =
+            Targets::Classes { labels: labels.iter().map(|&l| u32::from(l)).collect(), classes: 10 };
+        let table = Dataset::from_values(values, f, targets).expect("values");
+        let idx = [4u32, 0, 8, 4, 2];
+        for (name, spec) in [
+            ("split", Network::default()),
+            ("whole", Network::classifier(&[784, 8, 10], crate::spec::Activation::Relu)),
+        ] {
+            let params = spec.layout().init(Init::He, 1);
+            let gather = |data: &Dataset| {
+                let mut e =
+                    CpuExecutor::new(&spec, Optimizer::adam(1e-3), Loss::SoftmaxCrossEntropy, &params)
+                        .expect("executor");
+                e.gather(data, &idx, &[1, 2]);
+                let split = e.mlp.input_split();
+                (e.x, e.x_hi, e.y, split)
+            };
+            let (a, b) = (gather(&images), gather(&table));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!((bits(&a.0), bits(&a.1), &a.2), (bits(&b.0), bits(&b.1), &b.2), "{name}");
+            let h = a.3.unwrap_or(f);
+            assert_eq!(name == "split", a.3.is_some(), "{name}: split");
+            for (r, &i) in idx.iter().enumerate() {
+                let want: Vec<u32> = px[i as usize * f..(i as usize + 1) * f]
+                    .iter()
+                    .map(|&p| pixel_value(p).to_bits())
+                    .collect();
+                assert_eq!(bits(&a.0[r * h..(r + 1) * h]), want[..h], "{name}: row {r}, columns ..{h}");
+                let w = f - h;
+                assert_eq!(bits(&a.1[r * w..(r + 1) * w]), want[h..], "{name}: row {r}, columns {h}..");
+            }
+        }
+    }
 }

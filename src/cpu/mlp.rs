@@ -6,11 +6,16 @@
 //! [`Workspace`] sized for the largest batch seen so far: after the first step of that size,
 //! every step (and every smaller one, such as an epoch's last partial batch) reuses them.
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::spec::Optimizer;
-use crate::spec::{Activation, Network, ParamLayout};
+use crate::spec::{Activation, Layer, Network, ParamLayout};
 
+use super::layers::{dense, LayerInput};
+use super::optim::{adam_here, sgd_here};
 use super::pass::{backward, forward, Workspace};
+use super::threads::on_pool;
 use super::{
     adam_step, check_len, elements, mse_into, sgd_step, softmax, softmax_xent_into, xent_loss, MSE_SUMS,
 };
@@ -20,6 +25,11 @@ use super::{
 const EVAL_CHUNK: usize = 1000;
 
 /// An MLP with its parameters, gradients and optimizer state, trained on the CPU.
+///
+/// Its products and updates are shared with rayon's threads. Each call made from a thread
+/// outside rayon's pool first moves onto one of its threads (tens of microseconds on a VM);
+/// a loop of many small steps runs faster inside `rayon::scope(|_| ...)`, whose closure runs
+/// on a pool thread, as `examples/cpu_epoch.rs` does.
 #[derive(Debug)]
 pub struct CpuMlp {
     spec: Network,
@@ -37,6 +47,9 @@ pub struct CpuMlp {
     /// Optimizer steps taken so far; the next update uses `step + 1` for bias correction.
     step: u64,
     work: Workspace,
+    /// The flat ranges the optimizer updates on the other thread: the weight rows of each
+    /// split layer's second input half (sorted, disjoint; empty when no layer splits).
+    second_halves: Vec<Range<usize>>,
 }
 
 impl CpuMlp {
@@ -57,6 +70,15 @@ impl CpuMlp {
         let layout = spec.layout();
         check_len("parameters", params.len(), layout.len)?;
         let len = layout.len;
+        let second_halves = spec
+            .layers
+            .iter()
+            .zip(&layout.layers)
+            .filter_map(|(layer, slots)| match layer {
+                Layer::Dense { .. } => dense::input_split(slots)
+                    .map(|h| slots.weight + h * slots.outputs..slots.weight + slots.inputs * slots.outputs),
+            })
+            .collect();
         Ok(CpuMlp {
             spec,
             layout,
@@ -67,7 +89,14 @@ impl CpuMlp {
             v: vec![0.0; len],
             step: 0,
             work: Workspace::default(),
+            second_halves,
         })
+    }
+
+    /// Outputs of the last layer, from the layout (`Network::outputs` builds a list of widths:
+    /// an allocation per call, which a training step must not make).
+    fn classes(&self) -> usize {
+        self.layout.layers.last().map_or(0, |l| l.outputs)
     }
 
     /// The model's description.
@@ -129,8 +158,37 @@ impl CpuMlp {
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
     pub fn compute_gradients(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
+        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows))
+    }
+
+    /// Where the first layer splits its inputs (see `cpu/layers/dense.rs`): the CPU executor
+    /// gathers a batch's two column blocks on the two threads that read them.
+    pub(crate) fn input_split(&self) -> Option<usize> {
+        match (self.spec.layers.first(), self.layout.layers.first()) {
+            (Some(Layer::Dense { .. }), Some(slots)) => dense::input_split(slots),
+            _ => None,
+        }
+    }
+
+    /// Checks that `x` holds `rows` rows of the inputs, whole or in the first layer's halves.
+    fn check_input(&self, x: LayerInput<'_>, rows: usize) -> Result<()> {
+        let inputs = self.spec.inputs();
+        match (x, self.input_split()) {
+            (LayerInput::Whole(x), _) => check_len("inputs x", x.len(), elements("inputs x", rows, inputs)?),
+            (LayerInput::Halves(lo, hi), Some(h)) => {
+                check_len("inputs x[:, ..h]", lo.len(), elements("inputs x[:, ..h]", rows, h)?)?;
+                check_len("inputs x[:, h..]", hi.len(), elements("inputs x[:, h..]", rows, inputs - h)?)
+            }
+            (LayerInput::Halves(..), None) => Err(Error::Shape(
+                "inputs given in halves to a model whose first layer does not split them".into(),
+            )),
+        }
+    }
+
+    /// [`CpuMlp::compute_gradients`] on the calling thread.
+    fn gradients_here(&mut self, x: LayerInput<'_>, labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
         let rows = labels.len();
-        check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
+        self.check_input(x, rows)?;
         if scale_rows < rows {
             return Err(Error::Shape(format!(
                 "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
@@ -140,7 +198,7 @@ impl CpuMlp {
         self.work.reserve(&self.spec, rows)?;
         forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
         let last = self.spec.layers.len() - 1;
-        let classes = self.spec.outputs();
+        let classes = self.classes();
         let n = rows * classes;
         let (loss_sum, correct) = softmax_xent_into(
             &self.work.z[last][..n],
@@ -150,6 +208,72 @@ impl CpuMlp {
             &mut self.work.dz[last][..n],
         )?;
         backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
+        Ok((loss_sum, correct))
+    }
+
+    /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,
+    /// then Adam or SGD with `optimizer.step_scalars(step)`.
+    ///
+    /// The weight rows of each split layer's second input half are updated on the other
+    /// thread, which computed their gradients (see `cpu/layers/dense.rs`); the update is
+    /// elementwise, so how it is cut changes no bit.
+    pub fn apply_update(&mut self) {
+        self.step = self.step.saturating_add(1);
+        let s = self.optimizer.step_scalars(self.step);
+        if self.second_halves.is_empty() {
+            let result = match self.optimizer {
+                Optimizer::Adam { .. } => {
+                    adam_step(&mut self.params, &self.grads, &mut self.m, &mut self.v, &s)
+                }
+                Optimizer::Sgd { .. } => sgd_step(&mut self.params, &self.grads, &mut self.m, &s),
+            };
+            // Cannot fail: `new` and the setters keep all four buffers at `layout.len`.
+            debug_assert!(result.is_ok(), "optimizer buffers out of step: {result:?}");
+            return;
+        }
+        let optimizer = self.optimizer;
+        let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| match optimizer {
+            Optimizer::Adam { .. } => adam_here(p, g, m, v, &s),
+            Optimizer::Sgd { .. } => sgd_here(p, g, m, &s),
+        };
+        let bufs = (&mut self.params[..], &self.grads[..], &mut self.m[..], &mut self.v[..]);
+        update_in_halves(bufs, &self.second_halves, &update);
+    }
+
+    /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
+    pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
+        on_pool(|| self.train_step_here(LayerInput::Whole(x), labels))
+    }
+
+    /// [`CpuMlp::train_step`] on the calling thread, with the inputs whole or in the first
+    /// layer's halves (the CPU executor's gather).
+    pub(crate) fn train_step_here(&mut self, x: LayerInput<'_>, labels: &[u32]) -> Result<(f32, u32)> {
+        let out = self.gradients_here(x, labels, labels.len())?;
+        self.apply_update();
+        Ok(out)
+    }
+
+    /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
+    /// rows whose f32 loss sums are added in order. Gradients are left untouched.
+    pub fn evaluate(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
+        on_pool(|| self.evaluate_here(LayerInput::Whole(x), labels))
+    }
+
+    /// [`CpuMlp::evaluate`] on the calling thread, with the inputs whole or in the first
+    /// layer's halves (the CPU executor's gather).
+    pub(crate) fn evaluate_here(&mut self, x: LayerInput<'_>, labels: &[u32]) -> Result<(f32, u32)> {
+        let classes = self.classes();
+        self.check_input(x, labels.len())?;
+        self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
+        let last = self.spec.layers.len() - 1;
+        let (mut loss_sum, mut correct) = (0.0f32, 0u32);
+        for (i, y) in labels.chunks(EVAL_CHUNK).enumerate() {
+            let x = self.rows_of(x, i * EVAL_CHUNK, y.len());
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, y.len())?;
+            let (l, c) = xent_loss(&self.work.z[last][..y.len() * classes], y, classes)?;
+            loss_sum += l;
+            correct += c;
+        }
         Ok((loss_sum, correct))
     }
 
@@ -163,10 +287,21 @@ impl CpuMlp {
         scale_rows: usize,
         sums: &mut [f32],
     ) -> Result<f32> {
+        on_pool(|| self.gradients_mse_here(LayerInput::Whole(x), y, scale_rows, sums))
+    }
+
+    /// [`CpuMlp::compute_gradients_mse`] on the calling thread.
+    fn gradients_mse_here(
+        &mut self,
+        x: LayerInput<'_>,
+        y: &[f32],
+        scale_rows: usize,
+        sums: &mut [f32],
+    ) -> Result<f32> {
         let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        check_len("inputs x", x.len(), elements("inputs x", rows, self.spec.inputs())?)?;
+        self.check_input(x, rows)?;
         if scale_rows < rows {
             return Err(Error::Shape(format!(
                 "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
@@ -187,8 +322,19 @@ impl CpuMlp {
     /// [`CpuMlp::compute_gradients_mse`] over the batch's own rows, then
     /// [`CpuMlp::apply_update`].
     pub fn train_step_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
-        let rows = y.len() / self.spec.outputs();
-        let loss = self.compute_gradients_mse(x, y, rows, sums)?;
+        on_pool(|| self.train_step_mse_here(LayerInput::Whole(x), y, sums))
+    }
+
+    /// [`CpuMlp::train_step_mse`] on the calling thread, with the inputs whole or in the first
+    /// layer's halves (the CPU executor's gather).
+    pub(crate) fn train_step_mse_here(
+        &mut self,
+        x: LayerInput<'_>,
+        y: &[f32],
+        sums: &mut [f32],
+    ) -> Result<f32> {
+        let rows = y.len() / self.spec.outputs().max(1);
+        let loss = self.gradients_mse_here(x, y, rows, sums)?;
         self.apply_update();
         Ok(loss)
     }
@@ -197,18 +343,29 @@ impl CpuMlp {
     /// `y: [rows, outputs]`, with `sums` set to the per-output sums, in chunks of at most
     /// 1000 rows added in order. Gradients are left untouched.
     pub fn evaluate_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
-        let (inputs, outputs) = (self.spec.inputs(), self.spec.outputs());
+        on_pool(|| self.evaluate_mse_here(LayerInput::Whole(x), y, sums))
+    }
+
+    /// [`CpuMlp::evaluate_mse`] on the calling thread, with the inputs whole or in halves.
+    pub(crate) fn evaluate_mse_here(
+        &mut self,
+        x: LayerInput<'_>,
+        y: &[f32],
+        sums: &mut [f32],
+    ) -> Result<f32> {
+        let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        check_len("inputs x", x.len(), elements("inputs x", rows, inputs)?)?;
+        self.check_input(x, rows)?;
         check_len("regression sums", sums.len(), MSE_SUMS * outputs)?;
         self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
         let last = self.spec.layers.len() - 1;
         let mut chunk_sums = vec![0.0f32; sums.len()];
         sums.fill(0.0);
         let mut loss_sum = 0.0f32;
-        for (x, y) in x.chunks(EVAL_CHUNK * inputs).zip(y.chunks(EVAL_CHUNK * outputs)) {
+        for (i, y) in y.chunks(EVAL_CHUNK * outputs).enumerate() {
             let r = y.len() / outputs;
+            let x = self.rows_of(x, i * EVAL_CHUNK, r);
             forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
             loss_sum += mse_into(&self.work.z[last][..r * outputs], y, outputs, 0.0, &mut chunk_sums, None)?;
             sums.iter_mut().zip(&chunk_sums).for_each(|(s, c)| *s += c);
@@ -216,47 +373,28 @@ impl CpuMlp {
         Ok(loss_sum)
     }
 
-    /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,
-    /// then Adam or SGD with `optimizer.step_scalars(step)`.
-    pub fn apply_update(&mut self) {
-        self.step = self.step.saturating_add(1);
-        let s = self.optimizer.step_scalars(self.step);
-        let result = match self.optimizer {
-            Optimizer::Adam { .. } => adam_step(&mut self.params, &self.grads, &mut self.m, &mut self.v, &s),
-            Optimizer::Sgd { .. } => sgd_step(&mut self.params, &self.grads, &mut self.m, &s),
-        };
-        // Cannot fail: `new` and the setters keep all four buffers at `layout.len`.
-        debug_assert!(result.is_ok(), "optimizer buffers out of step: {result:?}");
-    }
-
-    /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
-    pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
-        let out = self.compute_gradients(x, labels, labels.len())?;
-        self.apply_update();
-        Ok(out)
-    }
-
-    /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
-    /// rows whose f32 loss sums are added in order. Gradients are left untouched.
-    pub fn evaluate(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
-        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
-        check_len("inputs x", x.len(), elements("inputs x", labels.len(), inputs)?)?;
-        self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
-        let last = self.spec.layers.len() - 1;
-        let (mut loss_sum, mut correct) = (0.0f32, 0u32);
-        for (x, y) in x.chunks(EVAL_CHUNK * inputs).zip(labels.chunks(EVAL_CHUNK)) {
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, y.len())?;
-            let (l, c) = xent_loss(&self.work.z[last][..y.len() * classes], y, classes)?;
-            loss_sum += l;
-            correct += c;
+    /// Rows `first..first + rows` of `x` (checked by `check_input` to hold them).
+    fn rows_of<'a>(&self, x: LayerInput<'a>, first: usize, rows: usize) -> LayerInput<'a> {
+        let inputs = self.spec.inputs();
+        let h = self.input_split().unwrap_or(inputs);
+        match x {
+            LayerInput::Whole(x) => LayerInput::Whole(&x[first * inputs..(first + rows) * inputs]),
+            LayerInput::Halves(lo, hi) => LayerInput::Halves(
+                &lo[first * h..(first + rows) * h],
+                &hi[first * (inputs - h)..(first + rows) * (inputs - h)],
+            ),
         }
-        Ok((loss_sum, correct))
     }
 
     /// Softmax probabilities `[rows, classes]` for `x: [rows, inputs]`, in chunks of at most
     /// 1000 rows.
     pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
+        on_pool(|| self.predict_here(x))
+    }
+
+    /// [`CpuMlp::predict`] on the calling thread.
+    fn predict_here(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let (inputs, classes) = (self.spec.inputs(), self.classes());
         if x.is_empty() || !x.len().is_multiple_of(inputs) {
             return Err(Error::Shape(format!(
                 "predict needs x: [rows, {inputs}] with rows > 0, got {} values",
@@ -269,9 +407,96 @@ impl CpuMlp {
         let mut probs = Vec::with_capacity(elements("predictions", rows, classes)?);
         for x in x.chunks(EVAL_CHUNK * inputs) {
             let r = x.len() / inputs;
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, LayerInput::Whole(x), r)?;
             probs.extend(softmax(&self.work.z[last][..r * classes], classes)?);
         }
         Ok(probs)
+    }
+}
+
+/// The four flat buffers of an optimizer update: parameters, gradients and the two moments.
+type UpdateBuffers<'a> = (&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
+
+/// Runs `update` over the whole of `bufs`, each range of `second` on the other thread
+/// (rayon::join's second half) and everything between them on this one.
+fn update_in_halves(
+    bufs: UpdateBuffers<'_>,
+    second: &[Range<usize>],
+    update: &(impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync),
+) {
+    let (mut p, mut g, mut m, mut v) = bufs;
+    let mut at = 0;
+    for range in second {
+        let (first, len) = (range.start - at, range.len());
+        let (p_first, rest) = std::mem::take(&mut p).split_at_mut(first);
+        let (p_second, p_rest) = rest.split_at_mut(len);
+        let (g_first, rest) = g.split_at(first);
+        let (g_second, g_rest) = rest.split_at(len);
+        let (m_first, rest) = std::mem::take(&mut m).split_at_mut(first);
+        let (m_second, m_rest) = rest.split_at_mut(len);
+        let (v_first, rest) = std::mem::take(&mut v).split_at_mut(first);
+        let (v_second, v_rest) = rest.split_at_mut(len);
+        rayon::join(
+            || update(p_first, g_first, m_first, v_first),
+            || update(p_second, g_second, m_second, v_second),
+        );
+        (p, g, m, v, at) = (p_rest, g_rest, m_rest, v_rest, range.end);
+    }
+    update(p, g, m, v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Init, StepScalars};
+
+    /// The MNIST model (its first layer splits its inputs) and a batch of 37 rows.
+    fn model_and_batch() -> (CpuMlp, Vec<f32>, Vec<u32>) {
+        let spec = Network::default();
+        let params = spec.layout().init(Init::He, 3);
+        let model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).expect("model");
+        let x: Vec<f32> = (0..37 * 784).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+        let labels = (0..37).map(|r| (r % 10) as u32).collect();
+        (model, x, labels)
+    }
+
+    /// The executor hands the batch over in the first layer's column halves; that must train
+    /// and evaluate exactly as the whole rows do.
+    #[test]
+    fn inputs_in_halves_train_as_whole_rows() {
+        let (mut whole, x, labels) = model_and_batch();
+        let (mut halves, _, _) = model_and_batch();
+        let h = whole.input_split().expect("the 784-input layer splits its inputs");
+        let lo: Vec<f32> = x.chunks(784).flat_map(|r| r[..h].to_vec()).collect();
+        let hi: Vec<f32> = x.chunks(784).flat_map(|r| r[h..].to_vec()).collect();
+        for _ in 0..3 {
+            let a = whole.train_step_here(LayerInput::Whole(&x), &labels).expect("step");
+            let b = halves.train_step_here(LayerInput::Halves(&lo, &hi), &labels).expect("step");
+            assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1), "loss and correct count");
+        }
+        assert!(whole.params().iter().zip(halves.params()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let a = whole.evaluate_here(LayerInput::Whole(&x), &labels).expect("evaluate");
+        let b = halves.evaluate_here(LayerInput::Halves(&lo, &hi), &labels).expect("evaluate");
+        assert_eq!(a.0.to_bits(), b.0.to_bits());
+        // Halves of the wrong widths are refused, as is a model that does not split.
+        let r = halves.evaluate_here(LayerInput::Halves(&hi, &lo), &labels);
+        assert!(matches!(r, Err(Error::Shape(_))), "halves swapped: {r:?}");
+    }
+
+    /// The update cut at the split layer's second half is the update of the whole buffer.
+    #[test]
+    fn the_update_in_halves_is_the_whole_update() {
+        let (mut model, x, labels) = model_and_batch();
+        assert_eq!(model.second_halves.len(), 1, "one split layer");
+        model.compute_gradients(&x, &labels, labels.len()).expect("gradients");
+        let (mut p, g, mut m, mut v) =
+            (model.params.clone(), model.grads.clone(), model.m.clone(), model.v.clone());
+        model.apply_update();
+        let s: StepScalars = model.optimizer.step_scalars(1);
+        adam_step(&mut p, &g, &mut m, &mut v, &s).expect("adam");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&model.params), bits(&p));
+        assert_eq!(bits(&model.m), bits(&m));
+        assert_eq!(bits(&model.v), bits(&v));
     }
 }

@@ -3,25 +3,26 @@
 //!
 //! It has two jobs. It is the oracle the GPU tests compare against, so every op is one flat
 //! function whose formula matches the kernel's documentation literally. And it is a real
-//! executor ([`CpuMlp`]) for machines without a GPU adapter, so the products run on
-//! `matrixmultiply` (AVX-512/AVX2 kernels), and a training step reuses its buffers.
+//! executor ([`CpuMlp`]) for machines without a GPU adapter: the products run on a
+//! register-blocked AVX-512 or AVX2 kernel (`gemm.rs`, chosen at run time; other CPUs use
+//! `matrixmultiply`) that reads the weights where they lie and fuses each dense layer's bias,
+//! activation and activation derivative into its epilogue, as the GPU's kernels do.
 //!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
-//! [`CpuMlp`] uses so that a training step allocates none of its own buffers. (sgemm itself
-//! takes a packing buffer of up to a few hundred KiB from the allocator in each call, which
-//! the allocator recycles; the crate offers no way to pass one in.)
+//! [`CpuMlp`] uses so that a warm training step allocates nothing (`tests/cpu_alloc.rs`).
 //!
-//! Threads: the products of an MNIST-sized model run on the calling thread, and only
-//! products of at least 2^26 multiply-adds are cut into row blocks over rayon's threads. The
-//! small ones are too small to share: on the 2-core VM this was measured on, an MNIST epoch at
-//! batch 32 took 0.37-0.43 s with matrixmultiply's `threading` feature (its pool's workers
-//! spun and yielded against rayon's: a third of the CPU samples were in the scheduler) and as
-//! much with every product over 2^20 cut into row blocks on rayon, against 0.24-0.28 s on one
-//! thread; batch 128 took 0.21-0.25 s threaded against 0.20-0.23 s on one thread.
+//! Threads (`threads.rs`): a layer with many weights splits its inputs in two halves, and
+//! each half's products, gradient rows, optimizer update and (in the executor) batch columns
+//! run on their own thread, so that each core keeps its half of the weights and moments in
+//! its cache (`layers/dense.rs`); other large products and updates are cut in blocks. The
+//! executor runs its steps on a rayon thread so that each hand-off costs about a
+//! microsecond. Nothing is cut by the number of threads in a way that changes a bit: one
+//! thread or many give the same bits (tested).
 
 mod activation;
 mod executor;
+mod gemm;
 mod layers;
 mod matmul;
 mod mlp;
@@ -29,7 +30,9 @@ mod optim;
 mod pass;
 mod reduce;
 mod regression;
+mod simd;
 mod softmax_xent;
+mod threads;
 
 pub use activation::{
     activation_backward, activation_backward_into, activation_forward, activation_forward_into,

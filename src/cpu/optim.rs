@@ -9,16 +9,23 @@ use crate::error::Result;
 use crate::spec::StepScalars;
 
 use super::check_len;
+use super::threads::tasks;
 
-/// Buffers at least this long are updated in parallel. Below it one core is faster: the
-/// AVX-512 loop does the 50 890 parameters of the MNIST model in ~15 us, while waking a
-/// sleeping worker costs tens of microseconds on a VM, and rayon's workers spinning after a
-/// step steal time from sgemm's own threads. Measured on a 2-core EPYC VM: 1M parameters take
-/// 440 us on one core and 320 us on two; 50 890 take 15 us on one and 40-70 us in a training
-/// loop on two.
-const PARALLEL_MIN: usize = 1 << 20;
-/// Elements per parallel task: big enough to amortise scheduling, small enough to balance.
-const CHUNK: usize = 1 << 14;
+/// Elements each thread must get before an update is split, on one of rayon's threads (see
+/// `threads.rs`): the AVX-512 loop does the 50 890 parameters of the MNIST model in ~15 us on
+/// one core, so the two halves of a split take ~8 us each after a hand-off of ~1 us.
+const MIN_TASK: usize = 1 << 13;
+/// The same from outside rayon's pool, where a split costs tens of microseconds. Measured on
+/// a 2-core EPYC VM: 1M parameters take 440 us on one core and 320 us on two; 50 890 took
+/// 15 us on one and 40-70 us on two when split from the trainer's own thread.
+const MIN_TASK_OUTSIDE: usize = 1 << 19;
+
+/// Elements per part when `len` elements are cut into one part per thread (a multiple of 16,
+/// so that only the last part has a partial vector).
+fn chunk_len(len: usize) -> usize {
+    let parts = tasks(len, MIN_TASK, MIN_TASK_OUTSIDE);
+    len.div_ceil(parts).next_multiple_of(16).max(16)
+}
 
 /// One Adam step on every element: `params`, `grads`, `m`, `v` all of the same length.
 ///
@@ -35,25 +42,30 @@ pub fn adam_step(
     check_len("Adam gradients", grads.len(), params.len())?;
     check_len("Adam first moment m", m.len(), params.len())?;
     check_len("Adam second moment v", v.len(), params.len())?;
-    let chunk = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { adam_chunk_avx512(p, g, m, v, s) };
-        }
-        adam_chunk(p, g, m, v, s)
-    };
-    if params.len() < PARALLEL_MIN {
+    let chunk = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| adam_here(p, g, m, v, s);
+    let part = chunk_len(params.len());
+    if part >= params.len() {
         chunk(params, grads, m, v);
     } else {
         params
-            .par_chunks_mut(CHUNK)
-            .zip(grads.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
+            .par_chunks_mut(part)
+            .zip(grads.par_chunks(part))
+            .zip(m.par_chunks_mut(part))
+            .zip(v.par_chunks_mut(part))
             .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
     }
     Ok(())
+}
+
+/// One Adam step on the common length of the four buffers, on the calling thread: the
+/// AVX-512 loop where the CPU has it.
+pub(super) fn adam_here(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &StepScalars) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        return unsafe { adam_chunk_avx512(p, g, m, v, s) };
+    }
+    adam_chunk(p, g, m, v, s)
 }
 
 /// [`adam_chunk`] compiled for AVX-512: sqrt and division dominate the step, and 16 lanes do
@@ -91,25 +103,29 @@ fn adam_loop<const DECAY: bool>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut
     }
 }
 
+/// One SGD step on the common length of the three buffers, on the calling thread.
+pub(super) fn sgd_here(p: &mut [f32], g: &[f32], u: &mut [f32], s: &StepScalars) {
+    let (lr, mu) = (s.lr, s.beta1);
+    for ((p, &g), u) in p.iter_mut().zip(g).zip(u.iter_mut()) {
+        *u = mu * *u + g;
+        *p -= lr * *u;
+    }
+}
+
 /// One SGD step with PyTorch's momentum on every element: `u = mu u + g`, `p -= lr u`, with
 /// `mu = s.beta1` (plain SGD when 0, where `u` is then just `g`).
 pub fn sgd_step(params: &mut [f32], grads: &[f32], u: &mut [f32], s: &StepScalars) -> Result<()> {
     check_len("SGD gradients", grads.len(), params.len())?;
     check_len("SGD momentum buffer", u.len(), params.len())?;
-    let (lr, mu) = (s.lr, s.beta1);
-    let chunk = |p: &mut [f32], g: &[f32], u: &mut [f32]| {
-        for ((p, &g), u) in p.iter_mut().zip(g).zip(u.iter_mut()) {
-            *u = mu * *u + g;
-            *p -= lr * *u;
-        }
-    };
-    if params.len() < PARALLEL_MIN {
+    let chunk = |p: &mut [f32], g: &[f32], u: &mut [f32]| sgd_here(p, g, u, s);
+    let part = chunk_len(params.len());
+    if part >= params.len() {
         chunk(params, grads, u);
     } else {
         params
-            .par_chunks_mut(CHUNK)
-            .zip(grads.par_chunks(CHUNK))
-            .zip(u.par_chunks_mut(CHUNK))
+            .par_chunks_mut(part)
+            .zip(grads.par_chunks(part))
+            .zip(u.par_chunks_mut(part))
             .for_each(|((p, g), u)| chunk(p, g, u));
     }
     Ok(())

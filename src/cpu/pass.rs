@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::spec::{Layer, Network, ParamLayout};
 
 use super::elements;
-use super::layers::dense;
+use super::layers::{dense, LayerInput};
 
 /// Per-layer activation buffers for up to `rows` rows. Layer `l` has `out_l` outputs.
 #[derive(Debug, Default)]
@@ -16,10 +16,15 @@ pub(super) struct Workspace {
     pub(super) z: Vec<Vec<f32>>,
     /// `a_l = act_l(z_l)`: `[rows, out_l]`, hidden layers only.
     a: Vec<Vec<f32>>,
-    /// `dz_l`: `[rows, out_l]`, every layer (the last one holds dlogits).
+    /// `dz_l`: `[rows, out_l]`, every layer (the last one holds dlogits; the others are
+    /// written by the input-gradient product of the layer above, derivative included).
     pub(super) dz: Vec<Vec<f32>>,
-    /// `da_l = dz_{l+1} W_{l+1}^T`: `[rows, out_l]`, hidden layers only.
-    da: Vec<Vec<f32>>,
+    /// `W_l^T` of the layer whose input gradient is being computed: `inputs * outputs` floats
+    /// of the largest layer above the first. Independent of the rows, sized once.
+    wt: Vec<f32>,
+    /// The second input half's share of a split layer's `z` (`cpu/layers/dense.rs`):
+    /// `[rows, widest output]`.
+    z_hi: Vec<f32>,
 }
 
 impl Workspace {
@@ -38,7 +43,9 @@ impl Workspace {
         self.z = buffers(outs)?;
         self.dz = buffers(outs)?;
         self.a = buffers(hidden)?;
-        self.da = buffers(hidden)?;
+        let wt = widths.windows(2).skip(1).map(|w| w[0] * w[1]).max().unwrap_or(0);
+        self.wt = vec![0.0; wt];
+        self.z_hi = vec![0.0; elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?];
         self.rows = rows;
         Ok(())
     }
@@ -52,7 +59,7 @@ pub(super) fn forward(
     layout: &ParamLayout,
     params: &[f32],
     work: &mut Workspace,
-    x: &[f32],
+    x: LayerInput<'_>,
     rows: usize,
 ) -> Result<()> {
     let last = spec.layers.len() - 1;
@@ -60,43 +67,49 @@ pub(super) fn forward(
         let (inp, out) = (slots.inputs, slots.outputs);
         // a_{l-1}: [rows, inp]; the hidden activations before layer l are a[..l].
         let (before, after) = work.a.split_at_mut(l);
-        let a_prev = if l == 0 { x } else { &before[l - 1][..rows * inp] };
+        let a_prev = if l == 0 { x } else { LayerInput::Whole(&before[l - 1][..rows * inp]) };
         let z = &mut work.z[l][..rows * out];
         let h = if l < last { Some(&mut after[0][..rows * out]) } else { None };
         match *layer {
-            Layer::Dense { activation, .. } => dense::forward(slots, activation, params, a_prev, z, h, rows)?,
+            Layer::Dense { activation, .. } => {
+                dense::forward(slots, activation, params, a_prev, z, h, &mut work.z_hi, rows)?
+            }
         }
     }
     Ok(())
 }
 
 /// The backward pass, from `work.dz[last]` (dlogits) down: layer `l`'s backward writes its
-/// parameter gradients and, above the first layer, `da_{l-1}`, the gradient of the output of
-/// the layer below, which that layer turns into its own `dz_{l-1}`. Writes only the weight and
-/// bias slots of `grads`, so padding stays zero.
+/// parameter gradients and, above the first layer, `dz_{l-1}`, the pre-activation gradient of
+/// the layer below, delivered as that layer asks ([`dense::output_grad`]). Writes only the
+/// weight and bias slots of `grads`, so padding stays zero.
 pub(super) fn backward(
     spec: &Network,
     layout: &ParamLayout,
     params: &[f32],
     grads: &mut [f32],
     work: &mut Workspace,
-    x: &[f32],
+    x: LayerInput<'_>,
     rows: usize,
 ) -> Result<()> {
     for (l, (layer, slots)) in spec.layers.iter().zip(&layout.layers).enumerate().rev() {
         let (inp, out) = (slots.inputs, slots.outputs);
-        let a_prev = if l == 0 { x } else { &work.a[l - 1][..rows * inp] };
-        let dz = &work.dz[l][..rows * out];
+        let a_prev = if l == 0 { x } else { LayerInput::Whole(&work.a[l - 1][..rows * inp]) };
+        // dz_l is read, dz_{l-1} written: split the list between them.
+        let (before, after) = work.dz.split_at_mut(l);
+        let dz = &after[0][..rows * out];
         // The input gradient of the first layer is never needed: x is data.
-        let da = if l > 0 { Some(&mut work.da[l - 1][..rows * inp]) } else { None };
+        let below = match (l, before.last_mut()) {
+            (1.., Some(dz_below)) => Some(match spec.layers[l - 1] {
+                Layer::Dense { activation, .. } => {
+                    dense::output_grad(activation, &work.z[l - 1][..rows * inp], &mut dz_below[..rows * inp])
+                }
+            }),
+            _ => None,
+        };
         match *layer {
-            Layer::Dense { .. } => dense::backward(slots, params, grads, a_prev, dz, da, rows)?,
-        }
-        if l > 0 {
-            let (da, z_prev) = (&work.da[l - 1][..rows * inp], &work.z[l - 1][..rows * inp]);
-            let dz_prev = &mut work.dz[l - 1][..rows * inp];
-            match spec.layers[l - 1] {
-                Layer::Dense { activation, .. } => dense::output_grad(activation, da, z_prev, dz_prev)?,
+            Layer::Dense { .. } => {
+                dense::backward(slots, params, grads, a_prev, dz, below, &mut work.wt, rows)?
             }
         }
     }

@@ -79,17 +79,26 @@ fn xent_rows(
                 m = v;
             }
         }
-        let sum: f32 = z.iter().map(|&v| (v - m).exp()).sum();
+        // With a gradient to write, each exp(z_j - m) is computed once into it and summed
+        // from there: the same values added in the same order as without.
+        let sum: f32 = match dlogits.as_deref_mut() {
+            Some(d) => {
+                let d = &mut d[r * classes..(r + 1) * classes];
+                for (d, &v) in d.iter_mut().zip(z) {
+                    *d = (v - m).exp();
+                }
+                let sum = d.iter().sum();
+                for (j, d) in d.iter_mut().enumerate() {
+                    let onehot = if j == y { 1.0 } else { 0.0 };
+                    *d = (*d / sum - onehot) * scale;
+                }
+                sum
+            }
+            None => z.iter().map(|&v| (v - m).exp()).sum(),
+        };
         let lse = m + sum.ln();
         loss_sum += lse - z[y];
         correct += u32::from(argmax == y);
-        if let Some(d) = dlogits.as_deref_mut() {
-            let d = &mut d[r * classes..(r + 1) * classes];
-            for (j, (d, &v)) in d.iter_mut().zip(z).enumerate() {
-                let onehot = if j == y { 1.0 } else { 0.0 };
-                *d = ((v - m).exp() / sum - onehot) * scale;
-            }
-        }
     }
     Ok((loss_sum, correct))
 }
@@ -112,4 +121,27 @@ pub fn softmax(logits: &[f32], classes: usize) -> Result<Vec<f32>> {
         }
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The training path sums the exponentials it stored in the gradient, the evaluation path
+    /// sums them as it computes them: the same values in the same order, so the same loss bits.
+    #[test]
+    fn training_and_evaluation_paths_give_the_same_loss_bits() {
+        let mut s = 7u32;
+        let logits: Vec<f32> = (0..37 * 11)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1u32 << 24) as f32 * 20.0 - 10.0
+            })
+            .collect();
+        let labels: Vec<u32> = (0..37).map(|r| (r * 7 % 11) as u32).collect();
+        let out = softmax_xent(&logits, &labels, 11, 1.0 / 37.0).unwrap();
+        let (loss, correct) = xent_loss(&logits, &labels, 11).unwrap();
+        assert_eq!(out.loss_sum.to_bits(), loss.to_bits());
+        assert_eq!(out.correct, correct);
+    }
 }

@@ -1,62 +1,148 @@
 //! [`Layer::Dense`](crate::spec::Layer::Dense) on the CPU: `z = x W + b`, `h = act(z)`, and
-//! its backward. The GPU twin (`gpu/replica/layers/dense.rs`) fuses the bias and activation
-//! into the product's epilogue; the values are the same (the sums run in the same order).
+//! its backward (`dW = x^T dz`, `db` = column sums of `dz`, `dx = dz W^T` with the layer
+//! below's activation derivative fused). As its GPU twin (`gpu/replica/layers/dense.rs`), the
+//! bias and activation run in the forward product's epilogue and the derivative in the input
+//! gradient's (`cpu/gemm.rs`).
+//!
+//! A layer with many weights splits its inputs in two halves at `h` ([`input_split`]), and
+//! each half's share of the work runs on its own thread, the first on the calling thread and
+//! the second on the other (rayon::join): the forward products `x[:, ..h] W[..h]` and
+//! `x[:, h..] W[h..]`, the weight-gradient rows `dW[..h]` and `dW[h..]`, and (in
+//! `cpu/mlp.rs`) the optimizer's update of those rows. So each thread reads and writes the
+//! same half of the weights, gradients and moments at every step and keeps them in its own
+//! core's cache; cutting the products by batch rows instead had both threads read all of the
+//! weights that the other had just updated. A split layer's `z` is `(z_lo + z_hi) + b`, the
+//! two halves' sums added: other roundings than one sum over all inputs, the same on any
+//! number of threads, since the split depends on the layer's shape only.
 
-use crate::error::Result;
-use crate::ops::MatmulForm;
+use crate::error::{Error, Result};
 use crate::spec::{Activation, LayerSlots};
 
-use super::super::{
-    activation_backward_into, activation_forward_into, add_bias, column_sums_into, matmul_into,
-};
+use super::super::activation::forward_span;
+use super::super::column_sums_into;
+use super::super::gemm::{gemm, gemm_part, transpose_into, Epilogue, StridedA};
+use super::{LayerInput, OutputGrad};
+
+/// Layers with at least this many weights split their inputs (the MNIST model's first layer,
+/// 784 x 64; not its second, 64 x 10).
+const SPLIT_MIN_WEIGHTS: usize = 1 << 14;
+/// A half is cut further, by rows, only when each thread would get this many multiply-adds:
+/// large batches (evaluation's 1000 rows), where moving the weights costs little next to the
+/// product.
+const HALF_TASK_MACS: usize = 1 << 22;
+
+/// Where the layer splits its inputs: about half-way, at a multiple of 16 (so that each half
+/// of a row starts on a 64-byte boundary when the row does), or `None` for a small layer.
+pub(crate) fn input_split(slots: &LayerSlots) -> Option<usize> {
+    let h = slots.inputs / 2 / 16 * 16;
+    (slots.inputs * slots.outputs >= SPLIT_MIN_WEIGHTS && h > 0).then_some(h)
+}
 
 /// Forward over `rows` rows. `x: [rows, inputs]`, `z: [rows, outputs]` receives `x W + b`;
 /// `h: [rows, outputs]`, when given, receives `act(z)` (the last layer's `z` is what the loss
-/// reads, so it needs no `h`).
+/// reads, so it needs no `h`). `z_hi: [rows, outputs]` is scratch for a split layer.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     slots: &LayerSlots,
     activation: Activation,
     params: &[f32],
-    x: &[f32],
+    x: LayerInput<'_>,
     z: &mut [f32],
     h: Option<&mut [f32]>,
+    z_hi: &mut [f32],
     rows: usize,
 ) -> Result<()> {
     let (inp, out) = (slots.inputs, slots.outputs);
     let w = &params[slots.weight..slots.weight + inp * out];
-    let b = &params[slots.bias..slots.bias + out];
-    matmul_into(MatmulForm::AB, rows, out, inp, x, w, z)?;
-    add_bias(z, b)?;
-    if let Some(h) = h {
-        activation_forward_into(z, activation, h)?;
+    let bias = &params[slots.bias..slots.bias + out];
+    let Some(split) = input_split(slots) else {
+        // x: [rows, inp] row-major; W: [inp, out] row-major, read in place.
+        let LayerInput::Whole(x) = x else {
+            return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
+        };
+        let x = StridedA { data: x, rs: inp, cs: 1 };
+        return gemm(x, w, z, (rows, out, inp), Epilogue::Bias { bias, act: activation, h });
+    };
+    // z_lo = x[:, ..split] W[..split] into z, z_hi = x[:, split..] W[split..].
+    let (x_lo, x_hi) = x.halves(inp, split);
+    let x_lo = StridedA { data: x_lo.data, rs: x_lo.ld, cs: 1 };
+    let x_hi = StridedA { data: x_hi.data, rs: x_hi.ld, cs: 1 };
+    let (w_lo, w_hi) = w.split_at(split * out);
+    let z_hi = z_hi.get_mut(..rows * out).ok_or_else(|| Error::Shape("z_hi holds too few rows".into()))?;
+    let (lo, hi) = rayon::join(
+        || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split)),
+        || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split)),
+    );
+    lo?;
+    hi?;
+    // z = (z_lo + z_hi) + b, then h = act(z), row by row while the row is in L1.
+    let mut h = h;
+    for (r, (z, z_hi)) in z.chunks_exact_mut(out).zip(z_hi.chunks_exact(out)).enumerate() {
+        for ((z, &z_hi), &b) in z.iter_mut().zip(z_hi).zip(bias) {
+            *z = (*z + z_hi) + b;
+        }
+        if let Some(h) = h.as_deref_mut() {
+            forward_span(z, activation, &mut h[r * out..(r + 1) * out]);
+        }
     }
     Ok(())
 }
 
 /// Backward over `rows` rows from `dz: [rows, outputs]`, the gradient of the pre-activation:
-/// `dW = x^T dz` and `db = column sums of dz` into their slots of `grads`, and, when `dx` is
-/// given (every layer but the first: `x` is data there), `dx = dz W^T: [rows, inputs]`.
+/// `dW = x^T dz` and `db = column sums of dz` into their slots of `grads`, and, when `below`
+/// is given (every layer but the first: `x` is data there), `dz_below = (dz W^T) * act'(z)`.
+/// `wt` is scratch of at least `inputs * outputs` floats for `W^T`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     slots: &LayerSlots,
     params: &[f32],
     grads: &mut [f32],
-    x: &[f32],
+    x: LayerInput<'_>,
     dz: &[f32],
-    dx: Option<&mut [f32]>,
+    below: Option<OutputGrad<'_>>,
+    wt: &mut [f32],
     rows: usize,
 ) -> Result<()> {
     let (inp, out) = (slots.inputs, slots.outputs);
-    matmul_into(MatmulForm::AtB, inp, out, rows, x, dz, &mut grads[slots.weight..slots.weight + inp * out])?;
+    let dw = &mut grads[slots.weight..slots.weight + inp * out];
+    match (input_split(slots), x) {
+        (None, LayerInput::Whole(x)) => {
+            // dW = x^T dz: [inp, out]; x^T(i, p) = x[p * inp + i].
+            gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), Epilogue::None)?;
+        }
+        (Some(split), x) => {
+            // dW's rows ..split and split.. from each half of x, each on its own thread; a
+            // half's transpose is read through its strides.
+            let (x_lo, x_hi) = x.halves(inp, split);
+            let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
+            let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
+            let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
+            let (lo, hi) = rayon::join(
+                || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows)),
+                || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows)),
+            );
+            lo?;
+            hi?;
+        }
+        (None, LayerInput::Halves(..)) => {
+            return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
+        }
+    }
     column_sums_into(dz, rows, out, &mut grads[slots.bias..slots.bias + out])?;
-    if let Some(dx) = dx {
+    if let Some(below) = below {
+        // dx = dz W^T: [rows, inp], with W^T: [out, inp] copied once for this step.
         let w = &params[slots.weight..slots.weight + inp * out];
-        matmul_into(MatmulForm::ABt, rows, inp, out, dz, w, dx)?;
+        let wt = &mut wt[..inp * out];
+        transpose_into(w, inp, out, wt)?;
+        let dz = StridedA { data: dz, rs: out, cs: 1 };
+        let epilogue = Epilogue::ActGrad { act: below.activation, z: below.z };
+        gemm(dz, wt, below.dz, (rows, inp, out), epilogue)?;
     }
     Ok(())
 }
 
-/// The gradient of the layer's output `dh` turned into that of its pre-activation:
-/// `dz = dh * act'(z)`, all `[rows, outputs]`.
-pub(crate) fn output_grad(activation: Activation, dh: &[f32], z: &[f32], dz: &mut [f32]) -> Result<()> {
-    activation_backward_into(dh, z, activation, dz)
+/// How the layer takes the gradient of its output `h = act(z)` from the layer above: into
+/// `dz`, times `act'(z)`. `dz` and `z` are `[rows, outputs]`.
+pub(crate) fn output_grad<'a>(activation: Activation, z: &'a [f32], dz: &'a mut [f32]) -> OutputGrad<'a> {
+    OutputGrad { dz, activation, z }
 }

@@ -2,4 +2,46 @@
 //! `gpu/replica/layers/`, op for op, so both executors compute the same numbers. The passes
 //! in `cpu/pass.rs` drive them from the network's layer list.
 
+use crate::spec::Activation;
+
 pub(super) mod dense;
+
+/// How a layer takes the gradient of its output from the layer above, which computes it:
+/// into `dz`, already multiplied by `act'(z)` (the GPU's `OutputGrad`, fused the same way).
+#[derive(Debug)]
+pub(super) struct OutputGrad<'a> {
+    /// The layer's pre-activation gradient, `[rows, outputs]`, written by the layer above.
+    pub dz: &'a mut [f32],
+    pub activation: Activation,
+    /// The layer's pre-activation, `[rows, outputs]`.
+    pub z: &'a [f32],
+}
+
+/// A layer's input rows, `[rows, inputs]`: in one block, or, for a layer that splits its
+/// inputs at `h` (see [`dense::input_split`]), as its two column blocks `[rows, h]` and
+/// `[rows, inputs - h]`, which the CPU executor gathers on the two threads that use them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LayerInput<'a> {
+    Whole(&'a [f32]),
+    Halves(&'a [f32], &'a [f32]),
+}
+
+/// Some columns of a layer's input rows: row `r` starts at `data[r * ld]`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Columns<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+}
+
+impl<'a> LayerInput<'a> {
+    /// Columns `0..h` and `h..inputs`: the two row-major blocks, or the two column ranges of
+    /// the whole rows.
+    pub(super) fn halves(self, inputs: usize, h: usize) -> (Columns<'a>, Columns<'a>) {
+        match self {
+            LayerInput::Whole(x) => {
+                (Columns { data: x, ld: inputs }, Columns { data: x.get(h..).unwrap_or(&[]), ld: inputs })
+            }
+            LayerInput::Halves(lo, hi) => (Columns { data: lo, ld: h }, Columns { data: hi, ld: inputs - h }),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The product kernel against f64, across instruction sets, epilogues and threads.
+
+use super::*;
+use crate::cpu::{activation_backward, activation_forward, add_bias};
+
+/// Every instruction set this CPU can run, best first; the portable one always.
+fn isas() -> Vec<Isa> {
+    let mut all = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            all.push(Isa::Avx512);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            all.push(Isa::Avx2Fma);
+        }
+    }
+    all.push(Isa::Portable);
+    all
+}
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Shapes around the block sizes (6, 8, 12, 14 rows; 16-lane vectors; 64-column panels).
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 1),
+    (5, 17, 3),
+    (13, 63, 100),
+    (29, 65, 7),
+    (7, 130, 33),
+    (6, 64, 784),
+    (14, 16, 9),
+    (15, 10, 64),
+    (40, 33, 2),
+];
+
+/// `A` as `[m, k]` (`transposed` false) or `[k, m]` read through its strides.
+fn operand(a: &[f32], m: usize, k: usize, transposed: bool) -> StridedA<'_> {
+    if transposed {
+        StridedA { data: a, rs: 1, cs: m }
+    } else {
+        StridedA { data: a, rs: k, cs: 1 }
+    }
+}
+
+#[test]
+fn every_isa_matches_f64_in_both_layouts_of_a() {
+    let u = f64::powi(2.0, -24);
+    for isa in isas() {
+        for (s, &(m, n, k)) in SHAPES.iter().enumerate() {
+            for transposed in [false, true] {
+                let (a, b) = (values(m * k, s as u64), values(k * n, 100 + s as u64));
+                let sa = operand(&a, m, k, transposed);
+                let mut c = vec![f32::NAN; m * n];
+                gemm_on(isa, MIN_TASK_MACS, sa, &b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
+                for i in 0..m {
+                    for j in 0..n {
+                        let terms: Vec<f64> =
+                            (0..k).map(|p| a[i * sa.rs + p * sa.cs] as f64 * b[p * n + j] as f64).collect();
+                        let exact: f64 = terms.iter().sum();
+                        // The k-term dot product bound of tests/matmul.rs: (2k + 1) u sum |a b|.
+                        let tol = (2 * k + 1) as f64 * u * terms.iter().map(|t| t.abs()).sum::<f64>();
+                        let got = c[i * n + j] as f64;
+                        assert!(
+                            (got - exact).abs() <= tol,
+                            "{isa:?} [{m}, {n}, {k}] transposed {transposed}: C[{i}, {j}] = {got}, exact {exact}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn avx2_gives_the_bits_of_avx512() {
+    let vector: Vec<Isa> = isas().into_iter().filter(|&i| i != Isa::Portable).collect();
+    if vector.len() < 2 {
+        return; // One vector instruction set on this CPU: nothing to compare.
+    }
+    for (s, &(m, n, k)) in SHAPES.iter().enumerate() {
+        let (a, b) = (values(m * k, s as u64), values(k * n, 7 + s as u64));
+        let run = |isa| {
+            let mut c = vec![0.0; m * n];
+            gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut c, (m, n, k), Epilogue::None)
+                .expect("gemm");
+            c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(vector[0]), run(vector[1]), "[{m}, {n}, {k}]");
+    }
+}
+
+/// The fused epilogues compute what the separate ops do, bit for bit: `add_bias` then
+/// `activation_forward`, and `activation_backward` of the product.
+#[test]
+fn fused_epilogues_give_the_bits_of_separate_ops() {
+    for isa in isas() {
+        for (s, &(m, n, k)) in SHAPES.iter().enumerate() {
+            let (a, b) = (values(m * k, s as u64), values(k * n, 50 + s as u64));
+            let (bias, z) = (values(n, 9 + s as u64), values(m * n, 80 + s as u64));
+            let mut plain = vec![0.0; m * n];
+            gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut plain, (m, n, k), Epilogue::None)
+                .expect("gemm");
+            for act in Activation::ALL {
+                let mut want_z = plain.clone();
+                add_bias(&mut want_z, &bias).expect("bias");
+                let want_h = activation_forward(&want_z, act);
+                let (mut got_z, mut got_h) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                let epilogue = Epilogue::Bias { bias: &bias, act, h: Some(&mut got_h) };
+                gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut got_z, (m, n, k), epilogue)
+                    .expect("gemm");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got_z), bits(&want_z), "{isa:?} {act:?} [{m}, {n}, {k}]: z");
+                assert_eq!(bits(&got_h), bits(&want_h), "{isa:?} {act:?} [{m}, {n}, {k}]: h");
+
+                let want_dz = activation_backward(&plain, &z, act).expect("backward");
+                let mut got_dz = vec![f32::NAN; m * n];
+                let epilogue = Epilogue::ActGrad { act, z: &z };
+                gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut got_dz, (m, n, k), epilogue)
+                    .expect("gemm");
+                assert_eq!(bits(&got_dz), bits(&want_dz), "{isa:?} {act:?} [{m}, {n}, {k}]: dz");
+            }
+        }
+    }
+}
+
+/// Rows cut over three threads (an uneven split) give one thread's bits, epilogue included.
+#[test]
+fn a_split_over_threads_gives_the_bits_of_one_thread() {
+    let (m, n, k) = (301, 70, 90);
+    let (a, b, bias) = (values(m * k, 1), values(k * n, 2), values(n, 3));
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+        pool.install(|| {
+            let (mut z, mut h) = (vec![0.0; m * n], vec![0.0; m * n]);
+            let epilogue = Epilogue::Bias { bias: &bias, act: Activation::Gelu, h: Some(&mut h) };
+            gemm(operand(&a, m, k, true), &b, &mut z, (m, n, k), epilogue).expect("gemm");
+            z.iter().chain(&h).map(|v| v.to_bits()).collect::<Vec<_>>()
+        })
+    };
+    assert!(m * n * k / MIN_TASK_MACS >= 3, "the product must be large enough to be split in three");
+    assert_eq!(run(3), run(1));
+}
+
+#[test]
+fn bad_lengths_are_errors_and_write_nothing() {
+    let (a, b, bias) = (vec![1.0; 12], vec![1.0; 8], vec![0.0; 2]);
+    let sa = StridedA { data: &a, rs: 3, cs: 1 };
+    // Each row: why it must fail, m, n, k, B's length, C's length, bias length.
+    let table = [
+        ("m = 0", 0, 2, 3, 6, 0, 2),
+        ("k = 0", 4, 2, 0, 0, 8, 2),
+        ("A too short for m = 5", 5, 2, 3, 6, 10, 2),
+        ("B one short", 4, 2, 3, 5, 8, 2),
+        ("C one long", 4, 2, 3, 6, 9, 2),
+        ("bias one short", 4, 2, 3, 6, 8, 1),
+    ];
+    for (why, m, n, k, b_len, c_len, bias_len) in table {
+        let mut c = vec![7.0; c_len];
+        let epilogue = Epilogue::Bias { bias: &bias[..bias_len], act: Activation::Relu, h: None };
+        let r = gemm(sa, &b[..b_len], &mut c, (m, n, k), epilogue);
+        assert!(matches!(r, Err(Error::Shape(_))), "{why}: {r:?}");
+        assert!(c.iter().all(|&v| v == 7.0), "{why}: C was written");
+    }
+    let mut c = vec![0.0; 8];
+    let z = vec![0.0; 7];
+    let r = gemm(sa, &b[..6], &mut c, (4, 2, 3), Epilogue::ActGrad { act: Activation::Tanh, z: &z });
+    assert!(matches!(r, Err(Error::Shape(_))), "z one short: {r:?}");
+}
+
+#[test]
+fn transpose_moves_every_element() {
+    let (rows, cols) = (13, 21);
+    let src = values(rows * cols, 4);
+    let mut dst = vec![0.0; rows * cols];
+    transpose_into(&src, rows, cols, &mut dst).expect("transpose");
+    for r in 0..rows {
+        for c in 0..cols {
+            assert_eq!(dst[c * rows + r], src[r * cols + c], "[{r}, {c}]");
+        }
+    }
+    assert!(transpose_into(&src, rows, cols, &mut dst[1..]).is_err(), "a short destination");
+}

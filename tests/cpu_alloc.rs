@@ -1,0 +1,81 @@
+//! The CPU backend's training step and evaluation allocate nothing once their buffers have
+//! grown to the batch: a counting global allocator (this binary's only test, so nothing else
+//! allocates meanwhile) around steps taken after a warm-up.
+//!
+//! The steps run on one of rayon's threads, as the CPU executor runs them (`cpu/threads.rs`):
+//! `CpuMlp`'s entry points called from elsewhere first hop onto one through rayon's global
+//! queue, whose blocks the queue itself allocates now and then (one per 63 hops).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wgtrain::cpu::CpuMlp;
+use wgtrain::{Init, Network, Optimizer};
+
+/// Counts every allocation and reallocation, then lets the system allocator do it.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to `System`, which upholds GlobalAlloc's contract.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn warm_training_steps_and_evaluation_allocate_nothing() {
+    let (rows, features) = (128, 784);
+    let x: Vec<f32> = (0..rows * features).map(|i| (i % 255) as f32 / 255.0).collect();
+    let labels: Vec<u32> = (0..rows as u32).map(|r| r % 10).collect();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
+    warm_up_pool(&pool);
+    let counted = pool.install(|| {
+        let spec = Network::default();
+        let params = spec.layout().init(Init::He, 1);
+        let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).expect("model");
+        // Warm-up: the buffers grow to 128 rows (evaluation's chunks are as large).
+        model.train_step(&x, &labels).expect("step");
+        model.evaluate(&x, &labels).expect("evaluate");
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for step in 0..10 {
+            // Full batches and a smaller one, as an epoch's last batch is.
+            let r = if step == 5 { 37 } else { rows };
+            model.train_step(&x[..r * features], &labels[..r]).expect("step");
+        }
+        model.evaluate(&x, &labels).expect("evaluate");
+        ALLOCATIONS.load(Ordering::Relaxed) - before
+    });
+    assert_eq!(counted, 0, "allocations in 10 warm training steps and an evaluation");
+}
+
+/// Gets the pool's one-time allocations over with: its threads start (each allocates its
+/// queues as it starts, which on a busy machine may be late), and each steals a job once
+/// (a thread's first steal registers it with crossbeam's epoch collector).
+fn warm_up_pool(pool: &rayon::ThreadPool) {
+    pool.broadcast(|_| ());
+    for owner in 0..pool.current_num_threads() {
+        pool.broadcast(|ctx| {
+            if ctx.index() == owner {
+                // The second half can only run on another thread: the first waits for it.
+                let both = std::sync::Barrier::new(2);
+                rayon::join(|| both.wait(), || both.wait());
+            }
+        });
+    }
+}
