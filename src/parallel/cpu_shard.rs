@@ -160,11 +160,12 @@ impl Executor for CpuShard {
             sums[1] = self.eval_rows(vdata, &idx[start..start + rows])?;
         }
         self.shard.combine(&mut sums)?;
+        let [train, val_sums] = sums;
         let val = match val {
             ValSource::None => None,
-            _ => Some(sums[1]),
+            _ => Some(val_sums),
         };
-        Ok(EpochSums { train: PassSums { rows: plan.order.len(), ..sums[0] }, val, steps })
+        Ok(EpochSums { train: PassSums { rows: plan.order.len(), ..train }, val, steps })
     }
 
     /// Every process evaluates all of `data` itself (they hold the same weights).
