@@ -376,7 +376,9 @@ fn first_epoch_child(index: usize, tuning_dir: Option<PathBuf>, mnist: &Mnist) -
 fn bench_first_epoch(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
     let exe = std::env::current_exe().map_err(|e| wgtrain::Error::io("bench executable", e))?;
     let run = |caches: &std::path::Path| -> Result<(f64, f64), wgtrain::Error> {
+        // Mesa creates only the last folder of its cache path, and without one caches nothing.
         let mesa = caches.join("mesa");
+        std::fs::create_dir_all(&mesa).map_err(|e| wgtrain::Error::io(&mesa, e))?;
         let out = Command::new(&exe)
             .args(["--first-epoch-child", &gpu.report.index.to_string(), "--tuning-dir"])
             .arg(caches.join("wgtrain"))
