@@ -228,43 +228,65 @@ impl Executor for CpuExecutor {
     }
 
     fn read_state(&self) -> Result<ExecutorState> {
-        let (m, v, _) = self.mlp.optimizer_state();
-        Ok(ExecutorState {
-            params: self.mlp.params().to_vec(),
-            m: m.to_vec(),
-            v: v.to_vec(),
-            best: self.best.clone(),
-        })
+        Ok(read_state(&self.mlp, &self.best))
     }
 
     fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()> {
-        self.mlp.set_params(&state.params)?;
-        self.mlp.set_optimizer_state(&state.m, &state.v, step)?;
-        if !state.best.is_empty() {
-            if state.best.len() != state.params.len() {
-                return Err(Error::Shape(format!(
-                    "best weights: {} floats, the model has {}",
-                    state.best.len(),
-                    state.params.len()
-                )));
-            }
-            self.best = state.best.clone();
-        }
-        Ok(())
+        write_state(&mut self.mlp, &mut self.best, state, step)
     }
 
     fn snapshot_best(&mut self) -> Result<()> {
-        self.best.clear();
-        self.best.extend_from_slice(self.mlp.params());
+        snapshot_best(&self.mlp, &mut self.best);
         Ok(())
     }
 
     fn restore_best(&mut self) -> Result<()> {
-        if self.best.is_empty() {
-            return Err(Error::Config("no best weights were snapshotted".into()));
-        }
-        self.mlp.set_params(&self.best)
+        restore_best(&mut self.mlp, &self.best)
     }
+}
+
+/// Parameters, moments and the best-weights snapshot of a CPU model (shared with the CPU
+/// replica of a process group).
+pub(crate) fn read_state(mlp: &CpuMlp, best: &[f32]) -> ExecutorState {
+    let (m, v, _) = mlp.optimizer_state();
+    ExecutorState { params: mlp.params().to_vec(), m: m.to_vec(), v: v.to_vec(), best: best.to_vec() }
+}
+
+/// Writes what [`read_state`] returned, `step` optimizer steps taken; an empty `best` leaves
+/// the snapshot as it is.
+pub(crate) fn write_state(
+    mlp: &mut CpuMlp,
+    best: &mut Vec<f32>,
+    state: &ExecutorState,
+    step: u64,
+) -> Result<()> {
+    mlp.set_params(&state.params)?;
+    mlp.set_optimizer_state(&state.m, &state.v, step)?;
+    if !state.best.is_empty() {
+        if state.best.len() != state.params.len() {
+            return Err(Error::Shape(format!(
+                "best weights: {} floats, the model has {}",
+                state.best.len(),
+                state.params.len()
+            )));
+        }
+        best.clone_from(&state.best);
+    }
+    Ok(())
+}
+
+/// Copies the current parameters into `best`.
+pub(crate) fn snapshot_best(mlp: &CpuMlp, best: &mut Vec<f32>) {
+    best.clear();
+    best.extend_from_slice(mlp.params());
+}
+
+/// Copies `best` back into the parameters; an error when no snapshot was taken.
+pub(crate) fn restore_best(mlp: &mut CpuMlp, best: &[f32]) -> Result<()> {
+    if best.is_empty() {
+        return Err(Error::Config("no best weights were snapshotted".into()));
+    }
+    mlp.set_params(best)
 }
 
 /// The gathered batch as the model takes it: whole, or in the first layer's halves.

@@ -38,6 +38,9 @@ pub use activation::{
     activation_backward, activation_backward_into, activation_forward, activation_forward_into,
 };
 pub(crate) use executor::CpuExecutor;
+// The state helpers the CPU replica of a process group shares with the CPU executor.
+#[cfg(feature = "mpi")]
+pub(crate) use executor::{read_state, restore_best, snapshot_best, write_state};
 pub use matmul::{matmul, matmul_into};
 pub use mlp::CpuMlp;
 pub use optim::{adam_step, sgd_step};

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::group::Shard;
-use crate::cpu::CpuMlp;
+use crate::cpu::{self, CpuMlp};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{
@@ -183,41 +183,19 @@ impl Executor for CpuShard {
     }
 
     fn read_state(&self) -> Result<ExecutorState> {
-        let (m, v, _) = self.mlp.optimizer_state();
-        Ok(ExecutorState {
-            params: self.mlp.params().to_vec(),
-            m: m.to_vec(),
-            v: v.to_vec(),
-            best: self.best.clone(),
-        })
+        Ok(cpu::read_state(&self.mlp, &self.best))
     }
 
     fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()> {
-        self.mlp.set_params(&state.params)?;
-        self.mlp.set_optimizer_state(&state.m, &state.v, step)?;
-        if !state.best.is_empty() {
-            if state.best.len() != state.params.len() {
-                return Err(Error::Shape(format!(
-                    "best weights: {} floats, the model has {}",
-                    state.best.len(),
-                    state.params.len()
-                )));
-            }
-            self.best = state.best.clone();
-        }
-        Ok(())
+        cpu::write_state(&mut self.mlp, &mut self.best, state, step)
     }
 
     fn snapshot_best(&mut self) -> Result<()> {
-        self.best.clear();
-        self.best.extend_from_slice(self.mlp.params());
+        cpu::snapshot_best(&self.mlp, &mut self.best);
         Ok(())
     }
 
     fn restore_best(&mut self) -> Result<()> {
-        if self.best.is_empty() {
-            return Err(Error::Config("no best weights were snapshotted".into()));
-        }
-        self.mlp.set_params(&self.best)
+        cpu::restore_best(&mut self.mlp, &self.best)
     }
 }
