@@ -93,12 +93,6 @@ impl CpuMlp {
         })
     }
 
-    /// Outputs of the last layer, from the layout (`Network::outputs` builds a list of widths:
-    /// an allocation per call, which a training step must not make).
-    fn classes(&self) -> usize {
-        self.layout.layers.last().map_or(0, |l| l.outputs)
-    }
-
     /// The model's description.
     pub fn spec(&self) -> &Network {
         &self.spec
@@ -187,7 +181,22 @@ impl CpuMlp {
 
     /// [`CpuMlp::compute_gradients`] on the calling thread.
     fn gradients_here(&mut self, x: LayerInput<'_>, labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
-        let rows = labels.len();
+        let scale = 1.0 / scale_rows as f32;
+        self.through_loss(x, labels.len(), scale_rows, |z, dz, classes| {
+            softmax_xent_into(z, labels, classes, scale, dz)
+        })
+    }
+
+    /// Forward over `rows` rows of `x`, then `loss(z, dz, outputs)` on the last layer's
+    /// outputs `z: [rows, outputs]` (it writes their gradient `dz`), then backward: the one
+    /// pass every loss shares. `scale_rows` is the global batch the gradient averages over.
+    fn through_loss<T>(
+        &mut self,
+        x: LayerInput<'_>,
+        rows: usize,
+        scale_rows: usize,
+        loss: impl FnOnce(&[f32], &mut [f32], usize) -> Result<T>,
+    ) -> Result<T> {
         self.check_input(x, rows)?;
         if scale_rows < rows {
             return Err(Error::Shape(format!(
@@ -198,17 +207,31 @@ impl CpuMlp {
         self.work.reserve(&self.spec, rows)?;
         forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
         let last = self.spec.layers.len() - 1;
-        let classes = self.classes();
-        let n = rows * classes;
-        let (loss_sum, correct) = softmax_xent_into(
-            &self.work.z[last][..n],
-            labels,
-            classes,
-            1.0 / scale_rows as f32,
-            &mut self.work.dz[last][..n],
-        )?;
+        let outputs = self.spec.outputs();
+        let n = rows * outputs;
+        let out = loss(&self.work.z[last][..n], &mut self.work.dz[last][..n], outputs)?;
         backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
-        Ok((loss_sum, correct))
+        Ok(out)
+    }
+
+    /// Forward only over `rows` rows of `x`, at most [`EVAL_CHUNK`] at a time: `each(i, z,
+    /// outputs)` sees chunk `i`'s outputs `z: [chunk rows, outputs]`, in order.
+    fn forward_chunks(
+        &mut self,
+        x: LayerInput<'_>,
+        rows: usize,
+        mut each: impl FnMut(usize, &[f32], usize) -> Result<()>,
+    ) -> Result<()> {
+        self.check_input(x, rows)?;
+        self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
+        let (last, outputs) = (self.spec.layers.len() - 1, self.spec.outputs());
+        for (i, first) in (0..rows).step_by(EVAL_CHUNK).enumerate() {
+            let r = (rows - first).min(EVAL_CHUNK);
+            let x = self.rows_of(x, first, r);
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
+            each(i, &self.work.z[last][..r * outputs], outputs)?;
+        }
+        Ok(())
     }
 
     /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,
@@ -262,18 +285,14 @@ impl CpuMlp {
     /// [`CpuMlp::evaluate`] on the calling thread, with the inputs whole or in the first
     /// layer's halves (the CPU executor's gather).
     pub(crate) fn evaluate_here(&mut self, x: LayerInput<'_>, labels: &[u32]) -> Result<(f32, u32)> {
-        let classes = self.classes();
-        self.check_input(x, labels.len())?;
-        self.work.reserve(&self.spec, labels.len().min(EVAL_CHUNK))?;
-        let last = self.spec.layers.len() - 1;
         let (mut loss_sum, mut correct) = (0.0f32, 0u32);
-        for (i, y) in labels.chunks(EVAL_CHUNK).enumerate() {
-            let x = self.rows_of(x, i * EVAL_CHUNK, y.len());
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, y.len())?;
-            let (l, c) = xent_loss(&self.work.z[last][..y.len() * classes], y, classes)?;
+        self.forward_chunks(x, labels.len(), |i, z, classes| {
+            let y = &labels[i * EVAL_CHUNK..(i * EVAL_CHUNK + z.len() / classes)];
+            let (l, c) = xent_loss(z, y, classes)?;
             loss_sum += l;
             correct += c;
-        }
+            Ok(())
+        })?;
         Ok((loss_sum, correct))
     }
 
@@ -301,22 +320,10 @@ impl CpuMlp {
         let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        self.check_input(x, rows)?;
-        if scale_rows < rows {
-            return Err(Error::Shape(format!(
-                "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
-                 the global batch size the gradient is averaged over"
-            )));
-        }
-        self.work.reserve(&self.spec, rows)?;
-        forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
-        let last = self.spec.layers.len() - 1;
-        let n = rows * outputs;
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        let (z, dz) = (&self.work.z[last][..n], &mut self.work.dz[last][..n]);
-        let loss_sum = mse_into(z, y, outputs, scale, sums, Some(dz))?;
-        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
-        Ok(loss_sum)
+        self.through_loss(x, rows, scale_rows, |z, dz, outputs| {
+            mse_into(z, y, outputs, scale, sums, Some(dz))
+        })
     }
 
     /// [`CpuMlp::compute_gradients_mse`] over the batch's own rows, then
@@ -333,7 +340,7 @@ impl CpuMlp {
         y: &[f32],
         sums: &mut [f32],
     ) -> Result<f32> {
-        let rows = y.len() / self.spec.outputs().max(1);
+        let rows = y.len() / self.spec.outputs();
         let loss = self.gradients_mse_here(x, y, rows, sums)?;
         self.apply_update();
         Ok(loss)
@@ -356,20 +363,16 @@ impl CpuMlp {
         let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        self.check_input(x, rows)?;
         check_len("regression sums", sums.len(), MSE_SUMS * outputs)?;
-        self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
-        let last = self.spec.layers.len() - 1;
         let mut chunk_sums = vec![0.0f32; sums.len()];
         sums.fill(0.0);
         let mut loss_sum = 0.0f32;
-        for (i, y) in y.chunks(EVAL_CHUNK * outputs).enumerate() {
-            let r = y.len() / outputs;
-            let x = self.rows_of(x, i * EVAL_CHUNK, r);
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
-            loss_sum += mse_into(&self.work.z[last][..r * outputs], y, outputs, 0.0, &mut chunk_sums, None)?;
+        self.forward_chunks(x, rows, |i, z, outputs| {
+            let y = &y[i * EVAL_CHUNK * outputs..][..z.len()];
+            loss_sum += mse_into(z, y, outputs, 0.0, &mut chunk_sums, None)?;
             sums.iter_mut().zip(&chunk_sums).for_each(|(s, c)| *s += c);
-        }
+            Ok(())
+        })?;
         Ok(loss_sum)
     }
 
@@ -394,7 +397,7 @@ impl CpuMlp {
 
     /// [`CpuMlp::predict`] on the calling thread.
     fn predict_here(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        let (inputs, classes) = (self.spec.inputs(), self.classes());
+        let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         if x.is_empty() || !x.len().is_multiple_of(inputs) {
             return Err(Error::Shape(format!(
                 "predict needs x: [rows, {inputs}] with rows > 0, got {} values",

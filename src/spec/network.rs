@@ -169,9 +169,10 @@ impl Network {
         self.inputs
     }
 
-    /// Outputs of the last layer (the classes of a classifier).
+    /// Outputs of the last layer (the classes of a classifier). Allocates nothing: the
+    /// executors ask it every step.
     pub fn outputs(&self) -> usize {
-        *self.widths().last().unwrap_or(&0)
+        self.layers.iter().fold(self.inputs, |width, layer| layer.outputs(width))
     }
 
     /// Where each tensor lives in the flat parameter buffer.
