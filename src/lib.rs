@@ -52,8 +52,9 @@
 
 // Layers, lowest first; each module imports only those before it (`tests/layering.rs` reads
 // the `crate::` paths of src/ and keeps it so):
-//   error, ops -> spec -> data -> exec -> cpu -> gpu -> parallel -> callbacks -> checkpoint
+//   error, ops -> atomic_file -> spec -> data -> exec -> cpu -> gpu -> parallel -> callbacks -> checkpoint
 //   -> train
+mod atomic_file;
 pub mod callbacks;
 pub mod checkpoint;
 pub mod cpu;

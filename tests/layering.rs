@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first. Modules on one line are peers and may not import each other.
 const LAYERS: &[&[&str]] = &[
     &["error", "ops"],
+    &["atomic_file"],
     &["spec"],
     &["data"],
     &["exec"],

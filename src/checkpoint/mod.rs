@@ -17,7 +17,7 @@
 //!
 //! The code is split by concern: `model` (saved models), `state` (training checkpoints),
 //! `validate` (the untrusted-input checks both loaders share), `bytes` (encoding and bounded
-//! reading) and `atomic` (`write_atomic`).
+//! reading); files are written by `crate::atomic_file::write_atomic`.
 
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
@@ -27,14 +27,12 @@ use crate::callbacks::history::History;
 use crate::spec::Network;
 use crate::spec::Optimizer;
 
-mod atomic;
 mod bytes;
 mod model;
 mod predict;
 mod state;
 mod validate;
 
-pub(crate) use atomic::write_atomic;
 pub use model::{load_model, load_model_bytes, save_model};
 pub use predict::{Model, Prediction};
 pub use state::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::bytes::{le_bytes, read_bounded, serialize, to_json};
 use super::validate::{check_buffer, checked_layout, decode_into, Parsed};
-use super::write_atomic;
 use super::{BYTES_NAME, MODEL_FORMAT, VERSION};
+use crate::atomic_file::write_atomic;
 #[cfg(doc)]
 use crate::error::Error;
 use crate::error::Result;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::bytes::{le_bytes, read_bounded, serialize, to_json};
 use super::validate::{check_buffer, checked_layout, decode_into, nonzero_padding, Parsed};
-use super::write_atomic;
 use super::{TrainingState, BYTES_NAME, CHECKPOINT_FILE, CHECKPOINT_FORMAT, VERSION};
+use crate::atomic_file::write_atomic;
 use crate::callbacks::early_stopping::EarlyStopping;
 use crate::error::{Error, Result};
 use crate::spec::Optimizer;

@@ -6,13 +6,12 @@
 //! the next save), a failed write leaves training untouched, and a decision never changes a
 //! result (every variant gives the same bits), only the speed.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 use crate::gpu::AdapterReport;
 
@@ -187,32 +186,6 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         write_atomic(&self.path, &json)
     }
-}
-
-/// Makes temporary names unique between threads of one process (the pid separates processes).
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Replaces `path` with `bytes` so that a reader (another process starting up) sees the old
-/// file or the new one, never half of one: write a temporary file in the same folder, sync
-/// it, rename it over `path`. (The same steps as the checkpoint writer, which lives in a
-/// layer above this one.)
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| Error::file(path, "not a file name"))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let unique = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{}.tmp.{}.{unique}", name.to_string_lossy(), std::process::id()));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| file.write_all(bytes).and_then(|_| file.sync_all()))
-        .and_then(|_| std::fs::rename(&temp, path))
-        .map_err(|e| Error::io(path, e));
-    if written.is_err() {
-        // Best effort: the error to report is the one above.
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
 }
 
 #[cfg(test)]

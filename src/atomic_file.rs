@@ -1,4 +1,6 @@
-//! Atomic file replacement: a crash while saving leaves the old file or the new one.
+//! Atomic file replacement: a crash while saving leaves the old file or the new one, and a
+//! reader (another process) never sees half a file. At the bottom of the layers, so that
+//! checkpoints and the kernels' tuning cache write through the same steps.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
