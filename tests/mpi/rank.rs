@@ -16,7 +16,7 @@ pub fn main() -> i32 {
     let group = match MpiGroup::init() {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("error: {e}");
+            say_error(&e);
             return 1;
         }
     };
@@ -36,10 +36,18 @@ pub fn main() -> i32 {
         }
         Err(e) => {
             // Exit without finalizing MPI: finalizing waits for every rank.
-            eprintln!("error: {e}");
+            say_error(&e);
             std::process::exit(1);
         }
     }
+}
+
+/// One write for the whole line: `eprintln!` writes each piece of the format on its own,
+/// and mpirun interleaves the pieces of two ranks that fail at once (seen in CI:
+/// "error: rank 1: error: rank 0: ...").
+fn say_error(e: &wgtrain::Error) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("error: {e}\n").as_bytes());
 }
 
 /// The rank-ordered sum, on lengths that do and do not divide by the ranks (down to
