@@ -36,6 +36,22 @@ impl PassSums {
         ((self.loss / n) as f32, (self.correct / n) as f32)
     }
 
+    /// Adds `other`'s sums (loss, correct, rows and task) to these.
+    pub fn add(&mut self, other: &PassSums) {
+        self.loss += other.loss;
+        self.correct += other.correct;
+        self.rows += other.rows;
+        self.add_task_f64(&other.task);
+    }
+
+    /// Adds task sums already in f64 (a replica's or a peer's pass).
+    pub fn add_task_f64(&mut self, task: &[f64]) {
+        if self.task.len() < task.len() {
+            self.task.resize(task.len(), 0.0);
+        }
+        self.task.iter_mut().zip(task).for_each(|(s, t)| *s += t);
+    }
+
     /// Adds one batch's task sums (f32, as the loss computes them) to the pass's f64 ones.
     pub fn add_task(&mut self, batch: &[f32]) {
         if self.task.len() < batch.len() {

@@ -9,9 +9,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{open_gpus, require_backends};
-use wgtrain::data::Dataset;
+use wgtrain::data::{Dataset, Targets};
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, Network, Trainer, TrainerOptions};
+use wgtrain::{Activation, Backend, Loss, Network, Trainer, TrainerOptions};
 
 fn data(rows: usize) -> Dataset {
     let mut s = 99u64;
@@ -68,6 +68,55 @@ fn two_replicas_equal_one_replica() {
     let stats = t2.parallel_stats().expect("stats");
     assert_eq!(stats.steps, 56);
     assert_eq!(stats.rows_per_replica.iter().sum::<usize>(), 2 * 1790, "every row once per epoch");
+}
+
+/// Regression with three outputs on 2 replicas against one: the mean squared error and the
+/// sums behind mae, rmse and r2 are each replica's sums over its rows, added on the host, so
+/// they agree as the classifier's loss does above (to float rounding of the sums), and the
+/// weights after 2 epochs as the gradients' summation order allows (same bound as above).
+#[test]
+fn regression_on_two_replicas_equals_one_replica() {
+    let (rows, inputs, outputs) = (1537, 13, 3);
+    let mut s = 7u64;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let x: Vec<f32> = (0..rows * inputs).map(|_| next()).collect();
+    let y: Vec<f32> = (0..rows * outputs)
+        .map(|i| {
+            let (r, o) = (i / outputs, i % outputs);
+            x[r * inputs + o] * 2.0 - x[r * inputs + o + 5] + 0.5 * x[r * inputs + 12] * x[r * inputs + o]
+        })
+        .collect();
+    let d = Dataset::from_values(x, inputs, Targets::Values { values: y, outputs }).unwrap();
+    let fit = |gpus: Vec<Gpu>| {
+        let options = TrainerOptions {
+            spec: Network::classifier(&[inputs, 24, outputs], Activation::Tanh),
+            loss: Loss::MeanSquaredError,
+            batch_size: 50,
+            epochs: 2,
+            validation_split: 0.2,
+            seed: 11,
+            backend: Backend::Devices(gpus),
+            ..TrainerOptions::default()
+        };
+        let mut t = Trainer::new(options).unwrap();
+        t.fit(&d, None, |_| {}).unwrap();
+        let p = t.parameters().unwrap();
+        (t, p)
+    };
+    let (t1, p1) = fit(open_gpus(1));
+    let (t2, p2) = fit(open_gpus(2));
+    assert_eq!(t2.devices().len(), 2);
+    let max = p1.iter().zip(&p2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 1e-4, "2 replicas drifted from 1 replica by {max}");
+    for (a, b) in t1.history().epochs.iter().zip(&t2.history().epochs) {
+        for name in ["loss", "mae", "rmse", "r2", "val_loss", "val_mae", "val_rmse", "val_r2"] {
+            let (va, vb) = (a.get(name).unwrap(), b.get(name).unwrap());
+            assert!((va - vb).abs() <= 1e-4 * va.abs().max(1e-2), "{name}: {va} on one replica, {vb} on two");
+        }
+    }
 }
 
 /// Replicas apply the same update to the same weights with the same reduced gradients:

@@ -130,7 +130,11 @@ impl Executor for CpuShard {
     fn prepare(&mut self, data: &Dataset, _train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
         let values = |d: &Dataset| d.values().is_some();
         if values(data) || matches!(val, ValSource::Data(v) if values(v)) {
-            return Err(Error::Config("a CPU shard trains on class labels only, not value targets".into()));
+            return Err(Error::Config(
+                "CPU ranks train on class labels only so far, not value targets: give each rank \
+                 GPU replicas (an adapter as its local backend), which train every loss"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -215,23 +215,41 @@ impl Shard {
         if !self.is_distributed() {
             return Ok(());
         }
-        let mine: Vec<u8> =
-            sums.iter().flat_map(|s| [s.loss, s.correct, s.rows as f64]).flat_map(f64::to_le_bytes).collect();
+        // Per pass: loss, correct, rows, the task's length, then its sums (a rank with no
+        // rows in a pass may send none: it adds zeros).
+        let mut mine = Vec::new();
+        for s in sums.iter() {
+            mine.extend([s.loss, s.correct, s.rows as f64, s.task.len() as f64]);
+            mine.extend(&s.task);
+        }
+        let mine: Vec<u8> = mine.into_iter().flat_map(f64::to_le_bytes).collect();
         let all = self.group.all_gather(&mine)?;
-        let mut total = vec![0.0f64; sums.len() * 3];
+        let mut total = vec![PassSums::default(); sums.len()];
         for (peer, bytes) in all.iter().enumerate() {
-            let values = f64s(bytes);
-            if values.len() != total.len() {
-                let reason = format!("rank {peer} sent {} sums, {} expected", values.len(), total.len());
-                return Err(Error::Distributed { rank: self.rank(), peer: Some(peer), reason });
+            let bad = |why: String| Error::Distributed { rank: self.rank(), peer: Some(peer), reason: why };
+            let mut values = f64s(bytes).into_iter();
+            for (p, t) in total.iter_mut().enumerate() {
+                let head: Vec<f64> = values.by_ref().take(4).collect();
+                let [loss, correct, rows, len] = head[..] else {
+                    return Err(bad(format!("rank {peer} sent {} passes' sums, {} expected", p, sums.len())));
+                };
+                let task: Vec<f64> = values.by_ref().take(len as usize).collect();
+                if task.len() != len as usize
+                    || !(t.task.is_empty() || task.is_empty() || task.len() == t.task.len())
+                {
+                    return Err(bad(format!(
+                        "rank {peer} sent {} task sums for pass {p}, {} expected",
+                        task.len(),
+                        t.task.len()
+                    )));
+                }
+                t.add(&PassSums { loss, correct, rows: rows as usize, task });
             }
-            total.iter_mut().zip(values).for_each(|(t, v)| *t += v);
+            if values.next().is_some() {
+                return Err(bad(format!("rank {peer} sent more sums than {} passes'", sums.len())));
+            }
         }
-        // Task sums are not exchanged: the trainer runs the mean squared error on the CPU
-        // executor only, so these sums are classification's.
-        for (s, t) in sums.iter_mut().zip(total.chunks_exact(3)) {
-            *s = PassSums { loss: t[0], correct: t[1], rows: t[2] as usize, task: Vec::new() };
-        }
+        sums.clone_from_slice(&total);
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use crate::exec::{
 };
 use crate::gpu::replica::{PassKind, Replica, SourceId};
 use crate::gpu::Gpu;
-use crate::spec::{Network, Optimizer};
+use crate::spec::{Loss, Network, Optimizer};
 
 /// Prefixes an error with the replica it came from.
 fn on_replica(r: usize, e: Error) -> Error {
@@ -67,14 +67,16 @@ impl Mirrored {
         gpus: Vec<Gpu>,
         spec: &Network,
         optimizer: Optimizer,
+        loss: Loss,
         params: &[f32],
         max_rows: usize,
     ) -> Result<Self> {
         let mut replicas = Vec::new();
         let mut staging = Vec::new();
         for (r, gpu) in gpus.into_iter().enumerate() {
-            let replica =
+            let mut replica =
                 Replica::new(gpu, spec, optimizer, params, max_rows).map_err(|e| on_replica(r, e))?;
+            replica.set_loss(loss).map_err(|e| on_replica(r, e))?;
             let bytes = (replica.parameter_len() * 4) as u64;
             let g = &replica.gpu;
             staging.push(g.scoped("creating a gradient staging buffer", || {
@@ -168,10 +170,10 @@ impl Mirrored {
         }
         for (r, replica) in self.replicas.iter().enumerate() {
             let m = replica.read_metrics().map_err(|e| on_replica(r, e))?;
-            sums[0].loss += m.train.loss;
-            sums[0].correct += m.train.correct;
-            sums[1].loss += m.eval.loss;
-            sums[1].correct += m.eval.correct;
+            // The loss's task sums (e.g. the mean squared error's per output) add up across
+            // replicas as the loss does: each replica's are sums over its own rows.
+            sums[0].add(&m.train);
+            sums[1].add(&m.eval);
         }
         self.shard.combine(&mut sums)?;
         let [train, val] = sums;

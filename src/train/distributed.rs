@@ -66,6 +66,6 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
     }
     let weights = weights(replicas.len())?;
     let max_rows = options.batch_size.max(options.eval_batch);
-    let mirrored = Mirrored::new(replicas, &options.spec, options.optimizer, params, max_rows)?;
+    let mirrored = Mirrored::new(replicas, &options.spec, options.optimizer, options.loss, params, max_rows)?;
     Ok((Local::Gpus(Box::new(mirrored)), weights))
 }

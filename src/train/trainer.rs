@@ -357,22 +357,11 @@ impl Trainer {
 /// The executor `options.backend` asks for, holding `params`: the only place that knows
 /// which kinds exist. [`Backend::Auto`] is resolved here, against the adapters of the machine.
 fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
-    // The mirrored and distributed executors exchange the classifier's sums only so far.
-    let mse_on_one = |n: usize| {
-        if options.loss == Loss::MeanSquaredError && n > 1 {
-            return Err(Error::Config(format!(
-                "the mean squared error runs on the CPU or one device so far, not {n} devices; \
-                 use Backend::Cpu or one device"
-            )));
-        }
-        Ok(())
-    };
     let max_rows = options.batch_size.max(options.eval_batch);
     let devices = |gpus: Vec<Gpu>| -> Result<Box<dyn Executor>> {
         // Every device of the trainer keeps its tuning decisions where the options say.
         let mut gpus: Vec<Gpu> =
             gpus.into_iter().map(|g| g.with_tuning_cache(options.tuning_cache.clone())).collect();
-        mse_on_one(gpus.len())?;
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Box::new(DeviceExecutor::new(
@@ -384,7 +373,8 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
                 max_rows,
             )?)),
             _ => {
-                let mut mirrored = Mirrored::new(gpus, &options.spec, options.optimizer, params, max_rows)?;
+                let mut mirrored =
+                    Mirrored::new(gpus, &options.spec, options.optimizer, options.loss, params, max_rows)?;
                 if let Some(w) = &options.replica_weights {
                     mirrored.set_weights(w.clone())?;
                 }
@@ -402,9 +392,6 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
         Backend::Devices(gpus) => devices(gpus),
         Backend::Auto => Err(Error::Config("the automatic backend did not resolve".into())),
         #[cfg(feature = "mpi")]
-        Backend::Mpi { group, local } => {
-            mse_on_one(2)?;
-            super::distributed::open(options, &group, &local, params)
-        }
+        Backend::Mpi { group, local } => super::distributed::open(options, &group, &local, params),
     }
 }

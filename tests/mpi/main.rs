@@ -14,9 +14,9 @@
 mod orchestrator;
 mod rank;
 
-use wgtrain::data::{default_mnist_dir, load_mnist, Dataset};
+use wgtrain::data::{default_mnist_dir, load_mnist, Dataset, Targets};
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::{Backend, Network, TrainerOptions};
+use wgtrain::{Activation, Backend, Loss, Network, TrainerOptions};
 
 fn main() {
     let rank_env = ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"];
@@ -37,6 +37,35 @@ fn options(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerO
         validation_split: 0.1,
         backend,
         ..TrainerOptions::default()
+    }
+}
+
+/// A regression of 3 outputs from 13 features: every executor and rank builds the same
+/// rows from the seed.
+fn regression_data(rows: usize) -> Dataset {
+    let (inputs, outputs) = (13, 3);
+    let mut s = 7u64;
+    let x: Vec<f32> = (0..rows * inputs)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let y = (0..rows * outputs)
+        .map(|i| {
+            let (r, o) = (i / outputs, i % outputs);
+            x[r * inputs + o] * 2.0 - x[r * inputs + o + 5] + 0.5 * x[r * inputs + 12] * x[r * inputs + o]
+        })
+        .collect();
+    Dataset::from_values(x, inputs, Targets::Values { values: y, outputs }).expect("regression rows")
+}
+
+/// [`options`] for [`regression_data`]: a 13-24-3 tanh network under the mean squared error.
+fn regression_options(backend: Backend, batch: usize, epochs: usize) -> TrainerOptions {
+    TrainerOptions {
+        spec: Network::classifier(&[13, 24, 3], Activation::Tanh),
+        loss: Loss::MeanSquaredError,
+        ..options(backend, batch, epochs, 11)
     }
 }
 

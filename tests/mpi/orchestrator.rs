@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use wgtrain::{Backend, Trainer};
 
-use super::{from_bytes, lavapipe, mnist_train, options};
+use super::{from_bytes, lavapipe, mnist_train, options, regression_data, regression_options};
 
 /// What an `mpirun` left: its exit status, everything it and its ranks printed, and how
 /// long it ran.
@@ -160,6 +160,31 @@ fn two_lavapipe_ranks_equal_two_replicas() {
     assert!(max <= 1e-4, "2 lavapipe ranks drifted from one replica by {max}");
 }
 
+/// The mean squared error across 2 lavapipe ranks: each rank's sums behind mae, rmse and r2
+/// are exchanged and added in rank order, as 2 replicas in one process add theirs, so the
+/// weights and every metric are those of 1 process x 2 replicas, bit for bit.
+fn regression_on_two_lavapipe_ranks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    must_succeed(2, &["regress", d], Duration::from_secs(400));
+    let p = identical_on_every_rank(dir.path(), 2);
+    let mut t = Trainer::new(regression_options(lavapipe(2), 50, 2)).expect("trainer");
+    t.fit(&regression_data(1537), None, |_| {}).expect("fit");
+    let differing = p
+        .iter()
+        .zip(&t.parameters().expect("parameters"))
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    assert_eq!(differing, 0, "2 ranks x 1 replica differ from 1 process x 2 replicas in {differing} weights");
+    let h: Vec<(f32, f32, f32)> = t
+        .history()
+        .epochs
+        .iter()
+        .map(|e| (e.get("loss").unwrap(), e.get("val_loss").unwrap(), e.get("val_r2").unwrap()))
+        .collect();
+    assert_eq!(history(dir.path(), 0), h, "the same loss, val_loss and val_r2, bit for bit");
+}
+
 /// The demo's run on 2 CPU ranks: at least 97.0 % test accuracy with early stopping,
 /// bit-identical weights on both ranks.
 fn mnist_demo_on_two_ranks() {
@@ -295,6 +320,7 @@ pub fn main() {
         ("hung_rank_is_named_by_its_peer", hung_rank_is_named_by_its_peer),
         ("killed_rank_then_resume_at_other_rank_counts", killed_rank_then_resume_at_other_rank_counts),
         ("two_lavapipe_ranks_equal_two_replicas", two_lavapipe_ranks_equal_two_replicas),
+        ("regression_on_two_lavapipe_ranks", regression_on_two_lavapipe_ranks),
     ];
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut failed = Vec::new();

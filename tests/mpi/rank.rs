@@ -9,7 +9,7 @@ use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::gpu::AdapterSelection;
 use wgtrain::{Backend, EarlyStopping, Monitor, MpiGroup, TrainEvent, Trainer};
 
-use super::{lavapipe, mnist_train, options, to_bytes};
+use super::{lavapipe, mnist_train, options, regression_data, regression_options, to_bytes};
 
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +24,7 @@ pub fn main() -> i32 {
     let result = match args[0].as_str() {
         "exchange" => exchange(&group),
         "train" => train(&group, &dir, &args[2..]),
+        "regress" => regress(&group, &dir),
         "checkpointed" => checkpointed(&group, &dir, &args[2]),
         "mnist" => mnist(&group, &dir),
         "bad-adapter" => bad_adapter(&group),
@@ -90,6 +91,14 @@ fn train(group: &MpiGroup, dir: &Path, args: &[String]) -> wgtrain::Result<()> {
     write_result(dir, group.rank(), &trainer)
 }
 
+/// `regress <dir>`: the regression of `regression_data` on one lavapipe replica per rank.
+fn regress(group: &MpiGroup, dir: &Path) -> wgtrain::Result<()> {
+    let backend = Backend::Mpi { group: group.clone(), local: Box::new(lavapipe(1)) };
+    let mut trainer = Trainer::new(regression_options(backend, 50, 2))?;
+    trainer.fit(&regression_data(1537), None, |_| {})?;
+    write_result(dir, group.rank(), &trainer)
+}
+
 fn write_result(dir: &Path, rank: usize, trainer: &Trainer) -> wgtrain::Result<()> {
     let params = trainer.parameters()?;
     std::fs::write(dir.join(format!("params-{rank}.bin")), to_bytes(&params)).expect("write params");
@@ -101,7 +110,7 @@ fn write_result(dir: &Path, rank: usize, trainer: &Trainer) -> wgtrain::Result<(
             (
                 e.get("loss").unwrap_or(f32::NAN),
                 e.get("val_loss").unwrap_or(f32::NAN),
-                e.get("val_accuracy").unwrap_or(f32::NAN),
+                e.get("val_accuracy").or(e.get("val_r2")).unwrap_or(f32::NAN),
             )
         })
         .collect();
