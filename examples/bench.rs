@@ -33,6 +33,10 @@ struct Args {
     /// Skip the 1024^3 products (slow on software adapters).
     #[arg(long)]
     quick: bool,
+    /// Matmul variants to time side by side on every shape they support (e.g.
+    /// v4_abt,tex_abt), instead of the one the autotuner chooses.
+    #[arg(long, value_delimiter = ',')]
+    variants: Vec<String>,
     /// Epochs per training measurement (the first is reported apart).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -97,8 +101,17 @@ fn time_product(product: &PreparedMatmul) -> Result<f64, wgtrain::Error> {
 }
 
 fn bench_gpu(gpu: &Gpu, args: &Args) -> Result<(), wgtrain::Error> {
-    for (form, m, n, k) in shapes(args.quick) {
-        let product = PreparedMatmul::new(gpu, form, (m, n, k), None)?;
+    let forced: Vec<Option<&str>> = args.variants.iter().map(|v| Some(v.as_str())).collect();
+    let choices = if forced.is_empty() { vec![None] } else { forced };
+    for ((form, m, n, k), choice) in
+        shapes(args.quick).into_iter().flat_map(|s| choices.iter().map(move |c| (s, *c)))
+    {
+        let product = match PreparedMatmul::new(gpu, form, (m, n, k), choice) {
+            Ok(p) => p,
+            // A variant asked for by name that cannot compute this shape.
+            Err(_) if choice.is_some() => continue,
+            Err(e) => return Err(e),
+        };
         let variant = product.variant();
         let (flops, secs) = (product.flops(), time_product(&product)?);
         let gflops = flops / secs / 1e9;

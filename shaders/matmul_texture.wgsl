@@ -9,6 +9,7 @@
 // elements 4x..4x+3 of row y.
 //   mm_tex_ab   C = A B;   A stored m x k (texels k/4 x m), B stored k x n (n/4 x k)
 //   mm_tex_atb  C = A^T B; A stored k x m (texels m/4 x k), B stored k x n (n/4 x k)
+//   (C = A B^T runs mm_tex_ab with B packed transposed: pack_texture_t in pack_texture.wgsl)
 // Each invocation computes an 8x8 block of C; workgroups are 8x2 invocations (64x16 outputs
 // of C: small enough that a 128x64 product still makes 8 workgroups for the CPU's threads).
 // Every accumulator adds its products one k at a time, in order, exactly as the buffer

@@ -72,14 +72,14 @@ impl<'a> MatmulCall<'a> {
     /// A and B as they are stored (row-major, contiguous rows), for packing into textures.
     pub(crate) fn stored_inputs(&self) -> Option<[Stored<'a>; 2]> {
         let (m, n, k) = (self.m, self.n, self.k);
-        let (a_rows, a_cols) = match self.form {
-            MatmulForm::AB => (m, k),
-            MatmulForm::AtB => (k, m),
-            MatmulForm::ABt => return None,
+        let ((a_rows, a_cols), (b_rows, b_cols)) = match self.form {
+            MatmulForm::AB => ((m, k), (k, n)),
+            MatmulForm::AtB => ((k, m), (k, n)),
+            MatmulForm::ABt => ((m, k), (n, k)),
         };
         Some([
             Stored { buffer: self.a.0, offset: self.a.1, rows: a_rows, cols: a_cols },
-            Stored { buffer: self.b.0, offset: self.b.1, rows: k, cols: n },
+            Stored { buffer: self.b.0, offset: self.b.1, rows: b_rows, cols: b_cols },
         ])
     }
 }
@@ -231,7 +231,12 @@ impl Matmul {
             return true;
         }
         match (&self.texture, call.stored_inputs()) {
-            (Some(t), Some(inputs)) => inputs.iter().all(|s| t.fits(s.rows, s.cols, s.offset)),
+            (Some(t), Some([a, b])) => {
+                // B of A B^T is packed transposed.
+                let (b_rows, b_cols) =
+                    if call.form == MatmulForm::ABt { (b.cols, b.rows) } else { (b.rows, b.cols) };
+                t.fits(a.rows, a.cols, a.offset) && t.fits(b_rows, b_cols, b.offset)
+            }
             _ => false,
         }
     }
@@ -297,7 +302,11 @@ impl Matmul {
                         view
                     }
                 };
-                let (b_view, pack_b) = texture.pack(gpu, b)?;
+                // The A B kernel reads B^T for C = A B^T.
+                let (b_view, pack_b) = match call.form {
+                    MatmulForm::ABt => texture.pack_transposed(gpu, b)?,
+                    _ => texture.pack(gpu, b)?,
+                };
                 before.push(pack_b);
                 bind_group(
                     gpu,

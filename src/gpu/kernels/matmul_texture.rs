@@ -83,6 +83,8 @@ pub(crate) fn physical_rows(rows: usize) -> usize {
 pub(crate) struct TexturePath {
     pack_layout: wgpu::BindGroupLayout,
     pack: LazyPipeline,
+    /// Packs the transpose (`pack_texture_t`): B of C = A B^T, for the A B kernel.
+    pack_t: LazyPipeline,
     /// Bindings of matmul_texture.wgsl: params, A, B, C, z, the buffer B came from (bias).
     pub layout: wgpu::BindGroupLayout,
     /// Largest texture side the device accepts.
@@ -99,6 +101,7 @@ impl TexturePath {
         drop(probe);
         let pack_layout = bind_group_layout(gpu, "pack texture", &[Uniform, Read, TextureWrite]).ok()?;
         let pack = LazyPipeline::new("pack_texture.wgsl", "pack_texture", &pack_layout);
+        let pack_t = LazyPipeline::new("pack_texture.wgsl", "pack_texture_t", &pack_layout);
         let layout = bind_group_layout(
             gpu,
             "matmul texture",
@@ -106,7 +109,7 @@ impl TexturePath {
         )
         .ok()?;
         let max_side = gpu.device.limits().max_texture_dimension_2d as usize;
-        Some(TexturePath { pack_layout, pack, layout, max_side })
+        Some(TexturePath { pack_layout, pack, pack_t, layout, max_side })
     }
 
     /// Whether a stored matrix of `rows` x `cols` floats at `offset` can be packed: whole
@@ -130,21 +133,35 @@ impl TexturePath {
 
     /// A texture for `m` and the launch that fills it from its buffer.
     pub fn pack(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
-        if !self.fits(m.rows, m.cols, m.offset) {
+        self.pack_as(gpu, m, false)
+    }
+
+    /// A texture for the transpose of `m` (`m.cols` x `m.rows`, as if stored so) and the
+    /// launch that fills it: B of `C = A B^T` for the `A B` kernel, which then adds the same
+    /// products in the same order as every ABt variant.
+    pub fn pack_transposed(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
+        self.pack_as(gpu, m, true)
+    }
+
+    fn pack_as(&self, gpu: &Gpu, m: Stored<'_>, transposed: bool) -> Result<(wgpu::TextureView, Dispatch)> {
+        let (rows, cols) = if transposed { (m.cols, m.rows) } else { (m.rows, m.cols) };
+        if !self.fits(rows, cols, m.offset) {
             return Err(Error::Shape(format!(
                 "a {}x{} matrix at offset {} cannot be packed into a texture (max side {})",
                 m.rows, m.cols, m.offset, self.max_side
             )));
         }
         pipeline::check_fits("texture pack source", (m.buffer, m.offset), m.rows * m.cols)?;
-        let cols4 = m.cols / 4;
-        let tex = self.texture(gpu, m.rows, m.cols)?;
+        let cols4 = cols / 4;
+        let tex = self.texture(gpu, rows, cols)?;
         let view = tex.create_view(&Default::default());
+        // The source's row stride: in vec4s as stored, in floats for the transpose.
+        let stride = if transposed { m.cols } else { cols4 };
         let params = PackParams {
-            rows: u32_of("texture rows", m.rows)?,
+            rows: u32_of("texture rows", rows)?,
             cols4: u32_of("texture width", cols4)?,
             off4: u32_of("texture source offset", m.offset / 4)?,
-            rs4: u32_of("texture row stride", cols4)?,
+            rs4: u32_of("texture row stride", stride)?,
         };
         let uniform = pipeline::uniform(gpu, "pack params", &params)?;
         let bind = bind_group(
@@ -153,7 +170,9 @@ impl TexturePath {
             &self.pack_layout,
             &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(&view)],
         )?;
-        let launch = Dispatch::new("pack_texture", self.pack.get(gpu)?, bind, grid_1d(m.rows * cols4, 64));
+        let (name, pipeline) =
+            if transposed { ("pack_texture_t", &self.pack_t) } else { ("pack_texture", &self.pack) };
+        let launch = Dispatch::new(name, pipeline.get(gpu)?, bind, grid_1d(rows * cols4, 64));
         Ok((view, launch))
     }
 }

@@ -32,6 +32,9 @@ pub enum Variant {
     TexAb,
     /// 8x8 register block, A and B packed into textures (AtB layouts).
     TexAtb,
+    /// [`Variant::TexAb`]'s kernel on A and the transpose of B, packed into textures (ABt
+    /// layouts).
+    TexAbt,
 }
 
 /// Which shader file a variant lives in (one pipeline layout per file).
@@ -54,9 +57,10 @@ impl Family {
 
 impl Variant {
     /// Every variant, the usually fastest first (the autotuner measures in this order).
-    pub const ALL: [Variant; 11] = [
+    pub const ALL: [Variant; 12] = [
         Variant::TexAb,
         Variant::TexAtb,
+        Variant::TexAbt,
         Variant::V4Ab,
         Variant::V4Atb,
         Variant::V4Abt,
@@ -82,6 +86,7 @@ impl Variant {
             Variant::V4Abt => "v4_abt",
             Variant::TexAb => "tex_ab",
             Variant::TexAtb => "tex_atb",
+            Variant::TexAbt => "tex_abt",
         }
     }
 
@@ -103,6 +108,8 @@ impl Variant {
             Variant::V4Abt => "mm_v4_abt",
             Variant::TexAb => "mm_tex_ab",
             Variant::TexAtb => "mm_tex_atb",
+            // B packed transposed (see matmul_texture.rs): the A B kernel.
+            Variant::TexAbt => "mm_tex_ab",
         }
     }
 
@@ -112,7 +119,7 @@ impl Variant {
         match self {
             Variant::V4Ab | Variant::TexAb => Some(MatmulForm::AB),
             Variant::V4Atb | Variant::TexAtb => Some(MatmulForm::AtB),
-            Variant::V4Abt => Some(MatmulForm::ABt),
+            Variant::V4Abt | Variant::TexAbt => Some(MatmulForm::ABt),
             _ => None,
         }
     }
@@ -125,7 +132,7 @@ impl Variant {
     pub(super) fn family(self) -> Family {
         match self {
             Variant::V4Ab | Variant::V4Atb | Variant::V4Abt => Family::Vec4,
-            Variant::TexAb | Variant::TexAtb => Family::Texture,
+            Variant::TexAb | Variant::TexAtb | Variant::TexAbt => Family::Texture,
             _ => Family::Scalar,
         }
     }
@@ -138,7 +145,7 @@ impl Variant {
             Variant::Tiled8K64 => ((1, 1), (8, 8)),
             Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
             Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
-            Variant::TexAb | Variant::TexAtb => ((8, 8), (8, 2)),
+            Variant::TexAb | Variant::TexAtb | Variant::TexAbt => ((8, 8), (8, 2)),
         }
     }
 
@@ -156,6 +163,9 @@ impl Variant {
             }
             Variant::TexAtb => {
                 form == MatmulForm::AtB && all_aligned && m.is_multiple_of(4) && n.is_multiple_of(4)
+            }
+            Variant::TexAbt => {
+                form == MatmulForm::ABt && all_aligned && k.is_multiple_of(4) && n.is_multiple_of(4)
             }
             Variant::V4Ab => form == MatmulForm::AB && aligned && k.is_multiple_of(4) && n.is_multiple_of(4),
             Variant::V4Atb => {
