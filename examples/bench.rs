@@ -19,7 +19,7 @@ use serde_json::json;
 use wgtrain::data::{default_mnist_dir, load_mnist, Mnist};
 use wgtrain::gpu::profile::{PreparedMatmul, PreparedStep};
 use wgtrain::gpu::{self, AdapterSelection, Gpu};
-use wgtrain::{Backend, MatmulForm, Network, Trainer, TrainerOptions, TuningCache};
+use wgtrain::{Activation, Backend, MatmulForm, Network, Trainer, TrainerOptions, TuningCache};
 
 #[derive(Parser)]
 #[command(about = "Benchmark wgtrain's kernels and training on every adapter")]
@@ -50,6 +50,10 @@ struct Args {
     /// With --only mpi: samples/s of the same run in one process, for the scaling efficiency.
     #[arg(long)]
     mpi_baseline: Option<f64>,
+    /// Hidden layer widths of the trained model (ReLU): the demo's 64, or 1024,1024 for the
+    /// wide model of BENCHMARKS.md.
+    #[arg(long, default_value = "64", value_delimiter = ',')]
+    hidden: Vec<usize>,
     /// Batch sizes for the training measurement.
     #[arg(long, default_value = "32,128", value_delimiter = ',')]
     batches: Vec<usize>,
@@ -191,7 +195,9 @@ fn bench_train(
     args: &Args,
 ) -> Result<(), wgtrain::Error> {
     for &batch in &args.batches {
+        let widths: Vec<usize> = [784].into_iter().chain(args.hidden.iter().copied()).chain([10]).collect();
         let options = TrainerOptions {
+            spec: Network::classifier(&widths, Activation::Relu),
             batch_size: batch,
             epochs: args.epochs.max(2),
             validation_split: 0.0,
@@ -214,7 +220,7 @@ fn bench_train(
             println!(
                 "{}",
                 json!({"kernel": "train_epoch", "adapter": adapter, "backend": backend_name, "device_type": device_type,
-                       "batch": batch, "seconds_per_epoch": steady, "first_epoch_seconds": first,
+                       "hidden": args.hidden, "batch": batch, "seconds_per_epoch": steady, "first_epoch_seconds": first,
                        "samples_per_second": sps, "dispatches_per_step": dps, "test_accuracy": acc,
                        "setup_seconds": setup})
             );
