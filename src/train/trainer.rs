@@ -142,37 +142,7 @@ impl Trainer {
                 spec.inputs()
             )));
         }
-        match (self.options.loss, data.targets()) {
-            (Loss::SoftmaxCrossEntropy, Targets::Classes { classes, .. }) => {
-                if *classes > spec.outputs() {
-                    return Err(Error::Shape(format!(
-                        "the {what} set has {classes} classes, the model outputs {}",
-                        spec.outputs()
-                    )));
-                }
-            }
-            (Loss::SoftmaxCrossEntropy, _) => {
-                return Err(Error::Config(format!(
-                    "the {what} set's targets are values, but the softmax cross-entropy trains on \
-                     class labels; use Loss::MeanSquaredError for value targets"
-                )));
-            }
-            (Loss::MeanSquaredError, Targets::Values { outputs, .. }) => {
-                if *outputs != spec.outputs() {
-                    return Err(Error::Shape(format!(
-                        "the {what} set has {outputs} target values per row, the model outputs {}",
-                        spec.outputs()
-                    )));
-                }
-            }
-            (Loss::MeanSquaredError, _) => {
-                return Err(Error::Config(format!(
-                    "the {what} set's targets are classes, but the mean squared error trains on \
-                     values; use Loss::SoftmaxCrossEntropy for class targets"
-                )));
-            }
-        }
-        Ok(())
+        check_targets(self.options.loss, data.targets(), spec.outputs(), what)
     }
 
     /// Trains on `train` for up to `options.epochs` epochs, validating on `validation` (or on
@@ -354,15 +324,76 @@ impl Trainer {
     }
 }
 
+/// Whether `targets` suit `loss` and a model of `outputs` outputs; the error names the set
+/// (`what`) and says which loss or targets would.
+fn check_targets(loss: Loss, targets: &Targets, outputs: usize, what: &str) -> Result<()> {
+    let width = |have: usize, of: &str| {
+        if have == outputs {
+            Ok(())
+        } else {
+            Err(Error::Shape(format!(
+                "the {what} set has {have} {of} per row, the model outputs {outputs}; give the \
+                 last layer {have} outputs"
+            )))
+        }
+    };
+    match (loss, targets) {
+        (Loss::SoftmaxCrossEntropy, Targets::Classes { classes, .. }) => {
+            if *classes > outputs {
+                return Err(Error::Shape(format!(
+                    "the {what} set has {classes} classes, the model outputs {outputs}"
+                )));
+            }
+            Ok(())
+        }
+        (Loss::SoftmaxCrossEntropy, _) => Err(Error::Config(format!(
+            "the {what} set's targets are values, but the softmax cross-entropy trains on class \
+             labels; use Loss::MeanSquaredError for value targets"
+        ))),
+        (Loss::SigmoidCrossEntropy, Targets::MultiHot { classes, .. }) => {
+            width(*classes, "multi-hot classes")
+        }
+        (Loss::SigmoidCrossEntropy, Targets::Classes { classes: 2, .. }) => {
+            if outputs != 1 {
+                return Err(Error::Shape(format!(
+                    "the {what} set's targets are binary labels, which the sigmoid cross-entropy \
+                     reads with one output (the logit of label 1), but the model outputs \
+                     {outputs}; give the last layer one output, or use Targets::MultiHot"
+                )));
+            }
+            Ok(())
+        }
+        (Loss::SigmoidCrossEntropy, Targets::Classes { classes, .. }) => Err(Error::Config(format!(
+            "the {what} set has {classes} classes, but the sigmoid cross-entropy trains on binary \
+             labels (2 classes) or multi-hot rows; use Loss::SoftmaxCrossEntropy for one class \
+             among {classes}, or Targets::MultiHot for several per row"
+        ))),
+        (Loss::SigmoidCrossEntropy, _) => Err(Error::Config(format!(
+            "the {what} set's targets are values, but the sigmoid cross-entropy trains on 0/1 \
+             targets; use Targets::MultiHot, or a regression loss for values"
+        ))),
+        (loss, Targets::Values { outputs: have, .. }) if loss.is_regression() => {
+            width(*have, "target values")
+        }
+        (loss, _) => Err(Error::Config(format!(
+            "the {what} set's targets are not values, but {} trains on values; use \
+             Loss::SoftmaxCrossEntropy for class targets or Loss::SigmoidCrossEntropy for \
+             multi-hot ones",
+            loss.describe()
+        ))),
+    }
+}
+
 /// The executor `options.backend` asks for, holding `params`: the only place that knows
 /// which kinds exist. [`Backend::Auto`] is resolved here, against the adapters of the machine.
 fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Executor>> {
     // The mirrored and distributed executors exchange the classifier's sums only so far.
-    let mse_on_one = |n: usize| {
-        if options.loss == Loss::MeanSquaredError && n > 1 {
+    let softmax_only_beyond_one = |n: usize| {
+        if options.loss != Loss::SoftmaxCrossEntropy && n > 1 {
             return Err(Error::Config(format!(
-                "the mean squared error runs on the CPU or one device so far, not {n} devices; \
-                 use Backend::Cpu or one device"
+                "{} runs on the CPU or one device so far, not {n} devices; use Backend::Cpu or \
+                 one device",
+                options.loss.describe()
             )));
         }
         Ok(())
@@ -372,7 +403,7 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
         // Every device of the trainer keeps its tuning decisions where the options say.
         let mut gpus: Vec<Gpu> =
             gpus.into_iter().map(|g| g.with_tuning_cache(options.tuning_cache.clone())).collect();
-        mse_on_one(gpus.len())?;
+        softmax_only_beyond_one(gpus.len())?;
         match gpus.len() {
             0 => Err(Error::NoAdapter { detail: ": the device list is empty".into() }),
             1 => Ok(Box::new(DeviceExecutor::new(
@@ -403,7 +434,7 @@ fn open_executor(options: &TrainerOptions, params: &[f32]) -> Result<Box<dyn Exe
         Backend::Auto => Err(Error::Config("the automatic backend did not resolve".into())),
         #[cfg(feature = "mpi")]
         Backend::Mpi { group, local } => {
-            mse_on_one(2)?;
+            softmax_only_beyond_one(2)?;
             super::distributed::open(options, &group, &local, params)
         }
     }
