@@ -375,12 +375,16 @@ fn check_targets(loss: Loss, targets: &Targets, outputs: usize, what: &str) -> R
         (loss, Targets::Values { outputs: have, .. }) if loss.is_regression() => {
             width(*have, "target values")
         }
-        (loss, _) => Err(Error::Config(format!(
-            "the {what} set's targets are not values, but {} trains on values; use \
-             Loss::SoftmaxCrossEntropy for class targets or Loss::SigmoidCrossEntropy for \
-             multi-hot ones",
-            loss.describe()
-        ))),
+        (loss, _) => {
+            let kind =
+                if matches!(targets, Targets::MultiHot { .. }) { "multi-hot classes" } else { "classes" };
+            Err(Error::Config(format!(
+                "the {what} set's targets are {kind}, but {} trains on values; use \
+                 Loss::SoftmaxCrossEntropy for class targets or Loss::SigmoidCrossEntropy for \
+                 multi-hot ones",
+                loss.describe()
+            )))
+        }
     }
 }
 
