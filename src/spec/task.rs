@@ -107,3 +107,42 @@ pub fn pixel_value(p: u8) -> f32 {
 pub fn pixel_lut() -> [f32; 256] {
     std::array::from_fn(|p| pixel_value(p as u8))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How a loss is written in a JSON file (options, model files): snake_case names, Huber
+    /// with its delta; each reads back as itself.
+    #[test]
+    fn losses_read_back_from_their_json() {
+        let table = [
+            (Loss::SoftmaxCrossEntropy, r#""softmax_cross_entropy""#),
+            (Loss::MeanSquaredError, r#""mean_squared_error""#),
+            (Loss::SigmoidCrossEntropy, r#""sigmoid_cross_entropy""#),
+            (Loss::MeanAbsoluteError, r#""mean_absolute_error""#),
+            (Loss::huber(), r#"{"huber":{"delta":1.0}}"#),
+        ];
+        for (loss, json) in table {
+            assert_eq!(serde_json::to_string(&loss).unwrap(), json, "{loss:?}");
+            assert_eq!(serde_json::from_str::<Loss>(json).unwrap(), loss, "{json}");
+        }
+    }
+
+    #[test]
+    fn huber_deltas_must_be_finite_and_positive() {
+        for (delta, ok) in [
+            (1.0, true),
+            (1e-3, true),
+            (0.0, false),
+            (-1.0, false),
+            (f32::NAN, false),
+            (f32::INFINITY, false),
+        ] {
+            assert_eq!(Loss::Huber { delta }.validate().is_ok(), ok, "delta {delta}");
+        }
+        assert_eq!(Loss::huber(), Loss::Huber { delta: 1.0 }, "Keras's and PyTorch's default");
+        assert_eq!(Loss::SigmoidCrossEntropy.metric_names(), ["loss", "binary_accuracy"]);
+        assert_eq!(Loss::huber().metric_names(), ["loss", "mae", "rmse", "r2"]);
+    }
+}
