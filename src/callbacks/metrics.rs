@@ -78,13 +78,22 @@ pub(crate) fn pass_metrics(loss: Loss, out: &mut EpochMetrics, prefix: &str, sum
         }
         // The mean squared error per row and output, then MAE, RMSE and R² from the per-output
         // sums (definitions on `regression_metrics`).
-        Loss::MeanSquaredError => {
+        // MAE and Huber's loss report the same metrics from the same sums.
+        Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Huber { .. } => {
             let (mean, _) = sums.means();
             let (mae, rmse, r2) = regression_metrics(&sums.task, sums.rows);
             out.set(&format!("{prefix}loss"), mean);
             out.set(&format!("{prefix}mae"), mae);
             out.set(&format!("{prefix}rmse"), rmse);
             out.set(&format!("{prefix}r2"), r2);
+        }
+        // The mean loss per row (each row's the mean over its outputs), and Keras's
+        // BinaryAccuracy: the fraction of (row, output) pairs with `z > 0` exactly when
+        // `y = 1`. The executors count `correct` in rows (a row's right outputs / outputs).
+        Loss::SigmoidCrossEntropy => {
+            let (mean, binary_accuracy) = sums.means();
+            out.set(&format!("{prefix}loss"), mean);
+            out.set(&format!("{prefix}binary_accuracy"), binary_accuracy);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The CPU reference as an [`Executor`]: the whole model trained by [`CpuMlp`] on the host,
 //! batches gathered from the host's data set, with the softmax cross-entropy on class labels
-//! or the mean squared error on target values.
+//! or a loss on f32 targets: the regression losses on values, the sigmoid cross-entropy on
+//! multi-hot rows or on binary labels (seen as 0.0 and 1.0).
 
 use rayon::prelude::*;
 
@@ -15,7 +16,7 @@ use crate::spec::{Loss, Network, Optimizer};
 
 use super::layers::LayerInput;
 use super::threads::{on_pool, tasks};
-use super::{CpuMlp, MSE_SUMS};
+use super::{task_sums_len, CpuMlp};
 
 /// Values each thread must convert before a gather is split, on a rayon thread (a batch of 64
 /// MNIST rows or more) and elsewhere (see `threads.rs`).
@@ -38,18 +39,16 @@ pub(crate) struct CpuExecutor {
     x_hi: Vec<f32>,
     /// Class labels `[rows]` (classification).
     y: Vec<u32>,
-    /// Target values `[rows, outputs]` (regression).
+    /// f32 targets `[rows, outputs]` (regression values, multi-hot or binary 0/1).
     values: Vec<f32>,
-    /// One batch's task sums (the mean squared error's `[MSE_SUMS * outputs]`).
+    /// One batch's task sums (`task_sums_len` floats: the regression losses'
+    /// `[MSE_SUMS * outputs]`, the sigmoid cross-entropy's right-output count).
     batch_sums: Vec<f32>,
 }
 
 impl CpuExecutor {
     pub fn new(spec: &Network, optimizer: Optimizer, loss: Loss, params: &[f32]) -> Result<Self> {
-        let task_sums = match loss {
-            Loss::SoftmaxCrossEntropy => 0,
-            Loss::MeanSquaredError => MSE_SUMS * spec.outputs(),
-        };
+        let task_sums = task_sums_len(loss, spec.outputs());
         Ok(CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
             loss,
@@ -76,6 +75,11 @@ impl CpuExecutor {
                 sums.loss += self.mlp.train_step_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
                 sums.add_task(&self.batch_sums);
             }
+            loss => {
+                sums.loss +=
+                    self.mlp.train_step_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;
+                add_task_sums(loss, self.mlp.spec().outputs(), &self.batch_sums, sums);
+            }
         }
         Ok(())
     }
@@ -93,6 +97,10 @@ impl CpuExecutor {
             Loss::MeanSquaredError => {
                 sums.loss += self.mlp.evaluate_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
                 sums.add_task(&self.batch_sums);
+            }
+            loss => {
+                sums.loss += self.mlp.evaluate_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;
+                add_task_sums(loss, self.mlp.spec().outputs(), &self.batch_sums, sums);
             }
         }
         Ok(())
@@ -112,16 +120,7 @@ impl CpuExecutor {
     /// gather's time).
     fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32]) {
         let f = data.features();
-        self.y.clear();
-        self.values.clear();
-        match data.targets() {
-            Targets::Classes { labels, .. } => self.y.extend(idx.iter().map(|&i| labels[i as usize])),
-            Targets::Values { values, outputs } => {
-                for &i in idx {
-                    self.values.extend_from_slice(&values[i as usize * outputs..(i as usize + 1) * outputs]);
-                }
-            }
-        }
+        gather_targets(self.loss, data, idx, &mut self.y, &mut self.values);
         if let Some(h) = self.mlp.input_split() {
             self.x.resize(idx.len() * h, 0.0);
             self.x_hi.resize(idx.len() * (f - h), 0.0);
@@ -153,6 +152,32 @@ impl CpuExecutor {
             }
             Ok(sums)
         })
+    }
+}
+
+/// The targets of rows `idx` of `data` as `loss` reads them: class labels into `labels` (the
+/// softmax cross-entropy), or f32 targets `[rows, outputs]` into `values` (regression values,
+/// multi-hot rows, or binary labels as 0.0 and 1.0 for the sigmoid cross-entropy, which the
+/// trainer checked). Both are cleared first.
+pub(crate) fn gather_targets(
+    loss: Loss,
+    data: &Dataset,
+    idx: &[u32],
+    labels: &mut Vec<u32>,
+    values: &mut Vec<f32>,
+) {
+    labels.clear();
+    values.clear();
+    match data.targets() {
+        Targets::Classes { labels: l, .. } if loss == Loss::SigmoidCrossEntropy => {
+            values.extend(idx.iter().map(|&i| l[i as usize] as f32))
+        }
+        Targets::Classes { labels: l, .. } => labels.extend(idx.iter().map(|&i| l[i as usize])),
+        Targets::Values { values: v, outputs } | Targets::MultiHot { values: v, classes: outputs } => {
+            for &i in idx {
+                values.extend_from_slice(&v[i as usize * outputs..(i as usize + 1) * outputs]);
+            }
+        }
     }
 }
 
@@ -287,6 +312,16 @@ pub(crate) fn restore_best(mlp: &mut CpuMlp, best: &[f32]) -> Result<()> {
         return Err(Error::Config("no best weights were snapshotted".into()));
     }
     mlp.set_params(best)
+}
+
+/// Adds a batch's task sums to the pass's: the sigmoid cross-entropy's right outputs as a
+/// fraction of a row each (so that `correct / rows` is the binary accuracy over rows and
+/// outputs), the regression losses' per-output sums as they are.
+fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mut PassSums) {
+    match loss {
+        Loss::SigmoidCrossEntropy => sums.correct += batch[0] as f64 / outputs as f64,
+        _ => sums.add_task(batch),
+    }
 }
 
 /// The gathered batch as the model takes it: whole, or in the first layer's halves.

@@ -6,6 +6,10 @@
 //! [`Workspace`] sized for the largest batch seen so far: after the first step of that size,
 //! every step (and every smaller one, such as an epoch's last partial batch) reuses them.
 
+mod targets;
+
+pub use targets::task_sums_len;
+
 use std::ops::Range;
 
 use crate::error::{Error, Result};

@@ -30,6 +30,8 @@ mod optim;
 mod pass;
 mod reduce;
 mod regression;
+mod robust;
+mod sigmoid_xent;
 mod simd;
 mod softmax_xent;
 mod threads;
@@ -40,12 +42,14 @@ pub use activation::{
 pub(crate) use executor::CpuExecutor;
 // The state helpers the CPU replica of a process group shares with the CPU executor.
 #[cfg(feature = "mpi")]
-pub(crate) use executor::{read_state, restore_best, snapshot_best, write_state};
+pub(crate) use executor::{gather_targets, read_state, restore_best, snapshot_best, write_state};
 pub use matmul::{matmul, matmul_into};
-pub use mlp::CpuMlp;
+pub use mlp::{task_sums_len, CpuMlp};
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{add_bias, column_sums, column_sums_into};
 pub use regression::{mse_into, regression_metrics, MSE_SUMS};
+pub use robust::{robust_into, Robust};
+pub use sigmoid_xent::{sigmoid_xent_into, SIGMOID_SUMS};
 pub use softmax_xent::{softmax, softmax_xent, softmax_xent_into, xent_loss, XentOut};
 
 use crate::error::{Error, Result};

@@ -3,8 +3,8 @@
 //!
 //! Features come in two forms of the same thing: u8 pixels (images, a quarter of the memory of
 //! f32, seen by the model as `pixel / 255`) or f32 values as given (tables, sensor readings).
-//! Targets are class indices (`u32`, any number of classes) or f32 values (regression,
-//! `[rows, outputs]`).
+//! Targets are class indices (`u32`, any number of classes), f32 values (regression,
+//! `[rows, outputs]`) or multi-hot rows of 0 and 1 (multi-label, `[rows, classes]`).
 
 use crate::error::{Error, Result};
 use crate::spec::pixel_value;
@@ -45,6 +45,15 @@ pub enum Targets {
         /// Target values per row (at least 1).
         outputs: usize,
     },
+    /// Multi-label targets: for each row and class, 1.0 when the row has that class and 0.0
+    /// when not, `[rows, classes]` row-major (the sigmoid cross-entropy's targets; one column
+    /// is a binary problem). Any other value is refused when the data set is built.
+    MultiHot {
+        /// `[rows, classes]` row-major, each 0.0 or 1.0.
+        values: Vec<f32>,
+        /// Classes per row (at least 1).
+        classes: usize,
+    },
 }
 
 /// Rows of features and their targets.
@@ -52,7 +61,8 @@ pub enum Targets {
 /// Invariants, checked by every constructor and kept by the private fields: `width > 0`, at
 /// least one row, `features == rows * width`, every feature value finite; for classes,
 /// `classes >= 2` and every label `< classes`; for values, `outputs >= 1`,
-/// `values == rows * outputs` and every value finite.
+/// `values == rows * outputs` and every value finite; for multi-hot, `classes >= 1`,
+/// `values == rows * classes` and every value 0.0 or 1.0.
 #[derive(Clone, PartialEq)]
 pub struct Dataset {
     features: Features,
@@ -77,6 +87,12 @@ impl std::fmt::Debug for Dataset {
             Targets::Values { outputs, .. } => write!(
                 f,
                 "Dataset {{ len: {}, features: {} {kind}, target values: {outputs} }}",
+                self.len(),
+                self.width
+            ),
+            Targets::MultiHot { classes, .. } => write!(
+                f,
+                "Dataset {{ len: {}, features: {} {kind}, multi-hot classes: {classes} }}",
                 self.len(),
                 self.width
             ),
@@ -140,6 +156,30 @@ fn check_values(values: &[f32], outputs: usize) -> std::result::Result<usize, St
     Ok(values.len() / outputs)
 }
 
+/// Checks multi-hot targets `[rows, classes]` and returns `rows`; the reason names the row and
+/// column of a value that is neither 0 nor 1.
+fn check_multi_hot(values: &[f32], classes: usize) -> std::result::Result<usize, String> {
+    if classes == 0 {
+        return Err("multi-hot targets have 0 classes; each row needs at least one column".into());
+    }
+    if !values.len().is_multiple_of(classes) {
+        return Err(format!(
+            "{} multi-hot values are not a whole number of rows of {classes} classes",
+            values.len()
+        ));
+    }
+    if let Some(i) = values.iter().position(|&v| v != 0.0 && v != 1.0) {
+        return Err(format!(
+            "multi-hot target {} at row {}, column {} is neither 0 nor 1; a multi-hot row holds \
+             1 for each class the row has and 0 for the others",
+            values[i],
+            i / classes,
+            i % classes
+        ));
+    }
+    Ok(values.len() / classes)
+}
+
 impl Dataset {
     /// Images from row-major u8 pixels `[rows, features]` and one label per row;
     /// [`Error::Data`] if an invariant fails.
@@ -173,6 +213,9 @@ impl Dataset {
                 labels.len()
             }
             Targets::Values { values, outputs } => check_values(values, *outputs).map_err(Error::Data)?,
+            Targets::MultiHot { values, classes } => {
+                check_multi_hot(values, *classes).map_err(Error::Data)?
+            }
         };
         if rows == 0 {
             return Err(Error::Data("the data set has no rows".into()));
@@ -191,7 +234,9 @@ impl Dataset {
     pub fn len(&self) -> usize {
         match &self.targets {
             Targets::Classes { labels, .. } => labels.len(),
-            Targets::Values { values, outputs } => values.len() / outputs,
+            Targets::Values { values, outputs } | Targets::MultiHot { values, classes: outputs } => {
+                values.len() / outputs
+            }
         }
     }
 
@@ -215,29 +260,31 @@ impl Dataset {
         &self.targets
     }
 
-    /// Number of classes; 0 when the targets are values.
+    /// Number of classes (of a multi-hot row too); 0 when the targets are values.
     pub fn classes(&self) -> usize {
         match &self.targets {
-            Targets::Classes { classes, .. } => *classes,
+            Targets::Classes { classes, .. } | Targets::MultiHot { classes, .. } => *classes,
             Targets::Values { .. } => 0,
         }
     }
 
-    /// The class index of every row; empty when the targets are values (see
+    /// The class index of every row; empty when the targets are values or multi-hot (see
     /// [`Dataset::values`]).
     pub fn labels(&self) -> &[u32] {
         match &self.targets {
             Targets::Classes { labels, .. } => labels,
-            Targets::Values { .. } => &[],
+            Targets::Values { .. } | Targets::MultiHot { .. } => &[],
         }
     }
 
-    /// The regression targets `[rows, outputs]` row-major and `outputs`; `None` when the
-    /// targets are classes.
+    /// The f32 targets `[rows, outputs]` row-major and `outputs`: regression values, or
+    /// multi-hot 0/1 rows (`outputs` = classes); `None` when the targets are class indices.
     pub fn values(&self) -> Option<(&[f32], usize)> {
         match &self.targets {
             Targets::Classes { .. } => None,
-            Targets::Values { values, outputs } => Some((values, *outputs)),
+            Targets::Values { values, outputs } | Targets::MultiHot { values, classes: outputs } => {
+                Some((values, *outputs))
+            }
         }
     }
 
@@ -310,14 +357,12 @@ impl Dataset {
                 labels: indices.iter().map(|&i| labels[i as usize]).collect(),
                 classes: *classes,
             },
-            Targets::Values { values, outputs } => Targets::Values {
-                values: indices
-                    .iter()
-                    .flat_map(|&i| &values[i as usize * outputs..(i as usize + 1) * outputs])
-                    .copied()
-                    .collect(),
-                outputs: *outputs,
-            },
+            Targets::Values { values, outputs } => {
+                Targets::Values { values: gather_rows(values, *outputs, indices), outputs: *outputs }
+            }
+            Targets::MultiHot { values, classes } => {
+                Targets::MultiHot { values: gather_rows(values, *classes, indices), classes: *classes }
+            }
         };
         Dataset { features, width: w, targets }
     }
@@ -329,4 +374,9 @@ impl Dataset {
             Features::Values(v) => v.clone(),
         }
     }
+}
+
+/// Rows `indices` of `values: [rows, width]`, in that order.
+fn gather_rows(values: &[f32], width: usize, indices: &[u32]) -> Vec<f32> {
+    indices.iter().flat_map(|&i| &values[i as usize * width..(i as usize + 1) * width]).copied().collect()
 }

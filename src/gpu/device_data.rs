@@ -23,7 +23,8 @@ pub struct DeviceDataset {
     /// u32 labels `[rows]`; zeros for a values set, so that the feature gathers' label copy
     /// reads in bounds.
     pub(crate) labels: wgpu::Buffer,
-    /// f32 regression targets `[rows, outputs]` and `outputs`; `None` for class labels.
+    /// f32 targets `[rows, outputs]` (regression values or multi-hot rows, `Dataset::values`)
+    /// and `outputs`; `None` for class labels.
     pub(crate) targets: Option<(wgpu::Buffer, usize)>,
     pub(crate) features: usize,
     pub(crate) len: usize,

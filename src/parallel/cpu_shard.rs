@@ -13,7 +13,7 @@ use crate::exec::{
     EpochPlan, EpochSums, Executor, ExecutorState, GradientReducer, ParallelStats, PassSums, StepHook,
     ValSource,
 };
-use crate::spec::{Network, Optimizer};
+use crate::spec::{Loss, Network, Optimizer};
 
 /// Rows per forward pass when evaluating.
 const EVAL_ROWS: usize = 1000;
@@ -21,11 +21,15 @@ const EVAL_ROWS: usize = 1000;
 /// One CPU replica in a process group.
 pub(crate) struct CpuShard {
     mlp: CpuMlp,
+    loss: Loss,
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
-    /// Reused batch buffers.
+    /// Reused batch buffers: the rows, their class labels (softmax cross-entropy) or f32
+    /// targets (every other loss), and one batch's task sums.
     x: Vec<f32>,
     y: Vec<u32>,
+    values: Vec<f32>,
+    batch_sums: Vec<f32>,
     /// The reduced gradients (moved into the model's gradient buffer before each update).
     reduced: Vec<f32>,
     shard: Shard,
@@ -35,15 +39,18 @@ pub(crate) struct CpuShard {
 
 impl CpuShard {
     /// One replica from `params`, alone until [`CpuShard::join`].
-    pub fn new(spec: &Network, optimizer: Optimizer, params: &[f32]) -> Result<Self> {
+    pub fn new(spec: &Network, optimizer: Optimizer, loss: Loss, params: &[f32]) -> Result<Self> {
         let mlp = CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?;
         let shard = Shard::solo(vec![1.0]);
         Ok(CpuShard {
             reduced: vec![0.0; params.len()],
             mlp,
+            loss,
             best: Vec::new(),
             x: Vec::new(),
             y: Vec::new(),
+            values: Vec::new(),
+            batch_sums: vec![0.0; cpu::task_sums_len(loss, spec.outputs())],
             reducer: shard.reducer(),
             shard,
             stats: ParallelStats { rows_per_replica: vec![0], ..ParallelStats::default() },
@@ -57,28 +64,36 @@ impl CpuShard {
     }
 
     /// Gathers rows `idx` of `data` into the batch buffers as the model sees them (pixel /
-    /// 255 with the GPU's bits, or f32 values as they are).
+    /// 255 with the GPU's bits, or f32 values as they are) and their targets as the loss
+    /// reads them.
     fn gather(&mut self, data: &Dataset, idx: &[u32]) {
         let f = data.features();
         self.x.resize(idx.len() * f, 0.0);
-        self.y.clear();
         for (r, &i) in idx.iter().enumerate() {
             data.row_into(i as usize, &mut self.x[r * f..(r + 1) * f]);
-            self.y.push(data.labels()[i as usize]);
         }
+        cpu::gather_targets(self.loss, data, idx, &mut self.y, &mut self.values);
     }
 
     /// One global step: this replica's slice of `batch` (rows of `data`), the reduction
-    /// across the group, the update. Returns the slice's (loss, correct) sums.
-    fn step(&mut self, data: &Dataset, batch: &[u32]) -> Result<(f64, f64)> {
+    /// across the group, the update. Returns the slice's sums (rows left at 0).
+    fn step(&mut self, data: &Dataset, batch: &[u32]) -> Result<PassSums> {
         let start = Instant::now();
         let (first, rows) = self.shard.local_shares(batch.len())?[0];
-        let mut sums = (0.0, 0.0);
+        let mut sums = PassSums::default();
         if rows > 0 {
             self.gather(data, &batch[first..first + rows]);
             // Scaled by the global batch: the replicas' gradients sum to the mean's.
-            let (loss, correct) = self.mlp.compute_gradients(&self.x, &self.y, batch.len())?;
-            sums = (loss as f64, correct as f64);
+            if self.loss == Loss::SoftmaxCrossEntropy {
+                let (loss, correct) = self.mlp.compute_gradients(&self.x, &self.y, batch.len())?;
+                (sums.loss, sums.correct) = (loss as f64, correct as f64);
+            } else {
+                let (x, y) = (&self.x, &self.values);
+                let loss =
+                    self.mlp.compute_gradients_with(self.loss, x, y, batch.len(), &mut self.batch_sums)?;
+                sums.loss = loss as f64;
+                sums.add_task(&self.batch_sums);
+            }
         } else {
             // Nothing to learn from: this replica adds zeros to the sum.
             self.mlp.grads_mut().fill(0.0);
@@ -103,9 +118,15 @@ impl CpuShard {
         let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
         for chunk in idx.chunks(EVAL_ROWS) {
             self.gather(data, chunk);
-            let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
-            sums.loss += l as f64;
-            sums.correct += c as f64;
+            if self.loss == Loss::SoftmaxCrossEntropy {
+                let (l, c) = self.mlp.evaluate(&self.x, &self.y)?;
+                sums.loss += l as f64;
+                sums.correct += c as f64;
+            } else {
+                sums.loss +=
+                    self.mlp.evaluate_with(self.loss, &self.x, &self.values, &mut self.batch_sums)? as f64;
+                sums.add_task(&self.batch_sums);
+            }
         }
         Ok(sums)
     }
@@ -125,17 +146,7 @@ impl Executor for CpuShard {
     }
 
     /// The rows stay in the caller's data set: nothing to upload.
-    /// The rows stay in the caller's data set; its targets must be class labels, which is
-    /// all the gather below reads.
-    fn prepare(&mut self, data: &Dataset, _train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
-        let values = |d: &Dataset| d.values().is_some();
-        if values(data) || matches!(val, ValSource::Data(v) if values(v)) {
-            return Err(Error::Config(
-                "CPU ranks train on class labels only so far, not value targets: give each rank \
-                 GPU replicas (an adapter as its local backend), which train every loss"
-                    .into(),
-            ));
-        }
+    fn prepare(&mut self, _data: &Dataset, _train_idx: &[u32], _val: &ValSource<'_>) -> Result<()> {
         Ok(())
     }
 
@@ -150,9 +161,7 @@ impl Executor for CpuShard {
         let mut sums = [PassSums::default(), PassSums::default()];
         let mut steps = 0;
         for batch in plan.order.chunks(plan.batch) {
-            let (loss, correct) = self.step(data, batch)?;
-            sums[0].loss += loss;
-            sums[0].correct += correct;
+            sums[0].add(&self.step(data, batch)?);
             steps += 1;
             if steps % 16 == 0 {
                 hook(steps)?;

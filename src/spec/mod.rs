@@ -7,4 +7,4 @@ mod task;
 
 pub use network::{Activation, Init, Layer, LayerSlots, Network, ParamLayout, TENSOR_ALIGN};
 pub use optimizer::{Optimizer, StepScalars};
-pub use task::{pixel_lut, pixel_value, Loss};
+pub use task::{pixel_lut, pixel_value, Loss, DEFAULT_HUBER_DELTA};

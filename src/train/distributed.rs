@@ -50,7 +50,7 @@ fn open_local(options: &TrainerOptions, local: &Backend, params: &[f32]) -> Resu
     };
     let replicas = match local {
         Backend::Cpu => {
-            let cpu = CpuShard::new(&options.spec, options.optimizer, params)?;
+            let cpu = CpuShard::new(&options.spec, options.optimizer, options.loss, params)?;
             return Ok((Local::Cpu(Box::new(cpu)), weights(1)?));
         }
         Backend::Gpu { selection, replicas_per_adapter } => gpu::open(selection, *replicas_per_adapter)?,

@@ -210,13 +210,15 @@ impl TrainerOptions {
     pub fn validate(&self) -> Result<()> {
         self.spec.validate()?;
         self.optimizer.validate()?;
+        self.loss.validate()?;
         let reads = match self.loss {
-            Loss::SoftmaxCrossEntropy => "the softmax cross-entropy reads logits",
-            Loss::MeanSquaredError => "the mean squared error reads unbounded predictions",
+            Loss::SoftmaxCrossEntropy | Loss::SigmoidCrossEntropy => "reads logits",
+            _ => "reads unbounded predictions",
         };
         if self.spec.activations().last() != Some(&Activation::Identity) {
             return Err(Error::Config(format!(
-                "{reads}: the last layer's activation must be Activation::Identity"
+                "{} {reads}: the last layer's activation must be Activation::Identity",
+                self.loss.describe()
             )));
         }
         if self.batch_size == 0 {

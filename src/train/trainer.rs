@@ -142,37 +142,7 @@ impl Trainer {
                 spec.inputs()
             )));
         }
-        match (self.options.loss, data.targets()) {
-            (Loss::SoftmaxCrossEntropy, Targets::Classes { classes, .. }) => {
-                if *classes > spec.outputs() {
-                    return Err(Error::Shape(format!(
-                        "the {what} set has {classes} classes, the model outputs {}",
-                        spec.outputs()
-                    )));
-                }
-            }
-            (Loss::SoftmaxCrossEntropy, _) => {
-                return Err(Error::Config(format!(
-                    "the {what} set's targets are values, but the softmax cross-entropy trains on \
-                     class labels; use Loss::MeanSquaredError for value targets"
-                )));
-            }
-            (Loss::MeanSquaredError, Targets::Values { outputs, .. }) => {
-                if *outputs != spec.outputs() {
-                    return Err(Error::Shape(format!(
-                        "the {what} set has {outputs} target values per row, the model outputs {}",
-                        spec.outputs()
-                    )));
-                }
-            }
-            (Loss::MeanSquaredError, _) => {
-                return Err(Error::Config(format!(
-                    "the {what} set's targets are classes, but the mean squared error trains on \
-                     values; use Loss::SoftmaxCrossEntropy for class targets"
-                )));
-            }
-        }
-        Ok(())
+        check_targets(self.options.loss, data.targets(), spec.outputs(), what)
     }
 
     /// Trains on `train` for up to `options.epochs` epochs, validating on `validation` (or on
@@ -351,6 +321,70 @@ impl Trainer {
         let mut metrics = EpochMetrics::new();
         pass_metrics(self.options.loss, &mut metrics, "", &sums);
         Ok(Evaluation { metrics, samples: data.len() })
+    }
+}
+
+/// Whether `targets` suit `loss` and a model of `outputs` outputs; the error names the set
+/// (`what`) and says which loss or targets would.
+fn check_targets(loss: Loss, targets: &Targets, outputs: usize, what: &str) -> Result<()> {
+    let width = |have: usize, of: &str| {
+        if have == outputs {
+            Ok(())
+        } else {
+            Err(Error::Shape(format!(
+                "the {what} set has {have} {of} per row, the model outputs {outputs}; give the \
+                 last layer {have} outputs"
+            )))
+        }
+    };
+    match (loss, targets) {
+        (Loss::SoftmaxCrossEntropy, Targets::Classes { classes, .. }) => {
+            if *classes > outputs {
+                return Err(Error::Shape(format!(
+                    "the {what} set has {classes} classes, the model outputs {outputs}"
+                )));
+            }
+            Ok(())
+        }
+        (Loss::SoftmaxCrossEntropy, _) => Err(Error::Config(format!(
+            "the {what} set's targets are values, but the softmax cross-entropy trains on class \
+             labels; use Loss::MeanSquaredError for value targets"
+        ))),
+        (Loss::SigmoidCrossEntropy, Targets::MultiHot { classes, .. }) => {
+            width(*classes, "multi-hot classes")
+        }
+        (Loss::SigmoidCrossEntropy, Targets::Classes { classes: 2, .. }) => {
+            if outputs != 1 {
+                return Err(Error::Shape(format!(
+                    "the {what} set's targets are binary labels, which the sigmoid cross-entropy \
+                     reads with one output (the logit of label 1), but the model outputs \
+                     {outputs}; give the last layer one output, or use Targets::MultiHot"
+                )));
+            }
+            Ok(())
+        }
+        (Loss::SigmoidCrossEntropy, Targets::Classes { classes, .. }) => Err(Error::Config(format!(
+            "the {what} set has {classes} classes, but the sigmoid cross-entropy trains on binary \
+             labels (2 classes) or multi-hot rows; use Loss::SoftmaxCrossEntropy for one class \
+             among {classes}, or Targets::MultiHot for several per row"
+        ))),
+        (Loss::SigmoidCrossEntropy, _) => Err(Error::Config(format!(
+            "the {what} set's targets are values, but the sigmoid cross-entropy trains on 0/1 \
+             targets; use Targets::MultiHot, or a regression loss for values"
+        ))),
+        (loss, Targets::Values { outputs: have, .. }) if loss.is_regression() => {
+            width(*have, "target values")
+        }
+        (loss, _) => {
+            let kind =
+                if matches!(targets, Targets::MultiHot { .. }) { "multi-hot classes" } else { "classes" };
+            Err(Error::Config(format!(
+                "the {what} set's targets are {kind}, but {} trains on values; use \
+                 Loss::SoftmaxCrossEntropy for class targets or Loss::SigmoidCrossEntropy for \
+                 multi-hot ones",
+                loss.describe()
+            )))
+        }
     }
 }
 

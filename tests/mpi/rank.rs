@@ -24,7 +24,7 @@ pub fn main() -> i32 {
     let result = match args[0].as_str() {
         "exchange" => exchange(&group),
         "train" => train(&group, &dir, &args[2..]),
-        "regress" => regress(&group, &dir),
+        "regress" => regress(&group, &dir, &args[2]),
         "checkpointed" => checkpointed(&group, &dir, &args[2]),
         "mnist" => mnist(&group, &dir),
         "bad-adapter" => bad_adapter(&group),
@@ -91,9 +91,11 @@ fn train(group: &MpiGroup, dir: &Path, args: &[String]) -> wgtrain::Result<()> {
     write_result(dir, group.rank(), &trainer)
 }
 
-/// `regress <dir>`: the regression of `regression_data` on one lavapipe replica per rank.
-fn regress(group: &MpiGroup, dir: &Path) -> wgtrain::Result<()> {
-    let backend = Backend::Mpi { group: group.clone(), local: Box::new(lavapipe(1)) };
+/// `regress <dir> <cpu|vulkan>`: the regression of `regression_data` on each rank's CPU or
+/// one lavapipe replica.
+fn regress(group: &MpiGroup, dir: &Path, local: &str) -> wgtrain::Result<()> {
+    let local = if local == "cpu" { Backend::Cpu } else { lavapipe(1) };
+    let backend = Backend::Mpi { group: group.clone(), local: Box::new(local) };
     let mut trainer = Trainer::new(regression_options(backend, 50, 2))?;
     trainer.fit(&regression_data(1537), None, |_| {})?;
     write_result(dir, group.rank(), &trainer)

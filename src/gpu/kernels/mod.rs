@@ -16,7 +16,9 @@ mod mse;
 mod optim;
 mod pipeline;
 mod reduce;
+mod robust_regression;
 mod shipped;
+mod sigmoid_xent;
 mod softmax_xent;
 mod tuning_cache;
 
@@ -35,6 +37,8 @@ pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, SHADERS};
 pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
+pub use robust_regression::{RobustCall, RobustRegression};
+pub use sigmoid_xent::{SigmoidTargets, SigmoidXent, SigmoidXentCall, SIGMOID_SLOT_LEN};
 pub use softmax_xent::{SoftmaxXent, XentCall};
 pub use tuning_cache::TuningCache;
 
@@ -54,6 +58,10 @@ pub struct Kernels {
     pub xent: SoftmaxXent,
     /// Mean squared error (built on first use).
     pub mse: Mse,
+    /// Mean absolute error and Huber's loss (built on first use).
+    pub robust: RobustRegression,
+    /// Sigmoid cross-entropy, binary and multi-label (built on first use).
+    pub sigmoid_xent: SigmoidXent,
     /// Column sums and element-wise gradient helpers.
     pub reduce: Reduce,
     /// Adam and SGD over flat buffers.
@@ -77,6 +85,8 @@ impl Kernels {
             activation: ActivationKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
             mse: Mse::new(gpu)?,
+            robust: RobustRegression::new(gpu)?,
+            sigmoid_xent: SigmoidXent::new(gpu)?,
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,
             gather: Gather::new(gpu)?,

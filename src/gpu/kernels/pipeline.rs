@@ -30,6 +30,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("optim_vec4.wgsl", include_str!("../../../shaders/optim_vec4.wgsl")),
     ("pack_texture.wgsl", include_str!("../../../shaders/pack_texture.wgsl")),
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
+    ("robust_regression.wgsl", include_str!("../../../shaders/robust_regression.wgsl")),
+    ("sigmoid_xent.wgsl", include_str!("../../../shaders/sigmoid_xent.wgsl")),
     ("softmax_xent.wgsl", include_str!("../../../shaders/softmax_xent.wgsl")),
 ];
 

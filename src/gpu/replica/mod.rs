@@ -13,6 +13,7 @@
 
 mod data_parallel;
 mod layers;
+mod loss;
 mod profile;
 mod record;
 mod sources;
@@ -28,22 +29,14 @@ pub use sources::{Source, SourceId};
 
 use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
-use crate::gpu::kernels::{mse_slot_len, pixel_lut_buffer, Dispatch, Kernels};
+use crate::gpu::kernels::{pixel_lut_buffer, Dispatch, Kernels};
 use crate::gpu::Gpu;
 use crate::spec::{Loss, Network, Optimizer, ParamLayout};
 
 use record::Plan;
 use workspace::Workspace;
 
-/// Floats of one pass's metrics: the softmax cross-entropy's `[loss sum, correct]`, or the
-/// mean squared error's loss sum and per-output sums ([`mse_slot_len`]). The buffer holds the
-/// training pass's slot, then the evaluation's.
-fn slot_len(loss: Loss, outputs: usize) -> usize {
-    match loss {
-        Loss::SoftmaxCrossEntropy => 2,
-        Loss::MeanSquaredError => mse_slot_len(outputs),
-    }
-}
+use loss::{pass_sums, slot_len};
 
 /// The sums a replica accumulates on its device.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,17 +213,7 @@ impl Replica {
     pub fn read_metrics(&self) -> Result<DeviceSums> {
         let len = slot_len(self.loss, self.spec.outputs());
         let v: Vec<f32> = self.gpu.read(&self.metrics, 0, 2 * len)?;
-        let sums = |slot: &[f32]| match self.loss {
-            Loss::SoftmaxCrossEntropy => {
-                PassSums { loss: slot[0] as f64, correct: slot[1] as f64, rows: 0, task: Vec::new() }
-            }
-            Loss::MeanSquaredError => PassSums {
-                loss: slot[0] as f64,
-                correct: 0.0,
-                rows: 0,
-                task: slot[1..].iter().map(|&s| s as f64).collect(),
-            },
-        };
+        let sums = |slot: &[f32]| pass_sums(self.loss, self.spec.outputs(), slot);
         Ok(DeviceSums { train: sums(&v[..len]), eval: sums(&v[len..]) })
     }
 

@@ -6,10 +6,9 @@ use super::{Replica, SourceId};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
 use crate::gpu::kernels::{
-    Dispatch, GatherSources, GatherStep, MseCall, OperandTexture, OptimBuffers, TargetSources, ValueSources,
-    XentCall,
+    Dispatch, GatherSources, GatherStep, OperandTexture, OptimBuffers, TargetSources, ValueSources,
 };
-use crate::spec::{Layer, Loss};
+use crate::spec::Layer;
 
 /// What a recorded pass does after the forward pass and the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +127,6 @@ impl Replica {
                 out.push(k.gather_targets.record(g, rows, &sources, &w.yv)?);
             }
         }
-        let last = self.spec.layers.len() - 1;
         // The first layer reads the batch, from its texture when there is one.
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
         for (l, layer) in self.spec.layers.iter().enumerate() {
@@ -138,37 +136,9 @@ impl Replica {
                 }
             });
         }
-        let outputs = self.spec.outputs();
-        let metrics = (&self.metrics, self.metrics_slot(train));
-        out.push(match self.loss {
-            // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
-            Loss::SoftmaxCrossEntropy => k.xent.record(
-                g,
-                &XentCall {
-                    rows,
-                    classes: outputs,
-                    logits: (&w.h[last], 0),
-                    labels: (&w.y, 0),
-                    dlogits: train.then_some((&w.dz[last], 0)),
-                    scale: 1.0 / scale_rows as f32,
-                    metrics,
-                },
-            )?,
-            // dpred = 2 (pred - y) / (rows * outputs): [rows, outputs]; metrics += (loss sum,
-            // per-output sums)
-            Loss::MeanSquaredError => k.mse.record(
-                g,
-                &MseCall {
-                    rows,
-                    outputs,
-                    pred: (&w.h[last], 0),
-                    y: (&w.yv, 0),
-                    dpred: train.then_some((&w.dz[last], 0)),
-                    scale: 1.0 / (scale_rows as f32 * outputs as f32),
-                    metrics,
-                },
-            )?,
-        });
+        // The batch's targets are f32 (in yv) when its source holds them; labels otherwise.
+        let f32_targets = source.is_some_and(|s| self.sources[s.0].data.targets.is_some());
+        out.push(self.record_loss(rows, train, scale_rows, f32_targets)?);
         if !train {
             return Ok(out);
         }

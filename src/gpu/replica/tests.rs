@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Replica;
-use crate::cpu::{CpuMlp, MSE_SUMS};
+use crate::cpu::{task_sums_len, CpuMlp, MSE_SUMS};
 use crate::data::{Dataset, Targets};
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
 use crate::gpu::kernels::tests::open_gpus;
@@ -130,4 +130,72 @@ fn a_mean_squared_error_step_matches_the_cpu() {
     let task: Vec<f32> = metrics.train.task.iter().map(|&v| v as f32).collect();
     assert_close("per-output sums", &task, &sums, 1e-5, 1e-6);
     assert_close("grads", &gpu_grads, cpu.grads(), 1e-4, 1e-5);
+}
+
+/// One step of `loss` on `data` (13 features, hidden 37 and 19, `outputs` outputs, 45 rows
+/// gathered in reverse order from 50), on the GPU and on the CPU from the same weights: the
+/// loss sum, the task sums (the right-output count for the sigmoid cross-entropy, exact) and
+/// every gradient, with the tolerances of the mean squared error's step above.
+fn step_matches_the_cpu(loss: Loss, data: &Dataset, outputs: usize) {
+    let gpu = open_gpus(1).remove(0);
+    let (rows, table) = (45usize, data.len());
+    let spec = Network::classifier(&[13, 37, 19, outputs], Activation::Relu);
+    let params = spec.layout().init(Init::He, 11);
+    let opt = Optimizer::adam(1e-3);
+    let order: Vec<u32> = (0..rows as u32).rev().map(|r| r + 3).collect();
+
+    let mut replica = Replica::new(gpu.clone(), &spec, opt, &params, rows).expect("replica");
+    replica.set_loss(loss).unwrap();
+    let resident = Arc::new(DeviceDataset::upload(&gpu, data).expect("upload"));
+    let src = replica.add_source(resident, DeviceIndices::upload(&gpu, &order, table).unwrap()).unwrap();
+    replica.clear_metrics();
+    assert_eq!(replica.submit_epoch(src, rows, 0, &mut |_| Ok(())).expect("step"), 1);
+    let metrics = replica.read_metrics().unwrap();
+    let gpu_grads = replica.read_grads().unwrap();
+
+    let batch = data.subset(&order).unwrap();
+    let mut cpu = CpuMlp::new(spec.clone(), params, opt).unwrap();
+    let mut sums = vec![0.0f32; task_sums_len(loss, outputs)];
+    let y: Vec<f32> = match batch.values() {
+        Some((v, _)) => v.to_vec(),
+        None => batch.labels().iter().map(|&l| l as f32).collect(),
+    };
+    let cpu_loss = cpu.compute_gradients_with(loss, &batch.to_f32(), &y, rows, &mut sums).unwrap();
+
+    let what = format!("{loss:?}");
+    assert_close(&format!("{what} loss sum"), &[metrics.train.loss as f32], &[cpu_loss], 1e-5, 0.0);
+    if loss == Loss::SigmoidCrossEntropy {
+        let right = metrics.train.correct * outputs as f64;
+        assert_eq!(right.round() as f32, sums[0], "{what}: right outputs");
+        assert!(metrics.train.task.is_empty(), "{what}: no per-output sums");
+    } else {
+        let task: Vec<f32> = metrics.train.task.iter().map(|&v| v as f32).collect();
+        assert_close(&format!("{what} per-output sums"), &task, &sums, 1e-5, 1e-6);
+    }
+    assert_close(&format!("{what} grads"), &gpu_grads, cpu.grads(), 1e-4, 1e-5);
+}
+
+#[test]
+fn robust_regression_steps_match_the_cpu() {
+    let outputs = 3;
+    // Targets spread over [-4, 4): residuals on both sides of every delta tested.
+    let targets =
+        Targets::Values { values: values(50 * outputs, 2).iter().map(|v| v * 4.0).collect(), outputs };
+    let data = Dataset::from_values(values(50 * 13, 1), 13, targets).unwrap();
+    for loss in [Loss::MeanAbsoluteError, Loss::huber(), Loss::Huber { delta: 0.05 }] {
+        step_matches_the_cpu(loss, &data, outputs);
+    }
+}
+
+#[test]
+fn sigmoid_cross_entropy_steps_match_the_cpu() {
+    let outputs = 3;
+    let hot = values(50 * outputs, 2).iter().map(|&v| if v > 0.3 { 1.0 } else { 0.0 }).collect();
+    let multi =
+        Dataset::from_values(values(50 * 13, 1), 13, Targets::MultiHot { values: hot, classes: outputs });
+    step_matches_the_cpu(Loss::SigmoidCrossEntropy, &multi.unwrap(), outputs);
+    // Binary labels: one output, the labels gathered as u32 and read as 0.0 and 1.0.
+    let labels = values(50, 3).iter().map(|&v| u32::from(v > 0.0)).collect();
+    let binary = Dataset::from_values(values(50 * 13, 1), 13, Targets::Classes { labels, classes: 2 });
+    step_matches_the_cpu(Loss::SigmoidCrossEntropy, &binary.unwrap(), 1);
 }

@@ -1,0 +1,116 @@
+// Mean absolute error and Huber's loss, forward and the first step of backward, in one pass:
+// the regression losses that grow linearly with large residuals (mse.wgsl is the quadratic
+// one, and this file keeps its layout of sums).
+//
+// For predictions pred [rows, outputs] (at pred_off) and f32 targets y [rows, outputs] (at
+// y_off), with e = pred - y and, by kind:
+//   kind 0, MAE:   loss = |e|,                               grad = sign(e) (0 at e = 0)
+//   kind 1, Huber: loss = e^2 / 2 if |e| <= delta, else delta (|e| - delta / 2);
+//                  grad = clamp(e, -delta, delta)
+//   dpred[r, j] = grad * scale                          (scale = 1 / (global batch * outputs))
+//   metrics[metrics_off]                       += sum_r (sum_j loss) / outputs   (loss sum)
+//   metrics[metrics_off + 1 + k * outputs + j] += per output j, k = 0..3:
+//       sum_r y, sum_r y^2, sum_r e^2, sum_r |e|        (what MAE, RMSE and R^2 need)
+// so a whole epoch's sums accumulate on the device and are read back once.
+//
+// One workgroup does every row (as mse.wgsl): for each output it reduces the per-invocation
+// sums in shared memory, so the metrics update needs no atomics on f32.
+// Bindings: 0 params (uniform), 1 pred (read), 2 y (read, f32), 3 dpred (read_write),
+// 4 metrics (read_write).
+
+const WG: u32 = 256u;
+const KIND_MAE: u32 = 0u;
+
+struct RobustParams {
+    rows: u32, outputs: u32, pred_off: u32, dpred_off: u32,
+    y_off: u32, metrics_off: u32, write_grad: u32, scale: f32,
+    kind: u32, delta: f32, pad0: u32, pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: RobustParams;
+@group(0) @binding(1) var<storage, read> pred: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dpred: array<f32>;
+@group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
+
+var<workgroup> loss_part: array<f32, WG>;
+var<workgroup> y_part: array<f32, WG>;
+var<workgroup> y2_part: array<f32, WG>;
+var<workgroup> sq_part: array<f32, WG>;
+var<workgroup> abs_part: array<f32, WG>;
+
+// (loss, dloss/de) of one residual.
+fn robust_one(e: f32) -> vec2<f32> {
+    let a = abs(e);
+    if (p.kind == KIND_MAE) {
+        return vec2<f32>(a, sign(e));
+    }
+    if (a <= p.delta) {
+        return vec2<f32>(0.5 * e * e, e);
+    }
+    return vec2<f32>(p.delta * (a - 0.5 * p.delta), sign(e) * p.delta);
+}
+
+@compute @workgroup_size(256)
+fn robust_regression(@builtin(local_invocation_index) lid: u32) {
+    // Outputs in turn, every invocation striding over the rows: the loop bounds are uniform,
+    // so every invocation reaches the barriers. The loss sum is reduced once, after the
+    // last output; each invocation keeps its rows' running loss in loss_part meanwhile.
+    loss_part[lid] = 0.0;
+    for (var j = 0u; j < p.outputs; j = j + 1u) {
+        var sl = 0.0;
+        var sy = 0.0;
+        var sy2 = 0.0;
+        var ssq = 0.0;
+        var sabs = 0.0;
+        for (var r = lid; r < p.rows; r = r + WG) {
+            let i = r * p.outputs + j;
+            let t = y[p.y_off + i];
+            let e = pred[p.pred_off + i] - t;
+            let lg = robust_one(e);
+            sl = sl + lg.x;
+            sy = sy + t;
+            sy2 = sy2 + t * t;
+            ssq = ssq + e * e;
+            sabs = sabs + abs(e);
+            if (p.write_grad != 0u) {
+                dpred[p.dpred_off + i] = lg.y * p.scale;
+            }
+        }
+        loss_part[lid] = loss_part[lid] + sl / f32(p.outputs);
+        y_part[lid] = sy;
+        y2_part[lid] = sy2;
+        sq_part[lid] = ssq;
+        abs_part[lid] = sabs;
+        workgroupBarrier();
+        for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+            if (lid < stride) {
+                y_part[lid] = y_part[lid] + y_part[lid + stride];
+                y2_part[lid] = y2_part[lid] + y2_part[lid + stride];
+                sq_part[lid] = sq_part[lid] + sq_part[lid + stride];
+                abs_part[lid] = abs_part[lid] + abs_part[lid + stride];
+            }
+            workgroupBarrier();
+        }
+        if (lid == 0u) {
+            let base = p.metrics_off + 1u + j;
+            metrics[base] = metrics[base] + y_part[0];
+            metrics[base + p.outputs] = metrics[base + p.outputs] + y2_part[0];
+            metrics[base + 2u * p.outputs] = metrics[base + 2u * p.outputs] + sq_part[0];
+            metrics[base + 3u * p.outputs] = metrics[base + 3u * p.outputs] + abs_part[0];
+        }
+        // The shared sums are rewritten for the next output only after lid 0 has read them.
+        workgroupBarrier();
+    }
+    // Every loss_part written before any is read (a no-op after the loop's last barrier).
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            loss_part[lid] = loss_part[lid] + loss_part[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        metrics[p.metrics_off] = metrics[p.metrics_off] + loss_part[0];
+    }
+}
