@@ -177,6 +177,11 @@ fn resumed_run_keeps_the_reduced_rate_exactly() {
         run(TrainerOptions { reduce_lr_on_plateau: Some(plateau().cooldown(2)), ..options(Backend::Cpu) });
     let logged: Vec<Option<f32>> = report.history.epochs.iter().map(|r| r.get("learning_rate")).collect();
     assert_eq!(logged, whole.logged);
+    let header = report.history.to_csv().lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        header, "epoch,loss,accuracy,learning_rate,seconds,samples_per_second",
+        "Keras logs it as a metric"
+    );
     // Keras's cooldown 2: the epoch after a reduction counts the cooldown down to 1 and is
     // skipped, the next counts it to 0 and counts against patience again.
     assert_eq!(logged, [LR, LR, LR / 2.0, LR / 2.0].map(Some), "cooldown 2 skips epoch 2");

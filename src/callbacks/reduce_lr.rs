@@ -221,6 +221,48 @@ mod tests {
         EpochMetrics::new().with(name, value)
     }
 
+    /// Keras's own tests (`keras/src/callbacks/reduce_lr_on_plateau_test.py`, Keras 3.15.1),
+    /// which fit a model whose loss falls by less than `min_delta` every epoch: the same
+    /// settings, the same rate at the end. (Its schedule test is `TrainerOptions::validate`'s.)
+    #[test]
+    fn keras_test_ports() {
+        let falling = [0.9, 0.8, 0.7, 0.6];
+        let keras = || ReduceLrOnPlateau::new("val_loss").patience(1).factor(0.1).min_delta(100.0);
+        // (callback, epochs, initial rate, final rate, Keras's test). Keras's assertEqual on a
+        // float32 variable compares in float32 (exact here); its cooldown test uses
+        // assertAllClose (relative 1e-6): 0.1 * 0.1 * 0.1 in float32 steps is not f32(0.001).
+        let rows = [
+            (keras(), 2, 0.1, 0.01, 0.0, "test_reduces_lr_with_model_fit"),
+            (keras().min_delta(10.0).min_lr(0.005), 4, 0.1, 0.005, 0.0, "test_honors_min_lr"),
+            (keras().cooldown(2), 4, 0.1, 0.001, 1e-6, "test_cooldown: every other epoch"),
+        ];
+        for (mut r, epochs, initial, want, rtol, why) in rows {
+            let mut lr: f32 = initial;
+            for &loss in &falling[..epochs] {
+                if let Some(new_lr) = r.on_epoch_end(&metrics("val_loss", loss), lr) {
+                    lr = new_lr;
+                }
+            }
+            let want = want as f32;
+            assert!((lr - want).abs() <= rtol * want, "{why}: {lr} vs {want}");
+        }
+    }
+
+    /// Keras's `test_state_reset_across_fit_calls`: `reset` (its `on_train_begin`) clears
+    /// `best`, `wait` and `cooldown_counter`.
+    #[test]
+    fn reset_clears_the_progress_and_keeps_the_settings() {
+        let mut r = ReduceLrOnPlateau::new("loss").patience(1).factor(0.1).min_delta(0.0).cooldown(2);
+        for loss in [0.5, 0.6, 0.7] {
+            r.on_epoch_end(&metrics("loss", loss), 0.1);
+        }
+        assert!(r.best().is_some() && r.cooldown_counter() > 0, "{r:?}");
+        r.reset();
+        assert_eq!((r.best(), r.wait(), r.cooldown_counter()), (None, 0, 0));
+        let fresh = ReduceLrOnPlateau::new("loss").patience(1).factor(0.1).min_delta(0.0).cooldown(2);
+        assert_eq!(r, fresh);
+    }
+
     #[test]
     fn bad_settings_are_errors_naming_the_field() {
         let base = || ReduceLrOnPlateau::new("val_loss");
