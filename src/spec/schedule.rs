@@ -119,7 +119,7 @@ impl LrSchedule {
         }
     }
 
-    /// Whether the rate changes with the step (everything but [`LrSchedule::Constant`]).
+    /// Whether this is [`LrSchedule::Constant`]: the rate does not change with the step.
     pub fn is_constant(&self) -> bool {
         matches!(self, LrSchedule::Constant)
     }

@@ -1,8 +1,8 @@
 //! [`Trainer`]: the epoch loop on top of an [`Executor`] (the CPU, one device, or mirrored
 //! devices: the trainer never asks which). It shuffles, runs an epoch on the executor, turns
 //! the sums into metrics by name, asks early stopping and ReduceLROnPlateau (`lr_control.rs`),
-//! records history, writes checkpoints,
-//! reports events, and restores the best weights at the end.
+//! records history, writes checkpoints, reports events, and restores the best weights at the
+//! end.
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
