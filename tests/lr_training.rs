@@ -148,6 +148,7 @@ fn plateau_reduces_alike_on_cpu_device_and_mirrored_replicas() {
     let two = check_plateau_run(|| Backend::Devices(gpus.clone()), "two replicas");
     for (what, params) in [("one device", &one), ("two replicas", &two)] {
         let worst = params.iter().zip(&cpu).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{what}: max |w - cpu| = {worst:e}");
         assert!(worst <= 1e-4, "{what} drifted from the CPU by {worst}");
     }
 }
