@@ -163,6 +163,15 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let mut seconds = Vec::new();
+    // A hidden bar (output not a terminal, or not rank 0) swallows println: rank 0 prints
+    // directly then.
+    let say = |line: String| {
+        if !bar.is_hidden() {
+            bar.println(line)
+        } else if primary {
+            println!("{line}")
+        }
+    };
     let report = trainer.fit(&train, None, |event| match event {
         TrainEvent::Progress { epoch, steps_done, steps, samples_per_second } => {
             bar.set_prefix(format!("{}", epoch + 1));
@@ -181,15 +190,13 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
                 r.samples_per_second,
                 if *decision == Decision::Stop { "  <- early stop" } else { "" }
             );
-            // A hidden bar (output not a terminal, or not rank 0) swallows println: rank 0
-            // prints directly then.
-            if !bar.is_hidden() {
-                bar.println(line)
-            } else if primary {
-                println!("{line}")
-            }
+            say(line);
             bar.set_position(0);
         }
+        TrainEvent::LearningRateReduced { epoch, monitor, old_lr, new_lr, .. } => say(format!(
+            "epoch {:>2}: {monitor} stopped improving, learning rate {old_lr:e} -> {new_lr:e}",
+            epoch + 1
+        )),
     })?;
     bar.finish_and_clear();
     match distributed::identical_everywhere(group, &trainer.parameters()?)? {

@@ -12,6 +12,7 @@
 
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::spec::LrSchedule;
 
 /// Sums over one pass (an epoch's training steps, or an evaluation): what the metrics are
 /// computed from once the pass is over.
@@ -216,6 +217,11 @@ pub(crate) trait Executor: Send {
     /// Replaces what [`Executor::read_state`] returns; `step` optimizer steps were taken.
     /// An empty `best` leaves the snapshot as it is.
     fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()>;
+
+    /// From the next step on, train with the base learning rate `lr` shaped by `schedule`
+    /// (every replica or process of the executor together). The rate is a per-step scalar:
+    /// nothing is rebuilt or recompiled. An invalid rate or schedule is [`crate::Error::Config`].
+    fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()>;
 
     /// Copies the current parameters to the best-weights snapshot.
     fn snapshot_best(&mut self) -> Result<()>;

@@ -70,6 +70,7 @@ pub mod train;
 pub use callbacks::early_stopping::{Decision, EarlyStopping, Mode, Monitor, StopReason};
 pub use callbacks::history::{EpochRecord, History};
 pub use callbacks::metrics::EpochMetrics;
+pub use callbacks::reduce_lr::ReduceLrOnPlateau;
 pub use checkpoint::{Model, Prediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
@@ -80,7 +81,8 @@ pub use ops::MatmulForm;
 pub use parallel::{MpiGroup, DEFAULT_TIMEOUT as MPI_DEFAULT_TIMEOUT};
 pub use spec::DEFAULT_HUBER_DELTA;
 pub use spec::{
-    Activation, Init, Layer, LayerSlots, Loss, Network, Optimizer, ParamLayout, StepScalars, TENSOR_ALIGN,
+    Activation, Init, Layer, LayerSlots, Loss, LrSchedule, Network, Optimizer, ParamLayout, StepScalars,
+    TENSOR_ALIGN,
 };
 pub use train::{
     Backend, BackendChoice, CancelToken, Evaluation, FitReport, TrainEvent, Trainer, TrainerOptions,

@@ -20,8 +20,8 @@ use wgtrain::checkpoint::{
 };
 use wgtrain::data::shuffled;
 use wgtrain::{
-    Activation, Decision, EarlyStopping, EpochMetrics, EpochRecord, Error, History, Init, Layer, Monitor,
-    Network, Optimizer, Result,
+    Activation, Decision, EarlyStopping, EpochMetrics, EpochRecord, Error, History, Init, Layer, LrSchedule,
+    Monitor, Network, Optimizer, ReduceLrOnPlateau, Result,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +178,8 @@ fn metrics(val_loss: f32) -> EpochMetrics {
 }
 
 /// A mid-run state: Adam moments, an advanced shuffle generator, early stopping with a snapshot,
-/// and a history that holds a NaN (a diverged epoch must be kept as it was).
+/// a history that holds a NaN (a diverged epoch must be kept as it was), and (with early
+/// stopping) ReduceLROnPlateau in cooldown after a reduction, its best value a NaN.
 fn mid_run_state(spec: Network, optimizer: Optimizer, with_early_stopping: bool) -> TrainingState {
     let params = params_for(&spec, 11);
     let m: Vec<f32> = params_for(&spec, 12).iter().map(|x| x * 1e-3).collect();
@@ -193,12 +194,19 @@ fn mid_run_state(spec: Network, optimizer: Optimizer, with_early_stopping: bool)
         .min_delta(1e-3)
         .baseline(Some(0.9))
         .restore_best_weights(true);
+    let mut reduce_lr = ReduceLrOnPlateau::new("val_loss").patience(1).cooldown(2).factor(0.5);
+    let mut learning_rate = optimizer.lr();
+    assert_eq!(reduce_lr.on_epoch_end(&metrics(f32::NAN), learning_rate), None, "NaN first is the best");
     for (epoch, loss) in [0.8, 0.7, 0.75, f32::NAN].into_iter().enumerate() {
         history.push(EpochRecord::new(epoch, &metrics(loss), 1.5, 1000));
         if !loss.is_nan() {
             assert_eq!(early_stopping.on_epoch_end(epoch, &metrics(loss)), Decision::Continue);
         }
+        if let Some(lr) = reduce_lr.on_epoch_end(&metrics(loss), learning_rate) {
+            learning_rate = lr;
+        }
     }
+    assert!(reduce_lr.cooldown_counter() > 0 && learning_rate < optimizer.lr(), "{reduce_lr:?}");
     TrainingState {
         best_params: params_for(&spec, 14),
         spec,
@@ -211,6 +219,9 @@ fn mid_run_state(spec: Network, optimizer: Optimizer, with_early_stopping: bool)
         rng,
         early_stopping: with_early_stopping.then_some(early_stopping),
         history,
+        learning_rate,
+        lr_schedule: LrSchedule::Constant,
+        reduce_lr_on_plateau: with_early_stopping.then_some(reduce_lr),
     }
 }
 
@@ -493,6 +504,16 @@ fn resumed_run_shuffles_and_stops_as_the_original() {
     }
     assert_eq!(decisions, [Decision::Continue, Decision::Stop]);
     assert_eq!(es_resumed.restore_epoch(), Some(1));
+
+    // ReduceLROnPlateau goes on from its cooldown as the original does.
+    assert_eq!(resumed.learning_rate.to_bits(), original.learning_rate.to_bits());
+    let (r_resumed, r_original) =
+        (resumed.reduce_lr_on_plateau.as_mut().unwrap(), original.reduce_lr_on_plateau.as_mut().unwrap());
+    let lr = resumed.learning_rate;
+    let rates: Vec<Option<f32>> = (0..6).map(|_| r_resumed.on_epoch_end(&metrics(0.9), lr)).collect();
+    let expected: Vec<Option<f32>> = (0..6).map(|_| r_original.on_epoch_end(&metrics(0.9), lr)).collect();
+    assert_eq!(rates, expected);
+    assert!(rates.iter().any(Option::is_some), "a reduction after the cooldown: {rates:?}");
 }
 
 #[test]
@@ -606,8 +627,24 @@ fn checkpoint_tensor_errors() {
 
 #[test]
 fn checkpoint_metadata_errors() {
-    let cases: [(Corruption, &str); 8] = [
+    let cases: [(Corruption, &str); 10] = [
         (|p| _ = p.metadata.remove("history"), "`history` is missing"),
+        (
+            |p| {
+                _ = p.metadata.insert(
+                    "lr_control".into(),
+                    r#"{"learning_rate":-1.0,"schedule":"Constant","reduce_lr_on_plateau":null}"#.into(),
+                )
+            },
+            "learning rate must be finite and >= 0, got -1",
+        ),
+        (
+            |p| {
+                let text = p.metadata["lr_control"].replace(r#""factor":0.5"#, r#""factor":1.5"#);
+                _ = p.metadata.insert("lr_control".into(), text)
+            },
+            "reduce_lr_on_plateau: factor must be in (0, 1)",
+        ),
         (|p| _ = p.metadata.remove("rng"), "`rng` is missing"),
         (|p| _ = p.metadata.insert("rng".into(), r#"{"state":"x"}"#.into()), "metadata `rng`"),
         (|p| _ = p.metadata.insert("step".into(), "-1".into()), "metadata `step`"),
@@ -704,4 +741,15 @@ fn fuzz_seeds_are_valid() {
 fn dense_stack(sizes: &[usize], activations: &[Activation]) -> Network {
     let layers = sizes[1..].iter().zip(activations).map(|(&units, &a)| Layer::dense(units, a)).collect();
     Network { inputs: sizes[0], layers }
+}
+
+/// A checkpoint written before the learning-rate control existed has no `lr_control` key: it
+/// trained at the optimizer's rate, with no schedule and no reduction, and loads as such.
+#[test]
+fn checkpoint_without_lr_control_reads_as_the_optimizer_rate() {
+    let (_dir, _path, result) = load_corrupted_checkpoint(|p| _ = p.metadata.remove("lr_control"));
+    let state = result.unwrap().expect("a checkpoint");
+    assert_eq!(state.learning_rate, state.optimizer.lr());
+    assert_eq!(state.lr_schedule, LrSchedule::Constant);
+    assert!(state.reduce_lr_on_plateau.is_none());
 }

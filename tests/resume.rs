@@ -1,6 +1,8 @@
 //! Crash safety: a training process killed with SIGKILL mid-epoch, then resumed from its last
 //! checkpoint, ends with exactly the same weights as a run that was never interrupted, on the
-//! CPU reference and on the test adapter (see `common::test_adapter`).
+//! CPU reference and on the test adapter (see `common::test_adapter`). The run reduces its
+//! learning rate on a plateau after epochs 1, 2 and 3, so the resumed run must also bring back
+//! the reduced rate and ReduceLROnPlateau's progress.
 //!
 //! The child is this test binary itself, running the ignored test `child_trainer` with its
 //! instructions in environment variables (plumbing of this test harness only).
@@ -12,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wgtrain::data::{default_mnist_dir, load_mnist};
-use wgtrain::{Backend, EarlyStopping, Monitor, TrainEvent, Trainer, TrainerOptions};
+use wgtrain::{Backend, EarlyStopping, Monitor, ReduceLrOnPlateau, TrainEvent, Trainer, TrainerOptions};
 
 const EPOCHS: usize = 4;
 
@@ -26,6 +28,10 @@ fn options(backend: &str, checkpoint: Option<PathBuf>) -> TrainerOptions {
         batch_size: 32,
         seed: 11,
         early_stopping: Some(EarlyStopping::new(Monitor::val_loss()).patience(3).restore_best_weights(true)),
+        // No epoch after the first improves by 10: each halves the rate (patience 0).
+        reduce_lr_on_plateau: Some(
+            ReduceLrOnPlateau::new(Monitor::val_loss()).patience(0).min_delta(10.0).factor(0.5),
+        ),
         checkpoint_dir: checkpoint,
         backend,
         ..TrainerOptions::default()
@@ -52,6 +58,7 @@ fn train_to_end(backend: &str, checkpoint: Option<PathBuf>, pause: Option<PathBu
         }
     })
     .expect("fit");
+    assert_eq!(t.learning_rate(), 1e-3 / 8.0, "reduced after epochs 1, 2 and 3");
     t.parameters().expect("parameters")
 }
 

@@ -101,3 +101,18 @@ pub enum Mode {
     /// Higher is better (accuracies).
     Max,
 }
+
+/// Keras's `MonitorCallback._is_improvement` for a resolved direction (`Min` or `Max`): no
+/// reference yet counts as an improvement; otherwise `current ∓ |min_delta|` is computed in
+/// f64 like Python's floats and compared with the reference in f32 like `keras.ops.less` and
+/// `keras.ops.greater` on floats. A NaN on either side is never an improvement.
+pub(crate) fn keras_improves(direction: Mode, min_delta: f64, current: f32, reference: Option<f32>) -> bool {
+    let Some(reference) = reference else {
+        return true;
+    };
+    let delta = min_delta.abs();
+    match direction {
+        Mode::Max => ((current as f64 - delta) as f32) > reference,
+        _ => ((current as f64 + delta) as f32) < reference,
+    }
+}

@@ -5,7 +5,9 @@
 //! JSON>}`, so other tools (PyTorch, numpy) read it as plain tensors. A checkpoint,
 //! `checkpoint.safetensors` in a folder, holds the flat buffers `params`, `m`, `v`, `best_params`
 //! (F32, 1-D, laid out as `spec.layout()`; `best_params` has length 0 when there is no snapshot)
-//! and the rest of [`TrainingState`] as JSON strings in the metadata.
+//! and the rest of [`TrainingState`] as JSON strings in the metadata (the learning-rate control
+//! under one key, `lr_control`, which older checkpoints lack: they read as the optimizer's rate,
+//! no schedule and no ReduceLROnPlateau, which is what they trained with).
 //!
 //! Both loaders treat the file as untrusted: the file size is bounded before it is read, the
 //! spec's parameter count is bounded with checked arithmetic before anything is sized from it,
@@ -24,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::callbacks::early_stopping::EarlyStopping;
 use crate::callbacks::history::History;
+use crate::callbacks::reduce_lr::ReduceLrOnPlateau;
 use crate::spec::Network;
-use crate::spec::Optimizer;
+use crate::spec::{LrSchedule, Optimizer};
 
 mod bytes;
 mod model;
@@ -62,6 +65,12 @@ pub struct TrainingState {
     pub best_params: Vec<f32>,
     /// The epochs completed so far.
     pub history: History,
+    /// The base learning rate now: the optimizer's, or what ReduceLROnPlateau reduced it to.
+    pub learning_rate: f32,
+    /// The schedule the run trains with.
+    pub lr_schedule: LrSchedule,
+    /// ReduceLROnPlateau with its progress, if the run uses one.
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
 }
 
 /// The file [`save_checkpoint`] writes in its folder.

@@ -4,17 +4,62 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::bytes::{le_bytes, read_bounded, serialize, to_json};
 use super::validate::{check_buffer, checked_layout, decode_into, nonzero_padding, Parsed};
 use super::{TrainingState, BYTES_NAME, CHECKPOINT_FILE, CHECKPOINT_FORMAT, VERSION};
 use crate::atomic_file::write_atomic;
 use crate::callbacks::early_stopping::EarlyStopping;
+use crate::callbacks::reduce_lr::ReduceLrOnPlateau;
 use crate::error::{Error, Result};
-use crate::spec::Optimizer;
+use crate::spec::{LrSchedule, Optimizer};
 use crate::spec::{Network, ParamLayout};
 
 /// The checkpoint's flat buffers, in file order.
 const STATE_TENSORS: [&str; 4] = ["params", "m", "v", "best_params"];
+
+/// The metadata key `lr_control`: the learning rate's part of a [`TrainingState`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LrControl {
+    learning_rate: f32,
+    schedule: LrSchedule,
+    reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+}
+
+impl LrControl {
+    fn of(state: &TrainingState) -> Self {
+        LrControl {
+            learning_rate: state.learning_rate,
+            schedule: state.lr_schedule,
+            reduce_lr_on_plateau: state.reduce_lr_on_plateau.clone(),
+        }
+    }
+
+    /// The checks [`save_checkpoint`] and the loader share.
+    fn validate(&self) -> Result<()> {
+        LrSchedule::check_rate(self.learning_rate)?;
+        self.schedule.validate()?;
+        match &self.reduce_lr_on_plateau {
+            Some(reduce) => reduce.validate(),
+            None => Ok(()),
+        }
+    }
+
+    /// The key of `file`; a checkpoint written before it existed trained at the optimizer's
+    /// rate with no schedule and no reduction.
+    fn read(file: &Parsed<'_>, optimizer: &Optimizer) -> Result<Self> {
+        if file.text(LR_CONTROL).is_err() {
+            let schedule = LrSchedule::Constant;
+            return Ok(LrControl { learning_rate: optimizer.lr(), schedule, reduce_lr_on_plateau: None });
+        }
+        let lr: LrControl = file.json(LR_CONTROL)?;
+        lr.validate().map_err(|e| Error::file(file.src, format!("metadata `{LR_CONTROL}`: {e}")))?;
+        Ok(lr)
+    }
+}
+
+const LR_CONTROL: &str = "lr_control";
 
 /// Writes `state` to `dir/checkpoint.safetensors` atomically, creating `dir` if needed, and
 /// returns the file's path. The state is checked as [`load_checkpoint`] would check it.
@@ -24,6 +69,8 @@ pub fn save_checkpoint(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
     if let Some(es) = &state.early_stopping {
         es.validate()?;
     }
+    let lr_control = LrControl::of(state);
+    lr_control.validate()?;
     let layout = state.spec.layout();
     for (name, buffer) in STATE_TENSORS.iter().zip(state_buffers(state)) {
         check_buffer(name, buffer, &layout, *name == "best_params")?;
@@ -43,6 +90,7 @@ pub fn save_checkpoint(dir: &Path, state: &TrainingState) -> Result<PathBuf> {
         ("rng".to_string(), to_json(&state.rng)?),
         ("early_stopping".to_string(), to_json(&state.early_stopping)?),
         ("history".to_string(), to_json(&state.history)?),
+        (LR_CONTROL.to_string(), to_json(&lr_control)?),
     ]);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(CHECKPOINT_FILE);
@@ -77,6 +125,7 @@ fn checkpoint_from_bytes(src: &Path, bytes: &[u8]) -> Result<TrainingState> {
     if let Some(es) = &early_stopping {
         es.validate().map_err(|e| Error::file(src, format!("metadata `early_stopping`: {e}")))?;
     }
+    let lr_control = LrControl::read(&file, &optimizer)?;
     file.expect_names(STATE_TENSORS)?;
     // Check every tensor's header before allocating the buffers they fill.
     let views = [
@@ -106,6 +155,9 @@ fn checkpoint_from_bytes(src: &Path, bytes: &[u8]) -> Result<TrainingState> {
         early_stopping,
         best_params: decode("best_params", best_params)?,
         history: file.json("history")?,
+        learning_rate: lr_control.learning_rate,
+        lr_schedule: lr_control.schedule,
+        reduce_lr_on_plateau: lr_control.reduce_lr_on_plateau,
     })
 }
 

@@ -49,7 +49,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// A metadata string.
-    fn text(&self, key: &str) -> Result<&str> {
+    pub(super) fn text(&self, key: &str) -> Result<&str> {
         self.metadata.metadata().as_ref().and_then(|m| m.get(key)).map(String::as_str).ok_or_else(|| {
             Error::file(self.src, format!("metadata key `{key}` is missing; not a wgtrain file"))
         })

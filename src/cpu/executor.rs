@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
 #[cfg(doc)]
 use crate::spec::pixel_value;
-use crate::spec::{Loss, Network, Optimizer};
+use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 use super::layers::LayerInput;
 use super::threads::{on_pool, tasks};
@@ -258,6 +258,10 @@ impl Executor for CpuExecutor {
 
     fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()> {
         write_state(&mut self.mlp, &mut self.best, state, step)
+    }
+
+    fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        self.mlp.set_learning_rate(lr, schedule)
     }
 
     fn snapshot_best(&mut self) -> Result<()> {

@@ -13,8 +13,8 @@ pub use targets::task_sums_len;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::spec::Optimizer;
 use crate::spec::{Activation, Layer, Network, ParamLayout};
+use crate::spec::{LrSchedule, Optimizer};
 
 use super::layers::{dense, LayerInput};
 use super::optim::{adam_here, sgd_here};
@@ -38,7 +38,9 @@ const EVAL_CHUNK: usize = 1000;
 pub struct CpuMlp {
     spec: Network,
     layout: ParamLayout,
+    /// The update rule; its `lr` is the base rate `schedule` shapes per step.
     optimizer: Optimizer,
+    schedule: LrSchedule,
     /// Flat parameters in `layout` order; padding slots are zero.
     params: Vec<f32>,
     /// Gradients of the last `compute_gradients`, same layout; padding stays zero.
@@ -87,6 +89,7 @@ impl CpuMlp {
             spec,
             layout,
             optimizer,
+            schedule: LrSchedule::Constant,
             params,
             grads: vec![0.0; len],
             m: vec![0.0; len],
@@ -110,6 +113,15 @@ impl CpuMlp {
     /// The update rule.
     pub fn optimizer(&self) -> &Optimizer {
         &self.optimizer
+    }
+
+    /// From the next update on, the base rate `lr` (finite, >= 0) shaped by `schedule`.
+    pub fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        LrSchedule::check_rate(lr)?;
+        schedule.validate()?;
+        self.optimizer = self.optimizer.with_lr(lr);
+        self.schedule = schedule;
+        Ok(())
     }
 
     /// Flat parameters, `layout().len` floats.
@@ -239,14 +251,14 @@ impl CpuMlp {
     }
 
     /// One optimizer step over the whole flat buffer with the current gradients: `step += 1`,
-    /// then Adam or SGD with `optimizer.step_scalars(step)`.
+    /// then Adam or SGD with the scalars of that step (`schedule.step_scalars`).
     ///
     /// The weight rows of each split layer's second input half are updated on the other
     /// thread, which computed their gradients (see `cpu/layers/dense.rs`); the update is
     /// elementwise, so how it is cut changes no bit.
     pub fn apply_update(&mut self) {
         self.step = self.step.saturating_add(1);
-        let s = self.optimizer.step_scalars(self.step);
+        let s = self.schedule.step_scalars(&self.optimizer, self.step);
         if self.second_halves.is_empty() {
             let result = match self.optimizer {
                 Optimizer::Adam { .. } => {

@@ -5,7 +5,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-use crate::spec::{Loss, Network, Optimizer};
+use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 use super::replica::{Replica, SourceId};
 use super::Gpu;
@@ -72,6 +72,10 @@ impl Executor for DeviceExecutor {
 
     fn evaluate(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
         self.replica.evaluate_dataset(data, eval_batch)
+    }
+
+    fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        self.replica.set_learning_rate(lr, schedule)
     }
 
     fn train_step(&mut self, x: &[f32], labels: &[u32], t: u64) -> Result<PassSums> {

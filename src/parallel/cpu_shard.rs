@@ -13,7 +13,7 @@ use crate::exec::{
     EpochPlan, EpochSums, Executor, ExecutorState, GradientReducer, ParallelStats, PassSums, StepHook,
     ValSource,
 };
-use crate::spec::{Loss, Network, Optimizer};
+use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 /// Rows per forward pass when evaluating.
 const EVAL_ROWS: usize = 1000;
@@ -201,6 +201,10 @@ impl Executor for CpuShard {
 
     fn write_state(&mut self, state: &ExecutorState, step: u64) -> Result<()> {
         cpu::write_state(&mut self.mlp, &mut self.best, state, step)
+    }
+
+    fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        self.mlp.set_learning_rate(lr, schedule)
     }
 
     fn snapshot_best(&mut self) -> Result<()> {

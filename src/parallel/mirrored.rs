@@ -23,7 +23,7 @@ use crate::exec::{
 };
 use crate::gpu::replica::{PassKind, Replica, SourceId};
 use crate::gpu::Gpu;
-use crate::spec::{Loss, Network, Optimizer};
+use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 /// Prefixes an error with the replica it came from.
 fn on_replica(r: usize, e: Error) -> Error {
@@ -364,6 +364,11 @@ impl Executor for Mirrored {
             replica.write_full_state(state).map_err(|e| on_replica(r, e))?;
         }
         Ok(())
+    }
+
+    /// Every replica together: they must apply the same update.
+    fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        self.replicas.iter_mut().try_for_each(|r| r.set_learning_rate(lr, schedule))
     }
 
     fn snapshot_best(&mut self) -> Result<()> {

@@ -3,8 +3,10 @@
 
 mod network;
 mod optimizer;
+mod schedule;
 mod task;
 
 pub use network::{Activation, Init, Layer, LayerSlots, Network, ParamLayout, TENSOR_ALIGN};
 pub use optimizer::{Optimizer, StepScalars};
+pub use schedule::LrSchedule;
 pub use task::{pixel_lut, pixel_value, Loss, DEFAULT_HUBER_DELTA};

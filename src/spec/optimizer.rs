@@ -61,6 +61,17 @@ impl Optimizer {
         }
     }
 
+    /// The same rule with the learning rate `lr` (what ReduceLROnPlateau changes; the rest
+    /// of the settings stay).
+    pub fn with_lr(self, lr: f32) -> Self {
+        match self {
+            Optimizer::Adam { beta1, beta2, eps, weight_decay, .. } => {
+                Optimizer::Adam { lr, beta1, beta2, eps, weight_decay }
+            }
+            Optimizer::Sgd { momentum, .. } => Optimizer::Sgd { lr, momentum },
+        }
+    }
+
     /// Rejects settings that cannot train: a learning rate of zero, NaN, betas outside [0, 1) ...
     pub fn validate(&self) -> Result<()> {
         let lr = self.lr();

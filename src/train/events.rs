@@ -25,9 +25,24 @@ pub enum TrainEvent {
         /// Training rows finished since the epoch began, per second of wall-clock time.
         samples_per_second: f64,
     },
+    /// ReduceLROnPlateau reduced the learning rate at the end of `epoch`; sent before that
+    /// epoch's [`TrainEvent::EpochEnd`]. The new rate applies from the next step on.
+    LearningRateReduced {
+        /// The epoch whose metrics triggered it, 0-based.
+        epoch: usize,
+        /// The metric it watches, e.g. `val_loss`.
+        monitor: String,
+        /// That metric's value at this epoch.
+        value: f32,
+        /// The rate the epoch trained with.
+        old_lr: f32,
+        /// The rate from now on: `max(old_lr * factor, min_lr)`, in f32.
+        new_lr: f32,
+    },
     /// An epoch ended: its metrics and what early stopping decided.
     EpochEnd {
-        /// The epoch's line of the history, as [`FitReport::history`] will hold it.
+        /// The epoch's line of the history, as [`FitReport::history`] will hold it; with a
+        /// schedule or ReduceLROnPlateau it holds `learning_rate` too.
         record: EpochRecord,
         /// [`Decision::Stop`] when early stopping ends training after this epoch;
         /// always [`Decision::Continue`] without early stopping.

@@ -4,6 +4,7 @@ pub mod background;
 #[cfg(feature = "mpi")]
 mod distributed;
 mod events;
+mod lr_control;
 mod options;
 mod state;
 mod trainer;

@@ -1,12 +1,13 @@
-//! What a training run is asked to do: model, optimizer, batch size, epochs, seed, validation,
-//! early stopping, and where to run, with the rule that picks the executor by default.
+//! What a training run is asked to do: model, optimizer and its learning-rate control, batch
+//! size, epochs, seed, validation, early stopping, and where to run, with the rule that picks the executor by default.
 
 use crate::callbacks::early_stopping::EarlyStopping;
+use crate::callbacks::reduce_lr::ReduceLrOnPlateau;
 use crate::error::{Error, Result};
 use crate::gpu::kernels::TuningCache;
 use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
-use crate::spec::Optimizer;
 use crate::spec::{Activation, Init, Loss, Network};
+use crate::spec::{LrSchedule, Optimizer};
 
 /// Where the math runs.
 #[derive(Debug, Clone, Default)]
@@ -147,8 +148,17 @@ pub struct TrainerOptions {
     pub spec: Network,
     /// What the last layer's outputs are trained against; it decides the metrics reported.
     pub loss: Loss,
-    /// The update rule; one step per batch.
+    /// The update rule; one step per batch. Its `lr` is the base rate that `lr_schedule`
+    /// shapes and `reduce_lr_on_plateau` reduces.
     pub optimizer: Optimizer,
+    /// How the learning rate changes from step to step ([`LrSchedule::Constant`] by
+    /// default).
+    pub lr_schedule: LrSchedule,
+    /// Reduce the learning rate when a metric stops improving (Keras's
+    /// `ReduceLROnPlateau`); `None` never does. Only with a constant `lr_schedule`: Keras
+    /// refuses to set the rate of a schedule, and so do we rather than guess what a
+    /// reduction of a schedule should mean.
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
     /// How [`crate::Trainer::new`] draws the initial weights (biases start at zero).
     pub init: Init,
     /// Training rows per optimizer step (at least 1); the last batch of an epoch holds the
@@ -190,6 +200,8 @@ impl Default for TrainerOptions {
             spec: Network::default(),
             loss: Loss::default(),
             optimizer: Optimizer::default(),
+            lr_schedule: LrSchedule::Constant,
+            reduce_lr_on_plateau: None,
             init: Init::He,
             batch_size: 128,
             epochs: 20,
@@ -238,6 +250,17 @@ impl TrainerOptions {
         }
         if let Some(es) = &self.early_stopping {
             es.validate()?;
+        }
+        self.lr_schedule.validate()?;
+        if let Some(reduce) = &self.reduce_lr_on_plateau {
+            reduce.validate()?;
+            if !self.lr_schedule.is_constant() {
+                return Err(Error::Config(format!(
+                    "reduce_lr_on_plateau cannot reduce a learning rate that lr_schedule ({:?}) \
+                     sets every step (Keras refuses it too); use one or the other",
+                    self.lr_schedule
+                )));
+            }
         }
         Ok(())
     }

@@ -27,6 +27,9 @@ impl Trainer {
             early_stopping: self.early_stopping.clone(),
             best_params: if has_snapshot { best } else { Vec::new() },
             history: self.history.clone(),
+            learning_rate: self.lr,
+            lr_schedule: self.options.lr_schedule,
+            reduce_lr_on_plateau: self.reduce_lr.clone(),
         })
     }
 
@@ -43,8 +46,10 @@ impl Trainer {
         }
     }
 
-    /// A trainer that continues from `state` exactly where it was saved. The spec and
-    /// optimizer of `options` must match the state's.
+    /// A trainer that continues from `state` exactly where it was saved. The spec, optimizer
+    /// and learning-rate schedule of `options` must match the state's. The state's early
+    /// stopping replaces that of `options`, and so does its ReduceLROnPlateau when it has
+    /// one (a state without one keeps that of `options`, starting afresh).
     pub fn from_state(options: TrainerOptions, state: TrainingState) -> Result<Self> {
         if options.spec != state.spec {
             return Err(Error::Config(format!(
@@ -55,6 +60,12 @@ impl Trainer {
         }
         if options.optimizer != state.optimizer {
             return Err(Error::Config("the checkpoint was trained with other optimizer settings".into()));
+        }
+        if options.lr_schedule != state.lr_schedule {
+            return Err(Error::Config(format!(
+                "the checkpoint was trained with lr_schedule {:?}, not {:?}",
+                state.lr_schedule, options.lr_schedule
+            )));
         }
         let mut t = Trainer::with_parameters(options, &state.params)?;
         let len = state.params.len();
@@ -75,6 +86,11 @@ impl Trainer {
         t.epoch = state.epoch;
         t.rng = state.rng;
         t.early_stopping = state.early_stopping;
+        t.executor.set_learning_rate(state.learning_rate, state.lr_schedule)?;
+        t.lr = state.learning_rate;
+        if state.reduce_lr_on_plateau.is_some() {
+            t.reduce_lr = state.reduce_lr_on_plateau;
+        }
         t.history = state.history;
         Ok(t)
     }

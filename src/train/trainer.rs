@@ -1,7 +1,8 @@
 //! [`Trainer`]: the epoch loop on top of an [`Executor`] (the CPU, one device, or mirrored
 //! devices: the trainer never asks which). It shuffles, runs an epoch on the executor, turns
-//! the sums into metrics by name, asks early stopping, records history, writes checkpoints,
-//! reports events, and restores the best weights at the end.
+//! the sums into metrics by name, asks early stopping and ReduceLROnPlateau (`lr_control.rs`),
+//! records history, writes checkpoints, reports events, and restores the best weights at the
+//! end.
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -9,6 +10,7 @@ use rand_pcg::Pcg64Mcg;
 use crate::callbacks::early_stopping::{Decision, EarlyStopping};
 use crate::callbacks::history::{EpochRecord, History};
 use crate::callbacks::metrics::{pass_metrics, EpochMetrics, VAL_PREFIX};
+use crate::callbacks::reduce_lr::ReduceLrOnPlateau;
 use crate::checkpoint::{save_checkpoint, Model, Prediction};
 use crate::cpu::CpuExecutor;
 use crate::data::{shuffled, validation_split, Dataset, Targets};
@@ -32,6 +34,9 @@ pub struct Trainer {
     pub(super) rng: Pcg64Mcg,
     pub(super) history: History,
     pub(super) early_stopping: Option<EarlyStopping>,
+    /// The base learning rate the executor trains with (see `lr_control.rs`).
+    pub(super) lr: f32,
+    pub(super) reduce_lr: Option<ReduceLrOnPlateau>,
 }
 
 impl Trainer {
@@ -48,10 +53,13 @@ impl Trainer {
         if let Some(bad) = params.iter().position(|p| !p.is_finite()) {
             return Err(Error::Data(format!("parameter {bad} is not finite")));
         }
-        let executor = open_executor(&options, params)?;
+        let mut executor = open_executor(&options, params)?;
+        let lr = options.optimizer.lr();
+        executor.set_learning_rate(lr, options.lr_schedule)?;
         // The shuffle stream is derived from the seed but differs from the init stream.
         let rng = Pcg64Mcg::seed_from_u64(options.seed ^ 0x5eed_5eed_5eed_5eed);
         let early_stopping = options.early_stopping.clone();
+        let reduce_lr = options.reduce_lr_on_plateau.clone();
         Ok(Trainer {
             options,
             executor,
@@ -61,6 +69,8 @@ impl Trainer {
             rng,
             history: History::default(),
             early_stopping,
+            lr,
+            reduce_lr,
         })
     }
 
@@ -109,23 +119,28 @@ impl Trainer {
         self.executor.parameters()
     }
 
-    /// The metric early stopping watches must be one this training reports: a misspelt name
-    /// would otherwise never stop anything. A `val_` metric without validation rows is
-    /// allowed (Keras warns and carries on): nothing is seen, so nothing stops.
+    /// The metrics early stopping and ReduceLROnPlateau watch must be ones this training
+    /// reports: a misspelt name would otherwise never act. A `val_` metric without validation
+    /// rows is allowed (Keras warns and carries on): nothing is seen, so nothing happens.
     fn check_monitor(&self) -> Result<()> {
-        let Some(es) = &self.early_stopping else { return Ok(()) };
+        let watched = [
+            ("early stopping", self.early_stopping.as_ref().map(|es| es.monitor())),
+            ("reduce_lr_on_plateau", self.reduce_lr.as_ref().map(|r| r.monitor())),
+        ];
         let base = self.options.loss.metric_names();
         let known: Vec<String> = base
             .iter()
             .map(|n| n.to_string())
             .chain(base.iter().map(|n| format!("{VAL_PREFIX}{n}")))
             .collect();
-        let name = es.monitor().name();
-        if !known.iter().any(|k| k == name) {
-            return Err(Error::Config(format!(
-                "early stopping monitors `{name}`, which this training does not report; it reports {}",
-                known.join(", ")
-            )));
+        for (who, monitor) in watched {
+            let Some(name) = monitor.map(|m| m.name()) else { continue };
+            if !known.iter().any(|k| k == name) {
+                return Err(Error::Config(format!(
+                    "{who} monitors `{name}`, which this training does not report; it reports {}",
+                    known.join(", ")
+                )));
+            }
         }
         Ok(())
     }
@@ -198,6 +213,7 @@ impl Trainer {
                     self.executor.snapshot_best()?;
                 }
             }
+            self.control_learning_rate(epoch, &mut metrics, &mut on_event)?;
             let record = EpochRecord::new(epoch, &metrics, seconds, order.len());
             self.history.push(record.clone());
             if let Some(dir) = self.options.checkpoint_dir.as_ref().filter(|_| self.executor.is_primary()) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::gpu::AdapterSelection;
-use wgtrain::{Backend, EarlyStopping, Monitor, MpiGroup, TrainEvent, Trainer};
+use wgtrain::{Backend, EarlyStopping, Monitor, MpiGroup, ReduceLrOnPlateau, TrainEvent, Trainer};
 
 use super::{lavapipe, mnist_train, options, regression_data, regression_options, to_bytes};
 
@@ -123,7 +123,9 @@ fn write_result(dir: &Path, rank: usize, trainer: &Trainer) -> wgtrain::Result<(
 
 /// `checkpointed <dir> <plain|kill|hang>`: CPU training with a checkpoint every epoch,
 /// resumed from it if there is one. With `kill` (`hang`), rank 1 sends itself SIGKILL
-/// (SIGSTOP) in the middle of the second epoch of a fresh run.
+/// (SIGSTOP) in the middle of the second epoch of a fresh run. The learning rate is halved on
+/// a plateau after epochs 1, 2 and 3 (no epoch improves by 10): every rank must change it
+/// together, and a resumed run must bring it back.
 fn checkpointed(group: &MpiGroup, dir: &Path, role: &str) -> wgtrain::Result<()> {
     let rank = group.rank();
     std::fs::write(dir.join(format!("pid-{rank}")), std::process::id().to_string()).expect("pid");
@@ -135,6 +137,8 @@ fn checkpointed(group: &MpiGroup, dir: &Path, role: &str) -> wgtrain::Result<()>
     options.checkpoint_dir = Some(dir.join("ckpt"));
     options.early_stopping =
         Some(EarlyStopping::new(Monitor::val_loss()).patience(3).restore_best_weights(true));
+    options.reduce_lr_on_plateau =
+        Some(ReduceLrOnPlateau::new(Monitor::val_loss()).patience(0).min_delta(10.0).factor(0.5));
     let mut trainer = Trainer::resume(options)?;
     let first = trainer.epochs_completed();
     std::fs::write(dir.join(format!("started-{first}-{rank}")), b"").expect("marker");
@@ -153,6 +157,10 @@ fn checkpointed(group: &MpiGroup, dir: &Path, role: &str) -> wgtrain::Result<()>
             }
         }
     })?;
+    if trainer.learning_rate() != 1e-3 / 8.0 {
+        let lr = trainer.learning_rate();
+        return Err(wgtrain::Error::Config(format!("rank {rank} ended at learning rate {lr}, not 1e-3 / 8")));
+    }
     write_result(dir, rank, &trainer)
 }
 

@@ -39,7 +39,7 @@ impl Replica {
         }
         let update = self.update.as_ref().ok_or_else(|| Error::Config("optimizer not recorded".into()))?;
         self.gpu.write(&self.grads, 0, bytemuck::cast_slice(reduced));
-        let scalars = StepUniform::from(self.optimizer.step_scalars(t));
+        let scalars = StepUniform::from(self.lr_schedule.step_scalars(&self.optimizer, t));
         self.gpu.write(&self.optim_step, 0, bytemuck::bytes_of(&scalars));
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         {

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
 use crate::gpu::kernels::{pixel_lut_buffer, Dispatch, Kernels};
 use crate::gpu::Gpu;
-use crate::spec::{Loss, Network, Optimizer, ParamLayout};
+use crate::spec::{Loss, LrSchedule, Network, Optimizer, ParamLayout};
 
 use record::Plan;
 use workspace::Workspace;
@@ -69,7 +69,10 @@ pub struct Replica {
     pub kernels: Kernels,
     spec: Network,
     layout: ParamLayout,
+    /// The update rule; its `lr` is the base rate `lr_schedule` shapes per step (both only
+    /// feed the per-step uniforms, never a recorded plan).
     optimizer: Optimizer,
+    lr_schedule: LrSchedule,
     /// The loss the plans record; [`Replica::set_loss`] changes it before any plan exists.
     loss: Loss,
     pub(crate) params: wgpu::Buffer,
@@ -150,6 +153,7 @@ impl Replica {
             spec: spec.clone(),
             layout,
             optimizer,
+            lr_schedule: LrSchedule::Constant,
             loss: Loss::SoftmaxCrossEntropy,
             kernels,
             gpu,
@@ -165,6 +169,17 @@ impl Replica {
         self.metrics = floats(&self.gpu, "metrics", 2 * slot_len(loss, self.spec.outputs()))?;
         self.loss = loss;
         self.plans.clear();
+        Ok(())
+    }
+
+    /// From the next step on, the base rate `lr` (finite, >= 0) shaped by `schedule`. The
+    /// rate only feeds the per-step uniforms written before each submission, so no plan is
+    /// recorded again: the optimizer's pipeline depends on the rule, not on its rate.
+    pub(crate) fn set_learning_rate(&mut self, lr: f32, schedule: LrSchedule) -> Result<()> {
+        LrSchedule::check_rate(lr)?;
+        schedule.validate()?;
+        self.optimizer = self.optimizer.with_lr(lr);
+        self.lr_schedule = schedule;
         Ok(())
     }
 

@@ -27,7 +27,7 @@ impl Replica {
             self.schedule_len = count;
         }
         let sched: Vec<StepUniform> = (0..count as u64)
-            .map(|s| StepUniform::from(self.optimizer.step_scalars(first_step + s + 1)))
+            .map(|s| StepUniform::from(self.lr_schedule.step_scalars(&self.optimizer, first_step + s + 1)))
             .collect();
         self.gpu.write(&self.optim_schedule, 0, bytemuck::cast_slice(&sched));
         Ok(())
@@ -171,7 +171,7 @@ impl Replica {
         let p = self.plan(None, rows, PassKind::Train, rows, &[0])?;
         self.gpu.write(&self.work.x, 0, bytemuck::cast_slice(x));
         self.gpu.write(&self.work.y, 0, bytemuck::cast_slice(labels));
-        let scalars = StepUniform::from(self.optimizer.step_scalars(t));
+        let scalars = StepUniform::from(self.lr_schedule.step_scalars(&self.optimizer, t));
         self.gpu.write(&self.optim_step, 0, bytemuck::bytes_of(&scalars));
         self.clear_metrics();
         let all: Vec<&Dispatch> = self.plans[p].dispatches.iter().collect();
