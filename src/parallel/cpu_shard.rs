@@ -76,8 +76,9 @@ impl CpuShard {
         let mut sums = (0.0, 0.0);
         if rows > 0 {
             self.gather(data, &batch[first..first + rows]);
-            // Scaled by the global batch: the replicas' gradients sum to the mean's.
-            let (loss, correct) = self.mlp.compute_gradients(&self.x, &self.y, batch.len())?;
+            // Scaled by the global batch: the replicas' gradients sum to the mean's. Dropout
+            // draws the masks of rows `first..` of the global batch, as one process would.
+            let (loss, correct) = self.mlp.compute_gradients_from(&self.x, &self.y, batch.len(), first)?;
             sums = (loss as f64, correct as f64);
         } else {
             // Nothing to learn from: this replica adds zeros to the sum.
