@@ -136,3 +136,70 @@ mod tests {
         assert_eq!(DropoutMask::new(0.5, 0, 0, 1).scale, 2.0);
     }
 }
+
+#[cfg(test)]
+mod statistics {
+    use super::*;
+
+    /// The keep decisions of `[rows, units]` at `mask`, rows from 0.
+    fn keeps(mask: &DropoutMask, rows: usize, units: usize) -> Vec<bool> {
+        (0..rows * units).map(|i| mask.keeps((i / units) as u32, (i % units) as u32)).collect()
+    }
+
+    /// Pearson's correlation of the pairs `(a[i], b[i])`; 0 when either is constant.
+    fn correlation(a: &[bool], b: &[bool]) -> f64 {
+        let n = a.len() as f64;
+        let (pa, pb) =
+            (a.iter().filter(|&&v| v).count() as f64 / n, b.iter().filter(|&&v| v).count() as f64 / n);
+        let both = a.iter().zip(b).filter(|(x, y)| **x && **y).count() as f64 / n;
+        let var = (pa * (1.0 - pa) * pb * (1.0 - pb)).sqrt();
+        if var == 0.0 {
+            0.0
+        } else {
+            (both - pa * pb) / var
+        }
+    }
+
+    /// The fraction kept over 1757 x 37 = 65 009 elements is binomial: within 6 standard
+    /// deviations, `6 sqrt(p (1 - p) / n)`, of `p = 1 - rate` (a false alarm about once in
+    /// 5e8 runs, and the draws are fixed, so it never flakes). Neighbouring units, rows,
+    /// steps and layers are independent draws: their sample correlation is about N(0, 1/n)
+    /// under independence, so each must be within `6 / sqrt(n)`.
+    #[test]
+    fn the_fraction_kept_is_binomial_and_neighbours_are_uncorrelated() {
+        let (rows, units) = (1757usize, 37usize);
+        for rate in [0.1f32, 0.3, 0.5, 0.9] {
+            let mask = DropoutMask::new(rate, 77, 2, 5);
+            let k = keeps(&mask, rows, units);
+            let n = k.len() as f64;
+            let p = 1.0 - f64::from(rate);
+            let kept = k.iter().filter(|&&v| v).count() as f64 / n;
+            let bound = 6.0 * (p * (1.0 - p) / n).sqrt();
+            assert!((kept - p).abs() <= bound, "rate {rate}: kept {kept}, expected {p} +- {bound}");
+
+            let right: Vec<(bool, bool)> = (0..rows)
+                .flat_map(|r| (0..units - 1).map(move |u| (r, u)))
+                .map(|(r, u)| (k[r * units + u], k[r * units + u + 1]))
+                .collect();
+            let below: Vec<(bool, bool)> = (0..(rows - 1) * units).map(|i| (k[i], k[i + units])).collect();
+            let next_step = keeps(&DropoutMask::new(rate, 77, 2, 6), rows, units);
+            let next_layer = keeps(&DropoutMask::new(rate, 77, 3, 5), rows, units);
+            let other_seed = keeps(&DropoutMask::new(rate, 78, 2, 5), rows, units);
+            let unzip = |v: &[(bool, bool)]| -> (Vec<bool>, Vec<bool>) { v.iter().copied().unzip() };
+            let (a, b) = unzip(&right);
+            let (c, d) = unzip(&below);
+            for (what, x, y) in [
+                ("neighbouring units", &a, &b),
+                ("neighbouring rows", &c, &d),
+                ("the next step", &k, &next_step),
+                ("the next layer", &k, &next_layer),
+                ("another seed", &k, &other_seed),
+            ] {
+                let r = correlation(x, y);
+                let bound = 6.0 / (x.len() as f64).sqrt();
+                assert!(r.abs() <= bound, "rate {rate}: {what} correlate, r = {r} (bound {bound})");
+            }
+            assert_ne!(k, next_step, "rate {rate}: the next step draws the same mask");
+        }
+    }
+}

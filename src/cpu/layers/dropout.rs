@@ -11,7 +11,7 @@
 //! where the workspace then needs no mask buffer).
 
 use crate::error::{Error, Result};
-use crate::spec::DropoutMask;
+use crate::spec::{Activation, DropoutMask};
 
 use super::super::activation::scale_by_derivative;
 use super::{LayerInput, OutputGrad};
@@ -75,8 +75,21 @@ pub(crate) fn backward(
     rows: usize,
     units: usize,
 ) -> Result<()> {
+    input_grad(mask, row_base, dy, (below.dz, below.z, below.activation), rows, units)
+}
+
+/// [`backward`] with the layer below given as `(dx, z, activation)`: `dx = (keep ? dy * scale
+/// : 0) * act'(z)`, all `[rows, units]`.
+pub(crate) fn input_grad(
+    mask: &DropoutMask,
+    row_base: usize,
+    dy: &[f32],
+    (dx, z, activation): (&mut [f32], &[f32], Activation),
+    rows: usize,
+    units: usize,
+) -> Result<()> {
     let n = rows * units;
-    let (dy, dx, z) = match (dy.get(..n), below.dz.get_mut(..n), below.z.get(..n)) {
+    let (dy, dx, z) = match (dy.get(..n), dx.get_mut(..n), z.get(..n)) {
         (Some(dy), Some(dx), Some(z)) => (dy, dx, z),
         _ => {
             return Err(Error::Shape(format!(
@@ -86,6 +99,70 @@ pub(crate) fn backward(
     };
     let scale = mask.scale;
     each_keep(mask, rows, units, row_base, |i, keep| dx[i] = if keep { dy[i] * scale } else { 0.0 });
-    scale_by_derivative(dx, z, below.activation);
+    scale_by_derivative(dx, z, activation);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Forward and backward against a float64 reference, `x / (1 - rate)` where kept (the
+    /// keep decisions are the mask's definition). Tolerance: `scale = fl(1 / fl(1 - rate))`
+    /// is within 2u of `1 / (1 - rate)` (u = 2^-24, one rounding each), and the product
+    /// rounds once more: 3u relative, plus second-order terms, so 3.01u. The backward over
+    /// the identity and ReLU, whose derivatives are exactly 1 or 0, has the same bound.
+    #[test]
+    fn forward_and_backward_match_a_float64_reference() {
+        let u = 1.0 / 16_777_216.0f64;
+        let (rows, units) = (1757usize, 37usize);
+        for rate in [0.3f32, 0.0, 0.5, 0.9, 0.123_456_7] {
+            let mask = DropoutMask::new(rate, 5, 1, 11);
+            let x = values(rows * units, 1);
+            let z = values(rows * units, 2);
+            let mut y = vec![0.0f32; rows * units];
+            forward(Some((&mask, 3)), LayerInput::Whole(&x), &mut y, rows, units).unwrap();
+            for act in [Activation::Identity, Activation::Relu] {
+                let mut dx = vec![0.0f32; rows * units];
+                input_grad(&mask, 3, &x, (&mut dx, &z, act), rows, units).unwrap();
+                for i in 0..rows * units {
+                    let keep = mask.keeps((3 + i / units) as u32, (i % units) as u32);
+                    let y64 = if keep { f64::from(x[i]) / (1.0 - f64::from(rate)) } else { 0.0 };
+                    let d = match act {
+                        Activation::Relu if z[i] <= 0.0 => 0.0,
+                        _ => 1.0,
+                    };
+                    let tol = 3.01 * u * y64.abs();
+                    let what = format!("rate {rate} {act:?} [{}, {}]", i / units, i % units);
+                    assert!((f64::from(y[i]) - y64).abs() <= tol, "{what}: forward {} vs {y64}", y[i]);
+                    assert!(
+                        (f64::from(dx[i]) - y64 * d).abs() <= tol,
+                        "{what}: backward {} vs {}",
+                        dx[i],
+                        y64 * d
+                    );
+                }
+            }
+        }
+    }
+
+    /// Evaluation is the identity, bit for bit.
+    #[test]
+    fn evaluation_is_the_identity() {
+        let x = values(37 * 13, 3);
+        let mut y = vec![0.0f32; x.len()];
+        forward(None, LayerInput::Whole(&x), &mut y, 13, 37).unwrap();
+        assert!(x.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
 }
