@@ -74,7 +74,7 @@ pub enum Layer {
     },
     /// Inverted dropout (Keras's and PyTorch's): in training `y = x * mask / (1 - rate)`
     /// with `mask` ~ Bernoulli(`1 - rate`) per element, drawn by a counter-based generator
-    /// (see [`DropoutMask`](crate::spec::DropoutMask)) keyed on `seed`; in evaluation and
+    /// (see [`DropoutMask`](crate::DropoutMask)) keyed on `seed`; in evaluation and
     /// prediction `y = x`. No parameters; its output is as wide as its input.
     Dropout {
         /// The probability of dropping an element: `0 <= rate < 1`.
