@@ -16,7 +16,7 @@ mod rank;
 
 use wgtrain::data::{default_mnist_dir, load_mnist, Dataset};
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::{Backend, Network, TrainerOptions};
+use wgtrain::{Activation, Backend, Network, TrainerOptions};
 
 fn main() {
     let rank_env = ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"];
@@ -29,8 +29,13 @@ fn main() {
 /// The options every scenario shares: the MNIST model, seeded, no early stopping unless a
 /// scenario adds it.
 fn options(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerOptions {
+    TrainerOptions { spec: Network::default(), ..options_with_dropout(backend, batch, epochs, seed) }
+}
+
+/// [`options`] with the MNIST model's hidden layer followed by dropout 0.3.
+fn options_with_dropout(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerOptions {
     TrainerOptions {
-        spec: Network::default(),
+        spec: Network::new(784).dense(64, Activation::Relu).dropout(0.3).dense(10, Activation::Identity),
         batch_size: batch,
         epochs,
         seed,
