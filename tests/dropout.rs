@@ -119,3 +119,31 @@ fn a_short_mnist_run_with_dropout_learns() {
         assert!(accuracy > 0.85, "{name}: test accuracy {accuracy} after {losses:?}");
     }
 }
+
+/// A run stopped after its first epoch and resumed from its state ends with the weights of
+/// the run that was never stopped, bit for bit: the resumed run's steps draw the masks of the
+/// optimizer steps they are (the state carries the step count), on the CPU and on the test
+/// adapter.
+#[test]
+fn a_resumed_run_with_dropout_draws_the_masks_it_would_have() {
+    let train =
+        load_mnist(default_mnist_dir().expect("bundled MNIST found")).expect("MNIST").train.take(1000);
+    for gpu in [false, true] {
+        let options = |epochs: usize| TrainerOptions {
+            spec: with_dropout(0.3),
+            epochs,
+            batch_size: 32,
+            seed: 3,
+            backend: if gpu { Backend::Devices(vec![fixture().gpu.clone()]) } else { Backend::Cpu },
+            ..TrainerOptions::default()
+        };
+        let mut whole = Trainer::new(options(2)).unwrap();
+        whole.fit(&train, None, |_| {}).unwrap();
+        let mut first = Trainer::new(options(1)).unwrap();
+        first.fit(&train, None, |_| {}).unwrap();
+        let mut resumed = Trainer::from_state(options(2), first.state().unwrap()).unwrap();
+        resumed.fit(&train, None, |_| {}).unwrap();
+        let bits = |t: &Trainer| t.parameters().unwrap().into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(&resumed), bits(&whole), "gpu {gpu}: the resumed run trained other weights");
+    }
+}
