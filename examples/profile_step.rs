@@ -2,13 +2,13 @@
 //! where the adapter has them, else wall clock per launch), to see where a step's time goes,
 //! and prints the autotuner's decisions.
 //!
-//!     cargo run --release --example profile_step -- --batch 128
+//!     cargo run --release --example profile_step -- --batch 128 [--dropout 0.2]
 
 use clap::Parser;
 use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::gpu::profile::PreparedStep;
 use wgtrain::gpu::{self, AdapterSelection};
-use wgtrain::Network;
+use wgtrain::{Activation, Network};
 
 #[derive(Parser)]
 struct Args {
@@ -19,6 +19,9 @@ struct Args {
     adapter: String,
     #[arg(long, default_value_t = 50)]
     reps: usize,
+    /// Dropout after the hidden layer, at this rate (none when absent).
+    #[arg(long)]
+    dropout: Option<f32>,
 }
 
 fn main() -> Result<(), wgtrain::Error> {
@@ -27,7 +30,13 @@ fn main() -> Result<(), wgtrain::Error> {
     let mnist = load_mnist(default_mnist_dir()?)?;
     for gpu in gpu::open(&selection, 1)? {
         let label = gpu.report.label();
-        let mut step = PreparedStep::new(&gpu, &Network::default(), &mnist.train, args.batch)?;
+        let spec = match args.dropout {
+            Some(rate) => {
+                Network::new(784).dense(64, Activation::Relu).dropout(rate).dense(10, Activation::Identity)
+            }
+            None => Network::default(),
+        };
+        let mut step = PreparedStep::new(&gpu, &spec, &mnist.train, args.batch)?;
         let profile = step.profile(args.reps)?;
         println!(
             "{label}: {} launches, {:.3} ms of kernel time per step ({})",

@@ -79,6 +79,7 @@ pub use gpu::{AdapterReport, AdapterSelection, Gpu};
 pub use ops::MatmulForm;
 #[cfg(feature = "mpi")]
 pub use parallel::{MpiGroup, DEFAULT_TIMEOUT as MPI_DEFAULT_TIMEOUT};
+pub use spec::DropoutMask;
 pub use spec::DEFAULT_HUBER_DELTA;
 pub use spec::{
     Activation, Init, Layer, LayerSlots, Loss, LrSchedule, Network, Optimizer, ParamLayout, StepScalars,

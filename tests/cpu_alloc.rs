@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wgtrain::cpu::CpuMlp;
-use wgtrain::{Init, Network, Optimizer};
+use wgtrain::{Activation, Init, Network, Optimizer};
 
 /// Counts every allocation and reallocation, then lets the system allocator do it.
 struct Counting;
@@ -45,23 +45,35 @@ fn warm_training_steps_and_evaluation_allocate_nothing() {
     let labels: Vec<u32> = (0..rows as u32).map(|r| r % 10).collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
     warm_up_pool(&pool);
-    let counted = pool.install(|| {
-        let spec = Network::default();
+    // The MNIST model, and the same with dropout after its hidden layer (its masks are drawn
+    // in place, step by step).
+    let with_dropout =
+        Network::new(features).dense(64, Activation::Relu).dropout(0.2).dense(10, Activation::Identity);
+    for spec in [Network::default(), with_dropout] {
+        let name = format!("{:?}", spec.layers);
+        let counted = steps_allocations(&pool, spec, &x, &labels);
+        assert_eq!(counted, 0, "{name}: allocations in 10 warm training steps and an evaluation");
+    }
+}
+
+/// Allocations in 10 warm training steps of `spec` and an evaluation, on `pool`.
+fn steps_allocations(pool: &rayon::ThreadPool, spec: Network, x: &[f32], labels: &[u32]) -> usize {
+    let (rows, features) = (labels.len(), spec.inputs());
+    pool.install(|| {
         let params = spec.layout().init(Init::He, 1);
         let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).expect("model");
         // Warm-up: the buffers grow to 128 rows (evaluation's chunks are as large).
-        model.train_step(&x, &labels).expect("step");
-        model.evaluate(&x, &labels).expect("evaluate");
+        model.train_step(x, labels).expect("step");
+        model.evaluate(x, labels).expect("evaluate");
         let before = ALLOCATIONS.load(Ordering::Relaxed);
         for step in 0..10 {
             // Full batches and a smaller one, as an epoch's last batch is.
             let r = if step == 5 { 37 } else { rows };
             model.train_step(&x[..r * features], &labels[..r]).expect("step");
         }
-        model.evaluate(&x, &labels).expect("evaluate");
+        model.evaluate(x, labels).expect("evaluate");
         ALLOCATIONS.load(Ordering::Relaxed) - before
-    });
-    assert_eq!(counted, 0, "allocations in 10 warm training steps and an evaluation");
+    })
 }
 
 /// Gets the pool's one-time allocations over with: its threads start (each allocates its

@@ -26,8 +26,18 @@ fn data(rows: usize) -> Dataset {
 }
 
 fn train(gpus: Vec<Gpu>, d: &Dataset, batch: usize, epochs: usize) -> (Trainer, Vec<f32>) {
+    train_spec(Network::default(), gpus, d, batch, epochs)
+}
+
+fn train_spec(
+    spec: Network,
+    gpus: Vec<Gpu>,
+    d: &Dataset,
+    batch: usize,
+    epochs: usize,
+) -> (Trainer, Vec<f32>) {
     let options = TrainerOptions {
-        spec: Network::default(),
+        spec,
         batch_size: batch,
         epochs,
         validation_split: 0.2,
@@ -117,6 +127,21 @@ fn regression_on_two_replicas_equals_one_replica() {
             assert!((va - vb).abs() <= 1e-4 * va.abs().max(1e-2), "{name}: {va} on one replica, {vb} on two");
         }
     }
+}
+
+/// With dropout after the hidden layer, as `two_replicas_equal_one_replica`: each replica
+/// draws the masks of its rows' positions in the global batch, so the pair drops what one
+/// replica drops and the two still differ only in the order the gradient terms are summed
+/// (same bound). Masks keyed on a replica's own rows would differ on every step of the
+/// second replica's share and move its weights by far more.
+#[test]
+fn two_replicas_with_dropout_equal_one_replica() {
+    let d = data(2237);
+    let spec = Network::new(784).dense(64, Activation::Relu).dropout(0.3).dense(10, Activation::Identity);
+    let (_, p1) = train_spec(spec.clone(), open_gpus(1), &d, 64, 2);
+    let (_, p2) = train_spec(spec, open_gpus(2), &d, 64, 2);
+    let max = p1.iter().zip(&p2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max <= 1e-4, "2 replicas with dropout drifted from 1 replica by {max}");
 }
 
 /// Replicas apply the same update to the same weights with the same reduced gradients:

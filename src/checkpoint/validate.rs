@@ -109,10 +109,11 @@ pub(super) fn checked_layout(src: &Path, spec: &Network) -> Result<ParamLayout> 
     let align = |x: usize| x.checked_add(TENSOR_ALIGN - 1).map(|x| x / TENSOR_ALIGN * TENSOR_ALIGN);
     let mut len = Some(0usize);
     let widths = spec.widths();
-    for w in widths.windows(2) {
+    // The dense layers' tensors; a dropout layer has none.
+    for (inputs, outputs) in spec.dense_shapes() {
         len = len
-            .and_then(|at| align(at.checked_add(w[0].checked_mul(w[1])?)?))
-            .and_then(|at| align(at.checked_add(w[1])?));
+            .and_then(|at| align(at.checked_add(inputs.checked_mul(outputs)?)?))
+            .and_then(|at| align(at.checked_add(outputs)?));
     }
     match len {
         Some(len) if len <= MAX_PARAM_FLOATS => Ok(spec.layout()),

@@ -18,7 +18,7 @@ use crate::spec::{LrSchedule, Optimizer};
 
 use super::layers::{dense, LayerInput};
 use super::optim::{adam_here, sgd_here};
-use super::pass::{backward, forward, Workspace};
+use super::pass::{backward, forward, MaskAt, Workspace};
 use super::threads::on_pool;
 use super::{
     adam_step, check_len, elements, mse_into, sgd_step, softmax, softmax_xent_into, xent_loss, MSE_SUMS,
@@ -76,13 +76,12 @@ impl CpuMlp {
         let layout = spec.layout();
         check_len("parameters", params.len(), layout.len)?;
         let len = layout.len;
-        let second_halves = spec
+        let second_halves = layout
             .layers
             .iter()
-            .zip(&layout.layers)
-            .filter_map(|(layer, slots)| match layer {
-                Layer::Dense { .. } => dense::input_split(slots)
-                    .map(|h| slots.weight + h * slots.outputs..slots.weight + slots.inputs * slots.outputs),
+            .filter_map(|slots| {
+                dense::input_split(slots)
+                    .map(|h| slots.weight + h * slots.outputs..slots.weight + slots.inputs * slots.outputs)
             })
             .collect();
         Ok(CpuMlp {
@@ -168,7 +167,22 @@ impl CpuMlp {
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
     pub fn compute_gradients(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
-        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows))
+        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows, 0))
+    }
+
+    /// [`CpuMlp::compute_gradients`] for the rows of a global batch that start at position
+    /// `first_row` in it (a data-parallel shard's share): dropout draws those rows' masks, as
+    /// one executor computing the whole batch would.
+    // Its caller, the CPU shard of a process group, exists with the `mpi` feature only.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn compute_gradients_from(
+        &mut self,
+        x: &[f32],
+        labels: &[u32],
+        scale_rows: usize,
+        first_row: usize,
+    ) -> Result<(f32, u32)> {
+        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows, first_row))
     }
 
     /// Where the first layer splits its inputs (see `cpu/layers/dense.rs`): the CPU executor
@@ -196,21 +210,29 @@ impl CpuMlp {
     }
 
     /// [`CpuMlp::compute_gradients`] on the calling thread.
-    fn gradients_here(&mut self, x: LayerInput<'_>, labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
+    fn gradients_here(
+        &mut self,
+        x: LayerInput<'_>,
+        labels: &[u32],
+        scale_rows: usize,
+        row_base: usize,
+    ) -> Result<(f32, u32)> {
         let scale = 1.0 / scale_rows as f32;
-        self.through_loss(x, labels.len(), scale_rows, |z, dz, classes| {
+        self.through_loss(x, labels.len(), (scale_rows, row_base), |z, dz, classes| {
             softmax_xent_into(z, labels, classes, scale, dz)
         })
     }
 
     /// Forward over `rows` rows of `x`, then `loss(z, dz, outputs)` on the last layer's
     /// outputs `z: [rows, outputs]` (it writes their gradient `dz`), then backward: the one
-    /// pass every loss shares. `scale_rows` is the global batch the gradient averages over.
+    /// pass every loss shares. `scale_rows` is the global batch the gradient averages over,
+    /// `row_base` the position of `x`'s first row in it; dropout draws the masks of optimizer
+    /// step `step + 1`, the update these gradients are for.
     fn through_loss<T>(
         &mut self,
         x: LayerInput<'_>,
         rows: usize,
-        scale_rows: usize,
+        (scale_rows, row_base): (usize, usize),
         loss: impl FnOnce(&[f32], &mut [f32], usize) -> Result<T>,
     ) -> Result<T> {
         self.check_input(x, rows)?;
@@ -221,12 +243,13 @@ impl CpuMlp {
             )));
         }
         self.work.reserve(&self.spec, rows)?;
-        forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows)?;
+        let at = MaskAt { step: self.step.saturating_add(1), row_base };
+        forward(&self.spec, &self.layout, &self.params, &mut self.work, x, rows, Some(at))?;
         let last = self.spec.layers.len() - 1;
         let outputs = self.spec.outputs();
         let n = rows * outputs;
         let out = loss(&self.work.z[last][..n], &mut self.work.dz[last][..n], outputs)?;
-        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows)?;
+        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows, at)?;
         Ok(out)
     }
 
@@ -244,7 +267,7 @@ impl CpuMlp {
         for (i, first) in (0..rows).step_by(EVAL_CHUNK).enumerate() {
             let r = (rows - first).min(EVAL_CHUNK);
             let x = self.rows_of(x, first, r);
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r)?;
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r, None)?;
             each(i, &self.work.z[last][..r * outputs], outputs)?;
         }
         Ok(())
@@ -287,7 +310,7 @@ impl CpuMlp {
     /// [`CpuMlp::train_step`] on the calling thread, with the inputs whole or in the first
     /// layer's halves (the CPU executor's gather).
     pub(crate) fn train_step_here(&mut self, x: LayerInput<'_>, labels: &[u32]) -> Result<(f32, u32)> {
-        let out = self.gradients_here(x, labels, labels.len())?;
+        let out = self.gradients_here(x, labels, labels.len(), 0)?;
         self.apply_update();
         Ok(out)
     }
@@ -337,7 +360,7 @@ impl CpuMlp {
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        self.through_loss(x, rows, scale_rows, |z, dz, outputs| {
+        self.through_loss(x, rows, (scale_rows, 0), |z, dz, outputs| {
             mse_into(z, y, outputs, scale, sums, Some(dz))
         })
     }
@@ -426,7 +449,7 @@ impl CpuMlp {
         let mut probs = Vec::with_capacity(elements("predictions", rows, classes)?);
         for x in x.chunks(EVAL_CHUNK * inputs) {
             let r = x.len() / inputs;
-            forward(&self.spec, &self.layout, &self.params, &mut self.work, LayerInput::Whole(x), r)?;
+            forward(&self.spec, &self.layout, &self.params, &mut self.work, LayerInput::Whole(x), r, None)?;
             probs.extend(softmax(&self.work.z[last][..r * classes], classes)?);
         }
         Ok(probs)

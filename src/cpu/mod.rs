@@ -45,6 +45,11 @@ pub(crate) use executor::CpuExecutor;
 pub(crate) use executor::{gather_targets, read_state, restore_best, snapshot_best, write_state};
 pub use matmul::{matmul, matmul_into};
 pub use mlp::{task_sums_len, CpuMlp};
+// The dropout layer's CPU twin, for the kernel's tests.
+#[cfg(test)]
+pub(crate) use layers::dropout::{forward as dropout_forward, input_grad as dropout_input_grad};
+#[cfg(test)]
+pub(crate) use layers::LayerInput;
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{add_bias, column_sums, column_sums_into};
 pub use regression::{mse_into, regression_metrics, MSE_SUMS};

@@ -2,11 +2,13 @@
 //! activation buffers, driven by the network's layer list: each layer's own forward and
 //! backward live in `cpu/layers/`, as the GPU's recordings live in `gpu/replica/layers/`.
 
-use crate::error::Result;
-use crate::spec::{Layer, Network, ParamLayout};
+use crate::error::{Error, Result};
+use crate::spec::{Activation, DropoutMask, Layer, LayerSlots, Network, ParamLayout};
 
 use super::elements;
-use super::layers::{dense, LayerInput};
+use super::layers::{dense, dropout, LayerInput, OutputGrad};
+
+pub(super) use dropout::MaskAt;
 
 /// Per-layer activation buffers for up to `rows` rows. Layer `l` has `out_l` outputs.
 #[derive(Debug, Default)]
@@ -43,7 +45,9 @@ impl Workspace {
         self.z = buffers(outs)?;
         self.dz = buffers(outs)?;
         self.a = buffers(hidden)?;
-        let wt = widths.windows(2).skip(1).map(|w| w[0] * w[1]).max().unwrap_or(0);
+        // Every dense layer but the first computes an input gradient (a layer without
+        // parameters below the first needs none: under it is only data).
+        let wt = spec.dense_shapes().iter().skip(1).map(|(i, o)| i * o).max().unwrap_or(0);
         self.wt = vec![0.0; wt];
         self.z_hi = vec![0.0; elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?];
         self.rows = rows;
@@ -52,8 +56,9 @@ impl Workspace {
 }
 
 /// The forward pass on `x: [rows, inputs]`, layer by layer from the network's list: layer
-/// `l` reads `a_{l-1}` (with `a_0 = x`) and writes `z_l` and, for hidden layers, `a_l`. Leaves
-/// the logits in `work.z[last]`.
+/// `l` reads `a_{l-1}` (with `a_0 = x`) and writes `z_l` and, for hidden layers, `a_l` (a
+/// dropout layer writes `a_l` only). Leaves the logits in `work.z[last]`. `train` gives the
+/// dropout masks of a training pass; without it dropout is the identity (evaluation).
 pub(super) fn forward(
     spec: &Network,
     layout: &ParamLayout,
@@ -61,28 +66,45 @@ pub(super) fn forward(
     work: &mut Workspace,
     x: LayerInput<'_>,
     rows: usize,
+    train: Option<MaskAt>,
 ) -> Result<()> {
     let last = spec.layers.len() - 1;
-    for (l, (layer, slots)) in spec.layers.iter().zip(&layout.layers).enumerate() {
-        let (inp, out) = (slots.inputs, slots.outputs);
+    let mut inp = spec.inputs;
+    for (l, layer) in spec.layers.iter().enumerate() {
+        let out = layer.outputs(inp);
         // a_{l-1}: [rows, inp]; the hidden activations before layer l are a[..l].
         let (before, after) = work.a.split_at_mut(l);
         let a_prev = if l == 0 { x } else { LayerInput::Whole(&before[l - 1][..rows * inp]) };
-        let z = &mut work.z[l][..rows * out];
         let h = if l < last { Some(&mut after[0][..rows * out]) } else { None };
         match *layer {
             Layer::Dense { activation, .. } => {
+                let z = &mut work.z[l][..rows * out];
+                let slots = slots_of(layout, l)?;
                 dense::forward(slots, activation, params, a_prev, z, h, &mut work.z_hi, rows)?
             }
+            Layer::Dropout { .. } => {
+                let mask =
+                    train.and_then(|at| DropoutMask::of_layer(layer, l, at.step).map(|m| (m, at.row_base)));
+                let y = h.ok_or_else(|| Error::Config(format!("layer {l} (dropout) is the last layer")))?;
+                dropout::forward(mask.as_ref().map(|(m, base)| (m, *base)), a_prev, y, rows, out)?
+            }
         }
+        inp = out;
     }
     Ok(())
 }
 
+/// Layer `l`'s tensors (a dense layer's).
+fn slots_of(layout: &ParamLayout, l: usize) -> Result<&LayerSlots> {
+    layout.of_layer(l).ok_or_else(|| Error::Shape(format!("layer {l} has no tensors in the layout")))
+}
+
 /// The backward pass, from `work.dz[last]` (dlogits) down: layer `l`'s backward writes its
-/// parameter gradients and, above the first layer, `dz_{l-1}`, the pre-activation gradient of
-/// the layer below, delivered as that layer asks ([`dense::output_grad`]). Writes only the
-/// weight and bias slots of `grads`, so padding stays zero.
+/// parameter gradients and, when a dense layer lies below it, `dz_{l-1}`, the gradient of the
+/// layer below's output delivered as that layer asks (a dense layer: times its activation's
+/// derivative, [`dense::output_grad`]; a dropout: as it is). Writes only the weight and bias
+/// slots of `grads`, so padding stays zero. `at` gives the dropout masks, drawn again.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     spec: &Network,
     layout: &ParamLayout,
@@ -91,27 +113,42 @@ pub(super) fn backward(
     work: &mut Workspace,
     x: LayerInput<'_>,
     rows: usize,
+    at: MaskAt,
 ) -> Result<()> {
-    for (l, (layer, slots)) in spec.layers.iter().zip(&layout.layers).enumerate().rev() {
-        let (inp, out) = (slots.inputs, slots.outputs);
+    let mut out = spec.outputs();
+    for (l, layer) in spec.layers.iter().enumerate().rev() {
+        // The width of layer l's input: the output of layer l-1.
+        let inp = spec.layers[..l].iter().fold(spec.inputs, |w, layer| layer.outputs(w));
         let a_prev = if l == 0 { x } else { LayerInput::Whole(&work.a[l - 1][..rows * inp]) };
         // dz_l is read, dz_{l-1} written: split the list between them.
         let (before, after) = work.dz.split_at_mut(l);
         let dz = &after[0][..rows * out];
-        // The input gradient of the first layer is never needed: x is data.
-        let below = match (l, before.last_mut()) {
-            (1.., Some(dz_below)) => Some(match spec.layers[l - 1] {
-                Layer::Dense { activation, .. } => {
-                    dense::output_grad(activation, &work.z[l - 1][..rows * inp], &mut dz_below[..rows * inp])
-                }
-            }),
+        // No input gradient where only data and parameter-free layers lie below.
+        let needed = spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }));
+        let below = match (needed, before.last_mut()) {
+            (true, Some(dz_below)) => {
+                let (z, dz_below) = (&work.z[l - 1][..rows * inp], &mut dz_below[..rows * inp]);
+                Some(match spec.layers[l - 1] {
+                    Layer::Dense { activation, .. } => dense::output_grad(activation, z, dz_below),
+                    // A dropout takes its output's gradient as it is (the identity's factor
+                    // of 1 is exact); its own backward applies the mask.
+                    Layer::Dropout { .. } => OutputGrad { dz: dz_below, activation: Activation::Identity, z },
+                })
+            }
             _ => None,
         };
         match *layer {
             Layer::Dense { .. } => {
+                let slots = slots_of(layout, l)?;
                 dense::backward(slots, params, grads, a_prev, dz, below, &mut work.wt, rows)?
             }
+            Layer::Dropout { .. } => {
+                if let (Some(mask), Some(below)) = (DropoutMask::of_layer(layer, l, at.step), below) {
+                    dropout::backward(&mask, at.row_base, dz, below, rows, out)?
+                }
+            }
         }
+        out = inp;
     }
     Ok(())
 }

@@ -83,14 +83,21 @@ impl CpuShard {
         let mut sums = PassSums::default();
         if rows > 0 {
             self.gather(data, &batch[first..first + rows]);
-            // Scaled by the global batch: the replicas' gradients sum to the mean's.
+            // Scaled by the global batch: the replicas' gradients sum to the mean's. Dropout
+            // draws the masks of rows `first..` of the global batch, as one process would.
             if self.loss == Loss::SoftmaxCrossEntropy {
-                let (loss, correct) = self.mlp.compute_gradients(&self.x, &self.y, batch.len())?;
+                let (loss, correct) =
+                    self.mlp.compute_gradients_from(&self.x, &self.y, batch.len(), first)?;
                 (sums.loss, sums.correct) = (loss as f64, correct as f64);
             } else {
-                let (x, y) = (&self.x, &self.values);
-                let loss =
-                    self.mlp.compute_gradients_with(self.loss, x, y, batch.len(), &mut self.batch_sums)?;
+                let xy = (self.x.as_slice(), self.values.as_slice());
+                let loss = self.mlp.compute_gradients_with_from(
+                    self.loss,
+                    xy,
+                    batch.len(),
+                    first,
+                    &mut self.batch_sums,
+                )?;
                 sums.loss = loss as f64;
                 sums.add_task(&self.batch_sums);
             }

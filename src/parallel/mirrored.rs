@@ -21,6 +21,7 @@ use crate::exec::{
     EpochPlan, EpochSums, Executor, ExecutorState, GradientReducer, ParallelStats, PassSums, StepHook,
     ValSource,
 };
+use crate::gpu::kernels::GatherStep;
 use crate::gpu::replica::{PassKind, Replica, SourceId};
 use crate::gpu::Gpu;
 use crate::spec::{Loss, LrSchedule, Network, Optimizer};
@@ -152,8 +153,12 @@ impl Mirrored {
         let full = order.len() / batch;
         let tail = order.len() % batch;
         // Per replica: (plan, rows) for full steps and for the tail step.
-        let full_plans = self.plans(batch, full, 0)?;
-        let tail_plans = if tail > 0 { self.plans(tail, 1, full * batch)? } else { Vec::new() };
+        let full_plans = self.plans(batch, full, 0, first_step + 1)?;
+        let tail_plans = if tail > 0 {
+            self.plans(tail, 1, full * batch, first_step + full as u64 + 1)?
+        } else {
+            Vec::new()
+        };
         let steps = full + usize::from(tail > 0);
         for step in 0..steps {
             let (plans, s) = if step < full { (&full_plans, step) } else { (&tail_plans, 0) };
@@ -181,8 +186,14 @@ impl Mirrored {
     }
 
     /// Records (or finds) each replica's gradient plan for `steps` launches of a batch of
-    /// `rows` rows whose first launch starts at `base`.
-    fn plans(&mut self, rows: usize, steps: usize, base: usize) -> Result<Vec<Option<(usize, usize)>>> {
+    /// `rows` rows whose first launch starts at `base` and is optimizer step `first_t`.
+    fn plans(
+        &mut self,
+        rows: usize,
+        steps: usize,
+        base: usize,
+        first_t: u64,
+    ) -> Result<Vec<Option<(usize, usize)>>> {
         let shares = self.shard.local_shares(rows)?;
         let mut out = Vec::new();
         for (r, replica) in self.replicas.iter_mut().enumerate() {
@@ -191,7 +202,11 @@ impl Mirrored {
                 out.push(None);
                 continue;
             }
-            let starts: Vec<u32> = (0..steps).map(|s| (base + s * rows + start) as u32).collect();
+            // The replica's rows start at `start` in the global batch: its dropout masks are
+            // those rows' masks, the ones a single device computing the batch draws.
+            let starts: Vec<GatherStep> = (0..steps)
+                .map(|s| GatherStep::new(base + s * rows + start, first_t + s as u64, start))
+                .collect();
             // Scale by the global batch: the replicas' gradients then sum to the mean's.
             let p = replica
                 .plan(self.train[r], share, PassKind::Grads, rows, &starts)

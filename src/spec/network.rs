@@ -1,9 +1,12 @@
 //! The network: a list of layers, and the flat layout of their parameters.
 //!
 //! Parameters, gradients and optimizer moments each live in one flat `f32` buffer, so that one
-//! dispatch (or one loop) updates every parameter. Layer `l` owns `W_l: [inputs, outputs]`
-//! row-major followed by `b_l: [outputs]`; every tensor starts at a multiple of
-//! [`TENSOR_ALIGN`] floats so that GPU kernels may load it as `vec4<f32>`.
+//! dispatch (or one loop) updates every parameter. The `p`-th dense layer owns
+//! `W_p: [inputs, outputs]` row-major followed by `b_p: [outputs]`; every tensor starts at a
+//! multiple of [`TENSOR_ALIGN`] floats so that GPU kernels may load it as `vec4<f32>`. Layers
+//! without parameters ([`Layer::Dropout`]) take no room: `p` counts the dense layers only, so
+//! the layout (and the `layers.{p}.weight` tensors of a saved model) of a network with dropout
+//! is that of the same network without it.
 
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -58,7 +61,7 @@ pub enum Init {
 }
 
 /// One layer of a [`Network`], applied to the output of the layer before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Layer {
@@ -69,6 +72,18 @@ pub enum Layer {
         /// The non-linearity applied to `x W + b`.
         activation: Activation,
     },
+    /// Inverted dropout (Keras's and PyTorch's): in training `y = x * mask / (1 - rate)`
+    /// with `mask` ~ Bernoulli(`1 - rate`) per element, drawn by a counter-based generator
+    /// (see [`DropoutMask`](crate::DropoutMask)) keyed on `seed`; in evaluation and
+    /// prediction `y = x`. No parameters; its output is as wide as its input.
+    Dropout {
+        /// The probability of dropping an element: `0 <= rate < 1`.
+        rate: f32,
+        /// The generator's key: the same seed draws the same masks (and so trains the same
+        /// weights) on every executor.
+        #[serde(default)]
+        seed: u64,
+    },
 }
 
 impl Layer {
@@ -77,10 +92,22 @@ impl Layer {
         Layer::Dense { units, activation }
     }
 
+    /// A dropout layer dropping each element with probability `rate`, with seed 0.
+    pub fn dropout(rate: f32) -> Self {
+        Layer::Dropout { rate, seed: 0 }
+    }
+
+    /// A dropout layer dropping each element with probability `rate`, its masks drawn with
+    /// `seed`.
+    pub fn dropout_seeded(rate: f32, seed: u64) -> Self {
+        Layer::Dropout { rate, seed }
+    }
+
     /// The width of this layer's output, given the width of its input.
-    pub fn outputs(&self, _inputs: usize) -> usize {
+    pub fn outputs(&self, inputs: usize) -> usize {
         match *self {
             Layer::Dense { units, .. } => units,
+            Layer::Dropout { .. } => inputs,
         }
     }
 }
@@ -114,6 +141,12 @@ impl Network {
         self
     }
 
+    /// `self` with a dropout layer of `rate` (seed 0) appended.
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.layers.push(Layer::dropout(rate));
+        self
+    }
+
     /// Dense layers of widths `sizes[1..]` on `sizes[0]` inputs, `hidden` after every layer
     /// but the last, which outputs logits ([`Activation::Identity`]).
     pub fn classifier(sizes: &[usize], hidden: Activation) -> Self {
@@ -141,6 +174,28 @@ impl Network {
         if widths.iter().any(|&s| s > (1 << 24)) {
             return Err(Error::Shape(format!("a width over 2^24 in {widths:?}")));
         }
+        self.validate_dropout()
+    }
+
+    /// Every dropout rate in `[0, 1)`, and no dropout last: the last layer's output is what
+    /// the loss reads (logits), and dropping logits is not what a network means.
+    fn validate_dropout(&self) -> Result<()> {
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let Layer::Dropout { rate, .. } = *layer {
+                if !(0.0..1.0).contains(&rate) {
+                    return Err(Error::Config(format!(
+                        "layer {l} (dropout): rate {rate} is outside [0, 1); use a rate such as \
+                         0.2 (the fraction of elements dropped in training)"
+                    )));
+                }
+                if l + 1 == self.layers.len() {
+                    return Err(Error::Config(format!(
+                        "layer {l} (dropout) is the last layer: its output would be the logits \
+                         the loss reads; put the dropout before the last dense layer"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -154,14 +209,31 @@ impl Network {
         widths
     }
 
-    /// The activation of each layer, in order.
+    /// The activation of each layer, in order ([`Activation::Identity`] for a dropout layer,
+    /// which applies none).
     pub fn activations(&self) -> Vec<Activation> {
         self.layers
             .iter()
             .map(|layer| match *layer {
                 Layer::Dense { activation, .. } => activation,
+                Layer::Dropout { .. } => Activation::Identity,
             })
             .collect()
+    }
+
+    /// `(inputs, outputs)` of each layer with parameters (the dense ones), input side first:
+    /// the shapes of the flat layout's tensors.
+    pub fn dense_shapes(&self) -> Vec<(usize, usize)> {
+        let mut width = self.inputs;
+        let mut shapes = Vec::new();
+        for layer in &self.layers {
+            let out = layer.outputs(width);
+            if let Layer::Dense { .. } = layer {
+                shapes.push((width, out));
+            }
+            width = out;
+        }
+        shapes
     }
 
     /// Input features.
@@ -177,7 +249,19 @@ impl Network {
 
     /// Where each tensor lives in the flat parameter buffer.
     pub fn layout(&self) -> ParamLayout {
-        ParamLayout::new(&self.widths())
+        let mut p = 0;
+        let of_layer = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Dense { .. } => {
+                    p += 1;
+                    Some(p - 1)
+                }
+                Layer::Dropout { .. } => None,
+            })
+            .collect();
+        ParamLayout::new(&self.dense_shapes(), of_layer)
     }
 }
 
@@ -201,6 +285,8 @@ pub struct ParamLayout {
     pub layers: Vec<LayerSlots>,
     /// Total floats, padding included (padding is always zero and stays zero).
     pub len: usize,
+    /// Per layer of the network: its index in `layers`, `None` for a layer without parameters.
+    of_layer: Vec<Option<usize>>,
 }
 
 fn align_up(x: usize) -> usize {
@@ -208,17 +294,23 @@ fn align_up(x: usize) -> usize {
 }
 
 impl ParamLayout {
-    fn new(sizes: &[usize]) -> Self {
+    fn new(shapes: &[(usize, usize)], of_layer: Vec<Option<usize>>) -> Self {
         let mut at = 0;
         let mut layers = Vec::new();
-        for w in sizes.windows(2) {
+        for &(inputs, outputs) in shapes {
             let weight = at;
-            at = align_up(at + w[0] * w[1]);
+            at = align_up(at + inputs * outputs);
             let bias = at;
-            at = align_up(at + w[1]);
-            layers.push(LayerSlots { inputs: w[0], outputs: w[1], weight, bias });
+            at = align_up(at + outputs);
+            layers.push(LayerSlots { inputs, outputs, weight, bias });
         }
-        ParamLayout { layers, len: at }
+        ParamLayout { layers, len: at, of_layer }
+    }
+
+    /// The tensors of the network's layer `l` (counting every layer), `None` for a layer
+    /// without parameters or past the end.
+    pub fn of_layer(&self, l: usize) -> Option<&LayerSlots> {
+        self.of_layer.get(l).copied().flatten().and_then(|p| self.layers.get(p))
     }
 
     /// Number of real parameters (padding excluded).

@@ -29,8 +29,13 @@ fn main() {
 /// The options every scenario shares: the MNIST model, seeded, no early stopping unless a
 /// scenario adds it.
 fn options(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerOptions {
+    TrainerOptions { spec: Network::default(), ..options_with_dropout(backend, batch, epochs, seed) }
+}
+
+/// [`options`] with the MNIST model's hidden layer followed by dropout 0.3.
+fn options_with_dropout(backend: Backend, batch: usize, epochs: usize, seed: u64) -> TrainerOptions {
     TrainerOptions {
-        spec: Network::default(),
+        spec: Network::new(784).dense(64, Activation::Relu).dropout(0.3).dense(10, Activation::Identity),
         batch_size: batch,
         epochs,
         seed,
@@ -60,10 +65,12 @@ fn regression_data(rows: usize) -> Dataset {
     Dataset::from_values(x, inputs, Targets::Values { values: y, outputs }).expect("regression rows")
 }
 
-/// [`options`] for [`regression_data`]: a 13-24-3 tanh network under the mean squared error.
+/// [`options`] for [`regression_data`]: a 13-24-3 tanh network with dropout after the
+/// hidden layer (so a rank's share must draw the masks of its rows' places in the global
+/// batch under this loss too), under the mean squared error.
 fn regression_options(backend: Backend, batch: usize, epochs: usize) -> TrainerOptions {
     TrainerOptions {
-        spec: Network::classifier(&[13, 24, 3], Activation::Tanh),
+        spec: Network::new(13).dense(24, Activation::Tanh).dropout(0.2).dense(3, Activation::Identity),
         loss: Loss::MeanSquaredError,
         ..options(backend, batch, epochs, 11)
     }

@@ -6,9 +6,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wgtrain::{Backend, Trainer};
+use wgtrain::{Backend, Trainer, TrainerOptions};
 
-use super::{from_bytes, lavapipe, mnist_train, options, regression_data, regression_options};
+use super::{
+    from_bytes, lavapipe, mnist_train, options, options_with_dropout, regression_data, regression_options,
+};
 
 /// What an `mpirun` left: its exit status, everything it and its ranks printed, and how
 /// long it ran.
@@ -105,7 +107,11 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn reference(backend: Backend, rows: usize, batch: usize, epochs: usize) -> (Vec<f32>, Vec<(f32, f32, f32)>) {
-    let mut t = Trainer::new(options(backend, batch, epochs, 5)).expect("trainer");
+    reference_of(options(backend, batch, epochs, 5), rows)
+}
+
+fn reference_of(options: TrainerOptions, rows: usize) -> (Vec<f32>, Vec<(f32, f32, f32)>) {
+    let mut t = Trainer::new(options).expect("trainer");
     t.fit(&mnist_train(rows), None, |_| {}).expect("fit");
     let h = t
         .history()
@@ -141,6 +147,19 @@ fn two_cpu_ranks_equal_one_process() {
         assert!((a.2 - b.2).abs() <= 0.01, "epoch {e}: val accuracy {} vs {}", a.2, b.2);
     }
     assert_eq!(history(dir.path(), 0), history(dir.path(), 1), "both ranks log the same metrics");
+}
+
+/// As `two_cpu_ranks_equal_one_process` with dropout 0.3 after the hidden layer: each rank
+/// draws the masks of its rows' positions in the global batch, so the two ranks drop what
+/// one process drops, and the bound is the same.
+fn two_cpu_ranks_with_dropout_equal_one_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    must_succeed(2, &["train", d, "cpu-dropout", "3000", "32", "3"], Duration::from_secs(300));
+    let p = identical_on_every_rank(dir.path(), 2);
+    let (p1, _) = reference_of(options_with_dropout(Backend::Cpu, 32, 3, 5), 3000);
+    let max = max_diff(&p, &p1);
+    assert!(max <= 1e-4, "2 CPU ranks with dropout drifted from one CPU process by {max}");
 }
 
 /// 2 ranks of 1 lavapipe replica against 1 process of 2 lavapipe replicas (same global
@@ -336,6 +355,7 @@ pub fn main() {
         ("exchange", exchange),
         ("a_rank_without_its_adapter_fails_the_start", a_rank_without_its_adapter_fails_the_start),
         ("two_cpu_ranks_equal_one_process", two_cpu_ranks_equal_one_process),
+        ("two_cpu_ranks_with_dropout_equal_one_process", two_cpu_ranks_with_dropout_equal_one_process),
         ("mnist_demo_on_two_ranks", mnist_demo_on_two_ranks),
         ("hung_rank_is_named_by_its_peer", hung_rank_is_named_by_its_peer),
         ("killed_rank_then_resume_at_other_rank_counts", killed_rank_then_resume_at_other_rank_counts),

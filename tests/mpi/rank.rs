@@ -9,7 +9,9 @@ use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::gpu::AdapterSelection;
 use wgtrain::{Backend, EarlyStopping, Monitor, MpiGroup, ReduceLrOnPlateau, TrainEvent, Trainer};
 
-use super::{lavapipe, mnist_train, options, regression_data, regression_options, to_bytes};
+use super::{
+    lavapipe, mnist_train, options, options_with_dropout, regression_data, regression_options, to_bytes,
+};
 
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,12 +82,14 @@ fn exchange(group: &MpiGroup) -> wgtrain::Result<()> {
 /// `train <dir> <cpu|vulkan> <rows> <batch> <epochs>`: trains on this rank's backend and
 /// writes its weights and history.
 fn train(group: &MpiGroup, dir: &Path, args: &[String]) -> wgtrain::Result<()> {
-    let local = match args[0].as_str() {
+    // `cpu`, `lavapipe`, or either with `-dropout`: the model with dropout.
+    let local = match args[0].trim_end_matches("-dropout") {
         "cpu" => Backend::Cpu,
         _ => lavapipe(1),
     };
     let num = |i: usize| args[i].parse::<usize>().expect("a number");
     let backend = Backend::Mpi { group: group.clone(), local: Box::new(local) };
+    let options = if args[0].ends_with("-dropout") { options_with_dropout } else { options };
     let mut trainer = Trainer::new(options(backend, num(2), num(3), 5))?;
     trainer.fit(&mnist_train(num(1)), None, |_| {})?;
     write_result(dir, group.rank(), &trainer)

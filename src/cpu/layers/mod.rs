@@ -5,6 +5,7 @@
 use crate::spec::Activation;
 
 pub(super) mod dense;
+pub(super) mod dropout;
 
 /// How a layer takes the gradient of its output from the layer above, which computes it:
 /// into `dz`, already multiplied by `act'(z)` (the GPU's `OutputGrad`, fused the same way).

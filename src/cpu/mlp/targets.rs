@@ -67,7 +67,22 @@ impl CpuMlp {
         scale_rows: usize,
         sums: &mut [f32],
     ) -> Result<f32> {
-        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, scale_rows, sums))
+        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, (scale_rows, 0), sums))
+    }
+
+    /// [`CpuMlp::compute_gradients_with`] for the rows of a global batch that start at
+    /// position `first_row` in it (a data-parallel shard's share): dropout draws those rows'
+    /// masks, as one executor computing the whole batch would.
+    #[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+    pub(crate) fn compute_gradients_with_from(
+        &mut self,
+        loss: Loss,
+        (x, y): (&[f32], &[f32]),
+        scale_rows: usize,
+        first_row: usize,
+        sums: &mut [f32],
+    ) -> Result<f32> {
+        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, (scale_rows, first_row), sums))
     }
 
     fn gradients_with_here(
@@ -75,14 +90,14 @@ impl CpuMlp {
         loss: Loss,
         x: LayerInput<'_>,
         y: &[f32],
-        scale_rows: usize,
+        (scale_rows, first_row): (usize, usize),
         sums: &mut [f32],
     ) -> Result<f32> {
         let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        self.through_loss(x, rows, scale_rows, |z, dz, outputs| {
+        self.through_loss(x, rows, (scale_rows, first_row), |z, dz, outputs| {
             loss_into(loss, z, y, outputs, scale, sums, Some(dz))
         })
     }
@@ -103,7 +118,7 @@ impl CpuMlp {
         sums: &mut [f32],
     ) -> Result<f32> {
         let rows = y.len() / self.spec.outputs();
-        let l = self.gradients_with_here(loss, x, y, rows, sums)?;
+        let l = self.gradients_with_here(loss, x, y, (rows, 0), sums)?;
         self.apply_update();
         Ok(l)
     }

@@ -17,14 +17,30 @@ struct Params {
     x_off: u32,
 }
 
-/// The per-step value the gather reads: the batch's first position in `perm` (16 bytes).
+/// The per-launch values of a recorded pass (16 bytes): the batch's first position in `perm`,
+/// which the gather reads, and the optimizer step and global row base, which dropout reads
+/// (`shaders/dropout.wgsl`).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GatherStep {
     /// Position in `perm` of the batch's first row.
     pub start: u32,
+    /// The optimizer step this launch computes the gradient for (1-based, modulo 2^32; 0 in
+    /// evaluation, where dropout draws nothing).
+    pub t: u32,
+    /// The position of this launch's first row in the global batch (non-zero on a replica
+    /// that computes a later share of a mirrored step).
+    pub row_base: u32,
     /// Uniform padding to 16 bytes.
-    pub pad: [u32; 3],
+    pub pad: u32,
+}
+
+impl GatherStep {
+    /// The launch starting at `start` in `perm`, for optimizer step `t`, its first row at
+    /// `row_base` in the global batch.
+    pub fn new(start: usize, t: u64, row_base: usize) -> Self {
+        GatherStep { start: start as u32, t: t as u32, row_base: row_base as u32, pad: 0 }
+    }
 }
 
 /// The device-resident sources of a gather.

@@ -5,6 +5,7 @@
 
 mod activation;
 pub mod autotune;
+mod dropout;
 mod gather;
 mod gather_targets;
 mod gather_values;
@@ -26,6 +27,7 @@ pub use activation::ActivationKernels;
 pub use autotune::Autotuner;
 #[cfg(test)]
 pub use autotune::TuneSource;
+pub use dropout::{DropoutCall, DropoutKernels};
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use gather_targets::{GatherTargets, TargetSources};
 pub use gather_values::{GatherValues, ValueSources};
@@ -54,6 +56,8 @@ pub struct Kernels {
     // others) are for a layer with no product to fuse into.
     #[cfg_attr(not(test), allow(dead_code))]
     pub activation: ActivationKernels,
+    /// Inverted dropout's forward and backward (built on first use).
+    pub dropout: DropoutKernels,
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
     /// Mean squared error (built on first use).
@@ -83,6 +87,7 @@ impl Kernels {
         Ok(Kernels {
             matmul: Matmul::new(gpu)?,
             activation: ActivationKernels::new(gpu)?,
+            dropout: DropoutKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
             mse: Mse::new(gpu)?,
             robust: RobustRegression::new(gpu)?,

@@ -21,6 +21,8 @@ mod submit;
 mod workspace;
 
 #[cfg(test)]
+mod dropout_tests;
+#[cfg(test)]
 mod tests;
 
 pub use profile::{KernelTimer, StepProfile};

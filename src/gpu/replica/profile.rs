@@ -4,7 +4,7 @@
 
 use super::{PassKind, Replica, SourceId};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::Dispatch;
+use crate::gpu::kernels::{Dispatch, GatherStep};
 
 /// How a [`StepProfile`] was timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl Replica {
     /// Times every launch of the training plan with `rows` rows, `reps` times (median kept).
     /// Changes the weights (the optimizer runs too): profile a throwaway replica.
     pub fn profile_train_step(&mut self, source: SourceId, rows: usize, reps: usize) -> Result<StepProfile> {
-        let p = self.plan(source, rows, PassKind::Train, rows, &[0])?;
+        let p = self.plan(source, rows, PassKind::Train, rows, &[GatherStep::new(0, 1, 0)])?;
         self.write_schedule(0, 1)?;
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&self.plans[p].starts, 0, &self.gather_step, 0, 16);

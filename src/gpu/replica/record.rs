@@ -35,14 +35,16 @@ pub(super) struct Plan {
 }
 
 impl Replica {
-    /// The plan for `rows`-row launches of `source` starting at `starts`, recorded on first use.
+    /// The plan for `rows`-row launches of `source`, one per entry of `starts` (where each
+    /// starts in the source's order, and the step and row base its dropout masks are drawn
+    /// for), recorded on first use.
     pub(crate) fn plan(
         &mut self,
         source: impl Into<Option<SourceId>>,
         rows: usize,
         kind: PassKind,
         scale_rows: usize,
-        starts: &[u32],
+        starts: &[GatherStep],
     ) -> Result<usize> {
         let source = source.into();
         if let Some(i) = self.plans.iter().position(|p| {
@@ -52,19 +54,13 @@ impl Replica {
                 && p.scale_rows == scale_rows
                 && p.starts.size() as usize == (starts.len() * 16).max(16)
         }) {
-            self.write_starts(i, starts);
+            self.gpu.write(&self.plans[i].starts, 0, bytemuck::cast_slice(starts));
             return Ok(i);
         }
-        let steps: Vec<GatherStep> = starts.iter().map(|&start| GatherStep { start, pad: [0; 3] }).collect();
-        let starts_buf = self.gpu.upload("gather starts", &steps, wgpu::BufferUsages::COPY_SRC)?;
+        let starts_buf = self.gpu.upload("gather starts", starts, wgpu::BufferUsages::COPY_SRC)?;
         let dispatches = self.record(source, rows, kind, scale_rows)?;
         self.plans.push(Plan { source, rows, kind, scale_rows, starts: starts_buf, dispatches });
         Ok(self.plans.len() - 1)
-    }
-
-    fn write_starts(&self, plan: usize, starts: &[u32]) {
-        let steps: Vec<GatherStep> = starts.iter().map(|&start| GatherStep { start, pad: [0; 3] }).collect();
-        self.gpu.write(&self.plans[plan].starts, 0, bytemuck::cast_slice(&steps));
     }
 
     /// Records the dispatches of one pass over `rows` rows: gather, forward, loss, and for
@@ -134,6 +130,7 @@ impl Replica {
                 Layer::Dense { activation, .. } => {
                     self.dense_forward(l, activation, rows, input_texture(l))?
                 }
+                Layer::Dropout { .. } => self.dropout_forward(l, rows, train)?,
             });
         }
         // The batch's targets are f32 (in yv) when its source holds them; labels otherwise.
@@ -143,14 +140,21 @@ impl Replica {
             return Ok(out);
         }
         for (l, layer) in self.spec.layers.iter().enumerate().rev() {
-            // The layer below (none under the first: its input is data) says how it takes the
-            // gradient of its output.
-            let below = l.checked_sub(1).map(|b| match self.spec.layers[b] {
+            // The layer below says how it takes the gradient of its output; none is computed
+            // where only data and parameter-free layers lie below.
+            let needed = self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }));
+            let below = l.checked_sub(1).filter(|_| needed).map(|b| match self.spec.layers[b] {
                 Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
+                Layer::Dropout { .. } => self.dropout_output_grad(b),
             });
-            out.extend(match *layer {
-                Layer::Dense { .. } => self.dense_backward(l, rows, input_texture(l), below)?,
-            });
+            match *layer {
+                Layer::Dense { .. } => out.extend(self.dense_backward(l, rows, input_texture(l), below)?),
+                Layer::Dropout { .. } => {
+                    if let Some(below) = below {
+                        out.push(self.dropout_backward(l, rows, below)?);
+                    }
+                }
+            }
         }
         if kind == PassKind::Train {
             out.push(self.record_update()?);
@@ -171,9 +175,9 @@ impl Replica {
             return Ok(None);
         }
         let Some(&Layer::Dense { activation, .. }) = self.spec.layers.first() else { return Ok(None) };
-        let mut readers = vec![self.dense_forward_call(0, activation, rows)];
+        let mut readers = vec![self.dense_forward_call(0, activation, rows)?];
         if train {
-            readers.push(self.dense_weight_grad_call(0, rows));
+            readers.push(self.dense_weight_grad_call(0, rows)?);
         }
         for call in &readers {
             if !k.matmul_prefers_packed_a(g, call)? {

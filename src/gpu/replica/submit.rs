@@ -4,7 +4,7 @@
 use super::SourceId;
 use super::{floats, PassKind, Replica};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, StepUniform};
+use crate::gpu::kernels::{Dispatch, GatherStep, StepUniform};
 
 /// Steps recorded into one command buffer before it is submitted: enough to amortise the
 /// submission, few enough that the GPU starts working early in the epoch.
@@ -52,13 +52,16 @@ impl Replica {
         let steps = full + usize::from(tail > 0);
         self.write_schedule(first_step, steps)?;
         let mut launches: Vec<(usize, usize)> = Vec::with_capacity(steps);
+        // Step s of the epoch is optimizer step first_step + s + 1: its dropout masks'.
+        let t = |s: usize| first_step + s as u64 + 1;
         if full > 0 {
-            let starts: Vec<u32> = (0..full).map(|s| (s * batch) as u32).collect();
+            let starts: Vec<GatherStep> = (0..full).map(|s| GatherStep::new(s * batch, t(s), 0)).collect();
             let p = self.plan(source, batch, PassKind::Train, batch, &starts)?;
             launches.extend((0..full).map(|s| (p, s)));
         }
         if tail > 0 {
-            let p = self.plan(source, tail, PassKind::Train, tail, &[(full * batch) as u32])?;
+            let p =
+                self.plan(source, tail, PassKind::Train, tail, &[GatherStep::new(full * batch, t(full), 0)])?;
             launches.push((p, 0));
         }
         self.encode_launches(&launches, true, hook)?;
@@ -81,8 +84,10 @@ impl Replica {
             )));
         }
         self.write_schedule(first_step, count)?;
-        let p = self.plan(source, batch, PassKind::Train, batch, &[0])?;
-        let launches: Vec<(usize, usize)> = (0..count).map(|_| (p, 0)).collect();
+        let starts: Vec<GatherStep> =
+            (0..count).map(|s| GatherStep::new(0, first_step + s as u64 + 1, 0)).collect();
+        let p = self.plan(source, batch, PassKind::Train, batch, &starts)?;
+        let launches: Vec<(usize, usize)> = (0..count).map(|s| (p, s)).collect();
         self.encode_launches(&launches, true, &mut |_| Ok(()))
     }
 
@@ -95,12 +100,12 @@ impl Replica {
         let tail = n % chunk;
         let mut launches = Vec::new();
         if full > 0 {
-            let starts: Vec<u32> = (0..full).map(|s| (s * chunk) as u32).collect();
+            let starts: Vec<GatherStep> = (0..full).map(|s| GatherStep::new(s * chunk, 0, 0)).collect();
             let p = self.plan(source, chunk, PassKind::Eval, chunk, &starts)?;
             launches.extend((0..full).map(|s| (p, s)));
         }
         if tail > 0 {
-            let p = self.plan(source, tail, PassKind::Eval, tail, &[(full * chunk) as u32])?;
+            let p = self.plan(source, tail, PassKind::Eval, tail, &[GatherStep::new(full * chunk, 0, 0)])?;
             launches.push((p, 0));
         }
         self.encode_launches(&launches, false, &mut |_| Ok(()))
@@ -168,7 +173,10 @@ impl Replica {
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::Data(format!("input value {i} is not finite")));
         }
-        let p = self.plan(None, rows, PassKind::Train, rows, &[0])?;
+        let launch = GatherStep::new(0, t, 0);
+        let p = self.plan(None, rows, PassKind::Train, rows, &[launch])?;
+        // No gather runs, so nothing copies the launch's values: dropout reads them here.
+        self.gpu.write(&self.gather_step, 0, bytemuck::bytes_of(&launch));
         self.gpu.write(&self.work.x, 0, bytemuck::cast_slice(x));
         self.gpu.write(&self.work.y, 0, bytemuck::cast_slice(labels));
         let scalars = StepUniform::from(self.lr_schedule.step_scalars(&self.optimizer, t));

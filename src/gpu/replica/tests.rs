@@ -12,7 +12,7 @@ use crate::spec::{Activation, Init, Loss, Network, Optimizer};
 
 /// A deterministic pseudo-random u8 dataset with learnable labels (label = which quarter the
 /// first pixel falls in, so a model can fit it).
-fn synthetic(rows: usize, features: usize, classes: usize) -> Dataset {
+pub(super) fn synthetic(rows: usize, features: usize, classes: usize) -> Dataset {
     let mut s = 12345u64;
     let mut px = Vec::with_capacity(rows * features);
     for _ in 0..rows * features {
@@ -24,7 +24,7 @@ fn synthetic(rows: usize, features: usize, classes: usize) -> Dataset {
 }
 
 /// Relative comparison with an absolute floor scaled to the vector's magnitude.
-fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], rel: f32, floor_frac: f32) {
+pub(super) fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], rel: f32, floor_frac: f32) {
     assert_eq!(gpu.len(), cpu.len(), "{what}: lengths differ");
     let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let floor = floor_frac * scale;

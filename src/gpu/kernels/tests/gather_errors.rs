@@ -46,7 +46,7 @@ fn gather_values_copies_the_permuted_rows_exactly() {
         let src = ValueSources { values: &valb, features, labels: &lb, perm: &permb, step: &step };
         let d = f.kernels.gather_values.record(&f.gpu, rows, &src, (&xb, x_off), &yb).expect("record");
         for start in [5usize, 37] {
-            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep { start: start as u32, pad: [0; 3] }));
+            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep::new(start, 0, 0)));
             submit(&f.gpu, &[&d]);
             let (x, pad) = split_padded(&read(&f.gpu, &xb, rows * features + 2 * x_off), x_off);
             assert_untouched(&format!("gather_values x, {case}"), &pad);
@@ -85,7 +85,7 @@ fn gather_targets_copies_the_permuted_targets_exactly() {
         let src = TargetSources { targets: &tb, outputs, perm: &permb, step: &step };
         let d = f.kernels.gather_targets.record(&f.gpu, rows, &src, &yb).expect("record");
         for start in [5usize, 37] {
-            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep { start: start as u32, pad: [0; 3] }));
+            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep::new(start, 0, 0)));
             submit(&f.gpu, &[&d]);
             let y = read(&f.gpu, &yb, (rows + 1) * outputs);
             for r in 0..rows {
@@ -146,7 +146,7 @@ fn gather_copies_the_permuted_batch_exactly() {
         };
         let d = f.kernels.gather.record(&f.gpu, rows, &src, (&xb, x_off), &yb).expect("record");
         for start in [5usize, 37] {
-            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep { start: start as u32, pad: [0; 3] }));
+            f.gpu.write(&step, 0, bytemuck::bytes_of(&GatherStep::new(start, 0, 0)));
             submit(&f.gpu, &[&d]);
             let (x, pad) = split_padded(&read(&f.gpu, &xb, rows * features + 2 * x_off), x_off);
             assert_untouched(&format!("gather x, {case} ({})", d.label()), &pad);

@@ -7,6 +7,7 @@
 
 mod activation;
 mod common;
+mod dropout;
 mod gather_errors;
 mod matmul;
 mod matmul_epilogue;

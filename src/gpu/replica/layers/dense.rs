@@ -5,12 +5,17 @@
 
 use super::super::Replica;
 use super::OutputGrad;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::kernels::{Dispatch, MatmulCall, OperandTexture};
 use crate::ops::MatmulForm;
-use crate::spec::Activation;
+use crate::spec::{Activation, LayerSlots};
 
 impl Replica {
+    /// Layer `l`'s tensors (`l` counts every layer; a dense layer has them).
+    fn dense_slots(&self, l: usize) -> Result<&LayerSlots> {
+        self.layout.of_layer(l).ok_or_else(|| Error::Shape(format!("layer {l} has no tensors in the layout")))
+    }
+
     /// Layer `l`'s forward product over `rows` rows: `z_l = a_{l-1} W_l + b_l`,
     /// `h_l = act(z_l)` (z kept for backward when the activation needs it).
     pub(in crate::gpu::replica) fn dense_forward_call(
@@ -18,10 +23,10 @@ impl Replica {
         l: usize,
         activation: Activation,
         rows: usize,
-    ) -> MatmulCall<'_> {
-        let (w, slots) = (&self.work, &self.layout.layers[l]);
-        let last = self.layout.layers.len() - 1;
-        MatmulCall {
+    ) -> Result<MatmulCall<'_>> {
+        let (w, slots) = (&self.work, self.dense_slots(l)?);
+        let last = self.spec.layers.len() - 1;
+        Ok(MatmulCall {
             form: MatmulForm::AB,
             m: rows,
             n: slots.outputs,
@@ -33,14 +38,18 @@ impl Replica {
             act: activation,
             z: (l < last && activation != Activation::Identity).then_some((&w.z[l], 0)),
             act_backward: false,
-        }
+        })
     }
 
     /// Layer `l`'s weight gradient over `rows` rows: `dW_l = a_{l-1}^T dz_l`.
-    pub(in crate::gpu::replica) fn dense_weight_grad_call(&self, l: usize, rows: usize) -> MatmulCall<'_> {
-        let (w, slots) = (&self.work, &self.layout.layers[l]);
+    pub(in crate::gpu::replica) fn dense_weight_grad_call(
+        &self,
+        l: usize,
+        rows: usize,
+    ) -> Result<MatmulCall<'_>> {
+        let (w, slots) = (&self.work, self.dense_slots(l)?);
         let input = if l == 0 { &w.x } else { &w.h[l - 1] };
-        MatmulCall {
+        Ok(MatmulCall {
             c: (&self.grads, slots.weight),
             ..MatmulCall::plain(
                 MatmulForm::AtB,
@@ -51,7 +60,7 @@ impl Replica {
                 &w.dz[l],
                 &self.grads,
             )
-        }
+        })
     }
 
     /// Records layer `l`'s forward; `x_texture` is the gathered batch when the first layer
@@ -63,7 +72,7 @@ impl Replica {
         rows: usize,
         x_texture: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
-        let call = self.dense_forward_call(l, activation, rows);
+        let call = self.dense_forward_call(l, activation, rows)?;
         self.kernels.matmul_with(&self.gpu, &call, x_texture)
     }
 
@@ -76,10 +85,10 @@ impl Replica {
         x_texture: Option<&OperandTexture>,
         below: Option<OutputGrad<'_>>,
     ) -> Result<Vec<Dispatch>> {
-        let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, &self.layout.layers[l]);
+        let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, self.dense_slots(l)?);
         let mut out = Vec::with_capacity(3);
         // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
-        out.push(k.matmul_with(g, &self.dense_weight_grad_call(l, rows), x_texture)?);
+        out.push(k.matmul_with(g, &self.dense_weight_grad_call(l, rows)?, x_texture)?);
         // db_l = column sums of dz_l: [outputs]
         out.push(k.reduce.column_sums(g, rows, slots.outputs, (&w.dz[l], 0), (&self.grads, slots.bias))?);
         if let Some(below) = below {

@@ -2,6 +2,7 @@
 //! `cpu/layers/`, op for op. `record.rs` drives them from the network's layer list.
 
 pub(super) mod dense;
+pub(super) mod dropout;
 
 use crate::spec::Activation;
 
