@@ -1,0 +1,230 @@
+//! Data sets too large for one storage binding (or, when their allocation fails, for the
+//! device's memory) pass through the device in chunks instead of living on it.
+//!
+//! A [`Stream`] is two chunk slots, each a source over a chunk-sized [`DeviceDataset`] whose
+//! index order is the identity. A pass cuts its rows (the epoch's shuffled order, or the
+//! validation rows) into chunks of whole launches; the host gathers chunk c+1's rows on a
+//! helper thread while chunk c's launches are encoded and run, then queues them into the
+//! other slot. Every launch reads the same rows in the same order through the same recorded
+//! kernels as it would from the resident set, so a streamed pass gives the resident pass's
+//! bits.
+//!
+//! Order: a queued write lands after every earlier submission and before the next, so a slot
+//! is never rewritten under a launch that reads it. The one wait per chunk, for the chunk
+//! before last (the one that read the slot about to be rewritten), bounds memory, not order:
+//! wgpu holds each queued write in a staging allocation until its submission completes, and
+//! that wait keeps at most two chunks staged. The device meanwhile runs the chunk just
+//! submitted, so it is rarely a wait at all.
+
+use std::sync::Arc;
+
+use super::submit::{ChunkHook, InFlight};
+use super::{PassKind, Replica, SourceId};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
+
+/// The largest buffer of a chunk slot, in bytes (less where the device's binding limit is
+/// less). Large enough that a chunk's upload is one big copy amortised over many steps, small
+/// enough that two slots and two staged chunks stay a modest share of any device's memory.
+pub(crate) const STREAM_CHUNK_BYTES: u64 = 64 << 20;
+
+/// Two chunk slots through which a data set too large to be resident is streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stream {
+    slots: [SourceId; 2],
+    /// Rows each slot holds.
+    capacity: usize,
+}
+
+/// The rows a pass reads: resident on the device with an index order over them, or streamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    Resident(SourceId),
+    Streamed(Stream),
+}
+
+impl Replica {
+    /// `data` uploaded whole when each of its buffers fits one binding and the allocation
+    /// succeeds; `None` when it must be streamed (or when a test forces streaming).
+    pub(super) fn try_resident(&self, data: &Dataset) -> Result<Option<Arc<DeviceDataset>>> {
+        if self.stream_chunk_bytes.is_some() || !DeviceDataset::fits(&self.gpu, data) {
+            return Ok(None);
+        }
+        match DeviceDataset::upload(&self.gpu, data) {
+            Ok(resident) => Ok(Some(Arc::new(resident))),
+            // The device has not the memory for the whole set at once: stream it.
+            Err(Error::OutOfMemory { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Rows `idx` of `data` for passes: an index order over `resident` when there is one,
+    /// else a stream sized for `idx.len()` rows.
+    pub(super) fn rows_over(
+        &mut self,
+        resident: Option<&Arc<DeviceDataset>>,
+        data: &Dataset,
+        idx: &[u32],
+    ) -> Result<Rows> {
+        Ok(match resident {
+            Some(set) => {
+                let order = DeviceIndices::upload(&self.gpu, idx, data.len())?;
+                Rows::Resident(self.add_source(Arc::clone(set), order)?)
+            }
+            None => Rows::Streamed(self.add_stream(data, idx.len())?),
+        })
+    }
+
+    /// Two chunk slots laid out as `data`, each of as many rows as fit the chunk budget in its
+    /// widest buffer, but at least one launch (the workspace's rows) and at most `visited`.
+    fn add_stream(&mut self, data: &Dataset, visited: usize) -> Result<Stream> {
+        let limits = self.gpu.device.limits();
+        let budget = self
+            .stream_chunk_bytes
+            .unwrap_or(STREAM_CHUNK_BYTES)
+            .min(limits.max_storage_buffer_binding_size)
+            .min(limits.max_buffer_size);
+        let widest = DeviceDataset::row_bytes(data).into_iter().max().unwrap_or(4).max(1);
+        let capacity =
+            usize::try_from(budget / widest).unwrap_or(usize::MAX).max(self.work.rows).min(visited).max(1);
+        let identity: Vec<u32> = (0..capacity as u32).collect();
+        let mut slots = [SourceId(0); 2];
+        for slot in &mut slots {
+            let set = Arc::new(DeviceDataset::with_capacity(&self.gpu, data, capacity)?);
+            *slot = self.add_source(set, DeviceIndices::upload(&self.gpu, &identity, capacity)?)?;
+        }
+        Ok(Stream { slots, capacity })
+    }
+
+    /// One epoch of training over `order` (rows of `data`) through `stream`, in batches of
+    /// `batch` rows, the last partial: [`Replica::submit_epoch`]'s steps, streamed. No wait
+    /// but the one per chunk the module's header explains. Returns the steps taken.
+    pub(crate) fn submit_epoch_streamed(
+        &mut self,
+        stream: Stream,
+        data: &Dataset,
+        order: &[u32],
+        batch: usize,
+        first_step: u64,
+        hook: ChunkHook<'_>,
+    ) -> Result<usize> {
+        if batch == 0 {
+            return Err(Error::Config("batch size must be at least 1".into()));
+        }
+        self.write_schedule(first_step, order.len().div_ceil(batch))?;
+        self.submit_streamed(stream, data, order, batch, PassKind::Train, hook)
+    }
+
+    /// A forward pass over rows `rows` of `data` through `stream` in launches of `chunk` rows:
+    /// [`Replica::submit_eval`], streamed.
+    pub(crate) fn submit_eval_streamed(
+        &mut self,
+        stream: Stream,
+        data: &Dataset,
+        rows: &[u32],
+        chunk: usize,
+    ) -> Result<()> {
+        let chunk = chunk.min(self.work.rows).max(1);
+        self.submit_streamed(stream, data, rows, chunk, PassKind::Eval, &mut |_| Ok(())).map(|_| ())
+    }
+
+    /// Launches of `launch` rows over `rows` of `data`, chunk by chunk through the two slots.
+    /// Training launches read the optimizer schedule from its start. Returns the launches.
+    fn submit_streamed(
+        &mut self,
+        stream: Stream,
+        data: &Dataset,
+        rows: &[u32],
+        launch: usize,
+        kind: PassKind,
+        hook: ChunkHook<'_>,
+    ) -> Result<usize> {
+        if let Some(bad) = rows.iter().find(|&&i| i as usize >= data.len()) {
+            return Err(Error::Data(format!("index {bad} is past the dataset's {} rows", data.len())));
+        }
+        if rows.is_empty() || (stream.capacity < launch && rows.len() > stream.capacity) {
+            return Err(Error::Shape(format!(
+                "{} rows in launches of {launch} through chunks of {} rows",
+                rows.len(),
+                stream.capacity
+            )));
+        }
+        // Whole launches per chunk, so that each launch reads the rows it reads when resident.
+        let chunk_rows =
+            if stream.capacity >= launch { stream.capacity / launch * launch } else { stream.capacity };
+        let pieces: Vec<&[u32]> = rows.chunks(chunk_rows).collect();
+        let plans = self.chunk_plans(stream, &pieces, launch, kind)?;
+        let mut flight = InFlight::default();
+        let mut last_read: [Option<wgpu::SubmissionIndex>; 2] = [None, None];
+        self.write_chunk(stream.slots[0], &data.subset(pieces[0])?)?;
+        let mut first = 0;
+        for (c, piece) in pieces.iter().enumerate() {
+            let slot = c % 2;
+            let full = piece.len() / launch;
+            let mut launches: Vec<(usize, usize)> =
+                plans.full[slot].map_or(Vec::new(), |p| (0..full).map(|s| (p, s)).collect());
+            launches.extend(plans.tail.filter(|_| c + 1 == pieces.len()).map(|p| (p, 0)));
+            let schedule = (kind == PassKind::Train).then_some(first);
+            let (sent, gathered) = std::thread::scope(|scope| {
+                let gather = pieces.get(c + 1).map(|next| scope.spawn(|| data.subset(next)));
+                let sent = self.encode_launches(&launches, schedule, &mut flight, &mut *hook);
+                (sent, gather.map(|g| g.join()))
+            });
+            sent?;
+            last_read[slot] = flight.last.clone();
+            if let Some(gathered) = gathered {
+                let chunk = gathered
+                    .map_err(|_| Error::Data("the thread gathering a chunk of rows panicked".into()))??;
+                if let Some(index) = last_read[1 - slot].take() {
+                    self.gpu.wait_for(index)?;
+                }
+                self.write_chunk(stream.slots[1 - slot], &chunk)?;
+            }
+            first += launches.len();
+        }
+        Ok(first)
+    }
+
+    /// The plans of a streamed pass: per slot, full launches at the starts of a whole chunk
+    /// (a shorter chunk uses the first few); and the last chunk's partial launch.
+    fn chunk_plans(
+        &mut self,
+        stream: Stream,
+        pieces: &[&[u32]],
+        launch: usize,
+        kind: PassKind,
+    ) -> Result<ChunkPlans> {
+        let per_chunk = pieces[0].len() / launch;
+        let starts: Vec<u32> = (0..per_chunk).map(|s| (s * launch) as u32).collect();
+        let mut full = [None; 2];
+        for (slot, plan) in full.iter_mut().enumerate().take(pieces.len()) {
+            if per_chunk > 0 {
+                *plan = Some(self.plan(stream.slots[slot], launch, kind, launch, &starts)?);
+            }
+        }
+        let last = pieces[pieces.len() - 1];
+        let tail = last.len() % launch;
+        let tail = match tail {
+            0 => None,
+            rows => {
+                let slot = stream.slots[(pieces.len() - 1) % 2];
+                Some(self.plan(slot, rows, kind, rows, &[(last.len() - rows) as u32])?)
+            }
+        };
+        Ok(ChunkPlans { full, tail })
+    }
+
+    /// Queues `chunk`'s rows into a slot.
+    fn write_chunk(&self, slot: SourceId, chunk: &Dataset) -> Result<()> {
+        self.sources[slot.0].data.write_rows(&self.gpu, chunk)
+    }
+}
+
+/// The plans a streamed pass launches.
+struct ChunkPlans {
+    /// Per slot: full launches, `None` when a chunk holds none.
+    full: [Option<usize>; 2],
+    /// The last chunk's partial launch.
+    tail: Option<usize>,
+}
