@@ -10,7 +10,7 @@ mod common;
 use common::test_adapter;
 use wgtrain::data::{Dataset, Targets};
 use wgtrain::gpu::{enumerate, instance, Gpu};
-use wgtrain::{Activation, Backend, Network, Trainer, TrainerOptions};
+use wgtrain::{Activation, Backend, Error, Network, Trainer, TrainerOptions};
 
 /// wgpu's default `max_storage_buffer_binding_size`, and lavapipe's.
 const BINDING: u64 = 128 << 20;
@@ -54,24 +54,25 @@ fn table(rows: usize, features: usize) -> Dataset {
 /// bound as `ten_step_loss_curve_matches_the_cpu_reference` in tests/training.rs): each Adam
 /// step moves a weight by about lr = 1e-3 at most, so rounding differences carried through the
 /// epoch's 258 steps stay far below 1e-4; the epoch loss and the evaluation loss agree to 1e-4
-/// relative. The evaluation of the same set streams too.
+/// relative. The evaluation of the same set streams too. Data parallel, which does not stream,
+/// refuses the set with an error saying what to do.
 #[test]
 fn a_table_larger_than_one_binding_trains_as_on_the_cpu() {
     let gpu = device_with_128_mib_bindings();
     let data = table(33_000, 1_100);
     let bytes = (data.len() * data.features() * 4) as u64;
     assert!(bytes > gpu.device.limits().max_storage_buffer_binding_size, "the set must exceed a binding");
+    let options = |backend: Backend| TrainerOptions {
+        spec: Network::classifier(&[1_100, 8, 2], Activation::Relu),
+        batch_size: 128,
+        epochs: 1,
+        validation_split: 0.0,
+        seed: 11,
+        backend,
+        ..TrainerOptions::default()
+    };
     let run = |backend: Backend| {
-        let options = TrainerOptions {
-            spec: Network::classifier(&[1_100, 8, 2], Activation::Relu),
-            batch_size: 128,
-            epochs: 1,
-            validation_split: 0.0,
-            seed: 11,
-            backend,
-            ..TrainerOptions::default()
-        };
-        let mut t = Trainer::new(options).expect("trainer");
+        let mut t = Trainer::new(options(backend)).expect("trainer");
         let report = t.fit(&data, None, |_| {}).expect("fit");
         let loss = report.history.epochs[0].get("loss").expect("a training loss");
         let eval = t.evaluate(&data).expect("evaluate").get("loss").expect("an evaluation loss");
@@ -89,5 +90,13 @@ fn a_table_larger_than_one_binding_trains_as_on_the_cpu() {
     println!("loss gpu {gpu_loss} cpu {cpu_loss}; evaluation gpu {gpu_eval} cpu {cpu_eval}; largest weight difference {drift:.1e}");
     for (i, (g, c)) in gpu_params.iter().zip(&cpu_params).enumerate() {
         assert!((g - c).abs() <= 1e-4, "params[{i}]: gpu {g} cpu {c}");
+    }
+
+    // Data parallel keeps every replica's rows resident: it refuses the set, saying what to do.
+    let pair = Backend::Devices(vec![gpu, device_with_128_mib_bindings()]);
+    let mut t = Trainer::new(options(pair)).expect("a trainer on two devices");
+    match t.fit(&data, None, |_| {}) {
+        Err(Error::Config(msg)) => assert!(msg.contains("train on one device"), "{msg}"),
+        other => panic!("data parallel over a set it cannot hold: expected Error::Config, got {other:?}"),
     }
 }

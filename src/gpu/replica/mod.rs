@@ -22,6 +22,8 @@ mod submit;
 mod workspace;
 
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 
 pub use profile::{KernelTimer, StepProfile};

@@ -60,30 +60,41 @@ impl Replica {
     }
 
     /// [`Replica::load_rows`] for data parallel, whose steps read resident rows only: a set
-    /// that would be streamed is a [`Error::Config`] saying what to do.
+    /// that would have to be streamed is an [`Error::Config`] saying what to do.
     pub fn load_sources(
         &mut self,
         data: &Dataset,
         train_idx: &[u32],
         val: Option<(&Dataset, &[u32])>,
     ) -> Result<(SourceId, Option<SourceId>)> {
-        let (train, val) = self.load_rows(data, train_idx, val)?;
-        match (train, val) {
-            (Rows::Resident(t), None) => Ok((t, None)),
-            (Rows::Resident(t), Some(Rows::Resident(v))) => Ok((t, Some(v))),
-            (train, _) => {
-                self.truncate_sources(0);
-                let which = if matches!(train, Rows::Streamed(_)) { "training" } else { "validation" };
-                Err(Error::Config(format!(
-                    "the {which} data does not fit on {} at once (a buffer over its {}-byte storage \
-                     binding limit, or out of memory); data parallel keeps every replica's rows \
-                     resident and cannot stream them: train on one device, which streams a data \
-                     set this large in chunks, or on the CPU",
-                    self.gpu.report.label(),
-                    self.gpu.device.limits().max_storage_buffer_binding_size
-                )))
+        self.truncate_sources(0);
+        let gpu = self.gpu.clone();
+        let resident = self.try_resident(data)?.ok_or_else(|| self.not_resident("training"))?;
+        let train =
+            self.add_source(Arc::clone(&resident), DeviceIndices::upload(&gpu, train_idx, data.len())?)?;
+        let val = match val {
+            Some((vdata, idx)) if !idx.is_empty() => {
+                let vres = if std::ptr::eq(vdata, data) {
+                    resident
+                } else {
+                    self.try_resident(vdata)?.ok_or_else(|| self.not_resident("validation"))?
+                };
+                Some(self.add_source(vres, DeviceIndices::upload(&gpu, idx, vdata.len())?)?)
             }
-        }
+            _ => None,
+        };
+        Ok((train, val))
+    }
+
+    fn not_resident(&self, which: &str) -> Error {
+        Error::Config(format!(
+            "the {which} data does not fit on {} at once (a buffer over its {}-byte storage binding \
+             limit, or out of memory); data parallel keeps every replica's rows resident and cannot \
+             stream them: train on one device, which streams a data set this large in chunks, or on \
+             the CPU",
+            self.gpu.report.label(),
+            self.gpu.device.limits().max_storage_buffer_binding_size
+        ))
     }
 
     /// Number of sources registered so far.
