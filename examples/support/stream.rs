@@ -67,7 +67,9 @@ pub fn bench_stream(gpu: &Gpu, mnist: &Mnist, args: &crate::Args) -> Result<(), 
                 let (r, a) = fit(gpu, data, batch, epochs)?;
                 let (s, b) = fit(&streaming, data, batch, epochs)?;
                 if a.iter().zip(&b).any(|(x, y)| x.to_bits() != y.to_bits()) {
-                    return Err(Error::Config(format!("{form} b{batch}: streamed weights differ from resident")));
+                    return Err(Error::Config(format!(
+                        "{form} b{batch}: streamed weights differ from resident"
+                    )));
                 }
                 ratios.push(crate::median(s.clone()) / crate::median(r.clone()));
                 resident.extend(r);

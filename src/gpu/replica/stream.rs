@@ -166,16 +166,13 @@ impl Replica {
                 plans.full[slot].map_or(Vec::new(), |p| (0..full).map(|s| (p, s)).collect());
             launches.extend(plans.tail.filter(|_| c + 1 == pieces.len()).map(|p| (p, 0)));
             let schedule = (kind == PassKind::Train).then_some(first);
-            let (sent, gathered) = std::thread::scope(|scope| {
-                let gather = pieces.get(c + 1).map(|next| scope.spawn(|| data.subset(next)));
-                let sent = self.encode_launches(&launches, schedule, &mut flight, &mut *hook);
-                (sent, gather.map(|g| g.join()))
+            let (sent, gathered) = gather_beside(data, pieces.get(c + 1).copied(), || {
+                self.encode_launches(&launches, schedule, &mut flight, &mut *hook)
             });
             sent?;
             last_read[slot] = flight.last.clone();
             if let Some(gathered) = gathered {
-                let chunk = gathered
-                    .map_err(|_| Error::Data("the thread gathering a chunk of rows panicked".into()))??;
+                let chunk = gathered?;
                 if let Some(index) = last_read[1 - slot].take() {
                     self.gpu.wait_for(index)?;
                 }
@@ -219,6 +216,29 @@ impl Replica {
     fn write_chunk(&self, slot: SourceId, chunk: &Dataset) -> Result<()> {
         self.sources[slot.0].data.write_rows(&self.gpu, chunk)
     }
+}
+
+/// Runs `work` while a helper thread gathers rows `next` of `data` (in that order) for the
+/// next chunk; without a thread to be had, gathers them after `work`.
+fn gather_beside<T>(
+    data: &Dataset,
+    next: Option<&[u32]>,
+    work: impl FnOnce() -> T,
+) -> (T, Option<Result<Dataset>>) {
+    let Some(next) = next else { return (work(), None) };
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("wgtrain chunk gather".into())
+            .spawn_scoped(scope, || data.subset(next));
+        let done = work();
+        let gathered = match helper {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Data("the thread gathering a chunk of rows panicked".into()))),
+            Err(_) => data.subset(next),
+        };
+        (done, Some(gathered))
+    })
 }
 
 /// The plans a streamed pass launches.
