@@ -39,16 +39,19 @@ fn values(rows: usize, width: usize, targets: impl FnOnce(&[f32]) -> Targets) ->
 /// and the bits of a final evaluation's sums.
 type Outcome = (Vec<u32>, Vec<Vec<u64>>, Vec<u64>);
 
-/// Two epochs over `data` (the first `train` rows of a fixed shuffle train, the rest
-/// validate) and an evaluation of all of it; streamed in chunks of `chunk_bytes` when given.
-fn run(
-    gpu: &Gpu,
-    data: &Dataset,
-    spec: &Network,
-    loss: Loss,
+/// How a case trains: batch rows, validation rows a data set of their own (else a split of
+/// the training set), and the bytes of a chunk when streamed.
+#[derive(Clone, Copy)]
+struct Setup {
     batch: usize,
+    separate_val: bool,
     chunk_bytes: Option<u64>,
-) -> Outcome {
+}
+
+/// Two epochs over `data` (the first 4/5 of a fixed shuffle train, the rest validate) and an
+/// evaluation of all of it; streamed in chunks of `chunk_bytes` when given.
+fn run(gpu: &Gpu, data: &Dataset, spec: &Network, loss: Loss, setup: Setup) -> Outcome {
+    let Setup { batch, separate_val, chunk_bytes } = setup;
     let eval_batch = 24;
     let params = spec.layout().init(Init::He, 3);
     let mut ex =
@@ -61,7 +64,8 @@ fn run(
     let mut all: Vec<u32> = (0..data.len() as u32).collect();
     rng.shuffle(&mut all);
     let (train, val) = all.split_at(data.len() * 4 / 5);
-    let val = ValSource::Split(val);
+    let val_set = data.subset(val).expect("validation rows");
+    let val = if separate_val { ValSource::Data(&val_set) } else { ValSource::Split(val) };
     ex.prepare(data, train, &val).expect("prepare");
     // Resident: a training and a validation source; streamed: two slots for each.
     let sources = ex.replica_mut().source_count();
@@ -88,7 +92,8 @@ fn run(
 
 /// Each row: data, network, loss, batch, rows per chunk slot, and why. The slots hold a few
 /// launches, so that chunks end mid-epoch, the last chunk is short and ends in a partial batch,
-/// and the validation rows take several chunks too.
+/// and the validation rows take several chunks too. Each row runs with the validation rows as
+/// a split of the training set and as a data set of their own.
 #[test]
 fn streamed_training_gives_the_resident_bits() {
     let gpu = open_gpus(1).remove(0);
@@ -138,11 +143,15 @@ fn streamed_training_gives_the_resident_bits() {
         let widest = DeviceDataset::row_bytes(&data).into_iter().max().unwrap_or(4);
         let bytes = widest * slot_rows as u64;
         assert!(bytes < STREAM_CHUNK_BYTES, "{why}: a forced chunk is smaller than the default");
-        let resident = run(&gpu, &data, &spec, loss, batch, None);
-        let streamed = run(&gpu, &data, &spec, loss, batch, Some(bytes));
-        assert_eq!(resident.1, streamed.1, "{why}: the epochs' sums differ");
-        assert_eq!(resident.2, streamed.2, "{why}: the evaluations differ");
-        let differ = resident.0.iter().zip(&streamed.0).filter(|(a, b)| a != b).count();
-        assert_eq!(differ, 0, "{why}: {differ} of {} weights differ", resident.0.len());
+        for separate_val in [false, true] {
+            let setup = Setup { batch, separate_val, chunk_bytes: None };
+            let resident = run(&gpu, &data, &spec, loss, setup);
+            let streamed = run(&gpu, &data, &spec, loss, Setup { chunk_bytes: Some(bytes), ..setup });
+            let why = format!("{why}, validation set of its own: {separate_val}");
+            assert_eq!(resident.1, streamed.1, "{why}: the epochs' sums differ");
+            assert_eq!(resident.2, streamed.2, "{why}: the evaluations differ");
+            let differ = resident.0.iter().zip(&streamed.0).filter(|(a, b)| a != b).count();
+            assert_eq!(differ, 0, "{why}: {differ} of {} weights differ", resident.0.len());
+        }
     }
 }
