@@ -85,9 +85,8 @@ impl Replica {
             .unwrap_or(STREAM_CHUNK_BYTES)
             .min(limits.max_storage_buffer_binding_size)
             .min(limits.max_buffer_size);
-        let widest = DeviceDataset::row_bytes(data).into_iter().max().unwrap_or(4).max(1);
-        let capacity =
-            usize::try_from(budget / widest).unwrap_or(usize::MAX).max(self.work.rows).min(visited).max(1);
+        let widest = DeviceDataset::row_bytes(data).into_iter().max().unwrap_or(4);
+        let capacity = slot_rows(budget, widest, self.work.rows, visited);
         let identity: Vec<u32> = (0..capacity as u32).collect();
         let mut slots = [SourceId(0); 2];
         for slot in &mut slots {
@@ -150,10 +149,7 @@ impl Replica {
                 stream.capacity
             )));
         }
-        // Whole launches per chunk, so that each launch reads the rows it reads when resident.
-        let chunk_rows =
-            if stream.capacity >= launch { stream.capacity / launch * launch } else { stream.capacity };
-        let pieces: Vec<&[u32]> = rows.chunks(chunk_rows).collect();
+        let pieces: Vec<&[u32]> = rows.chunks(chunk_rows(stream.capacity, launch)).collect();
         let plans = self.chunk_plans(stream, &pieces, launch, kind)?;
         let mut flight = InFlight::default();
         let mut last_read: [Option<wgpu::SubmissionIndex>; 2] = [None, None];
@@ -218,6 +214,25 @@ impl Replica {
     }
 }
 
+/// Rows of a chunk slot: as many as `budget` bytes hold in the slot's widest buffer
+/// (`widest` bytes a row), but at least `launch_rows` (one launch of any pass) and at most
+/// the `visited` rows of the pass, which need no more.
+fn slot_rows(budget: u64, widest: u64, launch_rows: usize, visited: usize) -> usize {
+    let fit = usize::try_from(budget / widest.max(1)).unwrap_or(usize::MAX);
+    fit.max(launch_rows).min(visited).max(1)
+}
+
+/// Rows of each chunk of a pass in launches of `launch` rows through slots of `capacity`:
+/// whole launches, so that every launch reads the rows it reads when resident; all of a
+/// pass shorter than one launch.
+fn chunk_rows(capacity: usize, launch: usize) -> usize {
+    if capacity >= launch {
+        capacity / launch * launch
+    } else {
+        capacity
+    }
+}
+
 /// Runs `work` while a helper thread gathers rows `next` of `data` (in that order) for the
 /// next chunk; without a thread to be had, gathers them after `work`.
 fn gather_beside<T>(
@@ -247,4 +262,34 @@ struct ChunkPlans {
     full: [Option<usize>; 2],
     /// The last chunk's partial launch.
     tail: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chunk_rows, slot_rows};
+
+    #[test]
+    fn slots_and_chunks_are_sized_in_whole_launches() {
+        // (budget, widest, launch rows, visited) -> slot rows, and why.
+        let slots: [(u64, u64, usize, usize, usize, &str); 5] = [
+            (64 << 20, 4400, 1000, 33_000, 15_252, "the budget over the widest buffer's row"),
+            (1000, 400, 24, 33_000, 24, "never below one launch of the workspace's rows"),
+            (64 << 20, 4400, 1000, 500, 500, "never above the rows the pass visits"),
+            (0, 0, 0, 0, 1, "degenerate inputs still give one row"),
+            (u64::MAX, 1, 1, usize::MAX, usize::MAX, "a huge budget saturates"),
+        ];
+        for (budget, widest, launch, visited, want, why) in slots {
+            assert_eq!(slot_rows(budget, widest, launch, visited), want, "{why}");
+        }
+        // (capacity, launch) -> chunk rows, and why.
+        let chunks: [(usize, usize, usize, &str); 4] = [
+            (15_252, 128, 15_232, "119 whole batches of 128"),
+            (40, 18, 36, "two whole batches, not 40 rows"),
+            (24, 24, 24, "exactly one launch"),
+            (10, 24, 10, "a pass shorter than a launch is one partial launch"),
+        ];
+        for (capacity, launch, want, why) in chunks {
+            assert_eq!(chunk_rows(capacity, launch), want, "{why}");
+        }
+    }
 }
