@@ -8,6 +8,7 @@
 //!     cargo run --release --example bench -- --only train --batches 128 --adapter vulkan
 //!     mpirun -np 2 target/release/examples/bench --only mpi --json   # built with --features mpi
 //!     cargo run --release --example bench -- --only first # cold and warm first epochs
+//!     cargo run --release --example bench -- --only stream --adapter vulkan  # streamed vs resident
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,7 +41,8 @@ struct Args {
     /// Epochs per training measurement (the first is reported apart).
     #[arg(long, default_value_t = 3)]
     epochs: usize,
-    /// Sections to run, comma separated: matmul, step, train, parallel, first; or mpi alone,
+    /// Sections to run, comma separated: matmul, step, train, parallel, first, stream (not in
+    /// the default: streamed against resident data, support/stream.rs); or mpi alone,
     /// under mpirun (built with --features mpi): data parallel across the job's processes.
     #[arg(long, default_value = "matmul,step,train,parallel,first", value_delimiter = ',')]
     only: Vec<String>,
@@ -315,6 +317,8 @@ fn bench_parallel(selection: &AdapterSelection, mnist: &Mnist, args: &Args) -> R
 
 #[path = "support/distributed.rs"]
 mod distributed;
+#[path = "support/stream.rs"]
+mod stream;
 
 /// Data parallel across the processes of an MPI job: full-MNIST epochs at global batch 128,
 /// one replica per process, and where a step's time goes (averages over every step, the
@@ -496,7 +500,8 @@ fn main() {
             eprintln!("cpu: {e}");
         }
     }
-    if !(args.wants("step") || args.wants("train") || args.wants("parallel") || args.wants("first")) {
+    let needs_mnist = ["step", "train", "parallel", "first", "stream"];
+    if !needs_mnist.iter().any(|s| args.wants(s)) {
         return;
     }
     let mnist = match default_mnist_dir().and_then(load_mnist) {
@@ -523,6 +528,13 @@ fn main() {
         }
         if let Err(e) = bench_train(Backend::Cpu, ("cpu", "cpu", "cpu"), &mnist, &args) {
             eprintln!("cpu: {e}");
+        }
+    }
+    if args.wants("stream") {
+        for gpu in &gpus {
+            if let Err(e) = stream::bench_stream(gpu, &mnist, &args) {
+                eprintln!("{}: {e}", gpu.report.label());
+            }
         }
     }
     if args.wants("first") {

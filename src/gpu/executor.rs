@@ -1,20 +1,20 @@
 //! The model on one wgpu device as an [`Executor`]: a [`Replica`] with the training (and
-//! validation) rows resident, whole epochs submitted without waiting, and the epoch's sums read
-//! back once at its end.
+//! validation) rows resident, or streamed in chunks when they are too large to be, whole
+//! epochs submitted without waiting, and the epoch's sums read back once at its end.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
 use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
-use super::replica::{Replica, SourceId};
+use super::replica::{Replica, Rows};
 use super::Gpu;
 
 /// One replica on one device.
 pub(crate) struct DeviceExecutor {
     replica: Replica,
-    train: Option<SourceId>,
-    val: Option<SourceId>,
+    train: Option<Rows>,
+    val: Option<Rows>,
 }
 
 impl DeviceExecutor {
@@ -30,6 +30,12 @@ impl DeviceExecutor {
         replica.set_loss(loss)?;
         Ok(DeviceExecutor { replica, train: None, val: None })
     }
+
+    /// The replica, for tests that force streaming.
+    #[cfg(test)]
+    pub(crate) fn replica_mut(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
 }
 
 impl Executor for DeviceExecutor {
@@ -41,10 +47,11 @@ impl Executor for DeviceExecutor {
         self.replica.dispatches_per_step()
     }
 
-    /// Uploads the training rows `train_idx` of `data` and the validation rows, once per fit.
+    /// Uploads the training rows `train_idx` of `data` and the validation rows, once per fit
+    /// (or prepares their streams).
     fn prepare(&mut self, data: &Dataset, train_idx: &[u32], val: &ValSource<'_>) -> Result<()> {
         let mut all = Vec::new();
-        let (train, val) = self.replica.load_sources(data, train_idx, val.rows(data, &mut all))?;
+        let (train, val) = self.replica.load_rows(data, train_idx, val.rows(data, &mut all))?;
         self.train = Some(train);
         self.val = val;
         Ok(())
@@ -52,21 +59,25 @@ impl Executor for DeviceExecutor {
 
     fn run_epoch(
         &mut self,
-        _data: &Dataset,
-        _val: &ValSource<'_>,
+        data: &Dataset,
+        val: &ValSource<'_>,
         plan: &EpochPlan<'_>,
         hook: StepHook<'_>,
     ) -> Result<EpochSums> {
         let train = self.train.ok_or_else(|| Error::Config("fit has not uploaded its data".into()))?;
         let r = &mut self.replica;
-        r.set_order(train, plan.order)?;
         r.clear_metrics();
-        let steps = r.submit_epoch(train, plan.batch, plan.first_step, hook)?;
-        if let Some(val) = self.val {
-            r.submit_eval(val, plan.eval_batch)?;
-        }
+        let steps = r.submit_train_rows(train, data, plan.order, plan.batch, plan.first_step, hook)?;
+        let mut all = Vec::new();
+        let val_rows = match (self.val, val.rows(data, &mut all)) {
+            (Some(rows), Some((vdata, idx))) => {
+                r.submit_eval_rows(rows, vdata, idx, plan.eval_batch)?;
+                Some(idx.len())
+            }
+            _ => None,
+        };
         let sums = r.read_metrics()?;
-        let val = self.val.map(|v| PassSums { rows: r.source_len(v), ..sums.eval });
+        let val = val_rows.map(|rows| PassSums { rows, ..sums.eval });
         Ok(EpochSums { train: PassSums { rows: plan.order.len(), ..sums.train }, val, steps })
     }
 

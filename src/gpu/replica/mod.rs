@@ -8,7 +8,8 @@
 //!
 //! The concerns live in files of their own: `sources` (the rows a pass reads), `workspace`
 //! (activation buffers), `record` (the graph recorded as dispatches), `submit` (epochs and
-//! evaluations sent to the queue), `data_parallel` (the two halves of a mirrored step) and
+//! evaluations sent to the queue), `stream` (data sets too large to be resident, streamed
+//! through the device in chunks), `data_parallel` (the two halves of a mirrored step) and
 //! `profile` (where a step's time goes). This file holds the buffers and their state.
 
 mod data_parallel;
@@ -17,17 +18,21 @@ mod loss;
 mod profile;
 mod record;
 mod sources;
+mod stream;
 mod submit;
 mod workspace;
 
 #[cfg(test)]
 mod dropout_tests;
 #[cfg(test)]
+mod stream_tests;
+#[cfg(test)]
 mod tests;
 
 pub use profile::{KernelTimer, StepProfile};
 pub(crate) use record::PassKind;
 pub use sources::{Source, SourceId};
+pub(crate) use stream::Rows;
 
 use crate::error::{Error, Result};
 use crate::exec::{ExecutorState, PassSums};
@@ -93,6 +98,9 @@ pub struct Replica {
     plans: Vec<Plan>,
     /// The optimizer dispatch on its own, for data-parallel steps.
     update: Option<Dispatch>,
+    /// Tests: stream every data set in chunks of at most this many bytes per buffer, even
+    /// one that fits the device (`stream.rs`).
+    stream_chunk_bytes: Option<u64>,
 }
 
 pub(super) fn uniform_buffer(gpu: &Gpu, label: &str, size: u64) -> Result<wgpu::Buffer> {
@@ -152,6 +160,7 @@ impl Replica {
             sources: Vec::new(),
             plans: Vec::new(),
             update: None,
+            stream_chunk_bytes: None,
             spec: spec.clone(),
             layout,
             optimizer,
@@ -183,6 +192,13 @@ impl Replica {
         self.optimizer = self.optimizer.with_lr(lr);
         self.lr_schedule = schedule;
         Ok(())
+    }
+
+    /// Streams every data set loaded from now on in chunks of at most `bytes` per buffer, as
+    /// a set too large for the device is (tests: streamed and resident runs compared).
+    #[cfg(test)]
+    pub(crate) fn force_streaming(&mut self, bytes: u64) {
+        self.stream_chunk_bytes = Some(bytes);
     }
 
     /// The first float of the training (`train`) or evaluation metrics slot.

@@ -1,8 +1,11 @@
 //! The rows a replica's passes read: data sets resident on its device and an index order
-//! over each, registered once and named by a [`SourceId`].
+//! over each, registered once and named by a [`SourceId`]; or, for a set too large to be
+//! resident, a stream of chunks through two slot sources (`stream.rs`). [`Rows`] names either.
 
 use std::sync::Arc;
 
+use super::stream::Rows;
+use super::submit::ChunkHook;
 use super::Replica;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -35,7 +38,29 @@ impl Replica {
 
     /// Replaces every source with the training rows `train_idx` of `data` and, when given,
     /// the validation rows of a validation set (uploaded once, or shared with `data` when it
-    /// is the same dataset). Returns the training and validation source ids.
+    /// is the same dataset). A set too large to be resident is streamed instead
+    /// (`stream.rs`). Returns the training and validation rows.
+    pub(crate) fn load_rows(
+        &mut self,
+        data: &Dataset,
+        train_idx: &[u32],
+        val: Option<(&Dataset, &[u32])>,
+    ) -> Result<(Rows, Option<Rows>)> {
+        self.truncate_sources(0);
+        let resident = self.try_resident(data)?;
+        let train = self.rows_over(resident.as_ref(), data, train_idx)?;
+        let val = match val {
+            Some((vdata, idx)) if !idx.is_empty() => {
+                let vres = if std::ptr::eq(vdata, data) { resident } else { self.try_resident(vdata)? };
+                Some(self.rows_over(vres.as_ref(), vdata, idx)?)
+            }
+            _ => None,
+        };
+        Ok((train, val))
+    }
+
+    /// [`Replica::load_rows`] for data parallel, whose steps read resident rows only: a set
+    /// that would have to be streamed is an [`Error::Config`] saying what to do.
     pub fn load_sources(
         &mut self,
         data: &Dataset,
@@ -44,7 +69,7 @@ impl Replica {
     ) -> Result<(SourceId, Option<SourceId>)> {
         self.truncate_sources(0);
         let gpu = self.gpu.clone();
-        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
+        let resident = self.try_resident(data)?.ok_or_else(|| self.not_resident("training"))?;
         let train =
             self.add_source(Arc::clone(&resident), DeviceIndices::upload(&gpu, train_idx, data.len())?)?;
         let val = match val {
@@ -52,13 +77,24 @@ impl Replica {
                 let vres = if std::ptr::eq(vdata, data) {
                     resident
                 } else {
-                    Arc::new(DeviceDataset::upload(&gpu, vdata)?)
+                    self.try_resident(vdata)?.ok_or_else(|| self.not_resident("validation"))?
                 };
                 Some(self.add_source(vres, DeviceIndices::upload(&gpu, idx, vdata.len())?)?)
             }
             _ => None,
         };
         Ok((train, val))
+    }
+
+    fn not_resident(&self, which: &str) -> Error {
+        Error::Config(format!(
+            "the {which} data does not fit on {} at once (a buffer over its {}-byte storage binding \
+             limit, or out of memory); data parallel keeps every replica's rows resident and cannot \
+             stream them: train on one device, which streams a data set this large in chunks, or on \
+             the CPU",
+            self.gpu.report.label(),
+            self.gpu.device.limits().max_storage_buffer_binding_size
+        ))
     }
 
     /// Number of sources registered so far.
@@ -87,18 +123,54 @@ impl Replica {
         s.indices.rewrite(&self.gpu, order)
     }
 
-    /// Loss and correct sums of the current weights over all of `data`, uploaded for this
-    /// call and released after it.
+    /// Loss and correct sums of the current weights over all of `data`, uploaded (or
+    /// streamed) for this call and released after it.
     pub(crate) fn evaluate_dataset(&mut self, data: &Dataset, eval_batch: usize) -> Result<PassSums> {
-        let gpu = self.gpu.clone();
         let keep = self.source_count();
-        let resident = Arc::new(DeviceDataset::upload(&gpu, data)?);
         let all: Vec<u32> = (0..data.len() as u32).collect();
-        let id = self.add_source(resident, DeviceIndices::upload(&gpu, &all, data.len())?)?;
-        self.clear_metrics();
-        let result = self.submit_eval(id, eval_batch).and_then(|()| self.read_metrics());
+        let result = self.try_resident(data).and_then(|resident| {
+            let rows = self.rows_over(resident.as_ref(), data, &all)?;
+            self.clear_metrics();
+            self.submit_eval_rows(rows, data, &all, eval_batch)?;
+            self.read_metrics()
+        });
         // The evaluation set lives on the device for this call only.
         self.truncate_sources(keep);
         Ok(PassSums { rows: data.len(), ..result?.eval })
+    }
+
+    /// One epoch of training over `order` (rows of `data`) from `rows`, resident or streamed.
+    /// Returns the steps taken; no wait but a streamed pass's one per chunk.
+    pub(crate) fn submit_train_rows(
+        &mut self,
+        rows: Rows,
+        data: &Dataset,
+        order: &[u32],
+        batch: usize,
+        first_step: u64,
+        hook: ChunkHook<'_>,
+    ) -> Result<usize> {
+        match rows {
+            Rows::Resident(id) => {
+                self.set_order(id, order)?;
+                self.submit_epoch(id, batch, first_step, hook)
+            }
+            Rows::Streamed(s) => self.submit_epoch_streamed(s, data, order, batch, first_step, hook),
+        }
+    }
+
+    /// An evaluation over `rows`: resident ones in their uploaded order, streamed ones as
+    /// rows `idx` of `data`.
+    pub(crate) fn submit_eval_rows(
+        &mut self,
+        rows: Rows,
+        data: &Dataset,
+        idx: &[u32],
+        chunk: usize,
+    ) -> Result<()> {
+        match rows {
+            Rows::Resident(id) => self.submit_eval(id, chunk),
+            Rows::Streamed(s) => self.submit_eval_streamed(s, data, idx, chunk),
+        }
     }
 }

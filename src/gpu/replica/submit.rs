@@ -19,6 +19,15 @@ const MAX_IN_FLIGHT: usize = 3;
 /// (a cancellation) stops further submissions.
 pub type ChunkHook<'a> = &'a mut dyn FnMut(usize) -> Result<()>;
 
+/// The submissions of one pass still in flight, the launches known complete, and the last
+/// submission: kept across the chunks of a streamed pass so that its bound holds over them.
+#[derive(Default)]
+pub(super) struct InFlight {
+    queue: std::collections::VecDeque<(wgpu::SubmissionIndex, usize)>,
+    done: usize,
+    pub(super) last: Option<wgpu::SubmissionIndex>,
+}
+
 impl Replica {
     /// Writes the optimizer scalars for steps `first_step + 1 ..= first_step + count`.
     pub(super) fn write_schedule(&mut self, first_step: u64, count: usize) -> Result<()> {
@@ -64,7 +73,7 @@ impl Replica {
                 self.plan(source, tail, PassKind::Train, tail, &[GatherStep::new(full * batch, t(full), 0)])?;
             launches.push((p, 0));
         }
-        self.encode_launches(&launches, true, hook)?;
+        self.encode_launches(&launches, Some(0), &mut InFlight::default(), hook)?;
         Ok(steps)
     }
 
@@ -88,7 +97,7 @@ impl Replica {
             (0..count).map(|s| GatherStep::new(0, first_step + s as u64 + 1, 0)).collect();
         let p = self.plan(source, batch, PassKind::Train, batch, &starts)?;
         let launches: Vec<(usize, usize)> = (0..count).map(|s| (p, s)).collect();
-        self.encode_launches(&launches, true, &mut |_| Ok(()))
+        self.encode_launches(&launches, Some(0), &mut InFlight::default(), &mut |_| Ok(()))
     }
 
     /// Submits a forward pass over all of `source` in chunks of `chunk` rows, accumulating
@@ -108,21 +117,27 @@ impl Replica {
             let p = self.plan(source, tail, PassKind::Eval, tail, &[GatherStep::new(full * chunk, 0, 0)])?;
             launches.push((p, 0));
         }
-        self.encode_launches(&launches, false, &mut |_| Ok(()))
+        self.encode_launches(&launches, None, &mut InFlight::default(), &mut |_| Ok(()))
     }
 
     /// Encodes launches `(plan, index into its starts)`, [`STEPS_PER_SUBMIT`] per submission,
-    /// at most [`MAX_IN_FLIGHT`] submissions ahead of the device.
-    fn encode_launches(&self, launches: &[(usize, usize)], train: bool, hook: ChunkHook<'_>) -> Result<()> {
-        let mut in_flight = std::collections::VecDeque::new();
-        let mut done = 0;
+    /// at most [`MAX_IN_FLIGHT`] submissions ahead of the device (counted in `flight`, which a
+    /// streamed pass keeps across its chunks). `schedule`: the optimizer-schedule index of the
+    /// first launch, for training; `None` for evaluation.
+    pub(super) fn encode_launches(
+        &self,
+        launches: &[(usize, usize)],
+        schedule: Option<usize>,
+        flight: &mut InFlight,
+        hook: ChunkHook<'_>,
+    ) -> Result<()> {
         for (chunk_no, chunk) in launches.chunks(STEPS_PER_SUBMIT).enumerate() {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
             for (i, &(p, s)) in chunk.iter().enumerate() {
                 let plan = &self.plans[p];
                 enc.copy_buffer_to_buffer(&plan.starts, (s * 16) as u64, &self.gather_step, 0, 16);
-                if train {
-                    let step = chunk_no * STEPS_PER_SUBMIT + i;
+                if let Some(first) = schedule {
+                    let step = first + chunk_no * STEPS_PER_SUBMIT + i;
                     enc.copy_buffer_to_buffer(
                         &self.optim_schedule,
                         (step * 32) as u64,
@@ -136,16 +151,18 @@ impl Replica {
                     d.encode(&mut pass);
                 }
             }
-            in_flight.push_back((self.gpu.queue.submit([enc.finish()]), chunk.len()));
-            if in_flight.len() > MAX_IN_FLIGHT {
-                if let Some((index, n)) = in_flight.pop_front() {
+            let index = self.gpu.queue.submit([enc.finish()]);
+            flight.last = Some(index.clone());
+            flight.queue.push_back((index, chunk.len()));
+            if flight.queue.len() > MAX_IN_FLIGHT {
+                if let Some((index, n)) = flight.queue.pop_front() {
                     self.gpu.wait_for(index)?;
-                    done += n;
+                    flight.done += n;
                 }
             }
             // Cheap: reads flags set by wgpu's callbacks, never waits.
             self.gpu.check()?;
-            hook(done)?;
+            hook(flight.done)?;
         }
         Ok(())
     }
