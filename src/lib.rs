@@ -70,7 +70,7 @@ pub mod train;
 pub use callbacks::early_stopping::{Decision, EarlyStopping, Mode, Monitor, StopReason};
 pub use callbacks::history::{EpochRecord, History};
 pub use callbacks::metrics::EpochMetrics;
-pub use checkpoint::{Model, Prediction, TrainingState};
+pub use checkpoint::{Model, Prediction, Preprocessing, TablePrediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
 pub use gpu::TuningCache;
