@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on a CSV file and save it.
-    Fit(fit::FitArgs),
+    Fit(Box<fit::FitArgs>),
     /// Measure a saved model on a CSV file that has the target column.
     Evaluate(evaluate::EvaluateArgs),
     /// Write a saved model's predictions for the rows of a CSV file.
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Fit(args) => fit::run(args),
+        Command::Fit(args) => fit::run(*args),
         Command::Evaluate(args) => evaluate::run(args),
         Command::Predict(args) => predict::run(args),
     };
