@@ -39,7 +39,7 @@ pub struct FitArgs {
     /// Leave out rows with a missing cell (NA, empty, ...) instead of failing.
     #[arg(long)]
     drop_missing: bool,
-    /// Hidden layer widths, comma separated (ReLU); `--hidden ''` for none.
+    /// Hidden layer widths, comma separated (ReLU).
     #[arg(long, value_delimiter = ',', default_value = "64,64")]
     hidden: Vec<usize>,
     /// Maximum number of epochs.
@@ -201,9 +201,17 @@ fn train_with_progress(
         }
     })?;
     progress.finish();
-    match &report.stop_message {
-        Some(m) => println!("stopped early: {m}"),
-        None => println!("ran all {} epochs", report.epochs_run),
+    match (&report.stop_message, report.stopped_epoch) {
+        // The library's sentence quotes the monitored value in model units, which for a
+        // standardized target are not the target's: say it without the value then.
+        (Some(_), Some(stopped)) if prep.target.is_some() => println!(
+            "stopped early after epoch {}: {} stopped improving (best at epoch {})",
+            stopped + 1,
+            trainer_monitor(trainer),
+            report.best_epoch.map_or("-".into(), |e| (e + 1).to_string())
+        ),
+        (Some(m), _) => println!("stopped early: {m}"),
+        (None, _) => println!("ran all {} epochs", report.epochs_run),
     }
     if let Some(e) = report.restored_epoch {
         println!("restored the weights of epoch {} (best {})", e + 1, trainer_monitor(trainer));

@@ -46,6 +46,11 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `wgtrain` alone: the help, as a usage error.
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         Err(e) => {
             // clap's first line names the flag; its usage block would make the error several.
             let text = e.render().to_string();
