@@ -326,3 +326,45 @@ fn the_same_seed_writes_the_same_model_bytes() {
     let parsed = safetensors::SafeTensors::deserialize(&a).expect("the safetensors crate reads it");
     assert_eq!(parsed.names().len(), 6, "three dense layers, weight and bias each");
 }
+
+#[test]
+fn validation_data_replaces_the_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, summary) = (path(dir.path(), "g.safetensors"), path(dir.path(), "fit.json"));
+    let data = shipped("digits.csv");
+    let stdout = ok(&[
+        "fit",
+        "--data",
+        &data,
+        "--target",
+        "digit",
+        "--validation-data",
+        &data,
+        "--adapter",
+        "cpu",
+        "--epochs",
+        "2",
+        "--save",
+        &model,
+        "--summary-json",
+        &summary,
+    ]);
+    assert!(stdout.contains("1797 training rows, 1797 validation rows"), "{stdout}");
+    let fit = read_json(Path::new(&summary));
+    assert_eq!(number(&fit, "samples"), 1797.0, "every row trains: {fit}");
+    assert!(fit["val_accuracy"].is_number(), "{fit}");
+}
+
+#[test]
+fn a_model_without_a_table_encoding_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(dir.path(), "mnist.safetensors");
+    let spec = wgtrain::Network::classifier(&[64, 10], wgtrain::Activation::Relu);
+    let params = spec.layout().init(wgtrain::Init::He, 0);
+    wgtrain::checkpoint::save_model(Path::new(&model), &spec, &params).unwrap();
+    let data = shipped("digits.csv");
+    let line = fails(&["evaluate", "--model", &model, "--data", &data]);
+    assert!(line.contains("mnist.safetensors") && line.contains("no table encoding"), "{line}");
+    let line = fails(&["predict", "--model", &model, "--data", &data, "--out", &path(dir.path(), "p.csv")]);
+    assert!(line.contains("without its table encoding"), "{line}");
+}
