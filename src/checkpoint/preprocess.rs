@@ -57,8 +57,8 @@ impl Preprocessing {
         }
         check_standardizer("feature", self.features.as_ref(), schema.width())?;
         check_standardizer("target", self.target.as_ref(), schema.outputs())?;
-        if self.target.is_some() && loss != Loss::MeanSquaredError {
-            return Err(Error::Data("only a regression target can be standardized".into()));
+        if self.target.is_some() && schema.target_kind() != TargetKind::Values {
+            return Err(Error::Data("only a values (regression) target can be standardized".into()));
         }
         Ok(())
     }
@@ -91,12 +91,13 @@ impl Preprocessing {
         }
     }
 
-    /// Regression metrics measured in model units, in the target's units: `loss` (the mean
-    /// squared error) times std², `mae` and `rmse` (and their `val_` twins) times std; `r2`
-    /// is scale-free. Only a one-column target is standardized (several columns with
-    /// different scales would mix in the means), so one std applies; without a target
-    /// scaler the metrics are returned as they are.
-    pub fn metrics_in_target_units(&self, metrics: &EpochMetrics) -> EpochMetrics {
+    /// Regression metrics measured in model units, in the target's units: `mae` and `rmse`
+    /// (and their `val_` twins) times std, the mean squared error `loss` of
+    /// [`Loss::MeanSquaredError`] times std²; `r2` is scale-free. Only a one-column target is
+    /// standardized (several columns with different scales would mix in the means), so one
+    /// std applies. Without a target scaler the metrics are returned as they are; a loss
+    /// whose value does not scale with the target (another loss) is left as it is.
+    pub fn metrics_in_target_units(&self, loss: Loss, metrics: &EpochMetrics) -> EpochMetrics {
         let Some(std) = self.target.as_ref().and_then(|t| t.std.first().copied()) else {
             return metrics.clone();
         };
@@ -104,7 +105,7 @@ impl Preprocessing {
         for (name, value) in metrics.iter() {
             let base = name.strip_prefix(VAL_PREFIX).unwrap_or(name);
             let factor = match base {
-                "loss" => std * std,
+                "loss" if loss == Loss::MeanSquaredError => std * std,
                 "mae" | "rmse" => std,
                 _ => 1.0,
             };
@@ -135,4 +136,44 @@ fn check_standardizer(what: &str, scaler: Option<&Standardizer>, width: usize) -
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Column;
+
+    fn regression(target: Option<Standardizer>) -> Preprocessing {
+        let columns = vec![Column::Numeric { name: "x".into() }];
+        let schema = Schema::new(columns, vec!["y".into()], TargetKind::Values, vec![]).unwrap();
+        Preprocessing { schema, features: None, target }
+    }
+
+    #[test]
+    fn metrics_come_back_in_the_targets_units() {
+        let metrics = EpochMetrics::new()
+            .with("loss", 2.0)
+            .with("mae", 1.0)
+            .with("rmse", 1.5)
+            .with("r2", 0.5)
+            .with("val_loss", 4.0)
+            .with("val_mae", 2.0);
+        let scaled = regression(Some(Standardizer { mean: vec![100.0], std: vec![3.0] }));
+        let got = scaled.metrics_in_target_units(Loss::MeanSquaredError, &metrics);
+        // (name, expected, why); std 3 is exact in f32, so are the products.
+        let cases = [
+            ("loss", 18.0, "a squared error scales by std^2"),
+            ("mae", 3.0, "an absolute error by std"),
+            ("rmse", 4.5, "a root mean square by std"),
+            ("r2", 0.5, "R² is scale-free"),
+            ("val_loss", 36.0, "val_ twins too"),
+            ("val_mae", 6.0, "val_ twins too"),
+        ];
+        for (name, want, why) in cases {
+            assert_eq!(got.get(name), Some(want), "{name}: {why}");
+        }
+        let names: Vec<&str> = got.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["loss", "mae", "rmse", "r2", "val_loss", "val_mae"], "the order is kept");
+        assert_eq!(regression(None).metrics_in_target_units(Loss::MeanSquaredError, &metrics), metrics);
+    }
 }

@@ -43,7 +43,7 @@ pub fn run(args: EvaluateArgs) -> Result<(), Error> {
     };
     let mut trainer = Trainer::with_parameters(options, model.parameters())?;
     let evaluation = trainer.evaluate(&data)?;
-    let metrics = prep.metrics_in_target_units(&evaluation.metrics);
+    let metrics = prep.metrics_in_target_units(model.loss(), &evaluation.metrics);
     let shown: Vec<String> = metrics.iter().map(|(name, v)| format!("{name} {v:.4}")).collect();
     println!("{}: {} ({} rows)", args.data.display(), shown.join(" "), evaluation.samples);
     if let Some(path) = &args.summary_json {

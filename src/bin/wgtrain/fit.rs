@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{json, Map, Value};
 use wgtrain::data::{read_csv, validation_split, CsvOptions, Dataset, Standardizer, Table, Target};
 use wgtrain::{
-    Backend, EarlyStopping, Error, FitReport, History, Optimizer, Preprocessing, TrainEvent, Trainer,
+    Backend, EarlyStopping, Error, FitReport, History, Loss, Optimizer, Preprocessing, TrainEvent, Trainer,
     TrainerOptions, TuningCache,
 };
 
@@ -135,7 +135,7 @@ pub fn run(args: FitArgs) -> Result<(), Error> {
     let model = trainer.model()?.with_preprocessing(prep.clone())?;
     model.save(&args.save)?;
     println!("saved the model to {}", args.save.display());
-    let history = in_target_units(&report.history, &prep);
+    let history = in_target_units(&report.history, &prep, plan.loss);
     write_outputs(&args, plan, &report, &history, &devices, train.len())
 }
 
@@ -189,6 +189,7 @@ fn train_with_progress(
     val: Option<&Dataset>,
     prep: &Preprocessing,
 ) -> Result<FitReport, Error> {
+    let loss = trainer.options().loss;
     let progress = Progress::new();
     let report = trainer.fit(train, val, |event| match event {
         TrainEvent::Progress { epoch, steps_done, steps, samples_per_second } => {
@@ -196,7 +197,7 @@ fn train_with_progress(
         }
         TrainEvent::EpochEnd { record, decision } => {
             let mut shown = record.clone();
-            shown.metrics = prep.metrics_in_target_units(&record.metrics);
+            shown.metrics = prep.metrics_in_target_units(loss, &record.metrics);
             progress.epoch_end(&shown, *decision);
         }
     })?;
@@ -224,10 +225,10 @@ fn trainer_monitor(trainer: &Trainer) -> String {
 }
 
 /// The history with every metric in the target's units.
-fn in_target_units(history: &History, prep: &Preprocessing) -> History {
+fn in_target_units(history: &History, prep: &Preprocessing, loss: Loss) -> History {
     let mut out = history.clone();
     for record in &mut out.epochs {
-        record.metrics = prep.metrics_in_target_units(&record.metrics);
+        record.metrics = prep.metrics_in_target_units(loss, &record.metrics);
     }
     out
 }
