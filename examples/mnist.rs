@@ -5,6 +5,7 @@
 //!     cargo run --release --example mnist
 //!     cargo run --release --example mnist -- --adapter vulkan --epochs 5
 //!     cargo run --release --example mnist -- --checkpoint ckpt --resume --save model.safetensors
+//!     cargo run --release --example mnist -- --plot curves.svg
 //!     mpirun -np 2 cargo run --release --features mpi --example mnist -- --distributed mpi
 
 use std::path::PathBuf;
@@ -65,6 +66,9 @@ struct Args {
     /// Write the per-epoch history here (.csv or .json).
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Draw the per-epoch curves here (.svg), as `wgtrain fit --plot` does.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Write the full training state to this folder after every epoch.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -85,6 +89,8 @@ struct Args {
 
 #[path = "support/distributed.rs"]
 mod distributed;
+#[path = "../src/bin/wgtrain/plot.rs"]
+mod plot;
 
 fn main() {
     let args = Args::parse();
@@ -101,6 +107,9 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
     let primary = distributed::is_primary(group);
     if args.adapter == "local-rank" {
         args.adapter = distributed::local_rank_index(group)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::check_plot_path(path)?;
     }
     let mnist = load_mnist(find_mnist_dir(args.data.as_deref())?)?;
     let train = match args.train_samples {
@@ -249,6 +258,11 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
         } else {
             h.write_csv(path)?
         }
+    }
+    if let Some(path) = &args.plot {
+        let marks = plot::PlotMarks { best_epoch: report.best_epoch, stopped_epoch: report.stopped_epoch };
+        plot::plot_history(path, trainer.history(), &marks)?;
+        println!("drew the curves in {}", path.display());
     }
     if let Some(path) = &args.summary_json {
         let mut sorted = seconds.clone();

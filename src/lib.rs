@@ -71,7 +71,7 @@ pub use callbacks::early_stopping::{Decision, EarlyStopping, Mode, Monitor, Stop
 pub use callbacks::history::{EpochRecord, History};
 pub use callbacks::metrics::EpochMetrics;
 pub use callbacks::reduce_lr::ReduceLrOnPlateau;
-pub use checkpoint::{Model, Prediction, TrainingState};
+pub use checkpoint::{Model, Prediction, Preprocessing, TablePrediction, TrainingState};
 pub use error::{Error, Result};
 pub use exec::ParallelStats;
 pub use gpu::TuningCache;

@@ -2,7 +2,8 @@
 //!
 //! A model file holds `layers.{l}.weight: F32 [inputs, outputs]` and `layers.{l}.bias: F32
 //! [outputs]` with `__metadata__ = {"format": "wgtrain-mlp", "version": "1", "spec": <Network
-//! JSON>}`, so other tools (PyTorch, numpy) read it as plain tensors. A checkpoint,
+//! JSON>}` (and, for a model of a table, `"loss"` and `"preprocessing"`: [`Preprocessing`]),
+//! so other tools (PyTorch, numpy) read it as plain tensors. A checkpoint,
 //! `checkpoint.safetensors` in a folder, holds the flat buffers `params`, `m`, `v`, `best_params`
 //! (F32, 1-D, laid out as `spec.layout()`; `best_params` has length 0 when there is no snapshot)
 //! and the rest of [`TrainingState`] as JSON strings in the metadata (the learning-rate control
@@ -16,8 +17,11 @@
 //! until the bytes backing it have been seen. Every error names the file.
 //!
 //! Files are written atomically (`write_atomic`): a crash leaves the old file or the new one.
+//! The same contents always give the same bytes: `bytes` writes the header itself, metadata
+//! keys sorted.
 //!
-//! The code is split by concern: `model` (saved models), `state` (training checkpoints),
+//! The code is split by concern: `model` (saved models), `preprocess` (a table model's
+//! encoding), `rows` (predicting on a table), `predict` ([`Model`]), `state` (training checkpoints),
 //! `validate` (the untrusted-input checks both loaders share), `bytes` (encoding and bounded
 //! reading); files are written by `crate::atomic_file::write_atomic`.
 
@@ -33,11 +37,15 @@ use crate::spec::{LrSchedule, Optimizer};
 mod bytes;
 mod model;
 mod predict;
+mod preprocess;
+mod rows;
 mod state;
 mod validate;
 
-pub use model::{load_model, load_model_bytes, save_model};
+pub use model::{load_model, load_model_bytes, save_model, save_model_with};
 pub use predict::{Model, Prediction};
+pub use preprocess::Preprocessing;
+pub use rows::TablePrediction;
 pub use state::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
 
 /// Everything needed to continue training exactly where it stopped.

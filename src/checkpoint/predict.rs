@@ -1,15 +1,18 @@
-//! [`Model`]: trained weights with their spec, for inference in an application. Loads from
-//! and saves to safetensors; predicts on the CPU reference (no device needed, the same
-//! numbers on every machine), or hand the weights to a [`crate::Trainer`] to run on a GPU.
+//! [`Model`]: trained weights with their spec, loss and (for a model of a table) its
+//! [`Preprocessing`], for inference in an application. Loads from and saves to safetensors;
+//! predicts on the CPU reference (no device needed, the same numbers on every machine), or
+//! hand the weights to a [`crate::Trainer`] to run on a GPU. A classifier predicts class
+//! probabilities ([`Model::predict`]), a regression model values ([`Model::predict_values`]).
 
 use std::path::Path;
 
-use crate::checkpoint::{load_model, save_model};
+use super::model::{load_model_file, save_model_with};
+use super::preprocess::Preprocessing;
 use crate::cpu::CpuMlp;
 use crate::error::{Error, Result};
 use crate::spec::pixel_lut;
-use crate::spec::Network;
 use crate::spec::Optimizer;
+use crate::spec::{Loss, Network};
 
 /// Class probabilities and the most probable class of each row.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,15 +35,19 @@ impl Prediction {
     }
 }
 
-/// A trained MLP: its spec and flat parameters (`spec.layout()`).
+/// A trained MLP: its spec, flat parameters (`spec.layout()`), the loss it was trained with,
+/// and how a table's rows become its inputs (when it was trained on one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     spec: Network,
     params: Vec<f32>,
+    loss: Loss,
+    preprocessing: Option<Preprocessing>,
 }
 
 impl Model {
-    /// Checks that `params` fits `spec` and is finite.
+    /// Checks that `params` fits `spec` and is finite. The model is a softmax classifier of
+    /// arrays until told otherwise ([`Model::with_loss`], [`Model::with_preprocessing`]).
     pub fn new(spec: Network, params: Vec<f32>) -> Result<Self> {
         spec.validate()?;
         let len = spec.layout().len;
@@ -50,7 +57,21 @@ impl Model {
         if let Some(i) = params.iter().position(|p| !p.is_finite()) {
             return Err(Error::Data(format!("parameter {i} is not finite")));
         }
-        Ok(Model { spec, params })
+        Ok(Model { spec, params, loss: Loss::SoftmaxCrossEntropy, preprocessing: None })
+    }
+
+    /// The model with the loss it was trained with (which decides what it predicts).
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The model with the encoding of the table it was trained on, checked against its spec
+    /// and loss (set the loss first).
+    pub fn with_preprocessing(mut self, preprocessing: Preprocessing) -> Result<Self> {
+        preprocessing.check(&self.spec, self.loss)?;
+        self.preprocessing = Some(preprocessing);
+        Ok(self)
     }
 
     /// Builds a model from per-layer weights `W: [inputs, outputs]` row-major and biases.
@@ -82,15 +103,31 @@ impl Model {
         Model::new(spec, params)
     }
 
-    /// Loads a model saved by [`Model::save`] (or the demo's `--save`).
+    /// Loads a model saved by [`Model::save`] (or the demo's `--save`), with its loss and
+    /// preprocessing when the file has them.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let (spec, params) = load_model(path.as_ref())?;
-        Model::new(spec, params)
+        let file = load_model_file(path.as_ref())?;
+        let model = Model::new(file.spec, file.params)?.with_loss(file.loss);
+        match file.preprocessing {
+            Some(p) => model.with_preprocessing(p),
+            None => Ok(model),
+        }
     }
 
-    /// Saves as safetensors, atomically.
+    /// Saves as safetensors, atomically, with the loss and preprocessing; the same model
+    /// gives the same bytes.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        save_model(path.as_ref(), &self.spec, &self.params)
+        save_model_with(path.as_ref(), &self.spec, &self.params, self.loss, self.preprocessing.as_ref())
+    }
+
+    /// The loss the model was trained with.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// How a table's rows become this model's inputs; `None` for a model of arrays.
+    pub fn preprocessing(&self) -> Option<&Preprocessing> {
+        self.preprocessing.as_ref()
     }
 
     /// The layer sizes and activations the parameters belong to.
@@ -103,14 +140,42 @@ impl Model {
         &self.params
     }
 
-    /// Probabilities and labels for `x: [rows, inputs]`.
+    /// A classifier's probabilities and labels for `x: [rows, inputs]` (already scaled as
+    /// in training). [`Error::Config`] for a regression model: use [`Model::predict_values`].
     pub fn predict(&self, x: &[f32]) -> Result<Prediction> {
+        if self.loss != Loss::SoftmaxCrossEntropy {
+            return Err(Error::Config(format!(
+                "a model trained with {:?} predicts values, not class probabilities; use predict_values",
+                self.loss
+            )));
+        }
+        let probabilities = self.cpu(x)?.predict(x)?;
+        Ok(Prediction::from_probabilities(probabilities, self.spec.outputs()))
+    }
+
+    /// A regression model's predictions `[rows, outputs]` for `x: [rows, inputs]` (already
+    /// scaled as in training), in the target's units (a standardized target is brought back).
+    /// [`Error::Config`] for a classifier: use [`Model::predict`].
+    pub fn predict_values(&self, x: &[f32]) -> Result<Vec<f32>> {
+        if self.loss != Loss::MeanSquaredError {
+            return Err(Error::Config(format!(
+                "a model trained with {:?} predicts classes; use predict for its probabilities",
+                self.loss
+            )));
+        }
+        let mut values = self.cpu(x)?.outputs(x)?;
+        if let Some(p) = &self.preprocessing {
+            p.unscale_target(&mut values)?;
+        }
+        Ok(values)
+    }
+
+    /// The CPU reference holding the weights, after checking that `x` is finite.
+    fn cpu(&self, x: &[f32]) -> Result<CpuMlp> {
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::Data(format!("input value {i} is not finite")));
         }
-        let mut mlp = CpuMlp::new(self.spec.clone(), self.params.clone(), Optimizer::default())?;
-        let probabilities = mlp.predict(x)?;
-        Ok(Prediction::from_probabilities(probabilities, self.spec.outputs()))
+        CpuMlp::new(self.spec.clone(), self.params.clone(), Optimizer::default())
     }
 
     /// Like [`Model::predict`] for u8 pixels (scaled by 1/255 as in training).

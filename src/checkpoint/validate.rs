@@ -61,6 +61,15 @@ impl<'a> Parsed<'a> {
             .map_err(|e| Error::file(self.src, format!("metadata `{key}` is not valid: {e}")))
     }
 
+    /// A metadata string holding JSON, or `default` when the key is absent (a file written
+    /// before the key existed).
+    pub(super) fn json_or<T: DeserializeOwned>(&self, key: &str, default: T) -> Result<T> {
+        match self.metadata.metadata().as_ref().and_then(|m| m.get(key)) {
+            None => Ok(default),
+            Some(_) => self.json(key),
+        }
+    }
+
     /// Fails unless the tensor names are exactly `expected`.
     pub(super) fn expect_names<'n>(&self, expected: impl IntoIterator<Item = &'n str>) -> Result<()> {
         let expected: Vec<&str> = expected.into_iter().collect();

@@ -431,11 +431,17 @@ impl CpuMlp {
     /// Softmax probabilities `[rows, classes]` for `x: [rows, inputs]`, in chunks of at most
     /// 1000 rows.
     pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        on_pool(|| self.predict_here(x))
+        on_pool(|| self.predict_here(x, true))
     }
 
-    /// [`CpuMlp::predict`] on the calling thread.
-    fn predict_here(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+    /// The last layer's outputs `[rows, outputs]` for `x: [rows, inputs]` as they are (a
+    /// regression model's predictions, a classifier's logits), in chunks of at most 1000 rows.
+    pub fn outputs(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        on_pool(|| self.predict_here(x, false))
+    }
+
+    /// [`CpuMlp::predict`] (`softmax`) or [`CpuMlp::outputs`] on the calling thread.
+    fn predict_here(&mut self, x: &[f32], softmax_rows: bool) -> Result<Vec<f32>> {
         let (inputs, classes) = (self.spec.inputs(), self.spec.outputs());
         if x.is_empty() || !x.len().is_multiple_of(inputs) {
             return Err(Error::Shape(format!(
@@ -446,13 +452,18 @@ impl CpuMlp {
         let rows = x.len() / inputs;
         self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
         let last = self.spec.layers.len() - 1;
-        let mut probs = Vec::with_capacity(elements("predictions", rows, classes)?);
+        let mut out = Vec::with_capacity(elements("predictions", rows, classes)?);
         for x in x.chunks(EVAL_CHUNK * inputs) {
             let r = x.len() / inputs;
             forward(&self.spec, &self.layout, &self.params, &mut self.work, LayerInput::Whole(x), r, None)?;
-            probs.extend(softmax(&self.work.z[last][..r * classes], classes)?);
+            let z = &self.work.z[last][..r * classes];
+            if softmax_rows {
+                out.extend(softmax(z, classes)?);
+            } else {
+                out.extend_from_slice(z);
+            }
         }
-        Ok(probs)
+        Ok(out)
     }
 }
 

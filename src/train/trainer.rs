@@ -322,7 +322,7 @@ impl Trainer {
 
     /// The current weights as a [`Model`] (to save, or to predict without a trainer).
     pub fn model(&self) -> Result<Model> {
-        Model::new(self.options.spec.clone(), self.parameters()?)
+        Ok(Model::new(self.options.spec.clone(), self.parameters()?)?.with_loss(self.options.loss))
     }
 
     /// Epochs completed so far (also those before a resume).

@@ -91,11 +91,13 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Table> {
     let columns: Vec<Column> = layout
         .features
         .iter()
-        .map(|(_, name, is_categorical)| match (is_categorical, categorical.next()) {
-            (true, Some(cells)) => {
+        // Only a categorical column takes the next list of cells (a numeric one before it
+        // must not advance the iterator).
+        .map(|(_, name, is_categorical)| match is_categorical.then(|| categorical.next()).flatten() {
+            Some(cells) => {
                 Column::Categorical { name: name.clone(), categories: sort_labels(cells.iter().cloned()) }
             }
-            _ => Column::Numeric { name: name.clone() },
+            None => Column::Numeric { name: name.clone() },
         })
         .collect();
     let features = assemble(&file, &columns, &scanned)?;

@@ -181,10 +181,10 @@ impl Replica {
 
     /// The launches `(plan, index into its starts)` of a chunk of `rows` rows in `slot`:
     /// whole launches of `launch` rows, then a partial one for the rest (the pass's last
-    /// chunk only). Launch `first + s` of the pass is optimizer step `first_step + first + s
-    /// + 1`, whose dropout masks it draws; each call writes its chunk's steps into the slot's
-    /// plans (queued writes: the launches of the slot's previous chunk, already submitted,
-    /// read the steps they were recorded with).
+    /// chunk only). Launch `first + s` of the pass trains optimizer step
+    /// `first_step + first + s + 1`, whose dropout masks it draws. Each call writes its
+    /// chunk's steps into the slot's plans: queued writes, so the launches of the slot's
+    /// previous chunk, already submitted, read the steps they were recorded with.
     fn chunk_launches(
         &mut self,
         slot: SourceId,
