@@ -85,7 +85,7 @@ pub struct Outcome {
     pub seconds_per_epoch: f64,
     /// Rows trained on: the training file less the 10 % held out (rounded; the peers floor).
     pub rows: usize,
-    /// The devices trained on, e.g. `["llvmpipe (LLVM 19.1.7, 256 bits) (vulkan)"]`.
+    /// The devices trained on, e.g. `["llvmpipe (LLVM 15.0.6, 256 bits) (vulkan, cpu)"]`.
     pub devices: Vec<String>,
 }
 
