@@ -8,6 +8,7 @@
 #
 #   bash benches/tabular_peers.sh [OUT_DIR]        # JSON lines and the split files land in OUT_DIR
 #   PEERS_PY=/path/to/python bash benches/tabular_peers.sh
+#   SEEDS="0 1 2 3 4" bash benches/tabular_peers.sh      # other seeds (default 0 1 2)
 #
 # PEERS_PY: a Python with torch, tensorflow-cpu, pandas and numpy (default /work/venv-peers/bin/python; make one
 # with `python3 -m venv V && V/bin/pip install torch pandas numpy tensorflow-cpu`).
@@ -25,9 +26,8 @@ tab="$root/target/release/examples/tabular"
 # name, target column, task
 for spec in "diabetes target regress" "breast_cancer diagnosis classify" "digits digit classify"; do
   set -- $spec; name=$1; target=$2; task=$3; dir="$out/$name"
-  # The split only: a 0-epoch run would not train, so train once on the CPU and keep the files.
   "$tab" --data "$root/data/tabular/$name.csv" --target "$target" --task "$task" --split-seed 0 \
-    --split-dir "$dir" --epochs 1 > /dev/null
+    --split-dir "$dir" --split-only
   files=(--train "$dir/train.csv" --test "$dir/test.csv" --target "$target" --task "$task")
   for seed in $seeds; do
     row() { echo "{\"data\": \"$name\", \"framework\": \"$1\", \"seed\": $seed, \"result\": $2}" >> "$out/results.jsonl"; }

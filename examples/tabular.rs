@@ -8,7 +8,8 @@
 //!     cargo run --release --example tabular -- --train T.csv --test S.csv --target target --task regress
 //!
 //! With `--data`, the file is split 80/20 by `--split-seed` into `--split-dir`/{train,test}.csv
-//! (a temporary folder if not given) and training reads those files, as the peers do.
+//! (a temporary folder if not given) and training reads those files, as the peers do;
+//! `--split-only` stops there.
 
 use std::path::PathBuf;
 
@@ -35,6 +36,9 @@ struct Args {
     /// Where to write the split files of --data (train.csv, test.csv).
     #[arg(long, requires = "data")]
     split_dir: Option<PathBuf>,
+    /// Write the split files of --data into --split-dir and stop.
+    #[arg(long, requires = "split_dir")]
+    split_only: bool,
     /// The target column.
     #[arg(long)]
     target: String,
@@ -74,6 +78,9 @@ fn run(args: Args) -> Result<(), wgtrain::Error> {
         (None, Some(train), Some(test)) => (train.clone(), test.clone()),
         _ => return Err(wgtrain::Error::Config("give --data FILE, or --train and --test".into())),
     };
+    if args.split_only {
+        return Ok(());
+    }
     let (train, test) = tabular::load(&train_path, &test_path, &args.target, task)?;
     if args.data.is_some() && args.split_dir.is_none() {
         std::fs::remove_dir_all(&scratch).map_err(|e| wgtrain::Error::io(&scratch, e))?;
