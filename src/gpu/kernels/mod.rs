@@ -17,6 +17,7 @@ mod optim;
 mod pipeline;
 mod reduce;
 mod shipped;
+mod softmax_head;
 mod softmax_xent;
 mod tuning_cache;
 
@@ -35,6 +36,7 @@ pub use optim::{Optim, OptimBuffers, StepUniform};
 pub use pipeline::{requirements, shader_source, SHADERS};
 pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
+pub use softmax_head::{head_fits, HeadCall, SoftmaxHead};
 pub use softmax_xent::{SoftmaxXent, XentCall};
 pub use tuning_cache::TuningCache;
 
@@ -52,6 +54,8 @@ pub struct Kernels {
     pub activation: ActivationKernels,
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
+    /// The last dense layer and softmax cross-entropy in one launch, for narrow outputs.
+    pub head: SoftmaxHead,
     /// Mean squared error (built on first use).
     pub mse: Mse,
     /// Column sums and element-wise gradient helpers.
@@ -76,6 +80,7 @@ impl Kernels {
             matmul: Matmul::new(gpu)?,
             activation: ActivationKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
+            head: SoftmaxHead::new(gpu)?,
             mse: Mse::new(gpu)?,
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,

@@ -30,6 +30,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("optim_vec4.wgsl", include_str!("../../../shaders/optim_vec4.wgsl")),
     ("pack_texture.wgsl", include_str!("../../../shaders/pack_texture.wgsl")),
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
+    ("softmax_head.wgsl", include_str!("../../../shaders/softmax_head.wgsl")),
     ("softmax_xent.wgsl", include_str!("../../../shaders/softmax_xent.wgsl")),
 ];
 

@@ -12,6 +12,7 @@
 //! `profile` (where a step's time goes). This file holds the buffers and their state.
 
 mod data_parallel;
+mod head;
 mod layers;
 mod profile;
 mod record;
@@ -19,6 +20,8 @@ mod sources;
 mod submit;
 mod workspace;
 
+#[cfg(test)]
+mod fusion_tests;
 #[cfg(test)]
 mod tests;
 
@@ -95,6 +98,8 @@ pub struct Replica {
     plans: Vec<Plan>,
     /// The optimizer dispatch on its own, for data-parallel steps.
     update: Option<Dispatch>,
+    /// Whether plans record fused launches (`head.rs`); tests turn it off to compare.
+    fuse: bool,
 }
 
 pub(super) fn uniform_buffer(gpu: &Gpu, label: &str, size: u64) -> Result<wgpu::Buffer> {
@@ -154,6 +159,7 @@ impl Replica {
             sources: Vec::new(),
             plans: Vec::new(),
             update: None,
+            fuse: true,
             spec: spec.clone(),
             layout,
             optimizer,

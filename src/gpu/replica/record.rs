@@ -131,7 +131,12 @@ impl Replica {
         let last = self.spec.layers.len() - 1;
         // The first layer reads the batch, from its texture when there is one.
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
+        // A narrow softmax head records the last layer's forward with the loss (head.rs).
+        let head = self.fused_head(rows, x_texture.is_some());
         for (l, layer) in self.spec.layers.iter().enumerate() {
+            if head && l == last {
+                continue;
+            }
             out.push(match *layer {
                 Layer::Dense { activation, .. } => {
                     self.dense_forward(l, activation, rows, input_texture(l))?
@@ -141,6 +146,8 @@ impl Replica {
         let outputs = self.spec.outputs();
         let metrics = (&self.metrics, self.metrics_slot(train));
         out.push(match self.loss {
+            // logits = h W + b and the loss below in one launch
+            Loss::SoftmaxCrossEntropy if head => self.record_head(rows, train, scale_rows)?,
             // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
             Loss::SoftmaxCrossEntropy => k.xent.record(
                 g,

@@ -13,6 +13,7 @@ mod matmul_epilogue;
 mod mse;
 mod reduce_optim;
 mod shaders;
+mod softmax_head;
 mod softmax_xent;
 mod texture;
 mod tuning;

@@ -31,6 +31,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("optim_vec4.wgsl", &["adam4", "sgd4"]),
     ("pack_texture.wgsl", &["pack_texture", "pack_texture_t"]),
     ("reduce.wgsl", &["column_sums", "column_sums_batched", "scale", "add_scaled"]),
+    ("softmax_head.wgsl", &["softmax_head"]),
     ("softmax_xent.wgsl", &["softmax_xent"]),
 ];
 

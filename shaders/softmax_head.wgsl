@@ -1,0 +1,116 @@
+// The softmax head in one launch: the last dense layer's product and the fused softmax
+// cross-entropy of softmax_xent.wgsl, for a narrow output (the host limits it).
+//
+// Shapes: h [rows, k] at h_off (the layer's input), W [k, n] at w_off and b [n] at bias_off
+// (both in `params`), labels [rows] u32 at labels_off. Writes
+//   logits  [rows, n] at logits_off:  logits(i, j) = (sum_q h(i, q) W(q, j)) + b(j)
+//   dlogits [rows, n] at dlogits_off: (softmax(logits) - onehot(y)) * scale   (when write_grad)
+//   metrics[metrics_off] += sum loss_r, metrics[metrics_off + 1] += sum correct_r.
+//
+// Same bits as the two launches it replaces (a matmul variant with the bias epilogue, then
+// softmax_xent), because it performs the same f32 operations in the same order:
+// - each logit is one invocation's `acc = acc + h * W` for q = 0, 1, ..., k - 1 from 0.0, then
+//   `acc + b(j)`, as every matmul variant and matmul_epilogue.wgsl's `store` do (the identity
+//   activation returns its argument);
+// - the softmax reads those logits back from `logits` and runs softmax_xent.wgsl's loop body
+//   verbatim, with the same 256 invocations each taking rows lid, lid + 256, ... in order, and
+//   the same tree reduction of the per-invocation sums.
+//
+// How the work is spread: one workgroup (the metrics sums need one, as in softmax_xent) walks
+// the rows in chunks of 256. For each chunk, every invocation first computes logits
+// e = lid, lid + 256, ... of the chunk's rows x n (so all 256 share the product however many
+// rows the chunk has), then a storage barrier, then invocation lid takes row r0 + lid's softmax.
+// Bindings: 0 params (uniform), 1 h (read), 2 params (read: W and b), 3 logits (read_write),
+// 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write).
+
+const WG: u32 = 256u;
+
+struct HeadParams {
+    rows: u32, n: u32, k: u32, h_off: u32,
+    w_off: u32, bias_off: u32, logits_off: u32, dlogits_off: u32,
+    labels_off: u32, metrics_off: u32, write_grad: u32, scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: HeadParams;
+@group(0) @binding(1) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+@group(0) @binding(3) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(4) var<storage, read> labels: array<u32>;
+@group(0) @binding(5) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(6) var<storage, read_write> metrics: array<f32>;
+
+var<workgroup> loss_part: array<f32, WG>;
+var<workgroup> correct_part: array<f32, WG>;
+
+// Logit e of the chunk starting at row r0 (row r0 + e / n, column e % n).
+fn logit(r0: u32, e: u32) {
+    let i = r0 + e / p.n;
+    let j = e % p.n;
+    var acc = 0.0;
+    for (var q = 0u; q < p.k; q = q + 1u) {
+        acc = acc + h[p.h_off + i * p.k + q] * params[p.w_off + q * p.n + j];
+    }
+    logits[p.logits_off + i * p.n + j] = acc + params[p.bias_off + j];
+}
+
+@compute @workgroup_size(256)
+fn softmax_head(@builtin(local_invocation_index) lid: u32) {
+    var loss_sum = 0.0;
+    var correct = 0.0;
+    // No early return before the barriers: every invocation runs every chunk.
+    for (var r0 = 0u; r0 < p.rows; r0 = r0 + WG) {
+        let chunk = min(WG, p.rows - r0);
+        // Bounds guard: only the chunk's rows x n logits.
+        for (var e = lid; e < chunk * p.n; e = e + WG) {
+            logit(r0, e);
+        }
+        // Other invocations wrote this row's logits: make them visible to this one.
+        storageBarrier();
+        let r = r0 + lid;
+        // Bounds guard: the last chunk may hold fewer than 256 rows.
+        if (lid < chunk) {
+            // softmax_xent.wgsl's loop body, with `classes` = n.
+            let base = p.logits_off + r * p.n;
+            let y = labels[p.labels_off + r];
+            var mx = logits[base];
+            var arg = 0u;
+            for (var j = 1u; j < p.n; j = j + 1u) {
+                let v = logits[base + j];
+                if (v > mx) {
+                    mx = v;
+                    arg = j;
+                }
+            }
+            var sum = 0.0;
+            for (var j = 0u; j < p.n; j = j + 1u) {
+                sum = sum + exp(logits[base + j] - mx);
+            }
+            let lse = mx + log(sum);
+            // Labels are checked against the classes before they reach the device (see
+            // softmax_xent.wgsl); the clamp only keeps the read in bounds.
+            loss_sum = loss_sum + (lse - logits[base + min(y, p.n - 1u)]);
+            correct = correct + select(0.0, 1.0, arg == y);
+            if (p.write_grad != 0u) {
+                let gbase = p.dlogits_off + r * p.n;
+                for (var j = 0u; j < p.n; j = j + 1u) {
+                    let prob = exp(logits[base + j] - lse);
+                    dlogits[gbase + j] = (prob - select(0.0, 1.0, j == y)) * p.scale;
+                }
+            }
+        }
+    }
+    loss_part[lid] = loss_sum;
+    correct_part[lid] = correct;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+        if (lid < stride) {
+            loss_part[lid] = loss_part[lid] + loss_part[lid + stride];
+            correct_part[lid] = correct_part[lid] + correct_part[lid + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        metrics[p.metrics_off] = metrics[p.metrics_off] + loss_part[0];
+        metrics[p.metrics_off + 1u] = metrics[p.metrics_off + 1u] + correct_part[0];
+    }
+}
