@@ -104,6 +104,18 @@ impl Kernels {
         call: &MatmulCall<'_>,
         a_packed: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
+        self.matmul_with_sums(gpu, call, a_packed, None)
+    }
+
+    /// [`Kernels::matmul_with`], and with `sums` the column sums of B written in the same
+    /// launch (see [`Matmul::record_with_sums`]).
+    pub(crate) fn matmul_with_sums(
+        &self,
+        gpu: &Gpu,
+        call: &MatmulCall<'_>,
+        a_packed: Option<&OperandTexture>,
+        sums: Option<usize>,
+    ) -> Result<Dispatch> {
         let variant = self.tuner.choose_packed(gpu, &self.matmul, call, a_packed.is_some())?;
         if a_packed.is_some() && !variant.reads_textures() {
             // The caller packed A (and may not have written A's buffer) because the tuner
@@ -114,7 +126,7 @@ impl Kernels {
                 variant.name()
             )));
         }
-        self.matmul.record_with(gpu, variant, call, a_packed)
+        self.matmul.record_with_sums(gpu, variant, call, a_packed, sums)
     }
 
     /// Whether the autotuner's pick for `call`, with A arriving packed into a texture, is a

@@ -10,6 +10,7 @@ mod common;
 mod gather_errors;
 mod matmul;
 mod matmul_epilogue;
+mod matmul_sums;
 mod mse;
 mod reduce_optim;
 mod shaders;
