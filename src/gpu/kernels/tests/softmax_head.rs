@@ -136,8 +136,18 @@ fn run(c: &Case, variant: Option<Option<Variant>>, grad: bool) -> Out {
 #[test]
 fn softmax_head_gives_the_bits_of_the_product_and_softmax_xent() {
     let _serial = serial();
-    let shapes =
-        [(1, 3, 5), (7, 10, 64), (129, 17, 130), (129, 10, 64), (300, 10, 5), (7, 17, 130), (1, 10, 130)];
+    // Partial blocks and chunks; two chunks (300, 512 rows); two blocks per invocation (256 x 32).
+    let shapes = [
+        (1, 3, 5),
+        (7, 10, 64),
+        (129, 17, 130),
+        (128, 10, 64),
+        (300, 10, 5),
+        (7, 17, 130),
+        (1, 10, 130),
+        (256, 32, 64),
+        (512, 10, 7),
+    ];
     for (s, &(rows, n, k)) in shapes.iter().enumerate() {
         assert!(head_fits(rows, n), "{rows}x{n} should run fused");
         let c = Case::new(rows, n, k, 900 + 10 * s as u64);
@@ -177,14 +187,15 @@ fn softmax_head_gives_the_bits_of_the_product_and_softmax_xent() {
 }
 
 /// Shapes the head does not take are errors that say what to do, never a launch: one class
-/// (no softmax), too many classes, too many logits per invocation, no rows, no inputs.
+/// (no softmax), too many classes, too many blocks per invocation (three chunks of 10
+/// classes; 32 classes past one chunk), no rows, no inputs.
 #[test]
 fn softmax_head_refuses_shapes_it_does_not_take() {
     let _serial = serial();
     let f = fixture();
     let big = upload(&f.gpu, &vec![0.0; 1 << 16]);
     let labels = upload_u32(&f.gpu, &vec![0u32; 4096]);
-    for (rows, n, k) in [(7, 1, 5), (7, 33, 5), (410, 10, 5), (0, 10, 5), (7, 10, 0)] {
+    for (rows, n, k) in [(7, 1, 5), (7, 33, 5), (513, 10, 5), (300, 32, 5), (0, 10, 5), (7, 10, 0)] {
         assert!(!head_fits(rows, n) || rows == 0 || k == 0, "{rows}x{n} should not fit");
         let call = HeadCall {
             rows,
