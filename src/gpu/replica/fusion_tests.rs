@@ -9,7 +9,8 @@ use std::sync::Arc;
 use super::Replica;
 use crate::data::Dataset;
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
-use crate::gpu::kernels::tests::open_gpus;
+use crate::gpu::kernels::tests::test_adapter;
+use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
 use crate::spec::{Activation, Init, Network, Optimizer};
 
 /// Pseudo-random pixels with labels from the first pixel (as `tests.rs`'s `synthetic`).
@@ -26,8 +27,16 @@ fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
 }
 
 /// Everything a run leaves on the device, as bits; and the launches of its training step.
-fn run(spec: &Network, data: &Dataset, batch: usize, fused: bool) -> (Vec<Vec<u32>>, usize) {
-    let gpu = open_gpus(1).remove(0);
+fn run(
+    adapter: &AdapterReport,
+    spec: &Network,
+    data: &Dataset,
+    batch: usize,
+    fused: bool,
+) -> (Vec<Vec<u32>>, usize) {
+    let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
+        .remove(0);
     let params = spec.layout().init(Init::He, 5);
     let mut replica =
         Replica::new(gpu.clone(), spec, Optimizer::adam(1e-2), &params, batch).expect("replica");
@@ -70,20 +79,32 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
         // One layer: fused unless the batch is gathered into a texture.
         (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1),
     ];
-    for (spec, rows, batch, fewer) in cases {
-        let data = pixels(rows, spec.inputs(), spec.outputs());
-        let (want, unfused_launches) = run(&spec, &data, batch, false);
-        let (got, fused_launches) = run(&spec, &data, batch, true);
-        let name = format!("{:?} rows={rows} batch={batch}", spec.widths());
-        for (what, (g, w)) in
-            ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.iter().zip(&want))
-        {
-            let first = g.iter().zip(w).position(|(a, b)| a != b);
-            assert!(first.is_none(), "{name}: {what} differ first at {first:?}");
+    // The test adapter, and the first adapter of each other backend found (llvmpipe's GL beside
+    // lavapipe): the fused kernels use a storage barrier and a grid two deep, which each
+    // driver must honour.
+    let mut adapters = vec![test_adapter().clone()];
+    for a in gpu::list_adapters() {
+        if adapters.iter().all(|b| b.backend != a.backend) {
+            adapters.push(a);
         }
-        assert!(
-            fused_launches + fewer <= unfused_launches,
-            "{name}: {fused_launches} launches fused, {unfused_launches} unfused"
-        );
+    }
+    for adapter in &adapters {
+        for (spec, rows, batch, fewer) in &cases {
+            let (rows, batch, fewer) = (*rows, *batch, *fewer);
+            let data = pixels(rows, spec.inputs(), spec.outputs());
+            let (want, unfused_launches) = run(adapter, spec, &data, batch, false);
+            let (got, fused_launches) = run(adapter, spec, &data, batch, true);
+            let name = format!("{} {:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
+            for (what, (g, w)) in
+                ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.iter().zip(&want))
+            {
+                let first = g.iter().zip(w).position(|(a, b)| a != b);
+                assert!(first.is_none(), "{name}: {what} differ first at {first:?}");
+            }
+            assert!(
+                fused_launches + fewer <= unfused_launches,
+                "{name}: {fused_launches} launches fused, {unfused_launches} unfused"
+            );
+        }
     }
 }

@@ -98,7 +98,8 @@ pub struct Replica {
     plans: Vec<Plan>,
     /// The optimizer dispatch on its own, for data-parallel steps.
     update: Option<Dispatch>,
-    /// Whether plans record fused launches (`head.rs`); tests turn it off to compare.
+    /// Whether plans record fused launches (`head.rs`, and the bias gradients in
+    /// `layers/dense.rs`); tests turn it off to compare.
     fuse: bool,
 }
 
