@@ -35,7 +35,12 @@ fn bias_at(j: u32) -> f32 {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let i = gid.y;
     let j = gid.x;
     // Bounds guard: the grid is rounded up to whole workgroups.
@@ -54,7 +59,12 @@ var<workgroup> tile_a: array<array<f32, 16>, 16>;
 var<workgroup> tile_b: array<array<f32, 16>, 16>;
 
 @compute @workgroup_size(16, 16)
-fn mm_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn mm_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 256u);
+        return;
+    }
     let i = gid.y;
     let j = gid.x;
     var acc = 0.0;
@@ -107,7 +117,12 @@ fn slice_b_w(j: u32, t: u32, y: u32, s: u32, w: u32) -> f32 {
 }
 
 @compute @workgroup_size(16, 16)
-fn mm_tiled_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn mm_tiled_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 256u);
+        return;
+    }
     let i = gid.y;
     let j = gid.x;
     // Row of A this invocation stages: the workgroup's row lid.y (its columns are lid.x + 16 s).
@@ -156,7 +171,12 @@ fn stage8_b(j: u32, t: u32, y: u32, half: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let i = gid.y;
     let j = gid.x;
     var acc = 0.0;
@@ -192,7 +212,12 @@ fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_i
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let row0 = gid.y * 4u;
     let col0 = gid.x * 4u;
     // Bounds guard: the whole block lies outside C.
@@ -225,7 +250,12 @@ fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_rb4x8(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_rb4x8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let row0 = gid.y * 4u;
     let col0 = gid.x * 8u;
     // Bounds guard: the whole block lies outside C.

@@ -1,7 +1,8 @@
 // The epilogue of the buffer matmul variants: output bindings as f32 arrays, and the bias,
 // activation forward or activation backward applied as each output is stored. A library,
 // not a kernel: appended to matmul.wgsl and matmul_vec4.wgsl, which declare the inputs `a`
-// and `b` (binding 1 and 2, scalar or vec4) and `fn bias_at(j) -> f32` (the bias lives in b).
+// and `b` (binding 1 and 2, scalar or vec4), `fn bias_at(j) -> f32` (the bias lives in b) and
+// `fn b_at(q, j) -> f32`.
 // Uses matmul_params.wgsl and activation_fns.wgsl.
 
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
@@ -44,5 +45,43 @@ fn store_row4(i: u32, j0: u32, v: vec4<f32>) {
     let count = min(4u, p.n - j0);
     for (var t = 0u; t < count; t = t + 1u) {
         store(i, j0 + t, v[t]);
+    }
+}
+
+// The column sums of B, c[sums_off + j] = sum_q B(q, j), folded into the product's launch: the
+// bias gradient db = column sums of dZ beside dW = X^T dZ, which reads the same dZ. The host
+// launches the product's grid twice along z when p.col_sums is set; the second slice (wid.z ==
+// 1) comes here, invocation `slot` of `slots` taking columns slot, slot + slots, ....
+// Same bits as reduce.wgsl's column_sums: rows added one at a time in order from 0.0 (loaded
+// eight ahead, as column_sums_batched does: a GPU keeps the loads in flight).
+fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
+    let slots = nwg.x * nwg.y * wg;
+    let groups = p.k / 8u;
+    // Bounds guard: columns past n.
+    for (var j = (wid.y * nwg.x + wid.x) * wg + li; j < p.n; j = j + slots) {
+        var acc = 0.0;
+        for (var g = 0u; g < groups; g = g + 1u) {
+            let q = g * 8u;
+            let v0 = b_at(q, j);
+            let v1 = b_at(q + 1u, j);
+            let v2 = b_at(q + 2u, j);
+            let v3 = b_at(q + 3u, j);
+            let v4 = b_at(q + 4u, j);
+            let v5 = b_at(q + 5u, j);
+            let v6 = b_at(q + 6u, j);
+            let v7 = b_at(q + 7u, j);
+            acc = acc + v0;
+            acc = acc + v1;
+            acc = acc + v2;
+            acc = acc + v3;
+            acc = acc + v4;
+            acc = acc + v5;
+            acc = acc + v6;
+            acc = acc + v7;
+        }
+        for (var q = groups * 8u; q < p.k; q = q + 1u) {
+            acc = acc + b_at(q, j);
+        }
+        c[p.sums_off + j] = acc;
     }
 }

@@ -26,6 +26,23 @@ fn bias_at(j: u32) -> f32 {
     return b_src[p.bias_off + j];
 }
 
+// The column sums of B folded into the product's launch, as col_sums_slice in
+// matmul_epilogue.wgsl (see there) but read from B's texture, 4 columns per texel: each lane
+// adds its column's rows one at a time in order from 0.0, reduce.wgsl's column_sums order, so
+// the same bits (the packed texture holds B's floats unchanged). n and sums_off are multiples
+// of 4 here (the host checks).
+fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
+    let slots = nwg.x * nwg.y * wg;
+    // Bounds guard: texel columns past n / 4.
+    for (var x = (wid.y * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
+        var acc = vec4<f32>(0.0);
+        for (var q = 0; q < i32(p.k); q = q + 1) {
+            acc = acc + textureLoad(tb, vec2<i32>(i32(x), q), 0);
+        }
+        c[p.sums_off / 4u + x] = acc;
+    }
+}
+
 // Stores the 8x8 block at (row0, col0): acc[2r] holds columns col0..col0+3 of row row0 + r,
 // acc[2r + 1] columns col0+4..col0+7. One store_row4 in a loop whose bound the compiler
 // cannot see (the rows left in C): unrolled, the 16 stores held 128 copies of the activation
@@ -39,7 +56,12 @@ fn store_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
 }
 
 @compute @workgroup_size(8, 2)
-fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 16u);
+        return;
+    }
     let row0 = gid.y * 8u;
     let col0 = gid.x * 8u;
     // Bounds guard: the whole block lies outside C.
@@ -163,7 +185,12 @@ fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8, 2)
-fn mm_tex_atb(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_tex_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 16u);
+        return;
+    }
     let row0 = gid.y * 8u;
     let col0 = gid.x * 8u;
     // Bounds guard: the whole block lies outside C.

@@ -18,8 +18,19 @@ fn bias_at(j: u32) -> f32 {
     return b[e / 4u][e % 4u];
 }
 
+// B(q, j) as one float (the column sums read it so; the products read vec4s).
+fn b_at(q: u32, j: u32) -> f32 {
+    let e = p.b_off + q * p.b_rs + j * p.b_cs;
+    return b[e / 4u][e % 4u];
+}
+
 @compute @workgroup_size(8, 8)
-fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let row0 = gid.y * 4u;
     let col0 = gid.x * 8u;
     // Bounds guard: the whole block lies outside C.
@@ -107,7 +118,12 @@ fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_v4_atb(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_v4_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let row0 = gid.y * 4u;
     let col0 = gid.x * 8u;
     // Bounds guard: the whole block lies outside C.
@@ -153,7 +169,12 @@ fn mm_v4_atb(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(8, 8)
-fn mm_v4_abt(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mm_v4_abt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    // The second slice of workgroups, launched only with col_sums, sums B's columns.
+    if (wid.z == 1u) {
+        col_sums_slice(wid, nwg, li, 64u);
+        return;
+    }
     let row0 = gid.y * 4u;
     let col0 = gid.x * 4u;
     // Bounds guard: the whole block lies outside C.

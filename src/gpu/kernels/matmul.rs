@@ -100,6 +100,7 @@ struct Params {
     c_off: u32,
     bias_off: u32,
     z_off: u32,
+    /// `[col_sums (0 or 1), sums_off, 0]`: see [`Matmul::record_with_sums`].
     pad: [u32; 3],
 }
 
@@ -265,7 +266,42 @@ impl Matmul {
         call: &MatmulCall<'_>,
         a_packed: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
-        let params = Self::params(call)?;
+        self.record_with_sums(gpu, variant, call, a_packed, None)
+    }
+
+    /// [`Matmul::record_with`], and with `sums` the same launch also writes the column sums
+    /// of B, `C's buffer[sums + j] = sum_q B(q, j)` for `j < n`, with the bits of
+    /// [`Reduce::column_sums`](super::Reduce::column_sums) (the bias gradient beside the
+    /// weight gradient `X^T dZ`, which reads the same dZ). Every variant takes it: a second
+    /// slice of the grid along z sums the columns (`col_sums_slice` in the shaders). The
+    /// texture variants store vec4s: there `sums` must be a multiple of 4.
+    pub fn record_with_sums(
+        &self,
+        gpu: &Gpu,
+        variant: Variant,
+        call: &MatmulCall<'_>,
+        a_packed: Option<&OperandTexture>,
+        sums: Option<usize>,
+    ) -> Result<Dispatch> {
+        let mut params = Self::params(call)?;
+        if let Some(off) = sums {
+            pipeline::check_fits("matmul column sums", (call.c.0, off), call.n)?;
+            // The two slices of the grid write at once: the sums must not overlap C.
+            if off < call.c.1 + call.m * call.n && call.c.1 < off + call.n {
+                return Err(Error::Shape(format!(
+                    "matmul column sums at offset {off} overlap C ({} floats at {})",
+                    call.m * call.n,
+                    call.c.1
+                )));
+            }
+            if variant.family() == Family::Texture && off % 4 != 0 {
+                return Err(Error::Shape(format!(
+                    "matmul variant {} stores column sums as vec4s: offset {off} is not a multiple of 4",
+                    variant.name()
+                )));
+            }
+            params.pad = [1, u32_of("column sums offset", off)?, 0];
+        }
         if !self.supports(variant, call) {
             return Err(Error::Config(format!(
                 "matmul variant {} cannot run {} m={} n={} k={} with these offsets",
@@ -345,6 +381,8 @@ impl Matmul {
                 call.m, call.n
             )));
         }
-        Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, 1]) })
+        // With column sums, a second slice of workgroups (z = 1) computes them.
+        let gz = if sums.is_some() { 2 } else { 1 };
+        Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, gz]) })
     }
 }

@@ -20,6 +20,7 @@ mod reduce;
 mod robust_regression;
 mod shipped;
 mod sigmoid_xent;
+mod softmax_head;
 mod softmax_xent;
 mod tuning_cache;
 
@@ -41,6 +42,7 @@ pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
 pub use robust_regression::{RobustCall, RobustRegression};
 pub use sigmoid_xent::{SigmoidTargets, SigmoidXent, SigmoidXentCall, SIGMOID_SLOT_LEN};
+pub use softmax_head::{head_fits, HeadCall, SoftmaxHead};
 pub use softmax_xent::{SoftmaxXent, XentCall};
 pub use tuning_cache::TuningCache;
 
@@ -60,6 +62,8 @@ pub struct Kernels {
     pub dropout: DropoutKernels,
     /// Fused softmax cross-entropy.
     pub xent: SoftmaxXent,
+    /// The last dense layer and softmax cross-entropy in one launch, for narrow outputs.
+    pub head: SoftmaxHead,
     /// Mean squared error (built on first use).
     pub mse: Mse,
     /// Mean absolute error and Huber's loss (built on first use).
@@ -89,6 +93,7 @@ impl Kernels {
             activation: ActivationKernels::new(gpu)?,
             dropout: DropoutKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
+            head: SoftmaxHead::new(gpu)?,
             mse: Mse::new(gpu)?,
             robust: RobustRegression::new(gpu)?,
             sigmoid_xent: SigmoidXent::new(gpu)?,
@@ -114,6 +119,18 @@ impl Kernels {
         call: &MatmulCall<'_>,
         a_packed: Option<&OperandTexture>,
     ) -> Result<Dispatch> {
+        self.matmul_with_sums(gpu, call, a_packed, None)
+    }
+
+    /// [`Kernels::matmul_with`], and with `sums` the column sums of B written in the same
+    /// launch (see [`Matmul::record_with_sums`]).
+    pub(crate) fn matmul_with_sums(
+        &self,
+        gpu: &Gpu,
+        call: &MatmulCall<'_>,
+        a_packed: Option<&OperandTexture>,
+        sums: Option<usize>,
+    ) -> Result<Dispatch> {
         let variant = self.tuner.choose_packed(gpu, &self.matmul, call, a_packed.is_some())?;
         if a_packed.is_some() && !variant.reads_textures() {
             // The caller packed A (and may not have written A's buffer) because the tuner
@@ -124,7 +141,7 @@ impl Kernels {
                 variant.name()
             )));
         }
-        self.matmul.record_with(gpu, variant, call, a_packed)
+        self.matmul.record_with_sums(gpu, variant, call, a_packed, sums)
     }
 
     /// Whether the autotuner's pick for `call`, with A arriving packed into a texture, is a

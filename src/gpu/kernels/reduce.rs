@@ -46,7 +46,8 @@ impl Reduce {
         Ok(Reduce { layout, column_sums, column_sums_batched, prefer_batched, scale, add_scaled })
     }
 
-    /// `out[j] = sum_i x[i, j]` for `x: [rows, cols]`, rows added in order.
+    /// `out[j] = sum_i x[i, j]` for `x: [rows, cols]`, rows added in order. (Training passes
+    /// fold it into the weight-gradient product, `Matmul::record_with_sums`, same bits.)
     pub fn column_sums(
         &self,
         gpu: &Gpu,

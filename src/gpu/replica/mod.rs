@@ -13,6 +13,7 @@
 //! `profile` (where a step's time goes). This file holds the buffers and their state.
 
 mod data_parallel;
+mod head;
 mod layers;
 mod loss;
 mod profile;
@@ -26,6 +27,8 @@ mod workspace;
 mod dropout_tests;
 #[cfg(test)]
 mod stream_tests;
+#[cfg(test)]
+mod fusion_tests;
 #[cfg(test)]
 mod tests;
 
@@ -101,6 +104,9 @@ pub struct Replica {
     /// Tests: stream every data set in chunks of at most this many bytes per buffer, even
     /// one that fits the device (`stream.rs`).
     stream_chunk_bytes: Option<u64>,
+    /// Whether plans record fused launches (`head.rs`, and the bias gradients in
+    /// `layers/dense.rs`); tests turn it off to compare.
+    fuse: bool,
 }
 
 pub(super) fn uniform_buffer(gpu: &Gpu, label: &str, size: u64) -> Result<wgpu::Buffer> {
@@ -161,6 +167,7 @@ impl Replica {
             plans: Vec::new(),
             update: None,
             stream_chunk_bytes: None,
+            fuse: true,
             spec: spec.clone(),
             layout,
             optimizer,

@@ -1,6 +1,7 @@
 //! The graph of one pass recorded as dispatches, once per (source, rows, kind): gather,
-//! forward products with their fused epilogues, the fused loss, backward products, bias
-//! gradients and the optimizer. Replayed every step with no host work but two small copies.
+//! forward products with their fused epilogues, the fused loss (with the last product when
+//! the softmax head is narrow: `head.rs`), backward products with the bias gradients in the
+//! same launches, and the optimizer. Replayed every step with no host work but two small copies.
 
 use super::{Replica, SourceId};
 use crate::error::{Error, Result};
@@ -125,7 +126,13 @@ impl Replica {
         }
         // The first layer reads the batch, from its texture when there is one.
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
+        // A narrow softmax head records the last layer's forward with the loss (head.rs).
+        let head = self.fused_head(rows, x_texture.is_some());
+        let last = self.spec.layers.len() - 1;
         for (l, layer) in self.spec.layers.iter().enumerate() {
+            if head && l == last {
+                continue;
+            }
             out.push(match *layer {
                 Layer::Dense { activation, .. } => {
                     self.dense_forward(l, activation, rows, input_texture(l))?
@@ -133,9 +140,14 @@ impl Replica {
                 Layer::Dropout { .. } => self.dropout_forward(l, rows, train)?,
             });
         }
-        // The batch's targets are f32 (in yv) when its source holds them; labels otherwise.
-        let f32_targets = source.is_some_and(|s| self.sources[s.0].data.targets.is_some());
-        out.push(self.record_loss(rows, train, scale_rows, f32_targets)?);
+        if head {
+            // logits = h W + b and the softmax cross-entropy in one launch (head.rs)
+            out.push(self.record_head(rows, train, scale_rows)?);
+        } else {
+            // The batch's targets are f32 (in yv) when its source holds them; labels otherwise.
+            let f32_targets = source.is_some_and(|s| self.sources[s.0].data.targets.is_some());
+            out.push(self.record_loss(rows, train, scale_rows, f32_targets)?);
+        }
         if !train {
             return Ok(out);
         }

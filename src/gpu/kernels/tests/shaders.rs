@@ -34,6 +34,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("reduce.wgsl", &["column_sums", "column_sums_batched", "scale", "add_scaled"]),
     ("robust_regression.wgsl", &["robust_regression"]),
     ("sigmoid_xent.wgsl", &["sigmoid_xent"]),
+    ("softmax_head.wgsl", &["softmax_head"]),
     ("softmax_xent.wgsl", &["softmax_xent"]),
 ];
 

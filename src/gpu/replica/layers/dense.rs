@@ -1,7 +1,7 @@
 //! [`Layer::Dense`](crate::spec::Layer::Dense) on the GPU: the forward product with its bias
-//! and activation fused into the epilogue, and the backward (`dW = x^T dz`, `db` = column sums
-//! of `dz`, `dx = dz W^T` with the layer below's activation derivative fused). The CPU twin is
-//! `cpu/layers/dense.rs`.
+//! and activation fused into the epilogue, and the backward (`dW = x^T dz` with `db` = column
+//! sums of `dz` in the same launch, `dx = dz W^T` with the layer below's activation derivative
+//! fused). The CPU twin is `cpu/layers/dense.rs`.
 
 use super::super::Replica;
 use super::OutputGrad;
@@ -87,10 +87,21 @@ impl Replica {
     ) -> Result<Vec<Dispatch>> {
         let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, self.dense_slots(l)?);
         let mut out = Vec::with_capacity(3);
-        // dW_l = a_{l-1}^T dz_l: [inputs, outputs]
-        out.push(k.matmul_with(g, &self.dense_weight_grad_call(l, rows)?, x_texture)?);
-        // db_l = column sums of dz_l: [outputs]
-        out.push(k.reduce.column_sums(g, rows, slots.outputs, (&w.dz[l], 0), (&self.grads, slots.bias))?);
+        // dW_l = a_{l-1}^T dz_l: [inputs, outputs], and in the same launch db_l = column
+        // sums of dz_l: [outputs] (the bits of `reduce.column_sums`)
+        let dw = self.dense_weight_grad_call(l, rows)?;
+        if self.fuse {
+            out.push(k.matmul_with_sums(g, &dw, x_texture, Some(slots.bias))?);
+        } else {
+            out.push(k.matmul_with(g, &dw, x_texture)?);
+            out.push(k.reduce.column_sums(
+                g,
+                rows,
+                slots.outputs,
+                (&w.dz[l], 0),
+                (&self.grads, slots.bias),
+            )?);
+        }
         if let Some(below) = below {
             // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
             let call = MatmulCall {
