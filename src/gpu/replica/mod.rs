@@ -26,9 +26,9 @@ mod workspace;
 #[cfg(test)]
 mod dropout_tests;
 #[cfg(test)]
-mod stream_tests;
-#[cfg(test)]
 mod fusion_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
 
