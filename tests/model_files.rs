@@ -179,3 +179,34 @@ fn check_layout(bytes: &[u8], keys: &[&str]) {
     let at: Vec<usize> = keys.iter().map(|k| header.find(&format!("\"{k}\":")).unwrap()).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "keys written in sorted order: {header:.200}");
 }
+
+/// Sigmoid models: one output gives the two classes' `[1 - p, p]` (label 1 where `z > 0`),
+/// several give each label's own probability. Hand-worked: `z = 2x - 1` at x = 0, 0.5, 2 is
+/// -1, 0, 3; sigmoid(0) = 0.5 exactly, so that row's label is 0 (first on ties).
+#[test]
+fn sigmoid_models_predict_probabilities_per_class_or_label() {
+    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+    let one = Network::new(1).dense(1, Activation::Identity);
+    let slots = one.layout().layers[0];
+    let mut params = vec![0.0f32; one.layout().len];
+    params[slots.weight] = 2.0;
+    params[slots.bias] = -1.0;
+    let binary = Model::new(one, params).unwrap().with_loss(Loss::SigmoidCrossEntropy);
+    let p = binary.predict(&[0.0, 0.5, 2.0]).unwrap();
+    assert_eq!((p.classes, p.labels.clone()), (2, vec![0, 0, 1]));
+    for (row, z) in p.probabilities.chunks(2).zip([-1.0f32, 0.0, 3.0]) {
+        assert_eq!(row, [1.0 - sigmoid(z), sigmoid(z)], "z = {z}");
+    }
+    // Two labels: z = (x, -x).
+    let two = Network::new(1).dense(2, Activation::Identity);
+    let slots = two.layout().layers[0];
+    let mut params = vec![0.0f32; two.layout().len];
+    params[slots.weight] = 1.0;
+    params[slots.weight + 1] = -1.0;
+    let labels = Model::new(two, params).unwrap().with_loss(Loss::SigmoidCrossEntropy);
+    let p = labels.predict(&[3.0]).unwrap();
+    assert_eq!((p.classes, p.labels.clone()), (2, vec![0]), "the most probable label");
+    assert_eq!(p.probabilities, [sigmoid(3.0), sigmoid(-3.0)]);
+    let err = labels.predict_values(&[3.0]).unwrap_err();
+    assert!(matches!(err, Error::Config(ref m) if m.contains("predicts classes")), "{err}");
+}

@@ -18,41 +18,48 @@ use wgtrain::{Activation, Backend, EarlyStopping, Error, Loss, Network, Optimize
 pub enum Task {
     /// Class labels (text or whole numbers), scored by accuracy.
     Classify,
+    /// Two classes on one sigmoid output, scored by binary accuracy.
+    Binary,
     /// Real values, scored by R².
     Regress,
 }
 
 impl Task {
-    /// `classify` or `regress`, as `torch_tabular.py --task` spells them.
+    /// `classify`, `binary` or `regress`, as `torch_tabular.py --task` spells them.
     pub fn parse(s: &str) -> Result<Task, Error> {
         match s {
             "classify" => Ok(Task::Classify),
+            "binary" => Ok(Task::Binary),
             "regress" => Ok(Task::Regress),
-            other => Err(Error::Config(format!("--task {other}: use classify or regress"))),
+            other => Err(Error::Config(format!("--task {other}: use classify, binary or regress"))),
         }
     }
 
-    /// The loss trained with: the one line to change for another loss. Two classes (breast
-    /// cancer) train as a 2-way softmax, the same model family as one sigmoid output.
+    /// The loss trained with: the softmax over the classes, the sigmoid on one output for
+    /// two classes, the mean squared error for values.
     pub fn loss(self) -> Loss {
         match self {
             Task::Classify => Loss::SoftmaxCrossEntropy,
+            Task::Binary => Loss::SigmoidCrossEntropy,
             Task::Regress => Loss::MeanSquaredError,
         }
     }
 
-    /// How the CSV reader encodes the target: classes even when there are two.
+    /// How the CSV reader encodes the target: classes (even two, for `classify`), two
+    /// classes, or values.
     fn target_kind(self) -> TargetKind {
         match self {
             Task::Classify => TargetKind::Classes,
+            Task::Binary => TargetKind::Binary,
             Task::Regress => TargetKind::Values,
         }
     }
 
-    /// The held-out metric reported: `accuracy` or `r2`.
+    /// The held-out metric reported: `accuracy`, `binary_accuracy` or `r2`.
     pub fn metric(self) -> &'static str {
         match self {
             Task::Classify => "accuracy",
+            Task::Binary => "binary_accuracy",
             Task::Regress => "r2",
         }
     }
@@ -157,7 +164,7 @@ pub fn train_and_score(
 ) -> Result<Outcome, Error> {
     let outputs = match task {
         Task::Classify => train.classes().max(test.classes()),
-        Task::Regress => 1,
+        Task::Binary | Task::Regress => 1,
     };
     let mut sizes = vec![train.features()];
     sizes.extend(&recipe.hidden);

@@ -141,26 +141,43 @@ impl Model {
     }
 
     /// A classifier's probabilities and labels for `x: [rows, inputs]` (already scaled as
-    /// in training). [`Error::Config`] for a regression model: use [`Model::predict_values`].
+    /// in training): under the softmax one probability per class; under the sigmoid with one
+    /// output (binary) the two classes' `[1 - p, p]`, so that the label is 1 where `p > 0.5`;
+    /// with several outputs (multi-label) each label's own probability, the label the most
+    /// probable one (threshold them at 0.5 for the set of labels). [`Error::Config`] for a
+    /// regression model: use [`Model::predict_values`].
     pub fn predict(&self, x: &[f32]) -> Result<Prediction> {
-        if self.loss != Loss::SoftmaxCrossEntropy {
-            return Err(Error::Config(format!(
-                "a model trained with {:?} predicts values, not class probabilities; use predict_values",
-                self.loss
-            )));
+        match self.loss {
+            Loss::SoftmaxCrossEntropy => {
+                let probabilities = self.cpu(x)?.predict(x)?;
+                Ok(Prediction::from_probabilities(probabilities, self.spec.outputs()))
+            }
+            Loss::SigmoidCrossEntropy => {
+                let z = self.cpu(x)?.outputs(x)?;
+                let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+                match self.spec.outputs() {
+                    1 => {
+                        let probabilities = z.iter().flat_map(|&z| [1.0 - sigmoid(z), sigmoid(z)]).collect();
+                        Ok(Prediction::from_probabilities(probabilities, 2))
+                    }
+                    k => Ok(Prediction::from_probabilities(z.into_iter().map(sigmoid).collect(), k)),
+                }
+            }
+            loss => Err(Error::Config(format!(
+                "a model trained with {} predicts values, not class probabilities; use predict_values",
+                loss.describe()
+            ))),
         }
-        let probabilities = self.cpu(x)?.predict(x)?;
-        Ok(Prediction::from_probabilities(probabilities, self.spec.outputs()))
     }
 
     /// A regression model's predictions `[rows, outputs]` for `x: [rows, inputs]` (already
     /// scaled as in training), in the target's units (a standardized target is brought back).
     /// [`Error::Config`] for a classifier: use [`Model::predict`].
     pub fn predict_values(&self, x: &[f32]) -> Result<Vec<f32>> {
-        if self.loss != Loss::MeanSquaredError {
+        if !self.loss.is_regression() {
             return Err(Error::Config(format!(
-                "a model trained with {:?} predicts classes; use predict for its probabilities",
-                self.loss
+                "a model trained with {} predicts classes; use predict for its probabilities",
+                self.loss.describe()
             )));
         }
         let mut values = self.cpu(x)?.outputs(x)?;

@@ -40,7 +40,8 @@ impl Preprocessing {
         }
         let outputs = match (loss, schema.target_kind()) {
             (Loss::SoftmaxCrossEntropy, TargetKind::Classes | TargetKind::Binary) => schema.classes().len(),
-            (Loss::MeanSquaredError, TargetKind::Values) => schema.outputs(),
+            (Loss::SigmoidCrossEntropy, TargetKind::Binary | TargetKind::MultiLabel) => schema.outputs(),
+            (loss, TargetKind::Values) if loss.is_regression() => schema.outputs(),
             (loss, kind) => {
                 return Err(Error::Shape(format!(
                     "a {kind:?} target cannot be trained with {loss:?}; the model's loss and \
@@ -92,8 +93,8 @@ impl Preprocessing {
     }
 
     /// Regression metrics measured in model units, in the target's units: `mae` and `rmse`
-    /// (and their `val_` twins) times std, the mean squared error `loss` of
-    /// [`Loss::MeanSquaredError`] times std²; `r2` is scale-free. Only a one-column target is
+    /// (and their `val_` twins) times std, the `loss` of [`Loss::MeanSquaredError`] times std²
+    /// and of [`Loss::MeanAbsoluteError`] times std; `r2` is scale-free. Only a one-column target is
     /// standardized (several columns with different scales would mix in the means), so one
     /// std applies. Without a target scaler the metrics are returned as they are; a loss
     /// whose value does not scale with the target (another loss) is left as it is.
@@ -106,6 +107,7 @@ impl Preprocessing {
             let base = name.strip_prefix(VAL_PREFIX).unwrap_or(name);
             let factor = match base {
                 "loss" if loss == Loss::MeanSquaredError => std * std,
+                "loss" if loss == Loss::MeanAbsoluteError => std,
                 "mae" | "rmse" => std,
                 _ => 1.0,
             };

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::predict::Model;
 use super::preprocess::Preprocessing;
-use crate::data::Table;
+use crate::data::{Table, TargetKind};
 use crate::error::{Error, Result};
 use crate::spec::Loss;
 
@@ -26,6 +26,16 @@ pub enum TablePrediction {
         /// `[rows, classes]` row-major softmax probabilities.
         probabilities: Vec<f32>,
     },
+    /// A multi-label model's: for each row and label, whether the label applies (its
+    /// probability above 0.5), and the probabilities.
+    Labels {
+        /// The label names: the target columns.
+        names: Vec<String>,
+        /// `[rows, names.len()]` row-major: the label applies.
+        applies: Vec<bool>,
+        /// `[rows, names.len()]` row-major sigmoid probabilities.
+        probabilities: Vec<f32>,
+    },
     /// A regression model's: `[rows, names.len()]` row-major values in the target's units.
     Values {
         /// The target columns' names.
@@ -40,6 +50,7 @@ impl TablePrediction {
     pub fn rows(&self) -> usize {
         match self {
             TablePrediction::Classes { labels, .. } => labels.len(),
+            TablePrediction::Labels { names, applies, .. } => applies.len() / names.len().max(1),
             TablePrediction::Values { names, values } => values.len() / names.len().max(1),
         }
     }
@@ -68,10 +79,16 @@ impl Model {
         let mut x = table.features().to_vec();
         prep.scale_features(&mut x)?;
         match self.loss() {
-            Loss::MeanSquaredError => Ok(TablePrediction::Values {
+            loss if loss.is_regression() => Ok(TablePrediction::Values {
                 names: prep.schema.target_names().to_vec(),
                 values: self.predict_values(&x)?,
             }),
+            Loss::SigmoidCrossEntropy if prep.schema.target_kind() == TargetKind::MultiLabel => {
+                let p = self.predict(&x)?;
+                let applies = p.probabilities.iter().map(|&q| q > 0.5).collect();
+                let names = prep.schema.classes().to_vec();
+                Ok(TablePrediction::Labels { names, applies, probabilities: p.probabilities })
+            }
             _ => {
                 let p = self.predict(&x)?;
                 let classes = prep.schema.classes().to_vec();

@@ -308,15 +308,10 @@ impl Trainer {
     }
 
     /// Class probabilities and labels for `x: [rows, inputs]` with the current weights
-    /// (computed by the CPU reference from the weights read back once).
+    /// (computed by the CPU reference from the weights read back once), as [`Model::predict`]
+    /// gives them; a regression model's values come from [`Model::predict_values`] of
+    /// [`Trainer::model`].
     pub fn predict(&self, x: &[f32]) -> Result<Prediction> {
-        if self.options.loss != Loss::SoftmaxCrossEntropy {
-            return Err(Error::Config(
-                "predict returns class probabilities; a regression model's predictions are not \
-                 served yet (evaluate reports its metrics)"
-                    .into(),
-            ));
-        }
         self.model()?.predict(x)
     }
 

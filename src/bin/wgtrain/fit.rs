@@ -10,8 +10,8 @@ use clap::Args;
 use serde_json::{json, Map, Value};
 use wgtrain::data::{read_csv, validation_split, CsvOptions, Dataset, Standardizer, Table, Target};
 use wgtrain::{
-    Backend, EarlyStopping, Error, FitReport, History, Loss, Optimizer, Preprocessing, TrainEvent, Trainer,
-    TrainerOptions, TuningCache,
+    Backend, EarlyStopping, Error, FitReport, History, Loss, Optimizer, Preprocessing, ReduceLrOnPlateau,
+    TrainEvent, Trainer, TrainerOptions, TuningCache,
 };
 
 use crate::plot::{plot_history, PlotMarks};
@@ -23,11 +23,12 @@ pub struct FitArgs {
     /// The training CSV (header row, one row per sample).
     #[arg(long)]
     data: PathBuf,
-    /// The target column(s), by header name; several: multi-output regression.
+    /// The target column(s), by header name; several: multi-output regression, or multi-label
+    /// when every cell is 0 or 1.
     #[arg(long, required = true, value_delimiter = ',')]
     target: Vec<String>,
     /// What to predict; inferred from the target when left out (text or few whole numbers:
-    /// classify; other numbers: regress).
+    /// classify, two of them: binary; several 0/1 columns: multilabel; other numbers: regress).
     #[arg(long, value_enum)]
     task: Option<Task>,
     /// The regression loss.
@@ -42,6 +43,9 @@ pub struct FitArgs {
     /// Hidden layer widths, comma separated (ReLU).
     #[arg(long, value_delimiter = ',', default_value = "64,64")]
     hidden: Vec<usize>,
+    /// Dropout rate after each hidden layer (0: none), its masks seeded by --seed.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
     /// Maximum number of epochs.
     #[arg(long, default_value_t = 100)]
     epochs: usize,
@@ -56,6 +60,14 @@ pub struct FitArgs {
     /// The metric early stopping watches (val_loss, val_accuracy, val_mae, loss, ...).
     #[arg(long, default_value = "val_loss")]
     monitor: String,
+    /// Divide the learning rate by 10 when --monitor has not improved for
+    /// --reduce-lr-patience epochs (Keras's ReduceLROnPlateau).
+    #[arg(long)]
+    reduce_lr_on_plateau: bool,
+    /// Epochs without improvement before the learning rate is reduced (with
+    /// --reduce-lr-on-plateau; fewer than --patience, or early stopping ends the run first).
+    #[arg(long, default_value_t = 5)]
+    reduce_lr_patience: usize,
     /// Validate on this CSV (same columns) instead of a split of --data.
     #[arg(long, conflicts_with = "validation_split")]
     validation_data: Option<PathBuf>,
@@ -101,7 +113,7 @@ pub fn run(args: FitArgs) -> Result<(), Error> {
         _ => None,
     };
     let outputs = plan.outputs(&prep.schema);
-    let spec = task::network(prep.schema.width(), &args.hidden, outputs);
+    let spec = task::network(prep.schema.width(), &args.hidden, args.dropout, args.seed, outputs);
     let backend = crate::evaluate::backend(&args.adapter)?;
     let choice = backend.resolve();
     match &backend {
@@ -119,6 +131,9 @@ pub fn run(args: FitArgs) -> Result<(), Error> {
         early_stopping: Some(
             EarlyStopping::new(args.monitor.as_str()).patience(args.patience).restore_best_weights(true),
         ),
+        reduce_lr_on_plateau: args
+            .reduce_lr_on_plateau
+            .then(|| ReduceLrOnPlateau::new(args.monitor.as_str()).patience(args.reduce_lr_patience)),
         backend: choice.backend,
         tuning_cache: if args.no_tuning_cache { TuningCache::Disabled } else { TuningCache::User },
         ..TrainerOptions::default()
@@ -171,11 +186,16 @@ fn split(args: &FitArgs, rows: usize) -> Result<(Vec<u32>, Option<Vec<u32>>), Er
 
 /// Standardizers fitted on the training rows: every feature, and a one-column regression
 /// target (its scale would otherwise slow Adam's start; several columns are left as they are,
-/// so that the metrics in target units stay exact).
+/// so that the metrics in target units stay exact; so is a Huber target, whose delta is in
+/// the target's units).
 fn preprocessing(table: &Table, train_rows: &[u32], plan: Plan) -> Result<Preprocessing, Error> {
     let features = Standardizer::fit(table.features(), table.width(), train_rows)?;
     let target = match table.target() {
-        Some(Target::Values(values)) if plan.task == Task::Regress && table.schema().outputs() == 1 => {
+        Some(Target::Values(values))
+            if plan.task == Task::Regress
+                && table.schema().outputs() == 1
+                && !matches!(plan.loss, Loss::Huber { .. }) =>
+        {
             Some(Standardizer::fit(values, 1, train_rows)?)
         }
         _ => None,

@@ -1,7 +1,8 @@
 //! `wgtrain predict`: a saved model's predictions for every row of a CSV, its columns matched
 //! by name in any order (a missing one is an error naming it), written as CSV: for a
-//! classifier the predicted class and one probability column per class, for a regression model
-//! one column per target in the target's units.
+//! classifier the predicted class and one probability column per class, for a multi-label
+//! model one 0/1 column per label and its probability, for a regression model one column per
+//! target in the target's units.
 
 use std::path::PathBuf;
 
@@ -30,7 +31,8 @@ pub fn run(args: PredictArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Classes: `<target>,probability_<class>...`; values: one column per target.
+/// Classes: `<target>,probability_<class>...`; labels: one 0/1 column per label, then
+/// `probability_<label>...`; values: one column per target.
 fn to_csv(prediction: &TablePrediction) -> Result<Vec<u8>, csv::Error> {
     let mut out = csv::Writer::from_writer(Vec::new());
     match prediction {
@@ -40,6 +42,17 @@ fn to_csv(prediction: &TablePrediction) -> Result<Vec<u8>, csv::Error> {
             out.write_record(&header)?;
             for (label, row) in labels.iter().zip(probabilities.chunks(classes.len().max(1))) {
                 let mut record = vec![label.clone()];
+                record.extend(row.iter().map(|p| p.to_string()));
+                out.write_record(&record)?;
+            }
+        }
+        TablePrediction::Labels { names, applies, probabilities } => {
+            let mut header = names.clone();
+            header.extend(names.iter().map(|c| format!("probability_{c}")));
+            out.write_record(&header)?;
+            let k = names.len().max(1);
+            for (on, row) in applies.chunks(k).zip(probabilities.chunks(k)) {
+                let mut record: Vec<String> = on.iter().map(|&a| u8::from(a).to_string()).collect();
                 record.extend(row.iter().map(|p| p.to_string()));
                 out.write_record(&record)?;
             }

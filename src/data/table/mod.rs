@@ -207,9 +207,9 @@ impl Table {
 
     /// The rows as a [`Dataset`] to train or evaluate on (features and target copied):
     /// [`Targets::Classes`] for kinds [`TargetKind::Classes`] and [`TargetKind::Binary`] (two
-    /// classes), [`Targets::Values`] with [`Schema::outputs`] values per row for
-    /// [`TargetKind::Values`]. [`Error::Data`] for a table read without its target, or a
-    /// multi-label one (no loss trains on it yet).
+    /// classes), [`Targets::MultiHot`] with one 0/1 column per class for
+    /// [`TargetKind::MultiLabel`], [`Targets::Values`] with [`Schema::outputs`] values per row
+    /// for [`TargetKind::Values`]. [`Error::Data`] for a table read without its target.
     pub fn to_dataset(&self) -> Result<Dataset> {
         let targets = match (self.schema.target_kind(), &self.target) {
             (_, None) => {
@@ -219,12 +219,8 @@ impl Table {
                         .into(),
                 ))
             }
-            (TargetKind::MultiLabel, Some(_)) => {
-                return Err(Error::Data(
-                    "multi-label targets have no loss to train with yet; read the target as \
-                     classes or values"
-                        .into(),
-                ))
+            (TargetKind::MultiLabel, Some(Target::Values(values))) => {
+                Targets::MultiHot { values: values.clone(), classes: self.schema.classes().len() }
             }
             (_, Some(Target::Classes(labels))) => {
                 Targets::Classes { labels: labels.clone(), classes: self.schema.classes().len() }
