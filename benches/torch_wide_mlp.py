@@ -48,10 +48,13 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-rows", type=int, default=None, help="the first N training images only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     (xtr, ytr), (xte, yte) = load(a.mnist)
+    if a.train_rows:
+        xtr, ytr = xtr[:a.train_rows], ytr[:a.train_rows]
     widths = [784] + [int(h) for h in a.hidden.split(",")] + [10]
     layers = []
     for i in range(len(widths) - 1):
@@ -81,7 +84,7 @@ def main():
     steady = slice(1, None) if a.epochs > 1 else slice(0, None)
     print(json.dumps({
         "peer": "pytorch-cpu", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "hidden": widths[1:-1], "batch": a.batch, "train_seconds": train_s, "epoch_seconds": total_s,
+        "hidden": widths[1:-1], "train_rows": int(xtr.shape[0]), "batch": a.batch, "train_seconds": train_s, "epoch_seconds": total_s,
         "median_train_seconds": statistics.median(train_s[steady]),
         "median_epoch_seconds": statistics.median(total_s[steady]), "test_accuracy": accs,
     }))
