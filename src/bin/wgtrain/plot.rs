@@ -49,6 +49,7 @@ pub fn check_plot_path(path: &Path) -> Result<(), Error> {
 /// Draws the history's curves to `path`, an SVG or a PNG by its extension.
 pub fn plot_history(path: &Path, history: &History, marks: &PlotMarks) -> Result<(), Error> {
     let format = plot_format(path)?;
+    // Both formats need it: with `ab_glyph` an SVG's text is measured with the registered font too.
     // Every family plotters asks for by default is "sans-serif"; registering again replaces it.
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| Error::Config("the bundled font assets/fonts/DejaVuSans.ttf does not parse".into()))?;
