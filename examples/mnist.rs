@@ -66,7 +66,7 @@ struct Args {
     /// Write the per-epoch history here (.csv or .json).
     #[arg(long)]
     history: Option<PathBuf>,
-    /// Draw the per-epoch curves here (.svg), as `wgtrain fit --plot` does.
+    /// Draw the per-epoch curves here (.svg or .png), as `wgtrain fit --plot` does.
     #[arg(long)]
     plot: Option<PathBuf>,
     /// Write the full training state to this folder after every epoch.

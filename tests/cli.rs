@@ -274,8 +274,8 @@ fn bad_files_end_with_one_line_naming_file_row_and_column() {
     assert!(!Path::new(&model).exists(), "no model is written from a bad file");
     let line = fails(&["fit", "--data", &cases[0].0, "--target", "y", "--save", &model, "--epochs", "x"]);
     assert!(line.contains("--epochs"), "a bad flag value names the flag: {line}");
-    let line = fails(&["fit", "--data", &cases[0].0, "--target", "y", "--save", &model, "--plot", "c.png"]);
-    assert!(line.contains("--plot") && line.contains("SVG"), "{line}");
+    let line = fails(&["fit", "--data", &cases[0].0, "--target", "y", "--save", &model, "--plot", "c.jpg"]);
+    assert!(line.contains("--plot") && line.contains("c.jpg") && line.contains(".png"), "{line}");
 }
 
 /// A small table with a categorical column, trained for two epochs (the model's quality is
@@ -549,4 +549,48 @@ fn loss_dropout_and_plateau_flags_reach_the_trainer() {
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let meta = String::from_utf8_lossy(&bytes[8..8 + header_len]);
     assert_eq!(meta.matches("dropout").count(), 2, "a dropout layer after each hidden layer: {meta:.400}");
+}
+
+/// `--plot curves.png` draws a real PNG with no system font library: the file has PNG's
+/// signature, decodes at the size plot.rs draws (`PLOT_SIZE`, 1000 x 420), and is not blank:
+/// it holds more than one colour, among them the pure blue and red of the training and
+/// validation curves. Any other extension (`.jpg`) is refused before training with one line.
+#[test]
+fn plot_png_is_a_decodable_drawing_and_jpg_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, plot) = (path(dir.path(), "g.safetensors"), path(dir.path(), "curves.png"));
+    let data = shipped("digits.csv");
+    let fit = |plot: &str| {
+        ["fit", "--data", &data, "--target", "digit", "--adapter", "cpu", "--epochs", "5", "--save", &model]
+            .into_iter()
+            .chain(["--plot", plot])
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let args = fit(&plot);
+    let stdout = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stdout.contains("curves.png"), "the command says where it drew: {stdout}");
+    let bytes = std::fs::read(&plot).expect("the PNG is written");
+    assert_eq!(bytes[..8], [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A], "PNG signature");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes)).read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).expect("the PNG decodes");
+    assert_eq!((info.width, info.height), (1000, 420), "the size plot.rs draws");
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Rgb, png::BitDepth::Eight));
+    let colours: std::collections::HashSet<&[u8]> = pixels[..info.buffer_size()].chunks(3).collect();
+    assert!(colours.len() > 1, "the PNG is not blank");
+    assert!(
+        colours.contains(&[0, 0, 255][..]) && colours.contains(&[255, 0, 0][..]),
+        "both curves are drawn"
+    );
+
+    let jpg = path(dir.path(), "curves.jpg");
+    std::fs::remove_file(&model).unwrap();
+    let args = fit(&jpg);
+    let line = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        line.contains("--plot") && line.contains("curves.jpg") && line.contains(".svg or .png"),
+        "{line}"
+    );
+    assert!(!Path::new(&jpg).exists() && !Path::new(&model).exists(), "refused before training");
 }

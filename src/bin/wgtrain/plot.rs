@@ -1,14 +1,22 @@
-//! The per-epoch curves as an SVG: on the left the training and validation loss, on the right
-//! the task's main metric (accuracy for a classifier, MAE for a regression) with its
+//! The per-epoch curves as an SVG or a PNG: on the left the training and validation loss, on
+//! the right the task's main metric (accuracy for a classifier, MAE for a regression) with its
 //! validation twin; the best epoch and the early stop marked by vertical lines, and the epochs
-//! where the learning rate changed (when the history records an `lr`) marked too. SVG only:
-//! a PNG would need a font rasterizer, which this build leaves out to need no system library.
+//! where the learning rate changed (when the history records a `learning_rate`) marked too. Text is laid
+//! out (and, in a PNG, rasterized) by plotters' pure-Rust `ab_glyph` with the DejaVu Sans font
+//! bundled in `assets/fonts/`, so no fontconfig or freetype is needed on the machine.
 //! Shared with the MNIST demo (examples/mnist.rs includes this file).
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use wgtrain::{Error, History};
+
+/// The drawing's size in pixels (a PNG's width and height; an SVG's view box).
+pub const PLOT_SIZE: (u32, u32) = (1000, 420);
+
+/// DejaVu Sans (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt), built into the binary.
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 /// Epochs to mark, 0-based as in the history.
 pub struct PlotMarks {
@@ -16,37 +24,63 @@ pub struct PlotMarks {
     pub stopped_epoch: Option<usize>,
 }
 
-/// Fails unless `path` names an SVG file: checked before training, not after it.
-pub fn check_plot_path(path: &Path) -> Result<(), Error> {
+/// The file formats `--plot` draws, chosen by the path's extension.
+enum PlotFormat {
+    Svg,
+    Png,
+}
+
+fn plot_format(path: &Path) -> Result<PlotFormat, Error> {
     match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(PlotFormat::Svg),
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(PlotFormat::Png),
         _ => Err(Error::Config(format!(
-            "--plot {}: only SVG is drawn (name the file .svg); PNG would need a font renderer \
-             this build leaves out",
+            "--plot {}: only SVG and PNG are drawn (name the file .svg or .png)",
             path.display()
         ))),
     }
 }
 
-/// Draws the history's curves to `path` (SVG).
+/// Fails unless `path` names an SVG or PNG file: checked before training, not after it.
+pub fn check_plot_path(path: &Path) -> Result<(), Error> {
+    plot_format(path).map(|_| ())
+}
+
+/// Draws the history's curves to `path`, an SVG or a PNG by its extension.
 pub fn plot_history(path: &Path, history: &History, marks: &PlotMarks) -> Result<(), Error> {
-    check_plot_path(path)?;
+    let format = plot_format(path)?;
+    // Both formats need it: with `ab_glyph` an SVG's text is measured with the registered font too.
+    // Every family plotters asks for by default is "sans-serif"; registering again replaces it.
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| Error::Config("the bundled font assets/fonts/DejaVuSans.ttf does not parse".into()))?;
     let fail = |e: String| Error::file(path, format!("cannot draw the plot: {e}"));
-    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let (left, right) = root.split_horizontally(500);
+    match format {
+        PlotFormat::Svg => draw(SVGBackend::new(path, PLOT_SIZE).into_drawing_area(), history, marks),
+        PlotFormat::Png => draw(BitMapBackend::new(path, PLOT_SIZE).into_drawing_area(), history, marks),
+    }
+    .map_err(fail)
+}
+
+/// The loss panel and the main metric's panel side by side, then the file written.
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    history: &History,
+    marks: &PlotMarks,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (left, right) = root.split_horizontally(PLOT_SIZE.0 / 2);
     let names = history.metric_names();
     let metric = ["accuracy", "mae", "rmse"].into_iter().find(|m| names.contains(m));
-    panel(&left, history, "loss", marks).map_err(fail)?;
+    panel(&left, history, "loss", marks)?;
     if let Some(metric) = metric {
-        panel(&right, history, metric, marks).map_err(fail)?;
+        panel(&right, history, metric, marks)?;
     }
-    root.present().map_err(|e| fail(e.to_string()))
+    root.present().map_err(|e| e.to_string())
 }
 
 /// One metric and its `val_` twin against the 1-based epoch, with the marks.
-fn panel(
-    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
     history: &History,
     metric: &str,
     marks: &PlotMarks,
