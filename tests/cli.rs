@@ -423,6 +423,14 @@ fn binary_round_trip_on_breast_cancer() {
     );
     // Logistic regression alone reaches about 0.96 on this data.
     assert!(number(&fit, "val_binary_accuracy") >= 0.9, "{fit}");
+    let eval_json = path(dir.path(), "eval.json");
+    ok(&["evaluate", "--model", &model, "--data", &data, "--summary-json", &eval_json]);
+    let eval = read_json(Path::new(&eval_json));
+    assert_eq!(eval["task"], "binary", "{eval}");
+    assert!(number(&eval, "binary_accuracy") >= 0.9, "{eval}");
+    let line =
+        fails(&["fit", "--data", &data, "--target", "diagnosis", "--dropout", "1.5", "--save", &model]);
+    assert!(line.contains("--dropout 1.5"), "the flag is named: {line}");
     ok(&["predict", "--model", &model, "--data", &data, "--out", &out]);
     let (header, rows) = read_csv(&out);
     assert_eq!(header, ["diagnosis", "probability_benign", "probability_malignant"]);

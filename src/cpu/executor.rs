@@ -321,7 +321,7 @@ pub(crate) fn restore_best(mlp: &mut CpuMlp, best: &[f32]) -> Result<()> {
 /// Adds a batch's task sums to the pass's: the sigmoid cross-entropy's right outputs as a
 /// fraction of a row each (so that `correct / rows` is the binary accuracy over rows and
 /// outputs), the regression losses' per-output sums as they are.
-fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mut PassSums) {
+pub(crate) fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mut PassSums) {
     match loss {
         Loss::SigmoidCrossEntropy => sums.correct += batch[0] as f64 / outputs as f64,
         _ => sums.add_task(batch),

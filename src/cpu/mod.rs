@@ -42,7 +42,9 @@ pub use activation::{
 pub(crate) use executor::CpuExecutor;
 // The state helpers the CPU replica of a process group shares with the CPU executor.
 #[cfg(feature = "mpi")]
-pub(crate) use executor::{gather_targets, read_state, restore_best, snapshot_best, write_state};
+pub(crate) use executor::{
+    add_task_sums, gather_targets, read_state, restore_best, snapshot_best, write_state,
+};
 pub use matmul::{matmul, matmul_into};
 pub use mlp::{task_sums_len, CpuMlp};
 // The dropout layer's CPU twin, for the kernel's tests.

@@ -99,7 +99,7 @@ impl CpuShard {
                     &mut self.batch_sums,
                 )?;
                 sums.loss = loss as f64;
-                sums.add_task(&self.batch_sums);
+                cpu::add_task_sums(self.loss, self.mlp.spec().outputs(), &self.batch_sums, &mut sums);
             }
         } else {
             // Nothing to learn from: this replica adds zeros to the sum.
@@ -132,7 +132,7 @@ impl CpuShard {
             } else {
                 sums.loss +=
                     self.mlp.evaluate_with(self.loss, &self.x, &self.values, &mut self.batch_sums)? as f64;
-                sums.add_task(&self.batch_sums);
+                cpu::add_task_sums(self.loss, self.mlp.spec().outputs(), &self.batch_sums, &mut sums);
             }
         }
         Ok(sums)
@@ -221,5 +221,48 @@ impl Executor for CpuShard {
 
     fn restore_best(&mut self) -> Result<()> {
         cpu::restore_best(&mut self.mlp, &self.best)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::CpuExecutor;
+    use crate::data::Targets;
+    use crate::spec::{Activation, Init};
+
+    /// A shard alone is the CPU executor: for every loss, the same epoch gives the same sums
+    /// (loss, right outputs or rows, the regression sums) and the same weights, bit for bit
+    /// (one process adds the same terms in the same order).
+    #[test]
+    fn a_shard_alone_sums_every_loss_as_the_cpu_executor() {
+        let rows = 64;
+        let x: Vec<f32> = (0..rows * 3).map(|i| ((i * 37 % 17) as f32) / 17.0 - 0.5).collect();
+        let labels = |k: u32| (0..rows as u32).map(|r| r % k).collect::<Vec<u32>>();
+        let multi: Vec<f32> = (0..rows * 2).map(|i| ((i * 7 % 5) % 2) as f32).collect();
+        let values: Vec<f32> = (0..rows * 2).map(|i| x[i / 2 * 3 + i % 2] * 2.0 - 0.25).collect();
+        let cases = [
+            (Loss::SoftmaxCrossEntropy, Targets::Classes { labels: labels(3), classes: 3 }, 3),
+            (Loss::SigmoidCrossEntropy, Targets::Classes { labels: labels(2), classes: 2 }, 1),
+            (Loss::SigmoidCrossEntropy, Targets::MultiHot { values: multi, classes: 2 }, 2),
+            (Loss::MeanSquaredError, Targets::Values { values: values.clone(), outputs: 2 }, 2),
+            (Loss::MeanAbsoluteError, Targets::Values { values: values.clone(), outputs: 2 }, 2),
+            (Loss::huber(), Targets::Values { values, outputs: 2 }, 2),
+        ];
+        for (loss, targets, outputs) in cases {
+            let data = Dataset::from_values(x.clone(), 3, targets).unwrap();
+            let spec = Network::new(3).dense(8, Activation::Relu).dense(outputs, Activation::Identity);
+            let params = spec.layout().init(Init::He, 1);
+            let order: Vec<u32> = (0..rows as u32).collect();
+            let plan = EpochPlan { order: &order, batch: 16, first_step: 0, eval_batch: 16 };
+            let mut shard = CpuShard::new(&spec, Optimizer::adam(1e-3), loss, &params).unwrap();
+            let mut exec = CpuExecutor::new(&spec, Optimizer::adam(1e-3), loss, &params).unwrap();
+            let val = ValSource::Split(&order);
+            let a = shard.run_epoch(&data, &val, &plan, &mut |_| Ok(())).unwrap();
+            let b = exec.run_epoch(&data, &val, &plan, &mut |_| Ok(())).unwrap();
+            assert_eq!((&a.train, &a.val), (&b.train, &b.val), "{loss:?} x{outputs}: the epoch's sums");
+            assert!(a.train.correct > 0.0 || loss.is_regression(), "{loss:?}: some outputs right");
+            assert_eq!(shard.parameters().unwrap(), exec.parameters().unwrap(), "{loss:?}: the weights");
+        }
     }
 }

@@ -48,7 +48,8 @@ pub fn run(args: EvaluateArgs) -> Result<(), Error> {
     println!("{}: {} ({} rows)", args.data.display(), shown.join(" "), evaluation.samples);
     if let Some(path) = &args.summary_json {
         let mut summary = Map::new();
-        let task = if model.loss() == wgtrain::Loss::SoftmaxCrossEntropy { "classify" } else { "regress" };
+        // The task the model was fitted for, as `fit` named it (crate::task::plan).
+        let task = crate::task::plan(prep.schema.target_kind(), None).map_or("regress", |p| p.task.name());
         summary.insert("task".into(), json!(task));
         summary.insert("loss_function".into(), json!(model.loss()));
         for (name, value) in metrics.iter() {

@@ -102,6 +102,12 @@ pub fn run(args: FitArgs) -> Result<(), Error> {
     if let Some(path) = &args.plot {
         crate::plot::check_plot_path(path)?;
     }
+    if !(0.0..1.0).contains(&args.dropout) {
+        return Err(Error::Config(format!(
+            "--dropout {}: a rate from 0 (none) up to but not including 1, such as 0.1",
+            args.dropout
+        )));
+    }
     let (table, plan) = read_table(&args)?;
     let (train_rows, split_val) = split(&args, table.rows())?;
     let prep = preprocessing(&table, &train_rows, plan)?;

@@ -70,7 +70,7 @@ fn draw<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(PLOT_SIZE.0 / 2);
     let names = history.metric_names();
-    let metric = ["accuracy", "mae", "rmse"].into_iter().find(|m| names.contains(m));
+    let metric = ["accuracy", "binary_accuracy", "mae", "rmse"].into_iter().find(|m| names.contains(m));
     panel(&left, history, "loss", marks)?;
     if let Some(metric) = metric {
         panel(&right, history, metric, marks)?;

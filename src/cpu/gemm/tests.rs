@@ -67,7 +67,7 @@ fn every_isa_matches_f64_in_both_layouts_of_a() {
                         let terms: Vec<f64> =
                             (0..k).map(|p| a[i * sa.rs + p * sa.cs] as f64 * b[p * n + j] as f64).collect();
                         let exact: f64 = terms.iter().sum();
-                        // The k-term dot product bound of tests/matmul.rs: (2k + 1) u sum |a b|.
+                        // The k-term dot product bound of src/gpu/kernels/tests/matmul.rs: (2k + 1) u sum |a b|.
                         let tol = (2 * k + 1) as f64 * u * terms.iter().map(|t| t.abs()).sum::<f64>();
                         let got = c[i * n + j] as f64;
                         assert!(

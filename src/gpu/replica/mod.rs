@@ -1,6 +1,7 @@
 //! One model on one device: flat parameter, gradient and moment buffers, the activation
-//! workspace, and recorded step plans that replay a whole training step (gather, forward,
-//! fused softmax cross-entropy or mean squared error, backward, optimizer) without the host.
+//! workspace, and recorded step plans that replay a whole training step (gather, the layers'
+//! forward with dropout, the loss — softmax or sigmoid cross-entropy, MSE, MAE, Huber; a
+//! narrow softmax head fused with the last layer — backward, optimizer) without the host.
 //!
 //! Per step the only host work is encoding two 16-32 byte buffer copies (which batch, which
 //! bias correction) and the recorded dispatches; an epoch is submitted in chunks with no

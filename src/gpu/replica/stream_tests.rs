@@ -9,7 +9,7 @@ use crate::gpu::device_data::DeviceDataset;
 use crate::gpu::executor::DeviceExecutor;
 use crate::gpu::kernels::tests::open_gpus;
 use crate::gpu::Gpu;
-use crate::spec::{Activation, Init, Loss, Network, Optimizer};
+use crate::spec::{Activation, Init, Loss, LrSchedule, Network, Optimizer};
 
 /// A fixed LCG: the test's only source of numbers.
 struct Lcg(u64);
@@ -48,8 +48,9 @@ struct Setup {
     chunk_bytes: Option<u64>,
 }
 
-/// Two epochs over `data` (the first 4/5 of a fixed shuffle train, the rest validate) and an
-/// evaluation of all of it; streamed in chunks of `chunk_bytes` when given.
+/// Two epochs over `data` (the first 4/5 of a fixed shuffle train, the rest validate) under a
+/// step-decay schedule, and an evaluation of all of it; streamed in chunks of `chunk_bytes`
+/// when given.
 fn run(gpu: &Gpu, data: &Dataset, spec: &Network, loss: Loss, setup: Setup) -> Outcome {
     let Setup { batch, separate_val, chunk_bytes } = setup;
     let eval_batch = 24;
@@ -60,6 +61,9 @@ fn run(gpu: &Gpu, data: &Dataset, spec: &Network, loss: Loss, setup: Setup) -> O
     if let Some(bytes) = chunk_bytes {
         ex.replica_mut().force_streaming(bytes);
     }
+    // A rate that changes every 3 steps: a streamed step that read another step's scalars
+    // (an index off by a chunk) would move the weights differently.
+    ex.set_learning_rate(1e-3, LrSchedule::StepDecay { step_size: 3, gamma: 0.7 }).expect("schedule");
     let mut rng = Lcg(5);
     let mut all: Vec<u32> = (0..data.len() as u32).collect();
     rng.shuffle(&mut all);
