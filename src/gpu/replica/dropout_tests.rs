@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::tests::{assert_close, synthetic};
+use super::tests::{assert_adam_step1_close, assert_close, synthetic};
 use super::Replica;
 use crate::cpu::{dropout_forward, CpuMlp, LayerInput};
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
@@ -67,11 +67,7 @@ fn a_step_with_dropout_matches_the_cpu() {
         );
         assert_eq!(metrics.train_correct() as u32, correct, "{name}: correct counts differ");
         assert_close(&format!("{name} grads"), &gpu_grads, cpu.grads(), 1e-4, 1e-5);
-        let max_g = cpu.grads().iter().fold(0.0f32, |m, g| m.max(g.abs()));
-        let weight_tol = 1e-3 * (1e-5 * max_g) / 1e-7 + 1e-6;
-        for (i, (g, c)) in gpu_params.iter().zip(cpu.params()).enumerate() {
-            assert!((g - c).abs() <= weight_tol, "{name} params[{i}]: gpu {g} cpu {c}");
-        }
+        assert_adam_step1_close(&name, &gpu_params, cpu.params(), cpu.grads(), (1e-3, 1e-7));
     }
 }
 
