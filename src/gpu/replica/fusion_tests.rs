@@ -11,7 +11,7 @@ use crate::data::Dataset;
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
 use crate::gpu::kernels::tests::test_adapter;
 use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
-use crate::spec::{Activation, Init, Network, Optimizer};
+use crate::spec::{Activation, Init, Layer, Network, Optimizer};
 
 /// Pseudo-random pixels with labels from the first pixel (as `tests.rs`'s `synthetic`).
 fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
@@ -26,14 +26,15 @@ fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
     Dataset::new(px, labels, features, classes).expect("valid data")
 }
 
-/// Everything a run leaves on the device, as bits; and the launches of its training step.
+/// Everything a run leaves on the device, as bits; the launches of its training step; and
+/// whether the device runs the head's backward in the head's launch.
 fn run(
     adapter: &AdapterReport,
     spec: &Network,
     data: &Dataset,
     batch: usize,
     fused: bool,
-) -> (Vec<Vec<u32>>, usize) {
+) -> (Vec<Vec<u32>>, usize, bool) {
     let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
         .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
         .remove(0);
@@ -63,21 +64,38 @@ fn run(
         f32s(&v),
         sums.iter().map(|&s| (s as f32).to_bits()).collect(),
     ];
-    (state, replica.dispatches_per_step())
+    (state, replica.dispatches_per_step(), replica.kernels.head.backward_supported())
 }
 
-/// Fused (the softmax head of `head.rs`, each bias gradient in its weight-gradient product)
-/// and not: the same bits, a launch fewer per layer and one for the head; and a one-layer
-/// model, whose head may not fuse (its batch may be gathered into a texture), the same bits.
+/// Dense -> Dropout -> Dense: the head's input gradient goes to the dropout layer (the
+/// identity's derivative, read at its output).
+fn with_dropout(inputs: usize, hidden: usize, activation: Activation, classes: usize) -> Network {
+    let mut spec = Network::new(inputs).dense(hidden, activation);
+    spec.layers.push(Layer::dropout_seeded(0.25, 7));
+    spec.dense(classes, Activation::Identity)
+}
+
+/// Fused (the softmax head of `head.rs` with the last layer's backward where the device
+/// binds nine storage buffers, each bias gradient in its weight-gradient product) and not:
+/// the same bits, a launch fewer per layer and one for the head, and where the backward
+/// joins the head two more (its dW and dX launches); a one-layer model, whose head may not
+/// fuse (its batch may be gathered into a texture), the same bits.
 #[test]
 fn fused_passes_leave_the_bits_of_unfused_ones() {
+    // (spec, rows, batch, launches fewer without the head's backward, with it)
     let cases = [
         // MNIST's shape, 300 rows in batches of 128: a tail of 44.
-        (Network::classifier(&[784, 64, 10], Activation::Relu), 300, 128, 3),
+        (Network::classifier(&[784, 64, 10], Activation::Relu), 300, 128, 3, 5),
         // Odd widths and 17 classes, batches of 37: a tail of 26.
-        (Network::classifier(&[13, 29, 17], Activation::Tanh), 100, 37, 3),
-        // One layer: fused unless the batch is gathered into a texture.
-        (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1),
+        (Network::classifier(&[13, 29, 17], Activation::Tanh), 100, 37, 3, 5),
+        // Two chunks of 256 rows (batches of 300, a tail of 100), GELU's derivative.
+        (Network::classifier(&[9, 6, 3], Activation::Gelu), 400, 300, 3, 5),
+        // Dropout below the head: its input gradient goes to the dropout layer.
+        (with_dropout(30, 21, Activation::Sigmoid, 10), 90, 32, 3, 5),
+        // Too wide a hidden layer for the backward (dX: 32 x 75 blocks): the head alone.
+        (Network::classifier(&[12, 300, 10], Activation::Relu), 200, 128, 3, 3),
+        // One layer: fused unless the batch is gathered into a texture (no dX either way).
+        (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1, 1),
     ];
     // The test adapter, and the first adapter of each other backend found (llvmpipe's GL beside
     // lavapipe): the fused kernels use a storage barrier and a grid two deep, which each
@@ -89,11 +107,12 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
         }
     }
     for adapter in &adapters {
-        for (spec, rows, batch, fewer) in &cases {
-            let (rows, batch, fewer) = (*rows, *batch, *fewer);
+        for (spec, rows, batch, fewer, fewer_backward) in &cases {
+            let (rows, batch) = (*rows, *batch);
             let data = pixels(rows, spec.inputs(), spec.outputs());
-            let (want, unfused_launches) = run(adapter, spec, &data, batch, false);
-            let (got, fused_launches) = run(adapter, spec, &data, batch, true);
+            let (want, unfused_launches, _) = run(adapter, spec, &data, batch, false);
+            let (got, fused_launches, backward) = run(adapter, spec, &data, batch, true);
+            let fewer = if backward { *fewer_backward } else { *fewer };
             let name = format!("{} {:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
             for (what, (g, w)) in
                 ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.iter().zip(&want))
