@@ -23,7 +23,8 @@
 // r0 + lid's softmax. On lavapipe a workgroup runs on one thread and each storage load is a
 // per-lane loop, so the loads per product decide its speed: 0.5 here, as in mm_rb4x4.
 // Bindings: 0 params (uniform), 1 h (read), 2 params (read: W and b), 3 logits (read_write),
-// 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write).
+// 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write); softmax_head_train
+// adds 7 grads, 8 z and 9 dx (nine storage buffers: one over wgpu's default limit of eight).
 //
 // Two entry points: softmax_head (the above), and softmax_head_train, which goes on after the
 // last dlogits to the layer's backward (softmax_head_backward.wgsl: dW, db and the input
