@@ -23,13 +23,7 @@
 // r0 + lid's softmax. On lavapipe a workgroup runs on one thread and each storage load is a
 // per-lane loop, so the loads per product decide its speed: 0.5 here, as in mm_rb4x4.
 // Bindings: 0 params (uniform), 1 h (read), 2 params (read: W and b), 3 logits (read_write),
-// 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write); softmax_head_train
-// adds 7 grads, 8 z and 9 dx (nine storage buffers: one over wgpu's default limit of eight).
-//
-// Two entry points: softmax_head (the above), and softmax_head_train, which goes on after the
-// last dlogits to the layer's backward (softmax_head_backward.wgsl: dW, db and the input
-// gradient with the layer below's activation derivative) before the metrics.
-// Requires: softmax_head_backward.wgsl activation_fns.wgsl
+// 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write).
 
 const WG: u32 = 256u;
 
@@ -37,9 +31,6 @@ struct HeadParams {
     rows: u32, n: u32, k: u32, h_off: u32,
     w_off: u32, bias_off: u32, logits_off: u32, dlogits_off: u32,
     labels_off: u32, metrics_off: u32, write_grad: u32, scale: f32,
-    // softmax_head_train only (softmax_head_backward.wgsl).
-    dw_off: u32, db_off: u32, dx_off: u32, z_off: u32,
-    has_dx: u32, act: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: HeadParams;
@@ -99,8 +90,8 @@ fn logit_block(r0: u32, chunk: u32, blk: u32) {
     }
 }
 
-// Every chunk's logits and softmax; returns this invocation's (loss sum, correct count).
-fn head_loss(lid: u32) -> vec2<f32> {
+@compute @workgroup_size(256)
+fn softmax_head(@builtin(local_invocation_index) lid: u32) {
     var loss_sum = 0.0;
     var correct = 0.0;
     // No early return before the barriers: every invocation runs every chunk.
@@ -146,13 +137,8 @@ fn head_loss(lid: u32) -> vec2<f32> {
             }
         }
     }
-    return vec2<f32>(loss_sum, correct);
-}
-
-// metrics += the workgroup's (loss sum, correct count), by softmax_xent.wgsl's tree.
-fn add_metrics(lid: u32, sums: vec2<f32>) {
-    loss_part[lid] = sums.x;
-    correct_part[lid] = sums.y;
+    loss_part[lid] = loss_sum;
+    correct_part[lid] = correct;
     workgroupBarrier();
     for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (lid < stride) {
@@ -165,18 +151,4 @@ fn add_metrics(lid: u32, sums: vec2<f32>) {
         metrics[p.metrics_off] = metrics[p.metrics_off] + loss_part[0];
         metrics[p.metrics_off + 1u] = metrics[p.metrics_off + 1u] + correct_part[0];
     }
-}
-
-@compute @workgroup_size(256)
-fn softmax_head(@builtin(local_invocation_index) lid: u32) {
-    add_metrics(lid, head_loss(lid));
-}
-
-@compute @workgroup_size(256)
-fn softmax_head_train(@builtin(local_invocation_index) lid: u32) {
-    let sums = head_loss(lid);
-    // Other invocations wrote the dlogits the backward reads: make them visible.
-    storageBarrier();
-    head_backward(lid);
-    add_metrics(lid, sums);
 }

@@ -42,7 +42,7 @@ pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
 pub use robust_regression::{RobustCall, RobustRegression};
 pub use sigmoid_xent::{SigmoidTargets, SigmoidXent, SigmoidXentCall, SIGMOID_SLOT_LEN};
-pub use softmax_head::{head_backward_fits, head_fits, HeadBackward, HeadCall, HeadInputGrad, SoftmaxHead};
+pub use softmax_head::{head_fits, HeadCall, SoftmaxHead};
 pub use softmax_xent::{SoftmaxXent, XentCall};
 pub use tuning_cache::TuningCache;
 

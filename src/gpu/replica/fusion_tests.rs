@@ -3,8 +3,6 @@
 //! unfused from the same weights, must leave the same bits in the parameters, gradients,
 //! moments and metrics. Why bits: each fused kernel performs the same f32 operations in the
 //! same order as the launches it replaces (see the kernels' headers).
-//! A device limited to wgpu's default of eight storage buffers per stage records the head's
-//! backward apart, with the same bits.
 
 use std::sync::Arc;
 
@@ -13,7 +11,7 @@ use crate::data::Dataset;
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
 use crate::gpu::kernels::tests::test_adapter;
 use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
-use crate::spec::{Activation, Init, Layer, Network, Optimizer};
+use crate::spec::{Activation, Init, Network, Optimizer};
 
 /// Pseudo-random pixels with labels from the first pixel (as `tests.rs`'s `synthetic`).
 fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
@@ -28,9 +26,17 @@ fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
     Dataset::new(px, labels, features, classes).expect("valid data")
 }
 
-/// Everything a run leaves on the device, as bits; the launches of its training step; and
-/// whether the device runs the head's backward in the head's launch.
-fn run(gpu: Gpu, spec: &Network, data: &Dataset, batch: usize, fused: bool) -> (Vec<Vec<u32>>, usize, bool) {
+/// Everything a run leaves on the device, as bits; and the launches of its training step.
+fn run(
+    adapter: &AdapterReport,
+    spec: &Network,
+    data: &Dataset,
+    batch: usize,
+    fused: bool,
+) -> (Vec<Vec<u32>>, usize) {
+    let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
+        .remove(0);
     let params = spec.layout().init(Init::He, 5);
     let mut replica =
         Replica::new(gpu.clone(), spec, Optimizer::adam(1e-2), &params, batch).expect("replica");
@@ -57,45 +63,21 @@ fn run(gpu: Gpu, spec: &Network, data: &Dataset, batch: usize, fused: bool) -> (
         f32s(&v),
         sums.iter().map(|&s| (s as f32).to_bits()).collect(),
     ];
-    (state, replica.dispatches_per_step(), replica.kernels.head.backward_supported())
+    (state, replica.dispatches_per_step())
 }
 
-/// A device on `adapter` with every limit it supports, as the library opens one.
-fn open(adapter: &AdapterReport) -> Gpu {
-    gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
-        .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
-        .remove(0)
-}
-
-/// Dense -> Dropout -> Dense: the head's input gradient goes to the dropout layer (the
-/// identity's derivative, read at its output).
-fn with_dropout(inputs: usize, hidden: usize, activation: Activation, classes: usize) -> Network {
-    let mut spec = Network::new(inputs).dense(hidden, activation);
-    spec.layers.push(Layer::dropout_seeded(0.25, 7));
-    spec.dense(classes, Activation::Identity)
-}
-
-/// Fused (the softmax head of `head.rs` with the last layer's backward where the device
-/// binds nine storage buffers, each bias gradient in its weight-gradient product) and not:
-/// the same bits, a launch fewer per layer and one for the head, and where the backward
-/// joins the head two more (its dW and dX launches); a one-layer model, whose head may not
-/// fuse (its batch may be gathered into a texture), the same bits.
+/// Fused (the softmax head of `head.rs`, each bias gradient in its weight-gradient product)
+/// and not: the same bits, a launch fewer per layer and one for the head; and a one-layer
+/// model, whose head may not fuse (its batch may be gathered into a texture), the same bits.
 #[test]
 fn fused_passes_leave_the_bits_of_unfused_ones() {
-    // (spec, rows, batch, launches fewer without the head's backward, with it)
     let cases = [
         // MNIST's shape, 300 rows in batches of 128: a tail of 44.
-        (Network::classifier(&[784, 64, 10], Activation::Relu), 300, 128, 3, 5),
+        (Network::classifier(&[784, 64, 10], Activation::Relu), 300, 128, 3),
         // Odd widths and 17 classes, batches of 37: a tail of 26.
-        (Network::classifier(&[13, 29, 17], Activation::Tanh), 100, 37, 3, 5),
-        // Two chunks of 256 rows (batches of 300, a tail of 100), GELU's derivative.
-        (Network::classifier(&[9, 6, 3], Activation::Gelu), 400, 300, 3, 5),
-        // Dropout below the head: its input gradient goes to the dropout layer.
-        (with_dropout(30, 21, Activation::Sigmoid, 10), 90, 32, 3, 5),
-        // Too wide a hidden layer for the backward (dX: 32 x 75 blocks): the head alone.
-        (Network::classifier(&[12, 300, 10], Activation::Relu), 200, 128, 3, 3),
-        // One layer: fused unless the batch is gathered into a texture (no dX either way).
-        (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1, 1),
+        (Network::classifier(&[13, 29, 17], Activation::Tanh), 100, 37, 3),
+        // One layer: fused unless the batch is gathered into a texture.
+        (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1),
     ];
     // The test adapter, and the first adapter of each other backend found (llvmpipe's GL beside
     // lavapipe): the fused kernels use a storage barrier and a grid two deep, which each
@@ -107,12 +89,11 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
         }
     }
     for adapter in &adapters {
-        for (spec, rows, batch, fewer, fewer_backward) in &cases {
-            let (rows, batch) = (*rows, *batch);
+        for (spec, rows, batch, fewer) in &cases {
+            let (rows, batch, fewer) = (*rows, *batch, *fewer);
             let data = pixels(rows, spec.inputs(), spec.outputs());
-            let (want, unfused_launches, _) = run(open(adapter), spec, &data, batch, false);
-            let (got, fused_launches, backward) = run(open(adapter), spec, &data, batch, true);
-            let fewer = if backward { *fewer_backward } else { *fewer };
+            let (want, unfused_launches) = run(adapter, spec, &data, batch, false);
+            let (got, fused_launches) = run(adapter, spec, &data, batch, true);
             let name = format!("{} {:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
             for (what, (g, w)) in
                 ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.iter().zip(&want))
@@ -126,51 +107,4 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
             );
         }
     }
-}
-
-/// A caller's device that keeps wgpu's default of eight storage buffers per stage cannot bind
-/// the head's backward (nine): it records the head alone and the backward apart, the 9
-/// launches of MNIST's step before the backward joined the head, with the same bits as the
-/// device of every limit (7 launches) and as the unfused step.
-#[test]
-fn a_device_of_eight_storage_buffers_records_the_backward_apart() {
-    let report = test_adapter();
-    let instance = gpu::instance();
-    let (adapter, _) = gpu::enumerate(&instance)
-        .into_iter()
-        .find(|(_, r)| r.index == report.index)
-        .unwrap_or_else(|| panic!("{} not found again", report.label()));
-    let desc = wgpu::DeviceDescriptor {
-        label: Some("eight storage buffers"),
-        required_limits: wgpu::Limits { max_storage_buffers_per_shader_stage: 8, ..adapter.limits() },
-        ..Default::default()
-    };
-    let (device, queue) = pollster::block_on(adapter.request_device(&desc)).expect("device");
-    let eight = Gpu::from_device(device, queue);
-    let spec = Network::classifier(&[784, 64, 10], Activation::Relu);
-    let data = pixels(300, 784, 10);
-    let (got, launches, backward) = run(eight, &spec, &data, 128, true);
-    assert!(!backward, "{}: a device of eight storage buffers offers the head's backward", report.label());
-    let (want, all_launches, all_backward) = run(open(report), &spec, &data, 128, true);
-    let (unfused, unfused_launches, _) = run(open(report), &spec, &data, 128, false);
-    assert!(all_backward, "{}: the device of every limit should bind nine", report.label());
-    assert_eq!(launches, all_launches + 2, "two launches more without the backward in the head");
-    assert_eq!(launches + 3, unfused_launches, "the head and the two bias gradients still fused");
-    for (what, g, w, u) in named_states(&got, &want, &unfused) {
-        assert!(g == w && g == u, "{}: {what} differ", report.label());
-    }
-}
-
-/// The five states of [`run`] side by side, named.
-fn named_states<'a>(
-    a: &'a [Vec<u32>],
-    b: &'a [Vec<u32>],
-    c: &'a [Vec<u32>],
-) -> impl Iterator<Item = (&'static str, &'a Vec<u32>, &'a Vec<u32>, &'a Vec<u32>)> {
-    ["params", "grads", "adam m", "adam v", "metrics"]
-        .into_iter()
-        .zip(a)
-        .zip(b)
-        .zip(c)
-        .map(|(((n, x), y), z)| (n, x, y, z))
 }

@@ -2,13 +2,10 @@
 //! product (bias epilogue) and the loss recorded as one launch (`kernels/softmax_head.rs`)
 //! instead of two, when the output is narrow. Same bits as the two launches: the fused kernel
 //! performs the same f32 operations in the same order (see `shaders/softmax_head.wgsl`).
-//! In training it also takes the layer's backward (dW, db and the input gradient the layer
-//! below asks for) where the device binds enough storage buffers and the shape is small
-//! (`head_backward_fits`): the launches `layers/dense.rs` records otherwise, with their bits.
 
 use super::Replica;
 use crate::error::Result;
-use crate::gpu::kernels::{head_backward_fits, head_fits, Dispatch, HeadBackward, HeadCall, HeadInputGrad};
+use crate::gpu::kernels::{head_fits, Dispatch, HeadCall};
 use crate::spec::{Activation, Layer, Loss};
 
 impl Replica {
@@ -25,45 +22,12 @@ impl Replica {
             && head_fits(rows, self.spec.outputs())
     }
 
-    /// Whether a training pass over `rows` rows whose head is fused takes the last layer's
-    /// backward into the head's launch too.
-    pub(super) fn fused_head_backward(&self, rows: usize) -> bool {
-        let last = self.spec.layers.len() - 1;
-        let below = self.output_grad_below(last).is_some();
-        self.kernels.head.backward_supported()
-            && self
-                .layout
-                .of_layer(last)
-                .is_some_and(|s| head_backward_fits(rows, s.outputs, s.inputs, below))
-    }
-
     /// The last layer's forward and the loss in one launch: `logits = h W + b`, and
     /// `dlogits = (softmax - onehot) / scale_rows` when training; metrics at `metrics_slot`
     /// `+= (loss sum, correct)`. The operands are those of the layer's own forward call.
-    /// With `backward`, the launch goes on to the layer's backward, with the operands of
-    /// `dense_backward`: dW and db into the gradients, the input gradient to the layer below.
-    pub(super) fn record_head(
-        &self,
-        rows: usize,
-        train: bool,
-        scale_rows: usize,
-        backward: bool,
-    ) -> Result<Dispatch> {
+    pub(super) fn record_head(&self, rows: usize, train: bool, scale_rows: usize) -> Result<Dispatch> {
         let last = self.spec.layers.len() - 1;
         let fwd = self.dense_forward_call(last, Activation::Identity, rows)?;
-        let backward = match (backward, self.layout.of_layer(last)) {
-            (true, Some(slots)) => Some(HeadBackward {
-                grads: &self.grads,
-                dw: slots.weight,
-                db: slots.bias,
-                dx: self.output_grad_below(last).map(|below| HeadInputGrad {
-                    dx: (below.dz, 0),
-                    activation: below.activation,
-                    z: (below.z, 0),
-                }),
-            }),
-            _ => None,
-        };
         let call = HeadCall {
             rows,
             classes: fwd.n,
@@ -76,7 +40,6 @@ impl Replica {
             dlogits: train.then_some((&self.work.dz[last], 0)),
             scale: 1.0 / scale_rows as f32,
             metrics: (&self.metrics, self.metrics_slot(train)),
-            backward,
         };
         self.kernels.head.record(&self.gpu, &call)
     }

@@ -1,10 +1,8 @@
 //! The graph of one pass recorded as dispatches, once per (source, rows, kind): gather,
 //! forward products with their fused epilogues, the fused loss (with the last product when
-//! the softmax head is narrow: `head.rs`, and then the last layer's backward where the
-//! device can), backward products with the bias gradients in the
+//! the softmax head is narrow: `head.rs`), backward products with the bias gradients in the
 //! same launches, and the optimizer. Replayed every step with no host work but two small copies.
 
-use super::layers::OutputGrad;
 use super::{Replica, SourceId};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
@@ -130,8 +128,6 @@ impl Replica {
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
         // A narrow softmax head records the last layer's forward with the loss (head.rs).
         let head = self.fused_head(rows, x_texture.is_some());
-        // ... and in training, when it can, the last layer's backward too.
-        let head_backward = head && train && self.fused_head_backward(rows);
         let last = self.spec.layers.len() - 1;
         for (l, layer) in self.spec.layers.iter().enumerate() {
             if head && l == last {
@@ -146,7 +142,7 @@ impl Replica {
         }
         if head {
             // logits = h W + b and the softmax cross-entropy in one launch (head.rs)
-            out.push(self.record_head(rows, train, scale_rows, head_backward)?);
+            out.push(self.record_head(rows, train, scale_rows)?);
         } else {
             // The batch's targets are f32 (in yv) when its source holds them; labels otherwise.
             let f32_targets = source.is_some_and(|s| self.sources[s.0].data.targets.is_some());
@@ -156,10 +152,13 @@ impl Replica {
             return Ok(out);
         }
         for (l, layer) in self.spec.layers.iter().enumerate().rev() {
-            if head_backward && l == last {
-                continue;
-            }
-            let below = self.output_grad_below(l);
+            // The layer below says how it takes the gradient of its output; none is computed
+            // where only data and parameter-free layers lie below.
+            let needed = self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }));
+            let below = l.checked_sub(1).filter(|_| needed).map(|b| match self.spec.layers[b] {
+                Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
+                Layer::Dropout { .. } => self.dropout_output_grad(b),
+            });
             match *layer {
                 Layer::Dense { .. } => out.extend(self.dense_backward(l, rows, input_texture(l), below)?),
                 Layer::Dropout { .. } => {
@@ -173,16 +172,6 @@ impl Replica {
             out.push(self.record_update()?);
         }
         Ok(out)
-    }
-
-    /// How the layer below layer `l` takes the gradient of its output; `None` where only data
-    /// and parameter-free layers lie below (no gradient is computed for them).
-    pub(super) fn output_grad_below(&self, l: usize) -> Option<OutputGrad<'_>> {
-        let needed = self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }));
-        l.checked_sub(1).filter(|_| needed).map(|b| match self.spec.layers[b] {
-            Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
-            Layer::Dropout { .. } => self.dropout_output_grad(b),
-        })
     }
 
     /// A texture for the gathered batch when the products that read it (layer 0's forward

@@ -18,7 +18,6 @@ mod robust_regression;
 mod shaders;
 mod sigmoid_xent;
 mod softmax_head;
-mod softmax_head_backward;
 mod softmax_xent;
 mod texture;
 mod tuning;

@@ -34,7 +34,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("reduce.wgsl", &["column_sums", "column_sums_batched", "scale", "add_scaled"]),
     ("robust_regression.wgsl", &["robust_regression"]),
     ("sigmoid_xent.wgsl", &["sigmoid_xent"]),
-    ("softmax_head.wgsl", &["softmax_head", "softmax_head_train"]),
+    ("softmax_head.wgsl", &["softmax_head"]),
     ("softmax_xent.wgsl", &["softmax_xent"]),
 ];
 
@@ -46,7 +46,6 @@ const LIBRARIES: &[&str] = &[
     "matmul_epilogue_vec4.wgsl",
     "matmul_params.wgsl",
     "optim_common.wgsl",
-    "softmax_head_backward.wgsl",
 ];
 
 fn shaders_dir() -> PathBuf {

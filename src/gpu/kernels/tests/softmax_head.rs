@@ -86,7 +86,6 @@ fn run(c: &Case, variant: Option<Option<Variant>>, grad: bool) -> Out {
                 dlogits: dl,
                 scale,
                 metrics: (&metrics, 2),
-                backward: None,
             };
             vec![f.kernels.head.record(&f.gpu, &call).expect("record head")]
         }
@@ -210,7 +209,6 @@ fn softmax_head_refuses_shapes_it_does_not_take() {
             dlogits: None,
             scale: 1.0,
             metrics: (&big, 0),
-            backward: None,
         };
         let err =
             f.kernels.head.record(&f.gpu, &call).err().unwrap_or_else(|| panic!("{rows}x{n}x{k} recorded"));
