@@ -24,7 +24,7 @@ tab="$root/target/release/examples/tabular"
 : > "$out/results.jsonl"
 
 # name, target column, task
-for spec in "diabetes target regress" "breast_cancer diagnosis classify" "digits digit classify"; do
+for spec in "diabetes target regress" "breast_cancer diagnosis binary" "digits digit classify"; do
   set -- $spec; name=$1; target=$2; task=$3; dir="$out/$name"
   "$tab" --data "$root/data/tabular/$name.csv" --target "$target" --task "$task" --split-seed 0 \
     --split-dir "$dir" --split-only
@@ -48,7 +48,7 @@ print("|---|---|---|---|---|---|")
 for data in dict.fromkeys(r["data"] for r in rows):
     for fw in dict.fromkeys(r["framework"] for r in rows):
         rs = [r["result"] for r in rows if r["data"] == data and r["framework"] == fw]
-        metric = "r2" if "r2" in rs[0] else "accuracy"
+        metric = next(m for m in ("r2", "accuracy", "binary_accuracy") if m in rs[0])
         q = [x[metric] for x in rs]
         print(f"| {data} | {fw} | {metric} {med(q):.3f} | {', '.join(f'{v:.3f}' for v in q)} "
               f"| {med([x['seconds_per_epoch'] for x in rs]) * 1e3:.2f} ms "
