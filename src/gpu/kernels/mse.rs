@@ -66,19 +66,13 @@ impl Mse {
                 "mean squared error needs rows > 0 and outputs > 0, got {rows}x{outputs}"
             )));
         }
-        let floats = |b: &wgpu::Buffer| (b.size() / 4) as usize;
         let n = rows * outputs;
         let mut need = vec![(call.pred, n), (call.y, n), (call.metrics, mse_slot_len(outputs))];
         if let Some(d) = call.dpred {
             need.push((d, n));
         }
-        for ((buf, off), len) in need {
-            if off + len > floats(buf) {
-                return Err(Error::Shape(format!(
-                    "mean squared error: {len} elements at offset {off}, buffer holds {}",
-                    floats(buf)
-                )));
-            }
+        for (operand, len) in need {
+            pipeline::check_fits("mean squared error", operand, len)?;
         }
         let params = Params {
             rows: u32_of("rows", rows)?,

@@ -75,19 +75,13 @@ impl RobustRegression {
                 return Err(Error::Config(format!("Huber's delta must be finite and positive, got {delta}")))
             }
         };
-        let floats = |b: &wgpu::Buffer| (b.size() / 4) as usize;
         let n = rows * outputs;
         let mut need = vec![(call.pred, n), (call.y, n), (call.metrics, mse_slot_len(outputs))];
         if let Some(d) = call.dpred {
             need.push((d, n));
         }
-        for ((buf, off), len) in need {
-            if off + len > floats(buf) {
-                return Err(Error::Shape(format!(
-                    "regression loss: {len} elements at offset {off}, buffer holds {}",
-                    floats(buf)
-                )));
-            }
+        for (operand, len) in need {
+            pipeline::check_fits("regression loss", operand, len)?;
         }
         let params = Params {
             rows: u32_of("rows", rows)?,

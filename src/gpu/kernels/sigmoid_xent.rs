@@ -85,18 +85,12 @@ impl SigmoidXent {
                 )))
             }
         };
-        let floats = |b: &wgpu::Buffer| (b.size() / 4) as usize;
         let mut need = vec![(call.logits, n), (targets, n), (call.metrics, SIGMOID_SLOT_LEN)];
         if let Some(d) = call.dlogits {
             need.push((d, n));
         }
-        for ((buf, off), len) in need {
-            if off + len > floats(buf) {
-                return Err(Error::Shape(format!(
-                    "sigmoid cross-entropy: {len} elements at offset {off}, buffer holds {}",
-                    floats(buf)
-                )));
-            }
+        for (operand, len) in need {
+            pipeline::check_fits("sigmoid cross-entropy", operand, len)?;
         }
         let params = Params {
             rows: u32_of("rows", rows)?,

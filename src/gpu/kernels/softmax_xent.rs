@@ -59,18 +59,12 @@ impl SoftmaxXent {
                 "softmax cross-entropy needs rows > 0 and classes >= 2, got {rows}x{classes}"
             )));
         }
-        let floats = |b: &wgpu::Buffer| (b.size() / 4) as usize;
         let mut need = vec![(call.logits, rows * classes), (call.labels, rows), (call.metrics, 2)];
         if let Some(d) = call.dlogits {
             need.push((d, rows * classes));
         }
-        for ((buf, off), len) in need {
-            if off + len > floats(buf) {
-                return Err(Error::Shape(format!(
-                    "softmax cross-entropy: {len} elements at offset {off}, buffer holds {}",
-                    floats(buf)
-                )));
-            }
+        for (operand, len) in need {
+            pipeline::check_fits("softmax cross-entropy", operand, len)?;
         }
         let params = Params {
             rows: u32_of("rows", rows)?,
