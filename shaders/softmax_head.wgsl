@@ -12,9 +12,9 @@
 // - each logit is one vector lane's `acc = acc + h * W` for q = 0, 1, ..., k - 1 from 0.0, then
 //   `acc + b(j)`, as every matmul variant and matmul_epilogue.wgsl's `store` do (the identity
 //   activation returns its argument);
-// - the softmax reads those logits back from `logits` and runs softmax_xent.wgsl's loop body
-//   verbatim, with the same 256 invocations each taking rows lid, lid + 256, ... in order, and
-//   the same tree reduction of the per-invocation sums.
+// - the softmax reads those logits back from `logits` and runs softmax_xent.wgsl's row
+//   (`xent_row` of softmax_xent_row.wgsl, which both files use), with the same 256 invocations
+//   each taking rows lid, lid + 256, ... in order, and the same tree reduction (`add_metrics`).
 //
 // How the work is spread: one workgroup (the metrics sums need one, as in softmax_xent) walks
 // the rows in chunks of 256. For each chunk, the invocations first share its logits in blocks
@@ -24,6 +24,7 @@
 // per-lane loop, so the loads per product decide its speed: 0.5 here, as in mm_rb4x4.
 // Bindings: 0 params (uniform), 1 h (read), 2 params (read: W and b), 3 logits (read_write),
 // 4 labels (read, u32), 5 dlogits (read_write), 6 metrics (read_write).
+// Requires: softmax_xent_row.wgsl
 
 const WG: u32 = 256u;
 
@@ -107,48 +108,13 @@ fn softmax_head(@builtin(local_invocation_index) lid: u32) {
         let r = r0 + lid;
         // Bounds guard: the last chunk may hold fewer than 256 rows.
         if (lid < chunk) {
-            // softmax_xent.wgsl's loop body, with `classes` = n.
+            // softmax_xent.wgsl's row, with `classes` = n.
             let base = p.logits_off + r * p.n;
-            let y = labels[p.labels_off + r];
-            var mx = logits[base];
-            var arg = 0u;
-            for (var j = 1u; j < p.n; j = j + 1u) {
-                let v = logits[base + j];
-                if (v > mx) {
-                    mx = v;
-                    arg = j;
-                }
-            }
-            var sum = 0.0;
-            for (var j = 0u; j < p.n; j = j + 1u) {
-                sum = sum + exp(logits[base + j] - mx);
-            }
-            let lse = mx + log(sum);
-            // Labels are checked against the classes before they reach the device (see
-            // softmax_xent.wgsl); the clamp only keeps the read in bounds.
-            loss_sum = loss_sum + (lse - logits[base + min(y, p.n - 1u)]);
-            correct = correct + select(0.0, 1.0, arg == y);
-            if (p.write_grad != 0u) {
-                let gbase = p.dlogits_off + r * p.n;
-                for (var j = 0u; j < p.n; j = j + 1u) {
-                    let prob = exp(logits[base + j] - lse);
-                    dlogits[gbase + j] = (prob - select(0.0, 1.0, j == y)) * p.scale;
-                }
-            }
+            let gbase = p.dlogits_off + r * p.n;
+            let row = xent_row(base, labels[p.labels_off + r], p.n, gbase, p.write_grad != 0u, p.scale);
+            loss_sum = loss_sum + row.x;
+            correct = correct + row.y;
         }
     }
-    loss_part[lid] = loss_sum;
-    correct_part[lid] = correct;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            loss_part[lid] = loss_part[lid] + loss_part[lid + stride];
-            correct_part[lid] = correct_part[lid] + correct_part[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        metrics[p.metrics_off] = metrics[p.metrics_off] + loss_part[0];
-        metrics[p.metrics_off + 1u] = metrics[p.metrics_off + 1u] + correct_part[0];
-    }
+    add_metrics(lid, loss_sum, correct);
 }

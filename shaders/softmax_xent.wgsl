@@ -12,6 +12,7 @@
 // per-invocation sums in shared memory, so the metrics update needs no atomics on f32.
 // Bindings: 0 params (uniform), 1 logits (read), 2 labels (read, u32), 3 dlogits (read_write),
 // 4 metrics (read_write).
+// Requires: softmax_xent_row.wgsl
 
 const WG: u32 = 256u;
 
@@ -35,46 +36,10 @@ fn softmax_xent(@builtin(local_invocation_index) lid: u32) {
     var correct = 0.0;
     for (var r = lid; r < p.rows; r = r + WG) {
         let base = p.logits_off + r * p.classes;
-        let y = labels[p.labels_off + r];
-        var mx = logits[base];
-        var arg = 0u;
-        for (var j = 1u; j < p.classes; j = j + 1u) {
-            let v = logits[base + j];
-            if (v > mx) {
-                mx = v;
-                arg = j;
-            }
-        }
-        var sum = 0.0;
-        for (var j = 0u; j < p.classes; j = j + 1u) {
-            sum = sum + exp(logits[base + j] - mx);
-        }
-        let lse = mx + log(sum);
-        // A label out of range would read class 0's logit. None reaches here: a Dataset checks
-        // every label against its classes when built, the trainer checks those classes against
-        // the model's outputs, and train_step checks the labels it is given.
-        loss_sum = loss_sum + (lse - logits[base + min(y, p.classes - 1u)]);
-        correct = correct + select(0.0, 1.0, arg == y);
-        if (p.write_grad != 0u) {
-            let gbase = p.dlogits_off + r * p.classes;
-            for (var j = 0u; j < p.classes; j = j + 1u) {
-                let prob = exp(logits[base + j] - lse);
-                dlogits[gbase + j] = (prob - select(0.0, 1.0, j == y)) * p.scale;
-            }
-        }
+        let gbase = p.dlogits_off + r * p.classes;
+        let row = xent_row(base, labels[p.labels_off + r], p.classes, gbase, p.write_grad != 0u, p.scale);
+        loss_sum = loss_sum + row.x;
+        correct = correct + row.y;
     }
-    loss_part[lid] = loss_sum;
-    correct_part[lid] = correct;
-    workgroupBarrier();
-    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-        if (lid < stride) {
-            loss_part[lid] = loss_part[lid] + loss_part[lid + stride];
-            correct_part[lid] = correct_part[lid] + correct_part[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        metrics[p.metrics_off] = metrics[p.metrics_off] + loss_part[0];
-        metrics[p.metrics_off + 1u] = metrics[p.metrics_off + 1u] + correct_part[0];
-    }
+    add_metrics(lid, loss_sum, correct);
 }

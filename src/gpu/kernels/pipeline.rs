@@ -34,6 +34,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("robust_regression.wgsl", include_str!("../../../shaders/robust_regression.wgsl")),
     ("sigmoid_xent.wgsl", include_str!("../../../shaders/sigmoid_xent.wgsl")),
     ("softmax_head.wgsl", include_str!("../../../shaders/softmax_head.wgsl")),
+    ("softmax_xent_row.wgsl", include_str!("../../../shaders/softmax_xent_row.wgsl")),
     ("softmax_xent.wgsl", include_str!("../../../shaders/softmax_xent.wgsl")),
 ];
 

@@ -46,6 +46,7 @@ const LIBRARIES: &[&str] = &[
     "matmul_epilogue_vec4.wgsl",
     "matmul_params.wgsl",
     "optim_common.wgsl",
+    "softmax_xent_row.wgsl",
 ];
 
 fn shaders_dir() -> PathBuf {
@@ -173,7 +174,8 @@ fn requirements_reads_the_requires_lines_in_order() {
     );
     assert_eq!(requirements(raw("activation.wgsl")), ["activation_fns.wgsl"]);
     assert_eq!(requirements(raw("optim.wgsl")), ["optim_common.wgsl"]);
-    assert!(requirements(raw("softmax_xent.wgsl")).is_empty(), "softmax_xent.wgsl requires nothing");
+    assert_eq!(requirements(raw("softmax_xent.wgsl")), ["softmax_xent_row.wgsl"]);
+    assert!(requirements(raw("reduce.wgsl")).is_empty(), "reduce.wgsl requires nothing");
     // The kernel's own text comes first, so its lines keep their numbers.
     let full = shader_source("activation.wgsl").expect("source");
     assert!(full.starts_with(raw("activation.wgsl")), "shader_source must put the file's own text first");
