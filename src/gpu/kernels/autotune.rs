@@ -73,9 +73,13 @@ struct Key {
     a_packed: bool,
 }
 
+/// log2 of `v` rounded up to a power of two, plus one: a dimension's bucket.
+fn bucket(v: usize) -> u32 {
+    usize::BITS - v.max(1).next_power_of_two().leading_zeros()
+}
+
 impl Key {
     fn new(matmul: &Matmul, call: &MatmulCall<'_>, a_packed: bool) -> Self {
-        let bucket = |v: usize| usize::BITS - v.max(1).next_power_of_two().leading_zeros();
         let supported = Variant::ALL
             .iter()
             .enumerate()
@@ -87,6 +91,12 @@ impl Key {
             supported,
             a_packed,
         }
+    }
+
+    /// m n k with each rounded up to a power of two: the largest product of the class, so
+    /// that a shipped choice depending on size is the same for every call of the class.
+    fn madds_class(&self) -> usize {
+        self.buckets.iter().fold(1usize, |acc, &b| acc.saturating_mul(1usize << b.saturating_sub(1).min(40)))
     }
 
     /// The decision to save for `variant`.
@@ -225,7 +235,7 @@ impl Autotuner {
             let known = match st.saved.get(&key).filter(|v| matmul.supports(**v, call)) {
                 Some(v) => Some((*v, TuneSource::Cached)),
                 None if st.shipped_defaults => {
-                    shipped::choice(&gpu.report, call.form, |v| matmul.supports(v, call))
+                    shipped::choice(&gpu.report, call.form, key.madds_class(), |v| matmul.supports(v, call))
                         .map(|v| (v, TuneSource::Shipped))
                 }
                 None => None,
@@ -273,5 +283,29 @@ fn record(
         timings,
         a_packed,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shape_class_has_the_multiply_adds_of_its_largest_call() {
+        let class = |m, n, k| {
+            Key {
+                form: MatmulForm::AB,
+                buckets: [bucket(m), bucket(n), bucket(k)],
+                supported: 0,
+                a_packed: false,
+            }
+            .madds_class()
+        };
+        assert_eq!(class(32, 64, 64), 1 << 17);
+        assert_eq!(class(100, 100, 100), 1 << 21, "rounded up: the class of 128^3");
+        assert_eq!(class(128, 128, 128), 1 << 21);
+        assert_eq!(class(129, 10, 784), 256 * 16 * 1024);
+        assert_eq!(class(1, 1, 1), 1);
+        assert_eq!(class(1 << 20, 1 << 20, 1 << 30), usize::MAX, "saturates, never overflows");
     }
 }

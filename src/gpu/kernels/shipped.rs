@@ -20,11 +20,22 @@ use crate::ops::MatmulForm;
 /// `rb4x4` or `rb4x8` from run to run; `rb4x4` is shipped because it compiles in half the
 /// time (0.74-0.79 s against 1.6-2.1 s, cold) and ran the demo's three small products as
 /// fast (0.20-0.35 ms a launch against 0.20-0.54 ms, 2026-11-30).
+///
+/// Products of fewer than [`SMALL_PRODUCT`] multiply-adds skip the texture variants: their
+/// packing launches (one or two, ~35 us each with two cores) cost more than the texture reads
+/// save. Same run, 2026-11-30, microseconds per product with its packs, lavapipe (GL alike):
+/// 32x64x64 AB `tex_ab` 257 / `v4_ab` 95, AtB 165 / 98, ABt 142 / 91; 32x128x128 AB 232 / 164;
+/// 128x128x128 (2^21) AB 480 / 487, AtB 486 / 536, ABt 494 / 600: the crossover. Every MNIST and
+/// wide-model product is above it (or has n or k = 10); the tables' 64-wide layers are below.
 const LLVMPIPE: [(MatmulForm, &[Variant]); 3] = [
     (MatmulForm::AB, &[Variant::TexAb, Variant::V4Ab, Variant::Rb4x4]),
     (MatmulForm::AtB, &[Variant::TexAtb, Variant::V4Atb, Variant::Rb4x4]),
     (MatmulForm::ABt, &[Variant::TexAbt, Variant::V4Abt, Variant::Rb4x4]),
 ];
+
+/// Multiply-adds (m n k, each rounded up to a power of two) below which llvmpipe's shipped
+/// choice skips the texture variants.
+pub(crate) const SMALL_PRODUCT: usize = 1 << 21;
 
 /// Whether `report` is Mesa's llvmpipe, the driver under both lavapipe (Vulkan) and Mesa's
 /// software GL: a CPU-type adapter named `llvmpipe (LLVM ...)`.
@@ -32,18 +43,22 @@ pub(crate) fn is_llvmpipe(report: &AdapterReport) -> bool {
     report.device_type == "cpu" && report.name.starts_with("llvmpipe")
 }
 
-/// The shipped variant for a product of `form` on `report`'s adapter, given which variants
-/// can run the call; `None` for adapters without shipped choices (they are timed).
+/// The shipped variant for a product of `form` with `madds` multiply-adds (m n k, each
+/// rounded up to a power of two by the caller: the tuner's shape class) on
+/// `report`'s adapter, given which variants can run the call; `None` for adapters without
+/// shipped choices (they are timed).
 pub(crate) fn choice(
     report: &AdapterReport,
     form: MatmulForm,
+    madds: usize,
     supports: impl Fn(Variant) -> bool,
 ) -> Option<Variant> {
     if !is_llvmpipe(report) {
         return None;
     }
     let (_, order) = LLVMPIPE.iter().find(|(f, _)| *f == form)?;
-    order.iter().copied().find(|v| supports(*v))
+    let small = madds < SMALL_PRODUCT;
+    order.iter().copied().find(|v| supports(*v) && !(small && v.reads_textures()))
 }
 
 #[cfg(test)]
@@ -76,22 +91,52 @@ mod tests {
         let all = |_: Variant| true;
         let scalar = |v: Variant| v.only_form().is_none();
         let no_textures = |v: Variant| !v.reads_textures();
-        // (adapter, form, which variants the call supports, expected, why)
-        type Row<'a> = (&'a AdapterReport, MatmulForm, &'a dyn Fn(Variant) -> bool, Option<Variant>, &'a str);
+        let big = 128 * 64 * 784;
+        let small = SMALL_PRODUCT - 1;
+        // (adapter, form, multiply-adds, which variants the call supports, expected, why)
+        type Row<'a> =
+            (&'a AdapterReport, MatmulForm, usize, &'a dyn Fn(Variant) -> bool, Option<Variant>, &'a str);
         let rows: &[Row] = &[
-            (&lavapipe, AB, &all, Some(TexAb), "big aligned AB: the texture variant"),
-            (&lavapipe, AtB, &all, Some(TexAtb), "big aligned AtB: the texture variant"),
-            (&lavapipe, ABt, &all, Some(TexAbt), "aligned ABt: the texture variant on B transposed"),
-            (&lavapipe, ABt, &no_textures, Some(V4Abt), "aligned ABt without textures: vec4 dot products"),
-            (&gl, AB, &all, Some(TexAb), "llvmpipe's GL gets the same table"),
-            (&lavapipe, AB, &no_textures, Some(V4Ab), "no texture path (or too big a texture): vec4 loads"),
-            (&lavapipe, AB, &scalar, Some(Rb4x4), "n = 10: only the scalar variants run it"),
-            (&lavapipe, ABt, &scalar, Some(Rb4x4), "k = 10: only the scalar variants run it"),
-            (&swiftshader, AB, &all, None, "another software driver is timed"),
-            (&gpu, AB, &all, None, "hardware is timed"),
+            (&lavapipe, AB, big, &all, Some(TexAb), "big aligned AB: the texture variant"),
+            (&lavapipe, AtB, big, &all, Some(TexAtb), "big aligned AtB: the texture variant"),
+            (&lavapipe, ABt, big, &all, Some(TexAbt), "aligned ABt: the texture variant on B transposed"),
+            (
+                &lavapipe,
+                ABt,
+                big,
+                &no_textures,
+                Some(V4Abt),
+                "aligned ABt without textures: vec4 dot products",
+            ),
+            (&gl, AB, big, &all, Some(TexAb), "llvmpipe's GL gets the same table"),
+            (
+                &lavapipe,
+                AB,
+                big,
+                &no_textures,
+                Some(V4Ab),
+                "no texture path (or too big a texture): vec4 loads",
+            ),
+            (&lavapipe, AB, big, &scalar, Some(Rb4x4), "n = 10: only the scalar variants run it"),
+            (&lavapipe, ABt, big, &scalar, Some(Rb4x4), "k = 10: only the scalar variants run it"),
+            (&swiftshader, AB, big, &all, None, "another software driver is timed"),
+            (&gpu, AB, big, &all, None, "hardware is timed"),
+            (&lavapipe, AB, small, &all, Some(V4Ab), "a small AB: vec4 loads, no packs"),
+            (&lavapipe, AtB, small, &all, Some(V4Atb), "a small AtB: vec4 loads, no packs"),
+            (&gl, ABt, small, &all, Some(V4Abt), "a small ABt on GL: vec4 dot products, no pack"),
+            (
+                &lavapipe,
+                AB,
+                SMALL_PRODUCT,
+                &all,
+                Some(TexAb),
+                "from 2^21 multiply-adds on: the texture variant",
+            ),
+            (&lavapipe, AB, small, &scalar, Some(Rb4x4), "a small product with n = 10: the register block"),
+            (&gpu, AB, small, &all, None, "hardware is timed, small or not"),
         ];
-        for &(adapter, form, supports, want, why) in rows {
-            assert_eq!(choice(adapter, form, supports), want, "{why}");
+        for &(adapter, form, madds, supports, want, why) in rows {
+            assert_eq!(choice(adapter, form, madds, supports), want, "{why}");
         }
     }
 }
