@@ -13,7 +13,8 @@ pub struct EvaluateArgs {
     /// A model saved by `wgtrain fit`.
     #[arg(long)]
     model: PathBuf,
-    /// The CSV to measure on: the model's feature columns and its target column(s).
+    /// The file to measure on: a CSV with the model's feature columns and its target
+    /// column(s), or an .npz with arrays x and y.
     #[arg(long)]
     data: PathBuf,
     /// cpu (the default: the same numbers on every machine), auto, or GPU adapters.

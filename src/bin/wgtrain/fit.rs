@@ -1,14 +1,19 @@
-//! `wgtrain fit`: read a CSV, decide the task (`task::plan`), standardize the features (and a
+//! `wgtrain fit`: read a CSV (`--target` names the target columns) or NumPy arrays (an `.npz`
+//! with arrays `x` and `y`, or `--data x.npy --target-data y.npy`; the task then follows `y`'s
+//! dtype, see `read_numpy`), decide the task (`task::plan`), standardize the features (and a
 //! one-column regression target) with statistics of the training rows only, train with
 //! Keras's defaults (ReLU, Adam 1e-3, batch 32, a seeded 10 % validation split, early stopping
 //! on `val_loss` restoring the best weights), and save the model with its preprocessing.
 //! Metrics are printed, written and plotted in the target's units.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
-use wgtrain::data::{read_csv, validation_split, CsvOptions, Dataset, Standardizer, Table, Target};
+use wgtrain::data::{
+    read_csv, read_npy, read_npz, validation_split, CsvOptions, Dataset, Standardizer, Table, Target,
+    TargetKind,
+};
 use wgtrain::{
     Backend, EarlyStopping, Error, FitReport, History, Loss, Optimizer, Preprocessing, ReduceLrOnPlateau,
     TrainEvent, Trainer, TrainerOptions, TuningCache,
@@ -20,24 +25,33 @@ use crate::task::{self, LossFlag, Plan, Task};
 
 #[derive(Args)]
 pub struct FitArgs {
-    /// The training CSV (header row, one row per sample).
+    /// The training data, by extension: a CSV (header row, one row per sample; needs
+    /// --target), an .npz with arrays x [rows, features] and y (numpy.savez(path, x=..., y=...)),
+    /// or a .npy of the features x (needs --target-data).
     #[arg(long)]
     data: PathBuf,
-    /// The target column(s), by header name; several: multi-output regression, or multi-label
-    /// when every cell is 0 or 1.
-    #[arg(long, required = true, value_delimiter = ',')]
+    /// The target column(s) of a CSV, by header name (required for a CSV); several:
+    /// multi-output regression, or multi-label when every cell is 0 or 1. Refused for NumPy
+    /// input, whose target is the array y (named y, or y0, y1, ... for a 2-D y).
+    #[arg(long, value_delimiter = ',')]
     target: Vec<String>,
+    /// With --data x.npy: the .npy of the target y, one row per row of x (1-D integer: class
+    /// labels; 2-D integer 0/1: multi-label; float: values).
+    #[arg(long)]
+    target_data: Option<PathBuf>,
     /// What to predict; inferred from the target when left out (text or few whole numbers:
     /// classify, two of them: binary; several 0/1 columns: multilabel; other numbers: regress).
+    /// NumPy input: the task follows y's dtype, and a --task that differs is refused.
     #[arg(long, value_enum)]
     task: Option<Task>,
     /// The regression loss.
     #[arg(long, value_enum)]
     loss: Option<LossFlag>,
-    /// Feature columns to one-hot encode, comma separated.
+    /// Feature columns of a CSV to one-hot encode, comma separated (refused for NumPy input).
     #[arg(long, value_delimiter = ',')]
     categorical: Vec<String>,
-    /// Leave out rows with a missing cell (NA, empty, ...) instead of failing.
+    /// Leave out rows of a CSV with a missing cell (NA, empty, ...) instead of failing
+    /// (refused for NumPy input, which has no missing cells).
     #[arg(long)]
     drop_missing: bool,
     /// Hidden layer widths, comma separated (ReLU).
@@ -68,7 +82,8 @@ pub struct FitArgs {
     /// --reduce-lr-on-plateau; fewer than --patience, or early stopping ends the run first).
     #[arg(long, default_value_t = 5)]
     reduce_lr_patience: usize,
-    /// Validate on this CSV (same columns) instead of a split of --data.
+    /// Validate on this file (a CSV with the same columns, or an .npz with x and y) instead
+    /// of a split of --data.
     #[arg(long, conflicts_with = "validation_split")]
     validation_data: Option<PathBuf>,
     /// Fraction of --data held out for validation, drawn with --seed (0: none).
@@ -160,9 +175,52 @@ pub fn run(args: FitArgs) -> Result<(), Error> {
     write_outputs(&args, plan, &report, &history, &devices, train.len())
 }
 
-/// Reads the training table, the task decided by `task::plan`; a file whose target was
-/// inferred as a kind the plan trains differently is read again as that kind.
+/// The kinds of file --data can be, by extension as `Schema::read_evaluate` tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Npz,
+    Npy,
+}
+
+fn format(path: &Path) -> Format {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("npz") => Format::Npz,
+        Some("npy") => Format::Npy,
+        _ => Format::Csv,
+    }
+}
+
+/// Reads the training table, the task decided by `task::plan`, and prints what was read.
 fn read_table(args: &FitArgs) -> Result<(Table, Plan), Error> {
+    let (table, plan) = match format(&args.data) {
+        Format::Csv => read_csv_table(args)?,
+        numpy => read_numpy(args, numpy)?,
+    };
+    let how = if args.task.is_some() { "given" } else { "inferred" };
+    let classes = table.schema().classes();
+    let detail = if classes.is_empty() { String::new() } else { format!(", {} classes", classes.len()) };
+    println!("task: {} ({how}{detail}), loss: {:?}", plan.task.name(), plan.loss);
+    Ok((table, plan))
+}
+
+/// A CSV: the target columns by --target; a file whose target was inferred as a kind the plan
+/// trains differently is read again as that kind.
+fn read_csv_table(args: &FitArgs) -> Result<(Table, Plan), Error> {
+    let data = &args.data;
+    if args.target.is_empty() {
+        return Err(Error::file(
+            data,
+            "--target is required for a CSV: name the target column(s) by header, such as \
+             --target price (NumPy input, .npz or .npy, needs none)",
+        ));
+    }
+    if args.target_data.is_some() {
+        return Err(Error::file(
+            data,
+            "--target-data goes with --data x.npy; for a CSV, name the target column with --target",
+        ));
+    }
     let mut options = CsvOptions::new("")
         .targets(args.target.iter().cloned())
         .categorical(args.categorical.iter().cloned())
@@ -174,11 +232,74 @@ fn read_table(args: &FitArgs) -> Result<(Table, Plan), Error> {
     if table.schema().target_kind() != plan.read_as {
         table = read_csv(&args.data, &options.target_kind(plan.read_as))?;
     }
-    let how = if args.task.is_some() { "given" } else { "inferred" };
-    let classes = table.schema().classes();
-    let detail = if classes.is_empty() { String::new() } else { format!(", {} classes", classes.len()) };
-    println!("task: {} ({how}{detail}), loss: {:?}", plan.task.name(), plan.loss);
     Ok((table, plan))
+}
+
+/// NumPy arrays: an `.npz` with `x` and `y`, or `x.npy` with `--target-data y.npy`. Arrays
+/// carry no names and no missing cells, so the CSV-only flags are refused by name, and the
+/// target's kind is `y`'s dtype (`read_npz`): a --task that would train it as another kind is
+/// refused rather than guessed at (the library reads arrays by dtype only).
+fn read_numpy(args: &FitArgs, format: Format) -> Result<(Table, Plan), Error> {
+    let data = &args.data;
+    let refuse = |why: &str| Err(Error::file(data, why.to_string()));
+    if !args.target.is_empty() {
+        return refuse(
+            "--target names CSV columns; a NumPy file's target is its array y (named y, or y0, y1, \
+             ... for a 2-D y): leave --target out",
+        );
+    }
+    if !args.categorical.is_empty() {
+        return refuse(
+            "--categorical names CSV columns; NumPy features are numbers already: one-hot encode \
+             them in NumPy, or give a CSV",
+        );
+    }
+    if args.drop_missing {
+        return refuse(
+            "--drop-missing is for CSV cells; NumPy arrays have no missing cells (NaN is refused): \
+             drop those rows in NumPy",
+        );
+    }
+    let table = match (format, &args.target_data) {
+        (Format::Npz, None) => read_npz(data)?,
+        (Format::Npz, Some(_)) => {
+            return refuse("--target-data goes with --data x.npy; an .npz holds the target as its array y")
+        }
+        (_, Some(y)) => read_npy(data, y)?,
+        (_, None) => {
+            return refuse(
+                "a .npy holds one array, the features x: give the target with --target-data y.npy, \
+                 or both in an .npz (numpy.savez(path, x=..., y=...))",
+            )
+        }
+    };
+    println!("{}: {}", data.display(), table.report());
+    let found = table.schema().target_kind();
+    if let Some(task) = args.task.filter(|t| t.kind() != found) {
+        let given = task.to_possible_value().map_or("?".into(), |v| v.get_name().to_string());
+        return Err(Error::file(
+            args.target_data.as_deref().unwrap_or(data),
+            format!(
+                "--task {given}: y reads as {}, and NumPy input trains as its dtype says (1-D \
+                 integer: classify, binary for two classes; 2-D integer 0/1: multilabel; float: \
+                 regress); leave --task out, or convert y (y.astype('float32') to regress, \
+                 y.astype('int64') to classify)",
+                table.report().inferred_kind.as_deref().unwrap_or(found.as_str()),
+            ),
+        ));
+    }
+    if let (Some(loss), false) = (args.loss, found == TargetKind::Values) {
+        let given = loss.to_possible_value().map_or("?".into(), |v| v.get_name().to_string());
+        return Err(Error::file(
+            args.target_data.as_deref().unwrap_or(data),
+            format!(
+                "--loss {given} is a regression loss, but y reads as {}; leave --loss out, or \
+                 save y as float (y.astype('float32')) to regress",
+                table.report().inferred_kind.as_deref().unwrap_or(found.as_str()),
+            ),
+        ));
+    }
+    Ok((table, task::plan(found, args.loss)?))
 }
 
 /// The training rows and, without --validation-data, the validation rows of the seeded split.

@@ -1,7 +1,8 @@
-//! `wgtrain`: train, evaluate and predict with an MLP on a CSV file, for people who do not
-//! write Rust. `wgtrain fit` reads a table, infers the task, trains with Keras's defaults and
-//! saves a model file that carries the table's encoding; `wgtrain evaluate` and `wgtrain
-//! predict` read new files with it, matching columns by name.
+//! `wgtrain`: train, evaluate and predict with an MLP on a CSV file (or NumPy arrays: `.npz`
+//! with `x` and `y`, `.npy`), for people who do not write Rust. `wgtrain fit` reads a table,
+//! infers the task, trains with Keras's defaults and saves a model file that carries the
+//! table's encoding; `wgtrain evaluate` and `wgtrain predict` read new files with it,
+//! matching columns by name.
 //!
 //!     wgtrain fit --data data/tabular/diabetes.csv --target target --save diabetes.safetensors
 //!     wgtrain evaluate --model diabetes.safetensors --data data/tabular/diabetes.csv
@@ -22,7 +23,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "wgtrain", version, about = "Train small neural networks on CSV files with wgtrain")]
+#[command(
+    name = "wgtrain",
+    version,
+    about = "Train small neural networks on CSV or NumPy files with wgtrain"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,11 +35,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on a CSV file and save it.
+    /// Train a model on a CSV file (or NumPy arrays) and save it.
     Fit(Box<fit::FitArgs>),
-    /// Measure a saved model on a CSV file that has the target column.
+    /// Measure a saved model on a CSV file that has the target column (or an .npz).
     Evaluate(evaluate::EvaluateArgs),
-    /// Write a saved model's predictions for the rows of a CSV file.
+    /// Write a saved model's predictions for the rows of a CSV file (or a .npy/.npz).
     Predict(predict::PredictArgs),
 }
 

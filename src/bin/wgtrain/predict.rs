@@ -14,7 +14,8 @@ pub struct PredictArgs {
     /// A model saved by `wgtrain fit`.
     #[arg(long)]
     model: PathBuf,
-    /// The rows to predict: a CSV with the model's feature columns (a target column is ignored).
+    /// The rows to predict: a CSV with the model's feature columns (a target column is
+    /// ignored), a .npy of the features x, or an .npz with x.
     #[arg(long)]
     data: PathBuf,
     /// Where to write the predictions (CSV).
