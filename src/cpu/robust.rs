@@ -1,5 +1,5 @@
-//! The mean absolute error and Huber's loss over rows of predictions, matching
-//! `shaders/robust_regression.wgsl`: regression losses that grow linearly, not quadratically,
+//! The mean absolute error and Huber's loss over rows of predictions, matching kinds 1 and 2
+//! of `shaders/regression_loss.wgsl`: regression losses that grow linearly, not quadratically,
 //! with large residuals, so outliers pull less.
 //!
 //! With `e = y_hat - y` per output, the loss of an output is `|e|` (MAE; gradient `sign(e)`,

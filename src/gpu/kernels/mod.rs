@@ -13,11 +13,10 @@ mod matmul;
 mod matmul_texture;
 mod matmul_variant;
 mod measure;
-mod mse;
 mod optim;
 mod pipeline;
 mod reduce;
-mod robust_regression;
+mod regression_loss;
 mod shipped;
 mod sigmoid_xent;
 mod softmax_head;
@@ -34,13 +33,12 @@ pub use gather_targets::{GatherTargets, TargetSources};
 pub use gather_values::{GatherValues, ValueSources};
 pub use matmul::{Matmul, MatmulCall, Variant};
 pub use matmul_texture::OperandTexture;
-pub use mse::{mse_slot_len, Mse, MseCall};
 pub use optim::{Optim, OptimBuffers, StepUniform};
 #[cfg(test)]
 pub use pipeline::{requirements, shader_source, SHADERS};
 pub use pipeline::{submit, Dispatch};
 pub use reduce::Reduce;
-pub use robust_regression::{RobustCall, RobustRegression};
+pub use regression_loss::{regression_slot_len, RegressionCall, RegressionKind, RegressionLoss};
 pub use sigmoid_xent::{SigmoidTargets, SigmoidXent, SigmoidXentCall, SIGMOID_SLOT_LEN};
 pub use softmax_head::{head_fits, HeadCall, SoftmaxHead};
 pub use softmax_xent::{SoftmaxXent, XentCall};
@@ -64,10 +62,8 @@ pub struct Kernels {
     pub xent: SoftmaxXent,
     /// The last dense layer and softmax cross-entropy in one launch, for narrow outputs.
     pub head: SoftmaxHead,
-    /// Mean squared error (built on first use).
-    pub mse: Mse,
-    /// Mean absolute error and Huber's loss (built on first use).
-    pub robust: RobustRegression,
+    /// Mean squared error, mean absolute error and Huber's loss (built on first use).
+    pub regression: RegressionLoss,
     /// Sigmoid cross-entropy, binary and multi-label (built on first use).
     pub sigmoid_xent: SigmoidXent,
     /// Column sums and element-wise gradient helpers.
@@ -94,8 +90,7 @@ impl Kernels {
             dropout: DropoutKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
             head: SoftmaxHead::new(gpu)?,
-            mse: Mse::new(gpu)?,
-            robust: RobustRegression::new(gpu)?,
+            regression: RegressionLoss::new(gpu)?,
             sigmoid_xent: SigmoidXent::new(gpu)?,
             reduce: Reduce::new(gpu)?,
             optim: Optim::new(gpu)?,

@@ -3,23 +3,23 @@
 //! features) and how its slot becomes a pass's sums.
 
 use super::Replica;
-use crate::cpu::Robust;
 use crate::error::Result;
 use crate::exec::PassSums;
 use crate::gpu::kernels::{
-    mse_slot_len, Dispatch, MseCall, RobustCall, SigmoidTargets, SigmoidXentCall, XentCall, SIGMOID_SLOT_LEN,
+    regression_slot_len, Dispatch, RegressionCall, RegressionKind, SigmoidTargets, SigmoidXentCall, XentCall,
+    SIGMOID_SLOT_LEN,
 };
 use crate::spec::Loss;
 
 /// Floats of one pass's metrics: the softmax cross-entropy's `[loss sum, correct]`, the
 /// sigmoid cross-entropy's `[loss sum, right outputs]`, or a regression loss's loss sum and
-/// per-output sums ([`mse_slot_len`]). The buffer holds the training pass's slot, then the
-/// evaluation's.
+/// per-output sums ([`regression_slot_len`]). The buffer holds the training pass's slot, then
+/// the evaluation's.
 pub(super) fn slot_len(loss: Loss, outputs: usize) -> usize {
     match loss {
         Loss::SoftmaxCrossEntropy => 2,
         Loss::SigmoidCrossEntropy => SIGMOID_SLOT_LEN,
-        _ => mse_slot_len(outputs),
+        _ => regression_slot_len(outputs),
     }
 }
 
@@ -64,10 +64,12 @@ impl Replica {
         let (z, dz) = ((&w.h[last], 0), train.then_some((&w.dz[last], 0)));
         // Every loss but the softmax is a mean over rows and outputs.
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        let robust = |kind| {
-            // dpred = loss'(pred - y) / (rows * outputs); metrics += (loss sum, per-output sums)
-            let call = RobustCall { kind, rows, outputs, pred: z, y: (&w.yv, 0), dpred: dz, scale, metrics };
-            k.robust.record(g, &call)
+        let regression = |kind| {
+            // dpred = loss'(pred - y) / (rows * outputs): [rows, outputs], 2 (pred - y) for the
+            // mean squared error; metrics += (loss sum, per-output sums)
+            let call =
+                RegressionCall { kind, rows, outputs, pred: z, y: (&w.yv, 0), dpred: dz, scale, metrics };
+            k.regression.record(g, &call)
         };
         match self.loss {
             // dlogits = (softmax - onehot) / rows: [rows, classes]; metrics += (loss sum, correct)
@@ -83,13 +85,9 @@ impl Replica {
                     metrics,
                 },
             ),
-            // dpred = 2 (pred - y) / (rows * outputs): [rows, outputs]; metrics += (loss sum,
-            // per-output sums)
-            Loss::MeanSquaredError => {
-                k.mse.record(g, &MseCall { rows, outputs, pred: z, y: (&w.yv, 0), dpred: dz, scale, metrics })
-            }
-            Loss::MeanAbsoluteError => robust(Robust::Mae),
-            Loss::Huber { delta } => robust(Robust::Huber(delta)),
+            Loss::MeanSquaredError => regression(RegressionKind::Mse),
+            Loss::MeanAbsoluteError => regression(RegressionKind::Mae),
+            Loss::Huber { delta } => regression(RegressionKind::Huber(delta)),
             // dlogits = (sigmoid - y) / (rows * outputs); metrics += (loss sum, right outputs)
             Loss::SigmoidCrossEntropy => {
                 let targets = if f32_targets {

@@ -1,10 +1,9 @@
-//! Host side of `shaders/robust_regression.wgsl`: the mean absolute error and Huber's loss
-//! with their gradients, the loss sum and the per-output sums of their metrics (the mean
-//! squared error's layout, [`mse_slot_len`]) accumulated into a device-resident metrics buffer.
+//! Host side of `shaders/regression_loss.wgsl`: the mean squared error, the mean absolute
+//! error and Huber's loss with their gradients, the loss sum and the per-output sums of their
+//! metrics accumulated into a device-resident metrics buffer.
 
-use super::mse_slot_len;
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
-use crate::cpu::Robust;
+use crate::cpu::MSE_SUMS;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -24,11 +23,29 @@ struct Params {
     pad: [u32; 2],
 }
 
-/// One robust regression launch.
+/// Floats of one pass's slot in the metrics buffer: the loss sum, then the
+/// [`MSE_SUMS`] per-output sums (`crate::cpu::mse_into`'s layout, every regression loss's).
+pub fn regression_slot_len(outputs: usize) -> usize {
+    1 + MSE_SUMS * outputs
+}
+
+/// Which regression loss a launch computes: what one output's loss and gradient are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RegressionKind {
+    /// The mean squared error: `e^2`, gradient `2 e`.
+    Mse,
+    /// The mean absolute error: `|e|`, gradient `sign(e)` (0 at 0).
+    Mae,
+    /// Huber's loss with this `delta` (finite, positive): `e^2 / 2` where `|e| <= delta`,
+    /// `delta (|e| - delta / 2)` beyond; gradient `clamp(e, -delta, delta)`.
+    Huber(f32),
+}
+
+/// One regression loss launch.
 #[derive(Debug, Clone, Copy)]
-pub struct RobustCall<'a> {
-    /// Which loss: MAE or Huber with its delta.
-    pub kind: Robust,
+pub struct RegressionCall<'a> {
+    /// Which loss.
+    pub kind: RegressionKind,
     /// Rows in the batch.
     pub rows: usize,
     /// Values per row.
@@ -41,42 +58,44 @@ pub struct RobustCall<'a> {
     pub dpred: Option<(&'a wgpu::Buffer, usize)>,
     /// Gradient scale: `1 / (global batch * outputs)`.
     pub scale: f32,
-    /// `metrics[slot..slot + mse_slot_len(outputs)] +=` the loss sum and the per-output sums.
+    /// `metrics[slot..slot + regression_slot_len(outputs)] +=` the loss sum and the
+    /// per-output sums.
     pub metrics: (&'a wgpu::Buffer, usize),
 }
 
-/// The robust regression pipeline of one device, built on first use.
-pub struct RobustRegression {
+/// The regression loss pipeline of one device, every kind, built on first use.
+pub struct RegressionLoss {
     layout: wgpu::BindGroupLayout,
     pipeline: LazyPipeline,
 }
 
-impl RobustRegression {
+impl RegressionLoss {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
-        let layout =
-            bind_group_layout(gpu, "robust_regression", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
-        let pipeline = LazyPipeline::new("robust_regression.wgsl", "robust_regression", &layout);
-        Ok(RobustRegression { layout, pipeline })
+        let layout = bind_group_layout(gpu, "regression_loss", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
+        let pipeline = LazyPipeline::new("regression_loss.wgsl", "regression_loss", &layout);
+        Ok(RegressionLoss { layout, pipeline })
     }
 
     /// Records one launch; checks the shapes against the buffers and Huber's delta.
-    pub fn record(&self, gpu: &Gpu, call: &RobustCall<'_>) -> Result<Dispatch> {
-        let RobustCall { rows, outputs, .. } = *call;
+    pub fn record(&self, gpu: &Gpu, call: &RegressionCall<'_>) -> Result<Dispatch> {
+        let RegressionCall { rows, outputs, .. } = *call;
         if rows == 0 || outputs == 0 {
             return Err(Error::Shape(format!(
                 "a regression loss needs rows > 0 and outputs > 0, got {rows}x{outputs}"
             )));
         }
+        // The shader's KIND_* constants.
         let (kind, delta) = match call.kind {
-            Robust::Mae => (0, 0.0),
-            Robust::Huber(delta) if delta.is_finite() && delta > 0.0 => (1, delta),
-            Robust::Huber(delta) => {
+            RegressionKind::Mse => (0, 0.0),
+            RegressionKind::Mae => (1, 0.0),
+            RegressionKind::Huber(delta) if delta.is_finite() && delta > 0.0 => (2, delta),
+            RegressionKind::Huber(delta) => {
                 return Err(Error::Config(format!("Huber's delta must be finite and positive, got {delta}")))
             }
         };
         let n = rows * outputs;
-        let mut need = vec![(call.pred, n), (call.y, n), (call.metrics, mse_slot_len(outputs))];
+        let mut need = vec![(call.pred, n), (call.y, n), (call.metrics, regression_slot_len(outputs))];
         if let Some(d) = call.dpred {
             need.push((d, n));
         }
@@ -96,12 +115,12 @@ impl RobustRegression {
             delta,
             pad: [0; 2],
         };
-        let uniform = pipeline::uniform(gpu, "robust_regression", &params)?;
+        let uniform = pipeline::uniform(gpu, "regression_loss", &params)?;
         // Evaluation writes no gradient; the metrics buffer stands in for the unused binding.
         let dp = call.dpred.map_or(call.metrics.0, |d| d.0);
         let bind = bind_group(
             gpu,
-            "robust_regression",
+            "regression_loss",
             &self.layout,
             &[
                 Bind::Whole(&uniform),
@@ -111,6 +130,6 @@ impl RobustRegression {
                 Bind::Whole(call.metrics.0),
             ],
         )?;
-        Ok(Dispatch::new("robust_regression", self.pipeline.get(gpu)?, bind, [1, 1, 1]))
+        Ok(Dispatch::new("regression_loss", self.pipeline.get(gpu)?, bind, [1, 1, 1]))
     }
 }
