@@ -9,16 +9,17 @@ use wgtrain::data::{Dataset, Targets};
 use wgtrain::{Backend, Error, Network, Trainer, TrainerOptions};
 
 /// 300 learnable rows of 12 u8 pixels (the label is which third the first pixel is in).
-fn pixels() -> Dataset {
+/// 300 rows of `width` pseudo-random pixels, 3 classes.
+fn pixels_of(width: usize) -> Dataset {
     let mut s = 99u64;
-    let px: Vec<u8> = (0..300 * 12)
+    let px: Vec<u8> = (0..300 * width)
         .map(|_| {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (s >> 56) as u8
         })
         .collect();
-    let labels = (0..300).map(|r| (px[r * 12] as usize * 3 / 256) as u8).collect();
-    Dataset::new(px, labels, 12, 3).expect("valid data")
+    let labels = (0..300).map(|r| (px[r * width] as usize * 3 / 256) as u8).collect();
+    Dataset::new(px, labels, width, 3).expect("valid data")
 }
 
 fn classes(labels: Vec<u32>, classes: usize) -> Targets {
@@ -66,16 +67,17 @@ fn accessors_describe_the_table() {
 
 /// The same rows as f32 values (`p / 255`, the bits the pixel path computes) train to the same
 /// bits as the pixels, on the CPU and on the GPU (there through the f32 gather, a different
-/// kernel from the pixel one, and buffer matmul variants instead of texture ones: all
-/// variants add in the same order).
+/// kernel from the pixel one, and on llvmpipe buffer matmul variants instead of texture ones:
+/// all variants add in the same order). 256 inputs, 64 hidden and batches of 128 make the
+/// first layer's products 2^21 multiply-adds, big enough for llvmpipe's texture variants.
 #[test]
 fn f32_rows_train_exactly_as_the_same_pixels() {
-    let images = pixels();
-    let table = Dataset::from_values(images.to_f32(), 12, classes(images.labels().to_vec(), 3)).unwrap();
+    let images = pixels_of(256);
+    let table = Dataset::from_values(images.to_f32(), 256, classes(images.labels().to_vec(), 3)).unwrap();
     let run = |data: &Dataset, backend: Backend| {
         let options = TrainerOptions {
-            spec: Network::classifier(&[12, 16, 3], wgtrain::Activation::Relu),
-            batch_size: 32,
+            spec: Network::classifier(&[256, 64, 3], wgtrain::Activation::Relu),
+            batch_size: 128,
             epochs: 2,
             validation_split: 0.2,
             seed: 5,

@@ -3,8 +3,10 @@
 //! Why: on Mesa's llvmpipe (Vulkan through lavapipe, and GL) a variant's first launch compiles
 //! it with LLVM, 0.1-2.5 s each with a cold shader cache (36 s for `tiled16_k64` on GL). Timing
 //! every candidate made a newcomer's first epoch 24 s on lavapipe and 57 s on GL; these
-//! choices make it compile only the three or four variants a run launches. Every variant gives
-//! the same bits, so a choice here can only cost speed, never change a result.
+//! choices make it compile only the three or four variants a run launches (a few more when a
+//! short last batch falls below [`SMALL_PRODUCT`] while the full batches do not: the choice is
+//! per shape class, and the class counts the batch's rows). Every variant gives the same bits,
+//! so a choice here can only cost speed, never change a result.
 
 use super::matmul::Variant;
 use crate::gpu::AdapterReport;
@@ -25,8 +27,9 @@ use crate::ops::MatmulForm;
 /// packing launches (one or two, ~35 us each with two cores) cost more than the texture reads
 /// save. Same run, 2026-11-30, microseconds per product with its packs, lavapipe (GL alike):
 /// 32x64x64 AB `tex_ab` 257 / `v4_ab` 95, AtB 165 / 98, ABt 142 / 91; 32x128x128 AB 232 / 164;
-/// 128x128x128 (2^21) AB 480 / 487, AtB 486 / 536, ABt 494 / 600: the crossover. Every MNIST and
-/// wide-model product is above it (or has n or k = 10); the tables' 64-wide layers are below.
+/// 128x128x128 (2^21) AB 480 / 487, AtB 486 / 536, ABt 494 / 600: the crossover (raw output in
+/// benches/results/2026-11-30-small-products/). Every MNIST and wide-model product is at or
+/// above it (or has n or k = 10); the tables' 64-wide layers at batch 32 are below.
 const LLVMPIPE: [(MatmulForm, &[Variant]); 3] = [
     (MatmulForm::AB, &[Variant::TexAb, Variant::V4Ab, Variant::Rb4x4]),
     (MatmulForm::AtB, &[Variant::TexAtb, Variant::V4Atb, Variant::Rb4x4]),
