@@ -8,10 +8,11 @@
 //! workgroup of the softmax head, a software driver spreads it over its threads as it does a
 //! matmul. Each invocation's chain of adds is that of the launch it replaces (`rows` for a dW
 //! block, as in the AtB product; `n` for a dX block, as in the ABt one), so no shape limit
-//! but the width.
+//! but the width. Its parameters live in a small read-only storage buffer rather than a
+//! uniform (why: `shaders/dense_backward.wgsl`).
 
 use super::pipeline::{
-    self, bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
+    bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -87,7 +88,7 @@ pub struct DenseBackward {
 impl DenseBackward {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
-        let slots = [Uniform, Read, Read, Read, ReadWrite, Read, ReadWrite];
+        let slots = [Read, Read, Read, Read, ReadWrite, Read, ReadWrite];
         let layout = bind_group_layout(gpu, "dense_backward", &slots)?;
         let pipeline = LazyPipeline::new("dense_backward.wgsl", "dense_backward", &layout);
         Ok(DenseBackward { layout, pipeline })
@@ -160,13 +161,15 @@ impl DenseBackward {
                 "dense backward rows={rows} n={n} k={k} needs {workgroups:?} workgroups, over the limit {max}"
             )));
         }
-        let uniform = pipeline::uniform(gpu, "dense_backward", &params)?;
+        // A storage buffer, not a uniform: lavapipe inlines uniforms into shaders whose loops
+        // they bound, which cost this kernel ~30 ms of driver time per step (the shader's header).
+        let params = gpu.upload("dense_backward params", &[params], wgpu::BufferUsages::empty())?;
         let bind = bind_group(
             gpu,
             "dense_backward",
             &self.layout,
             &[
-                Bind::Whole(&uniform),
+                Bind::Whole(&params),
                 Bind::Whole(call.h.0),
                 Bind::Whole(call.dz.0),
                 Bind::Whole(call.w.0),
