@@ -28,7 +28,7 @@ pub use activation::ActivationKernels;
 pub use autotune::Autotuner;
 #[cfg(test)]
 pub use autotune::TuneSource;
-pub use dense_backward::{dense_backward_fits, DenseBackward, DenseBackwardCall, DENSE_BACKWARD_MAX_OUTPUTS};
+pub use dense_backward::{dense_backward_fits, DenseBackward, DenseBackwardCall};
 pub use dropout::{DropoutCall, DropoutKernels};
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use gather_targets::{GatherTargets, TargetSources};
