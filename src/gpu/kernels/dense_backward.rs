@@ -79,24 +79,42 @@ pub struct DenseBackwardCall<'a> {
     pub dx: (&'a wgpu::Buffer, usize),
 }
 
-/// The fused dense-backward pipeline of one device (built on first use).
+/// Storage buffers the kernel binds (its parameters among them).
+const STORAGE_BUFFERS: u32 = 7;
+
+/// The fused dense-backward pipeline of one device (built on first use); none where the
+/// device binds fewer than [`STORAGE_BUFFERS`] storage buffers per shader (some GL drivers).
 pub struct DenseBackward {
-    layout: wgpu::BindGroupLayout,
-    pipeline: LazyPipeline,
+    kernel: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
 }
 
 impl DenseBackward {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
         let slots = [Read, Read, Read, Read, ReadWrite, Read, ReadWrite];
+        if gpu.device.limits().max_storage_buffers_per_shader_stage < STORAGE_BUFFERS {
+            return Ok(DenseBackward { kernel: None });
+        }
         let layout = bind_group_layout(gpu, "dense_backward", &slots)?;
         let pipeline = LazyPipeline::new("dense_backward.wgsl", "dense_backward", &layout);
-        Ok(DenseBackward { layout, pipeline })
+        Ok(DenseBackward { kernel: Some((layout, pipeline)) })
+    }
+
+    /// Whether this device runs the kernel (binds enough storage buffers); where it does not,
+    /// callers record the separate launches.
+    pub fn supported(&self) -> bool {
+        self.kernel.is_some()
     }
 
     /// Records one launch; checks the shape against [`dense_backward_fits`] and the buffers.
     pub fn record(&self, gpu: &Gpu, call: &DenseBackwardCall<'_>) -> Result<Dispatch> {
         let DenseBackwardCall { rows, n, k, .. } = *call;
+        let Some((layout, pipeline)) = &self.kernel else {
+            return Err(Error::Config(format!(
+                "the fused dense backward binds {STORAGE_BUFFERS} storage buffers, more than this device \
+                 allows: record the products apart"
+            )));
+        };
         if !dense_backward_fits(rows, n, k) {
             return Err(Error::Shape(format!(
                 "the fused dense backward takes rows > 0, k > 0 and 1 <= n <= \
@@ -167,7 +185,7 @@ impl DenseBackward {
         let bind = bind_group(
             gpu,
             "dense_backward",
-            &self.layout,
+            layout,
             &[
                 Bind::Whole(&params),
                 Bind::Whole(call.h.0),
@@ -178,6 +196,6 @@ impl DenseBackward {
                 Bind::Whole(call.dx.0),
             ],
         )?;
-        Ok(Dispatch::new("dense_backward", self.pipeline.get(gpu)?, bind, workgroups))
+        Ok(Dispatch::new("dense_backward", pipeline.get(gpu)?, bind, workgroups))
     }
 }

@@ -92,7 +92,10 @@ impl Replica {
         // with the bits of the launches below. Without a layer below to hand dX to, the
         // product with its column sums is already one launch, and stays.
         if let Some(below) = below.as_ref().filter(|_| {
-            self.fuse && x_texture.is_none() && dense_backward_fits(rows, slots.outputs, slots.inputs)
+            self.fuse
+                && x_texture.is_none()
+                && k.dense_backward.supported()
+                && dense_backward_fits(rows, slots.outputs, slots.inputs)
         }) {
             let call = DenseBackwardCall {
                 rows,
