@@ -5,6 +5,7 @@
 
 mod activation;
 pub mod autotune;
+mod dense_backward;
 mod dropout;
 mod gather;
 mod gather_targets;
@@ -27,6 +28,7 @@ pub use activation::ActivationKernels;
 pub use autotune::Autotuner;
 #[cfg(test)]
 pub use autotune::TuneSource;
+pub use dense_backward::{dense_backward_fits, DenseBackward, DenseBackwardCall};
 pub use dropout::{DropoutCall, DropoutKernels};
 pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
 pub use gather_targets::{GatherTargets, TargetSources};
@@ -56,6 +58,8 @@ pub struct Kernels {
     // others) are for a layer with no product to fuse into.
     #[cfg_attr(not(test), allow(dead_code))]
     pub activation: ActivationKernels,
+    /// A narrow dense layer's backward (dW, db and dX) in one launch (built on first use).
+    pub dense_backward: DenseBackward,
     /// Inverted dropout's forward and backward (built on first use).
     pub dropout: DropoutKernels,
     /// Fused softmax cross-entropy.
@@ -87,6 +91,7 @@ impl Kernels {
         Ok(Kernels {
             matmul: Matmul::new(gpu)?,
             activation: ActivationKernels::new(gpu)?,
+            dense_backward: DenseBackward::new(gpu)?,
             dropout: DropoutKernels::new(gpu)?,
             xent: SoftmaxXent::new(gpu)?,
             head: SoftmaxHead::new(gpu)?,

@@ -12,6 +12,7 @@ use crate::gpu::Gpu;
 pub const SHADERS: &[(&str, &str)] = &[
     ("activation.wgsl", include_str!("../../../shaders/activation.wgsl")),
     ("activation_fns.wgsl", include_str!("../../../shaders/activation_fns.wgsl")),
+    ("dense_backward.wgsl", include_str!("../../../shaders/dense_backward.wgsl")),
     ("dropout.wgsl", include_str!("../../../shaders/dropout.wgsl")),
     ("gather.wgsl", include_str!("../../../shaders/gather.wgsl")),
     ("gather_common.wgsl", include_str!("../../../shaders/gather_common.wgsl")),

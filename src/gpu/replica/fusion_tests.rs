@@ -1,17 +1,19 @@
 //! Fused launches against the separate ones they replace, on whole passes: two epochs of
 //! training (with a tail batch) and an evaluation of the same replica, recorded fused and
 //! unfused from the same weights, must leave the same bits in the parameters, gradients,
-//! moments and metrics. Why bits: each fused kernel performs the same f32 operations in the
+//! moments and metrics (the softmax head, each bias gradient in its weight-gradient product,
+//! and a narrow layer's whole backward in one launch: `dense_backward.wgsl`). Why bits: each fused kernel performs the same f32 operations in the
 //! same order as the launches it replaces (see the kernels' headers).
 
 use std::sync::Arc;
 
+use super::record::PassKind;
 use super::Replica;
-use crate::data::Dataset;
+use crate::data::{Dataset, Targets};
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
 use crate::gpu::kernels::tests::test_adapter;
 use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
-use crate::spec::{Activation, Init, Network, Optimizer};
+use crate::spec::{Activation, Init, Layer, Loss, Network, Optimizer};
 
 /// Pseudo-random pixels with labels from the first pixel (as `tests.rs`'s `synthetic`).
 fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
@@ -26,20 +28,50 @@ fn pixels(rows: usize, features: usize, classes: usize) -> Dataset {
     Dataset::new(px, labels, features, classes).expect("valid data")
 }
 
-/// Everything a run leaves on the device, as bits; and the launches of its training step.
+/// `rows` rows of `features` values in [-1, 1) with `outputs` regression targets each.
+fn regression(rows: usize, features: usize, outputs: usize) -> Dataset {
+    let mut s = 7u64;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let x: Vec<f32> = (0..rows * features).map(|_| next()).collect();
+    let values = (0..rows * outputs).map(|_| next()).collect();
+    Dataset::from_values(x, features, Targets::Values { values, outputs }).expect("valid data")
+}
+
+/// Dense -> Dropout -> Dense: the last layer's input gradient goes to the dropout layer (the
+/// identity's derivative, read at its output).
+fn with_dropout(inputs: usize, hidden: usize, activation: Activation, classes: usize) -> Network {
+    let mut spec = Network::new(inputs).dense(hidden, activation);
+    spec.layers.push(Layer::dropout_seeded(0.25, 7));
+    spec.dense(classes, Activation::Identity)
+}
+
+/// What a run leaves: every buffer it trains, as bits, and its training step's launches.
+struct Ran {
+    state: Vec<Vec<u32>>,
+    launches: usize,
+    /// The training step's kernels, in encoding order.
+    labels: Vec<&'static str>,
+}
+
+/// Two epochs and an evaluation of `spec` under `loss` on `data`, fused or not.
 fn run(
     adapter: &AdapterReport,
     spec: &Network,
+    loss: Loss,
     data: &Dataset,
     batch: usize,
     fused: bool,
-) -> (Vec<Vec<u32>>, usize) {
+) -> Ran {
     let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
         .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
         .remove(0);
     let params = spec.layout().init(Init::He, 5);
     let mut replica =
         Replica::new(gpu.clone(), spec, Optimizer::adam(1e-2), &params, batch).expect("replica");
+    replica.set_loss(loss).expect("loss");
     replica.set_fused(fused);
     let resident = Arc::new(DeviceDataset::upload(&gpu, data).expect("upload"));
     // A shuffled order, so the gather and the tail batch read scattered rows.
@@ -52,8 +84,9 @@ fn run(
         assert!(epoch > 0 || steps == data.len().div_ceil(batch), "one step per batch, the tail included");
     }
     replica.submit_eval(src, batch).expect("evaluation");
-    let m = replica.read_metrics().expect("metrics");
-    let sums = [m.train.loss, m.train.correct, m.eval.loss, m.eval.correct];
+    // The metrics buffer as it is: every sum of the loss (per-output ones for a regression).
+    let metrics: Vec<f32> =
+        gpu.read(&replica.metrics, 0, (replica.metrics.size() / 4) as usize).expect("metrics");
     let (mo, v) = replica.read_moments().expect("moments");
     let f32s = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
     let state = vec![
@@ -61,23 +94,44 @@ fn run(
         f32s(&replica.read_grads().expect("grads")),
         f32s(&mo),
         f32s(&v),
-        sums.iter().map(|&s| (s as f32).to_bits()).collect(),
+        f32s(&metrics),
     ];
-    (state, replica.dispatches_per_step())
+    let labels = replica
+        .plans
+        .iter()
+        .find(|p| p.kind == PassKind::Train)
+        .map(|p| p.dispatches.iter().flat_map(|d| d.flatten()).map(|d| d.label()).collect())
+        .unwrap_or_default();
+    Ran { state, launches: replica.dispatches_per_step(), labels }
 }
 
-/// Fused (the softmax head of `head.rs`, each bias gradient in its weight-gradient product)
-/// and not: the same bits, a launch fewer per layer and one for the head; and a one-layer
-/// model, whose head may not fuse (its batch may be gathered into a texture), the same bits.
+/// Fused and not: the same bits; the launches fewer fused counted per case (the softmax head
+/// 1, each bias gradient in its product 1, each narrow layer's one-launch backward 2 where
+/// the unfused path has dW, db and dX); and MNIST's step, exactly: 6 launches, plus 2 where
+/// the batch is gathered into a texture (layer 0's dW packs its dZ, its forward packs W1),
+/// so 8 on lavapipe and llvmpipe's GL (9 before the narrow backward, 12 unfused).
 #[test]
 fn fused_passes_leave_the_bits_of_unfused_ones() {
+    let softmax = Loss::SoftmaxCrossEntropy;
+    let mse = Loss::MeanSquaredError;
+    // (spec, loss, rows, batch, launches fewer fused, narrow backward launches fused)
     let cases = [
         // MNIST's shape, 300 rows in batches of 128: a tail of 44.
-        (Network::classifier(&[784, 64, 10], Activation::Relu), 300, 128, 3),
+        (Network::classifier(&[784, 64, 10], Activation::Relu), softmax, 300, 128, 4, 1),
         // Odd widths and 17 classes, batches of 37: a tail of 26.
-        (Network::classifier(&[13, 29, 17], Activation::Tanh), 100, 37, 3),
-        // One layer: fused unless the batch is gathered into a texture.
-        (Network::classifier(&[20, 10], Activation::Relu), 50, 16, 1),
+        (Network::classifier(&[13, 29, 17], Activation::Tanh), softmax, 100, 37, 4, 1),
+        // Deeper: the narrow last layer over a wide one (not narrow), batches of 32, a tail of 4.
+        (Network::classifier(&[10, 64, 64, 10], Activation::Relu), softmax, 100, 32, 5, 1),
+        // GELU below, batches of 300: more dX blocks than one workgroup's worth per row group.
+        (Network::classifier(&[9, 6, 3], Activation::Gelu), softmax, 400, 300, 4, 1),
+        // Dropout below the narrow layer: its input gradient goes to the dropout layer.
+        (with_dropout(30, 21, Activation::Sigmoid, 10), softmax, 90, 32, 4, 1),
+        // One layer: fused unless the batch is gathered into a texture; no layer below.
+        (Network::classifier(&[20, 10], Activation::Relu), softmax, 50, 16, 1, 0),
+        // A regression: two narrow layers in a row (37 -> 19 -> 3), no softmax head.
+        (Network::classifier(&[13, 37, 19, 3], Activation::Relu), mse, 90, 32, 5, 2),
+        // A 64 -> 1 output layer under the mean squared error.
+        (Network::classifier(&[8, 64, 1], Activation::Sigmoid), mse, 70, 16, 3, 1),
     ];
     // The test adapter, and the first adapter of each other backend found (llvmpipe's GL beside
     // lavapipe): the fused kernels use a storage barrier and a grid two deep, which each
@@ -89,22 +143,60 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
         }
     }
     for adapter in &adapters {
-        for (spec, rows, batch, fewer) in &cases {
-            let (rows, batch, fewer) = (*rows, *batch, *fewer);
-            let data = pixels(rows, spec.inputs(), spec.outputs());
-            let (want, unfused_launches) = run(adapter, spec, &data, batch, false);
-            let (got, fused_launches) = run(adapter, spec, &data, batch, true);
-            let name = format!("{} {:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
-            for (what, (g, w)) in
-                ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.iter().zip(&want))
+        for (spec, loss, rows, batch, fewer, narrow) in &cases {
+            let (loss, rows, batch, fewer, narrow) = (*loss, *rows, *batch, *fewer, *narrow);
+            let data = match loss {
+                Loss::SoftmaxCrossEntropy => pixels(rows, spec.inputs(), spec.outputs()),
+                _ => regression(rows, spec.inputs(), spec.outputs()),
+            };
+            let want = run(adapter, spec, loss, &data, batch, false);
+            let got = run(adapter, spec, loss, &data, batch, true);
+            let name = format!("{} {:?} {loss:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
+            for (what, (g, w)) in ["params", "grads", "adam m", "adam v", "metrics"]
+                .iter()
+                .zip(got.state.iter().zip(&want.state))
             {
                 let first = g.iter().zip(w).position(|(a, b)| a != b);
                 assert!(first.is_none(), "{name}: {what} differ first at {first:?}");
             }
-            assert!(
-                fused_launches + fewer <= unfused_launches,
-                "{name}: {fused_launches} launches fused, {unfused_launches} unfused"
+            let count = |r: &Ran, label: &str| r.labels.iter().filter(|l| **l == label).count();
+            assert_eq!(
+                count(&got, "dense_backward"),
+                narrow,
+                "{name}: narrow backward launches {:?}",
+                got.labels
             );
+            assert_eq!(count(&want, "dense_backward"), 0, "{name}: unfused {:?}", want.labels);
+            assert_eq!(got.launches, got.labels.len(), "{name}: launches counted");
+            // The one-layer model's head may not fuse (a batch in a texture): at most fewer.
+            if spec.layers.len() == 1 {
+                assert!(
+                    got.launches + fewer <= want.launches,
+                    "{name}: {:?} vs {:?}",
+                    got.labels,
+                    want.labels
+                );
+            } else {
+                assert_eq!(
+                    got.launches + fewer,
+                    want.launches,
+                    "{name}: {:?} vs {:?}",
+                    got.labels,
+                    want.labels
+                );
+            }
+            if spec.widths() == [784, 64, 10] {
+                let packs = count(&got, "pack_texture");
+                assert!(packs == 0 || packs == 2, "{name}: {:?}", got.labels);
+                assert_eq!(got.launches, 6 + packs, "{name}: MNIST's step {:?}", got.labels);
+                if adapter.name.starts_with("llvmpipe") {
+                    assert_eq!(
+                        got.launches, 8,
+                        "{name}: MNIST's step on Mesa's software drivers {:?}",
+                        got.labels
+                    );
+                }
+            }
         }
     }
 }

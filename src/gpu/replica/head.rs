@@ -44,8 +44,9 @@ impl Replica {
         self.kernels.head.record(&self.gpu, &call)
     }
 
-    /// Records the fused launches (`true`, the default: this head, and the bias gradients in
-    /// the weight-gradient products of `layers/dense.rs`) or each step as separate launches
+    /// Records the fused launches (`true`, the default: this head, the bias gradients in the
+    /// weight-gradient products of `layers/dense.rs`, and a narrow layer's backward in one
+    /// launch there) or each step as separate launches
     /// (to compare the two); drops the plans recorded so far.
     #[cfg(test)]
     pub(crate) fn set_fused(&mut self, on: bool) {

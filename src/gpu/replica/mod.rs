@@ -105,8 +105,8 @@ pub struct Replica {
     /// Tests: stream every data set in chunks of at most this many bytes per buffer, even
     /// one that fits the device (`stream.rs`).
     stream_chunk_bytes: Option<u64>,
-    /// Whether plans record fused launches (`head.rs`, and the bias gradients in
-    /// `layers/dense.rs`); tests turn it off to compare.
+    /// Whether plans record fused launches (`head.rs`, and the bias gradients and narrow
+    /// layers' one-launch backward in `layers/dense.rs`); tests turn it off to compare.
     fuse: bool,
 }
 

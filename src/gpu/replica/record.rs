@@ -1,7 +1,7 @@
 //! The graph of one pass recorded as dispatches, once per (source, rows, kind): gather,
 //! forward products with their fused epilogues, the fused loss (with the last product when
 //! the softmax head is narrow: `head.rs`), backward products with the bias gradients in the
-//! same launches, and the optimizer. Replayed every step with no host work but two small copies.
+//! same launches (a narrow layer's whole backward in one: `layers/dense.rs`), and the optimizer. Replayed every step with no host work but two small copies.
 
 use super::{Replica, SourceId};
 use crate::error::{Error, Result};

@@ -7,6 +7,7 @@
 
 mod activation;
 mod common;
+mod dense_backward;
 mod dropout;
 mod gather_errors;
 mod matmul;

@@ -18,6 +18,7 @@ use naga::ShaderStage;
 /// names (src/kernels/*.rs), so a rename in one place only fails here first.
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
+    ("dense_backward.wgsl", &["dense_backward"]),
     ("dropout.wgsl", &["dropout_forward", "dropout_backward"]),
     ("gather.wgsl", &["gather"]),
     ("gather_targets.wgsl", &["gather_targets"]),

@@ -1,12 +1,12 @@
 //! [`Layer::Dense`](crate::spec::Layer::Dense) on the GPU: the forward product with its bias
 //! and activation fused into the epilogue, and the backward (`dW = x^T dz` with `db` = column
 //! sums of `dz` in the same launch, `dx = dz W^T` with the layer below's activation derivative
-//! fused). The CPU twin is `cpu/layers/dense.rs`.
+//! fused; for a narrow layer all three in one launch). The CPU twin is `cpu/layers/dense.rs`.
 
 use super::super::Replica;
 use super::OutputGrad;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, MatmulCall, OperandTexture};
+use crate::gpu::kernels::{dense_backward_fits, DenseBackwardCall, Dispatch, MatmulCall, OperandTexture};
 use crate::ops::MatmulForm;
 use crate::spec::{Activation, LayerSlots};
 
@@ -77,7 +77,9 @@ impl Replica {
     }
 
     /// Records layer `l`'s backward from `dz_l`: `dW_l`, `db_l`, and when `below` is given the
-    /// input gradient delivered to the layer below as it asks.
+    /// input gradient delivered to the layer below as it asks. Fused, a narrow layer (at most
+    /// 32 outputs: `dense_backward_fits`) whose input is a buffer and which has a layer below
+    /// records all three in one launch; otherwise dW with db (one launch fused, two not), then dX.
     pub(in crate::gpu::replica) fn dense_backward(
         &self,
         l: usize,
@@ -86,6 +88,30 @@ impl Replica {
         below: Option<OutputGrad<'_>>,
     ) -> Result<Vec<Dispatch>> {
         let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, self.dense_slots(l)?);
+        // A narrow layer reading a buffer: dW, db and dX in one launch (dense_backward.wgsl),
+        // with the bits of the launches below. Without a layer below to hand dX to, the
+        // product with its column sums is already one launch, and stays.
+        if let Some(below) = below.as_ref().filter(|_| {
+            self.fuse
+                && x_texture.is_none()
+                && k.dense_backward.supported()
+                && dense_backward_fits(rows, slots.outputs, slots.inputs)
+        }) {
+            let call = DenseBackwardCall {
+                rows,
+                n: slots.outputs,
+                k: slots.inputs,
+                h: (if l == 0 { &w.x } else { &w.h[l - 1] }, 0),
+                dz: (&w.dz[l], 0),
+                w: (&self.params, slots.weight),
+                dw: (&self.grads, slots.weight),
+                db: slots.bias,
+                act: below.activation,
+                z: (below.z, 0),
+                dx: (below.dz, 0),
+            };
+            return Ok(vec![k.dense_backward.record(g, &call)?]);
+        }
         let mut out = Vec::with_capacity(3);
         // dW_l = a_{l-1}^T dz_l: [inputs, outputs], and in the same launch db_l = column
         // sums of dz_l: [outputs] (the bits of `reduce.column_sums`)

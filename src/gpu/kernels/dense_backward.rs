@@ -1,0 +1,201 @@
+//! Host side of `shaders/dense_backward.wgsl`: the backward of a narrow dense layer (at most
+//! [`DENSE_BACKWARD_MAX_OUTPUTS`] outputs) in one launch, `dW = h^T dZ`, `db` = column sums
+//! of `dZ` and `dX = (dZ W^T) * act'(z)` for the layer below, with the same bits as the
+//! `matmul_with_sums` and ABt (activation-backward epilogue) launches it replaces.
+//!
+//! One item per invocation over a flat grid of 64-invocation workgroups (dW's 4x4 blocks,
+//! db's columns, dX's 4x4 blocks), no barrier and no shared memory: unlike the single
+//! workgroup of the softmax head, a software driver spreads it over its threads as it does a
+//! matmul. Each invocation's chain of adds is that of the launch it replaces (`rows` for a dW
+//! block, as in the AtB product; `n` for a dX block, as in the ABt one), so no shape limit
+//! but the width. Its parameters live in a small read-only storage buffer rather than a
+//! uniform (why: `shaders/dense_backward.wgsl`).
+
+use super::pipeline::{
+    bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
+};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::spec::Activation;
+
+/// Invocations per workgroup (`WG` in the shader).
+const WG: usize = 64;
+/// The widest layer (outputs) the fused backward takes: each dX block loops over the
+/// outputs, and a wide layer's products run better as tuned matmuls.
+pub const DENSE_BACKWARD_MAX_OUTPUTS: usize = 32;
+
+/// Whether a layer of `n` outputs on `k` inputs over `rows` rows runs its backward fused:
+/// `1..=`[`DENSE_BACKWARD_MAX_OUTPUTS`] outputs, and every size non-zero.
+pub fn dense_backward_fits(rows: usize, n: usize, k: usize) -> bool {
+    rows > 0 && k > 0 && (1..=DENSE_BACKWARD_MAX_OUTPUTS).contains(&n)
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    n: u32,
+    k: u32,
+    act: u32,
+    h_off: u32,
+    dz_off: u32,
+    w_off: u32,
+    dw_off: u32,
+    db_off: u32,
+    z_off: u32,
+    dx_off: u32,
+    dw_blocks: u32,
+    dx_start: u32,
+    total: u32,
+    pad: [u32; 2],
+}
+
+/// One fused backward launch of a dense layer with `n` outputs on `k` inputs over `rows`
+/// rows. Offsets are in floats.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseBackwardCall<'a> {
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Outputs of the layer (columns of `dZ`).
+    pub n: usize,
+    /// Inputs of the layer (columns of `h` and of `dX`).
+    pub k: usize,
+    /// The layer's input `h [rows, k]`.
+    pub h: (&'a wgpu::Buffer, usize),
+    /// The gradient of the layer's pre-activation `dZ [rows, n]`.
+    pub dz: (&'a wgpu::Buffer, usize),
+    /// The flat parameters holding `W [k, n]` at `.1`.
+    pub w: (&'a wgpu::Buffer, usize),
+    /// The flat gradients: `dW [k, n]` written at `.1`.
+    pub dw: (&'a wgpu::Buffer, usize),
+    /// Offset of `db [n]` in the gradients' buffer.
+    pub db: usize,
+    /// The layer below's activation, whose derivative multiplies `dX`.
+    pub act: Activation,
+    /// What that derivative reads, `[rows, k]`: the pre-activation (the output for the
+    /// identity, whose derivative is 1).
+    pub z: (&'a wgpu::Buffer, usize),
+    /// Where `dX [rows, k]` is written.
+    pub dx: (&'a wgpu::Buffer, usize),
+}
+
+/// Storage buffers the kernel binds (its parameters among them).
+const STORAGE_BUFFERS: u32 = 7;
+
+/// The fused dense-backward pipeline of one device (built on first use); none where the
+/// device binds fewer than [`STORAGE_BUFFERS`] storage buffers per shader (some GL drivers).
+pub struct DenseBackward {
+    kernel: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
+}
+
+impl DenseBackward {
+    pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
+        use Slot::*;
+        let slots = [Read, Read, Read, Read, ReadWrite, Read, ReadWrite];
+        if gpu.device.limits().max_storage_buffers_per_shader_stage < STORAGE_BUFFERS {
+            return Ok(DenseBackward { kernel: None });
+        }
+        let layout = bind_group_layout(gpu, "dense_backward", &slots)?;
+        let pipeline = LazyPipeline::new("dense_backward.wgsl", "dense_backward", &layout);
+        Ok(DenseBackward { kernel: Some((layout, pipeline)) })
+    }
+
+    /// Whether this device runs the kernel (binds enough storage buffers); where it does not,
+    /// callers record the separate launches.
+    pub fn supported(&self) -> bool {
+        self.kernel.is_some()
+    }
+
+    /// Records one launch; checks the shape against [`dense_backward_fits`] and the buffers.
+    pub fn record(&self, gpu: &Gpu, call: &DenseBackwardCall<'_>) -> Result<Dispatch> {
+        let DenseBackwardCall { rows, n, k, .. } = *call;
+        let Some((layout, pipeline)) = &self.kernel else {
+            return Err(Error::Config(format!(
+                "the fused dense backward binds {STORAGE_BUFFERS} storage buffers, more than this device \
+                 allows: record the products apart"
+            )));
+        };
+        if !dense_backward_fits(rows, n, k) {
+            return Err(Error::Shape(format!(
+                "the fused dense backward takes rows > 0, k > 0 and 1 <= n <= \
+                 {DENSE_BACKWARD_MAX_OUTPUTS}; got rows={rows} n={n} k={k}: record the products apart"
+            )));
+        }
+        check_fits("dense backward input", call.h, rows * k)?;
+        check_fits("dense backward dz", call.dz, rows * n)?;
+        check_fits("dense backward weights", call.w, k * n)?;
+        check_fits("dense backward weight gradient", call.dw, k * n)?;
+        check_fits("dense backward bias gradient", (call.dw.0, call.db), n)?;
+        check_fits("dense backward z", call.z, rows * k)?;
+        check_fits("dense backward dx", call.dx, rows * k)?;
+        // dW and db are written at once by different invocations: they must not overlap.
+        if call.db < call.dw.1 + k * n && call.dw.1 < call.db + n {
+            return Err(Error::Shape(format!(
+                "dense backward: the bias gradient ({n} floats at {}) overlaps the weight gradient \
+                 ({} floats at {})",
+                call.db,
+                k * n,
+                call.dw.1
+            )));
+        }
+        // A buffer bound writable cannot be bound a second time in the same launch.
+        let reads = [("input", call.h.0), ("dz", call.dz.0), ("weights", call.w.0), ("z", call.z.0)];
+        for (what, buf) in reads {
+            for (out, w) in [("gradients", call.dw.0), ("dx", call.dx.0)] {
+                if buf == w {
+                    return Err(Error::Shape(format!(
+                        "dense backward: the {what} and the {out} share a buffer, which the launch writes"
+                    )));
+                }
+            }
+        }
+        if call.dw.0 == call.dx.0 {
+            return Err(Error::Shape("dense backward: the gradients and dx share a buffer".into()));
+        }
+        let dw_blocks = k.div_ceil(4) * n.div_ceil(4);
+        let dx_start = dw_blocks + n;
+        let total = dx_start + rows.div_ceil(4) * k.div_ceil(4);
+        let params = Params {
+            rows: u32_of("rows", rows)?,
+            n: u32_of("n", n)?,
+            k: u32_of("k", k)?,
+            act: call.act.code(),
+            h_off: u32_of("offset", call.h.1)?,
+            dz_off: u32_of("offset", call.dz.1)?,
+            w_off: u32_of("offset", call.w.1)?,
+            dw_off: u32_of("offset", call.dw.1)?,
+            db_off: u32_of("offset", call.db)?,
+            z_off: u32_of("offset", call.z.1)?,
+            dx_off: u32_of("offset", call.dx.1)?,
+            dw_blocks: u32_of("dense backward items", dw_blocks)?,
+            dx_start: u32_of("dense backward items", dx_start)?,
+            total: u32_of("dense backward items", total)?,
+            pad: [0; 2],
+        };
+        let workgroups = grid_1d(total, WG);
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        if workgroups[0] > max || workgroups[1] > max {
+            return Err(Error::Shape(format!(
+                "dense backward rows={rows} n={n} k={k} needs {workgroups:?} workgroups, over the limit {max}"
+            )));
+        }
+        // A storage buffer, not a uniform: lavapipe inlines uniforms into shaders whose loops
+        // they bound, which cost this kernel ~30 ms of driver time per step (the shader's header).
+        let params = gpu.upload("dense_backward params", &[params], wgpu::BufferUsages::empty())?;
+        let bind = bind_group(
+            gpu,
+            "dense_backward",
+            layout,
+            &[
+                Bind::Whole(&params),
+                Bind::Whole(call.h.0),
+                Bind::Whole(call.dz.0),
+                Bind::Whole(call.w.0),
+                Bind::Whole(call.dw.0),
+                Bind::Whole(call.z.0),
+                Bind::Whole(call.dx.0),
+            ],
+        )?;
+        Ok(Dispatch::new("dense_backward", pipeline.get(gpu)?, bind, workgroups))
+    }
+}
