@@ -6,42 +6,17 @@
 //! of bad file (one stderr line naming the file, row and column, a non-zero exit, no panic),
 //! and model files that are the same bytes for the same seed.
 
+mod cli_run;
 mod table_files;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use cli_run::{fails, ok};
 use serde_json::Value;
 use table_files::{npy, write_file};
 
-const WGTRAIN: &str = env!("CARGO_BIN_EXE_wgtrain");
-
 fn shipped(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/tabular").join(name).display().to_string()
-}
-
-fn run(args: &[&str]) -> Output {
-    let runtime = std::env::temp_dir().join("wgtrain-cli-test-xdg");
-    std::fs::create_dir_all(&runtime).expect("a runtime dir");
-    Command::new(WGTRAIN).args(args).env("XDG_RUNTIME_DIR", &runtime).output().expect("wgtrain runs")
-}
-
-/// Runs and fails the test, showing stderr, unless the command succeeded.
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "wgtrain {args:?} failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail with exactly one stderr line; returns that line.
-fn fails(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "wgtrain {args:?} succeeded; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "wgtrain {args:?} panicked: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line for {args:?}, got: {stderr}");
-    stderr.trim_end().to_string()
 }
 
 fn read_json(path: &Path) -> Value {

@@ -5,40 +5,14 @@
 //! CSV-only flags, a CSV without `--target`, a `--task` the dtype contradicts), each one line
 //! on stderr naming the file and the flag or array, exit code 1, no panic.
 
+mod cli_run;
 mod table_files;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use cli_run::{fails_on_input as fails, ok};
 use serde_json::Value;
 use table_files::{le_f32, le_i64, npy, npz, write_file};
-
-const WGTRAIN: &str = env!("CARGO_BIN_EXE_wgtrain");
-
-fn run(args: &[&str]) -> Output {
-    let runtime = std::env::temp_dir().join("wgtrain-cli-test-xdg");
-    std::fs::create_dir_all(&runtime).expect("a runtime dir");
-    Command::new(WGTRAIN).args(args).env("XDG_RUNTIME_DIR", &runtime).output().expect("wgtrain runs")
-}
-
-/// Runs and fails the test, showing stderr, unless the command succeeded; returns stdout.
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "wgtrain {args:?} failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail with exit code 1 (an input error, not clap's 2) and exactly
-/// one stderr line; returns that line.
-fn fails(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "wgtrain {args:?} panicked: {stderr}");
-    assert_eq!(out.status.code(), Some(1), "wgtrain {args:?} exit code; stderr: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "one line for {args:?}, got: {stderr}");
-    stderr.trim_end().to_string()
-}
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("the summary exists")).expect("valid JSON")
