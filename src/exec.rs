@@ -25,8 +25,8 @@ pub(crate) struct PassSums {
     /// Rows visited.
     pub rows: usize,
     /// Sums the task's other metrics are computed from, in the task's layout: empty for
-    /// classification (no allocation); for the mean squared error, `MSE_SUMS * outputs` sums
-    /// as `crate::cpu::mse_into` lays them out.
+    /// classification (no allocation); for the regression losses, `MSE_SUMS * outputs` sums
+    /// as `crate::cpu::regression_into` lays them out.
     pub task: Vec<f64>,
 }
 

@@ -71,10 +71,6 @@ impl CpuExecutor {
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
-            Loss::MeanSquaredError => {
-                sums.loss += self.mlp.train_step_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
-                sums.add_task(&self.batch_sums);
-            }
             loss => {
                 sums.loss +=
                     self.mlp.train_step_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;
@@ -93,10 +89,6 @@ impl CpuExecutor {
                 let (l, c) = self.mlp.evaluate_here(x, &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
-            }
-            Loss::MeanSquaredError => {
-                sums.loss += self.mlp.evaluate_mse_here(x, &self.values, &mut self.batch_sums)? as f64;
-                sums.add_task(&self.batch_sums);
             }
             loss => {
                 sums.loss += self.mlp.evaluate_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;

@@ -20,9 +20,7 @@ use super::layers::{dense, LayerInput};
 use super::optim::{adam_here, sgd_here};
 use super::pass::{backward, forward, MaskAt, Workspace};
 use super::threads::on_pool;
-use super::{
-    adam_step, check_len, elements, mse_into, sgd_step, softmax, softmax_xent_into, xent_loss, MSE_SUMS,
-};
+use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
 
 /// `evaluate` and `predict` run the forward pass on at most this many rows at a time, so a
 /// 10 000-row test set needs activation buffers of 1 000 rows, not 10 000.
@@ -333,86 +331,6 @@ impl CpuMlp {
             Ok(())
         })?;
         Ok((loss_sum, correct))
-    }
-
-    /// [`CpuMlp::compute_gradients`] for the mean squared error: `y: [rows, outputs]` target
-    /// values; `sums: [MSE_SUMS * outputs]` receives the batch's per-output sums
-    /// ([`mse_into`]). Returns the loss sum over rows.
-    pub fn compute_gradients_mse(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        scale_rows: usize,
-        sums: &mut [f32],
-    ) -> Result<f32> {
-        on_pool(|| self.gradients_mse_here(LayerInput::Whole(x), y, scale_rows, sums))
-    }
-
-    /// [`CpuMlp::compute_gradients_mse`] on the calling thread.
-    fn gradients_mse_here(
-        &mut self,
-        x: LayerInput<'_>,
-        y: &[f32],
-        scale_rows: usize,
-        sums: &mut [f32],
-    ) -> Result<f32> {
-        let outputs = self.spec.outputs();
-        let rows = y.len() / outputs;
-        check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        self.through_loss(x, rows, (scale_rows, 0), |z, dz, outputs| {
-            mse_into(z, y, outputs, scale, sums, Some(dz))
-        })
-    }
-
-    /// [`CpuMlp::compute_gradients_mse`] over the batch's own rows, then
-    /// [`CpuMlp::apply_update`].
-    pub fn train_step_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
-        on_pool(|| self.train_step_mse_here(LayerInput::Whole(x), y, sums))
-    }
-
-    /// [`CpuMlp::train_step_mse`] on the calling thread, with the inputs whole or in the first
-    /// layer's halves (the CPU executor's gather).
-    pub(crate) fn train_step_mse_here(
-        &mut self,
-        x: LayerInput<'_>,
-        y: &[f32],
-        sums: &mut [f32],
-    ) -> Result<f32> {
-        let rows = y.len() / self.spec.outputs();
-        let loss = self.gradients_mse_here(x, y, rows, sums)?;
-        self.apply_update();
-        Ok(loss)
-    }
-
-    /// Forward only for the mean squared error: the loss sum over `x: [rows, inputs]` and
-    /// `y: [rows, outputs]`, with `sums` set to the per-output sums, in chunks of at most
-    /// 1000 rows added in order. Gradients are left untouched.
-    pub fn evaluate_mse(&mut self, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
-        on_pool(|| self.evaluate_mse_here(LayerInput::Whole(x), y, sums))
-    }
-
-    /// [`CpuMlp::evaluate_mse`] on the calling thread, with the inputs whole or in halves.
-    pub(crate) fn evaluate_mse_here(
-        &mut self,
-        x: LayerInput<'_>,
-        y: &[f32],
-        sums: &mut [f32],
-    ) -> Result<f32> {
-        let outputs = self.spec.outputs();
-        let rows = y.len() / outputs;
-        check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
-        check_len("regression sums", sums.len(), MSE_SUMS * outputs)?;
-        let mut chunk_sums = vec![0.0f32; sums.len()];
-        sums.fill(0.0);
-        let mut loss_sum = 0.0f32;
-        self.forward_chunks(x, rows, |i, z, outputs| {
-            let y = &y[i * EVAL_CHUNK * outputs..][..z.len()];
-            loss_sum += mse_into(z, y, outputs, 0.0, &mut chunk_sums, None)?;
-            sums.iter_mut().zip(&chunk_sums).for_each(|(s, c)| *s += c);
-            Ok(())
-        })?;
-        Ok(loss_sum)
     }
 
     /// Rows `first..first + rows` of `x` (checked by `check_input` to hold them).

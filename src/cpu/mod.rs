@@ -30,7 +30,6 @@ mod optim;
 mod pass;
 mod reduce;
 mod regression;
-mod robust;
 mod sigmoid_xent;
 mod simd;
 mod softmax_xent;
@@ -54,8 +53,7 @@ pub(crate) use layers::dropout::{forward as dropout_forward, input_grad as dropo
 pub(crate) use layers::LayerInput;
 pub use optim::{adam_step, sgd_step};
 pub use reduce::{add_bias, column_sums, column_sums_into};
-pub use regression::{mse_into, regression_metrics, MSE_SUMS};
-pub use robust::{robust_into, Robust};
+pub use regression::{regression_into, regression_metrics, RegressionKind, MSE_SUMS};
 pub use sigmoid_xent::{sigmoid_xent_into, SIGMOID_SUMS};
 pub use softmax_xent::{softmax, softmax_xent, softmax_xent_into, xent_loss, XentOut};
 

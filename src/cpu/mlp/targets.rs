@@ -9,9 +9,10 @@
 
 use super::{CpuMlp, EVAL_CHUNK};
 use crate::cpu::layers::LayerInput;
-use crate::cpu::robust::{robust_into, Robust};
 use crate::cpu::threads::on_pool;
-use crate::cpu::{check_len, elements, mse_into, sigmoid_xent_into, MSE_SUMS, SIGMOID_SUMS};
+use crate::cpu::{
+    check_len, elements, regression_into, sigmoid_xent_into, RegressionKind, MSE_SUMS, SIGMOID_SUMS,
+};
 use crate::error::{Error, Result};
 use crate::spec::Loss;
 
@@ -37,9 +38,11 @@ fn loss_into(
     dz: Option<&mut [f32]>,
 ) -> Result<f32> {
     match loss {
-        Loss::MeanSquaredError => mse_into(z, y, outputs, scale, sums, dz),
-        Loss::MeanAbsoluteError => robust_into(Robust::Mae, z, y, outputs, scale, sums, dz),
-        Loss::Huber { delta } => robust_into(Robust::Huber(delta), z, y, outputs, scale, sums, dz),
+        Loss::MeanSquaredError => regression_into(RegressionKind::Mse, z, y, outputs, scale, sums, dz),
+        Loss::MeanAbsoluteError => regression_into(RegressionKind::Mae, z, y, outputs, scale, sums, dz),
+        Loss::Huber { delta } => {
+            regression_into(RegressionKind::Huber(delta), z, y, outputs, scale, sums, dz)
+        }
         Loss::SigmoidCrossEntropy => {
             check_len("sigmoid sums", sums.len(), SIGMOID_SUMS)?;
             let (l, right) = sigmoid_xent_into(z, y, outputs, scale, dz)?;

@@ -3,6 +3,7 @@
 //! metrics accumulated into a device-resident metrics buffer.
 
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
+pub use crate::cpu::RegressionKind;
 use crate::cpu::MSE_SUMS;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -24,21 +25,9 @@ struct Params {
 }
 
 /// Floats of one pass's slot in the metrics buffer: the loss sum, then the
-/// [`MSE_SUMS`] per-output sums (`crate::cpu::mse_into`'s layout, every regression loss's).
+/// [`MSE_SUMS`] per-output sums (`crate::cpu::regression_into`'s layout).
 pub fn regression_slot_len(outputs: usize) -> usize {
     1 + MSE_SUMS * outputs
-}
-
-/// Which regression loss a launch computes: what one output's loss and gradient are.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum RegressionKind {
-    /// The mean squared error: `e^2`, gradient `2 e`.
-    Mse,
-    /// The mean absolute error: `|e|`, gradient `sign(e)` (0 at 0).
-    Mae,
-    /// Huber's loss with this `delta` (finite, positive): `e^2 / 2` where `|e| <= delta`,
-    /// `delta (|e| - delta / 2)` beyond; gradient `clamp(e, -delta, delta)`.
-    Huber(f32),
 }
 
 /// One regression loss launch.
@@ -85,14 +74,12 @@ impl RegressionLoss {
                 "a regression loss needs rows > 0 and outputs > 0, got {rows}x{outputs}"
             )));
         }
+        call.kind.check()?;
         // The shader's KIND_* constants.
         let (kind, delta) = match call.kind {
             RegressionKind::Mse => (0, 0.0),
             RegressionKind::Mae => (1, 0.0),
-            RegressionKind::Huber(delta) if delta.is_finite() && delta > 0.0 => (2, delta),
-            RegressionKind::Huber(delta) => {
-                return Err(Error::Config(format!("Huber's delta must be finite and positive, got {delta}")))
-            }
+            RegressionKind::Huber(delta) => (2, delta),
         };
         let n = rows * outputs;
         let mut need = vec![(call.pred, n), (call.y, n), (call.metrics, regression_slot_len(outputs))];

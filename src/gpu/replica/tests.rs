@@ -147,7 +147,8 @@ fn a_mean_squared_error_step_matches_the_cpu() {
     let mut cpu = CpuMlp::new(spec.clone(), params, opt).unwrap();
     let mut sums = vec![0.0f32; MSE_SUMS * outputs];
     let y = batch.values().unwrap().0;
-    let loss = cpu.compute_gradients_mse(&batch.to_f32(), y, rows, &mut sums).unwrap();
+    let loss =
+        cpu.compute_gradients_with(Loss::MeanSquaredError, &batch.to_f32(), y, rows, &mut sums).unwrap();
 
     assert_close("loss sum", &[metrics.train.loss as f32], &[loss], 1e-5, 0.0);
     let task: Vec<f32> = metrics.train.task.iter().map(|&v| v as f32).collect();

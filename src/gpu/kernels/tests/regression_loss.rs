@@ -1,5 +1,5 @@
 //! The regression losses (mean squared error, mean absolute error, Huber's loss) against their
-//! CPU twins (`crate::cpu::mse_into`, `crate::cpu::robust_into`) on lavapipe: the gradient,
+//! CPU twins (`crate::cpu::regression_into`) on lavapipe: the gradient,
 //! the loss sum and the per-output sums at awkward shapes (one row; more rows than the
 //! workgroup's 256 invocations; 1757 rows of 3 outputs; residuals of 0 and exactly delta),
 //! accumulated over two launches.
@@ -14,7 +14,7 @@
 
 use super::common::*;
 use super::*;
-use crate::cpu::{self, Robust, MSE_SUMS};
+use crate::cpu::{self, MSE_SUMS};
 use crate::gpu::kernels::{regression_slot_len, submit, RegressionCall, RegressionKind};
 
 /// Runs one launch `times` times with the metrics slot at float 2 of a sentinel-padded
@@ -76,16 +76,7 @@ fn every_kind_matches_the_cpu_gradient_loss_and_sums() {
                 let mut sums = vec![0.0f32; MSE_SUMS * outputs];
                 let mut want_d = vec![0.0f32; n];
                 let d = Some(&mut want_d[..]);
-                let loss = match kind {
-                    RegressionKind::Mse => cpu::mse_into(&pred, &y, outputs, scale, &mut sums, d),
-                    RegressionKind::Mae => {
-                        cpu::robust_into(Robust::Mae, &pred, &y, outputs, scale, &mut sums, d)
-                    }
-                    RegressionKind::Huber(delta) => {
-                        cpu::robust_into(Robust::Huber(delta), &pred, &y, outputs, scale, &mut sums, d)
-                    }
-                }
-                .unwrap();
+                let loss = cpu::regression_into(kind, &pred, &y, outputs, scale, &mut sums, d).unwrap();
                 let (m, dpred) = run_regression(kind, &pred, &y, outputs, scale, true, 2);
                 let name = format!("{kind:?} rows={rows} outputs={outputs}");
                 // The module header's bounds: the gradient's, in u |ref|, and the roundings a
