@@ -6,37 +6,11 @@
 //! `CpuMlp`'s entry points called from elsewhere first hop onto one through rayon's global
 //! queue, whose blocks the queue itself allocates now and then (one per 63 hops).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting_alloc;
 
+use counting_alloc::{allocations, warm_up_pool};
 use wgtrain::cpu::CpuMlp;
 use wgtrain::{Activation, Init, Network, Optimizer};
-
-/// Counts every allocation and reallocation, then lets the system allocator do it.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds GlobalAlloc's contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn warm_training_steps_and_evaluation_allocate_nothing() {
@@ -65,29 +39,13 @@ fn steps_allocations(pool: &rayon::ThreadPool, spec: Network, x: &[f32], labels:
         // Warm-up: the buffers grow to 128 rows (evaluation's chunks are as large).
         model.train_step(x, labels).expect("step");
         model.evaluate(x, labels).expect("evaluate");
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         for step in 0..10 {
             // Full batches and a smaller one, as an epoch's last batch is.
             let r = if step == 5 { 37 } else { rows };
             model.train_step(&x[..r * features], &labels[..r]).expect("step");
         }
         model.evaluate(x, labels).expect("evaluate");
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        allocations() - before
     })
-}
-
-/// Gets the pool's one-time allocations over with: its threads start (each allocates its
-/// queues as it starts, which on a busy machine may be late), and each steals a job once
-/// (a thread's first steal registers it with crossbeam's epoch collector).
-fn warm_up_pool(pool: &rayon::ThreadPool) {
-    pool.broadcast(|_| ());
-    for owner in 0..pool.current_num_threads() {
-        pool.broadcast(|ctx| {
-            if ctx.index() == owner {
-                // The second half can only run on another thread: the first waits for it.
-                let both = std::sync::Barrier::new(2);
-                rayon::join(|| both.wait(), || both.wait());
-            }
-        });
-    }
 }

@@ -3,37 +3,11 @@
 //! allocator (this binary's only test, so nothing else allocates meanwhile) around steps taken
 //! after a warm-up, as `cpu_alloc.rs` does for the softmax cross-entropy.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod counting_alloc;
 
+use counting_alloc::{allocations, warm_up_pool};
 use wgtrain::cpu::{task_sums_len, CpuMlp};
 use wgtrain::{Activation, Init, Loss, Network, Optimizer};
-
-/// Counts every allocation and reallocation, then lets the system allocator do it.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds GlobalAlloc's contract.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn warm_steps_on_f32_targets_allocate_nothing() {
@@ -50,30 +24,14 @@ fn warm_steps_on_f32_targets_allocate_nothing() {
             let mut sums = vec![0.0f32; task_sums_len(loss, outputs)];
             // Warm-up: the buffers grow to 128 rows.
             model.train_step_with(loss, &x, &y, &mut sums).expect("step");
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let before = allocations();
             for step in 0..10 {
                 // Full batches and a smaller one, as an epoch's last batch is.
                 let r = if step == 5 { 37 } else { rows };
                 model.train_step_with(loss, &x[..r * features], &y[..r * outputs], &mut sums).expect("step");
             }
-            ALLOCATIONS.load(Ordering::Relaxed) - before
+            allocations() - before
         });
         assert_eq!(counted, 0, "{loss:?}: allocations in 10 warm training steps");
-    }
-}
-
-/// Gets the pool's one-time allocations over with: its threads start (each allocates its
-/// queues as it starts, which on a busy machine may be late), and each steals a job once
-/// (a thread's first steal registers it with crossbeam's epoch collector).
-fn warm_up_pool(pool: &rayon::ThreadPool) {
-    pool.broadcast(|_| ());
-    for owner in 0..pool.current_num_threads() {
-        pool.broadcast(|ctx| {
-            if ctx.index() == owner {
-                // The second half can only run on another thread: the first waits for it.
-                let both = std::sync::Barrier::new(2);
-                rayon::join(|| both.wait(), || both.wait());
-            }
-        });
     }
 }
