@@ -21,6 +21,11 @@
 // grads, dX to dx), so there is no barrier and no shared memory: the driver spreads the
 // workgroups over its threads as it does a matmul's.
 //
+// dense_backward_tex also writes dX into an rgba32float texture, as pack_texture.wgsl lays a
+// matrix out (texel (x, r) = dX(r, 4x..4x+3)), when the layer below's weight gradient runs a
+// texture matmul variant that reads dX as B: the pack launch it would need goes away. The
+// same floats go to the buffer and the texture.
+//
 // The parameters are a read-only storage buffer, not a uniform: lavapipe (Mesa 22-23) inlines
 // uniform values into a shader whose loop bounds read them, and with this kernel's uniform it
 // spent ~30 ms of its own (non-JIT) time per step doing so (a 10-64-64-10 step at batch 32:
@@ -58,6 +63,18 @@ const WG: u32 = 64u;
 @group(0) @binding(4) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(5) var<storage, read> z: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>;
+// dX as texels, bound by dense_backward_tex only (k % 4 == 0 there: the host checks).
+@group(0) @binding(7) var dx_tex: texture_storage_2d<rgba32float, write>;
+
+// A dX block as stored: rows r0..r0+3 (those past the batch not stored), inputs q0..q0+3.
+struct DxBlock {
+    r0: u32,
+    q0: u32,
+    v0: vec4<f32>,
+    v1: vec4<f32>,
+    v2: vec4<f32>,
+    v3: vec4<f32>,
+}
 
 // dW's block `blk`: inputs q0..q0+3 x outputs j0..j0+3, summed over the rows. Loads are
 // clamped into h and dZ (valid memory, no branch in the loop); only outputs inside are stored.
@@ -114,8 +131,8 @@ fn db_column(j: u32) {
 }
 
 // dX's block `blk`: rows r0..r0+3 x inputs q0..q0+3, summed over the outputs, each stored
-// times the layer below's activation derivative at z.
-fn dx_block(blk: u32) {
+// times the layer below's activation derivative at z. Returns what it stored.
+fn dx_block(blk: u32) -> DxBlock {
     let col_blocks = (p.k + 3u) / 4u;
     let r0 = (blk / col_blocks) * 4u;
     let q0 = (blk % col_blocks) * 4u;
@@ -135,26 +152,49 @@ fn dx_block(blk: u32) {
         acc3 = acc3 + dz[rd.w + j] * wv;
     }
     // Bounds guard: rows past the batch were computed from clamped loads; not stored.
-    store_dx4(r0, q0, acc0);
+    var out = DxBlock(r0, q0, store_dx4(r0, q0, acc0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (r0 + 1u <= lr) {
-        store_dx4(r0 + 1u, q0, acc1);
+        out.v1 = store_dx4(r0 + 1u, q0, acc1);
     }
     if (r0 + 2u <= lr) {
-        store_dx4(r0 + 2u, q0, acc2);
+        out.v2 = store_dx4(r0 + 2u, q0, acc2);
     }
     if (r0 + 3u <= lr) {
-        store_dx4(r0 + 3u, q0, acc3);
+        out.v3 = store_dx4(r0 + 3u, q0, acc3);
     }
+    return out;
 }
 
-// Stores dX(r, q0 + t) = v[t] * act'(z(r, q0 + t)) for the inputs of the block inside the layer.
-fn store_dx4(r: u32, q0: u32, v: vec4<f32>) {
+// Stores dX(r, q0 + t) = v[t] * act'(z(r, q0 + t)) for the inputs of the block inside the
+// layer; returns the stored values (0.0 past the layer's inputs).
+fn store_dx4(r: u32, q0: u32, v: vec4<f32>) -> vec4<f32> {
     // A bound the compiler cannot see keeps this a loop (see store_row4 in matmul_epilogue.wgsl).
     let count = min(4u, p.k - q0);
+    var stored = vec4<f32>(0.0);
     for (var t = 0u; t < count; t = t + 1u) {
         let idx = r * p.k + q0 + t;
-        dx[p.dx_off + idx] = v[t] * act_grad(p.act, z[p.z_off + idx]);
+        stored[t] = v[t] * act_grad(p.act, z[p.z_off + idx]);
+        dx[p.dx_off + idx] = stored[t];
     }
+    return stored;
+}
+
+// The flat item index of this invocation.
+fn item_index(wid: vec3<u32>, nwg: vec3<u32>, li: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + li;
+}
+
+// A dW block or a db column; false for a dX item.
+fn weight_item(item: u32) -> bool {
+    if (item < p.dw_blocks) {
+        dw_block(item);
+        return true;
+    }
+    if (item < p.dx_start) {
+        db_column(item - p.dw_blocks);
+        return true;
+    }
+    return false;
 }
 
 @compute @workgroup_size(64)
@@ -163,12 +203,32 @@ fn dense_backward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let item = (wid.y * nwg.x + wid.x) * WG + li;
-    if (item < p.dw_blocks) {
-        dw_block(item);
-    } else if (item < p.dx_start) {
-        db_column(item - p.dw_blocks);
-    } else if (item < p.total) {
-        dx_block(item - p.dx_start);
+    let item = item_index(wid, nwg, li);
+    if (!weight_item(item) && item < p.total) {
+        _ = dx_block(item - p.dx_start);
+    }
+}
+
+@compute @workgroup_size(64)
+fn dense_backward_tex(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let item = item_index(wid, nwg, li);
+    if (!weight_item(item) && item < p.total) {
+        let b = dx_block(item - p.dx_start);
+        // The rows dx_block stored (k % 4 == 0: each row of the block is one whole texel).
+        let x = b.q0 / 4u;
+        textureStore(dx_tex, vec2<u32>(x, b.r0), b.v0);
+        if (b.r0 + 1u < p.rows) {
+            textureStore(dx_tex, vec2<u32>(x, b.r0 + 1u), b.v1);
+        }
+        if (b.r0 + 2u < p.rows) {
+            textureStore(dx_tex, vec2<u32>(x, b.r0 + 2u), b.v2);
+        }
+        if (b.r0 + 3u < p.rows) {
+            textureStore(dx_tex, vec2<u32>(x, b.r0 + 3u), b.v3);
+        }
     }
 }

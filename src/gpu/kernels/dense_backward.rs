@@ -9,8 +9,11 @@
 //! matmul. Each invocation's chain of adds is that of the launch it replaces (`rows` for a dW
 //! block, as in the AtB product; `n` for a dX block, as in the ABt one), so no shape limit
 //! but the width. Its parameters live in a small read-only storage buffer rather than a
-//! uniform (why: `shaders/dense_backward.wgsl`).
+//! uniform (why: `shaders/dense_backward.wgsl`). Given a texture, it also writes `dX` there
+//! as `pack_texture` would lay it out, for the layer below's weight gradient when that runs
+//! a texture matmul variant (one pack launch fewer per step).
 
+use super::matmul_texture::OperandTexture;
 use super::pipeline::{
     bind_group, bind_group_layout, check_fits, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
 };
@@ -77,6 +80,9 @@ pub struct DenseBackwardCall<'a> {
     pub z: (&'a wgpu::Buffer, usize),
     /// Where `dX [rows, k]` is written.
     pub dx: (&'a wgpu::Buffer, usize),
+    /// A texture `dX` is written to as well, as stored (`k` a multiple of 4): B of the layer
+    /// below's weight gradient for the texture matmul variants.
+    pub dx_texture: Option<&'a OperandTexture>,
 }
 
 /// Storage buffers the kernel binds (its parameters among them).
@@ -86,6 +92,9 @@ const STORAGE_BUFFERS: u32 = 7;
 /// device binds fewer than [`STORAGE_BUFFERS`] storage buffers per shader (some GL drivers).
 pub struct DenseBackward {
     kernel: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
+    /// `dense_backward_tex`, which writes dX into a texture too; `None` where the device
+    /// cannot write rgba32float storage textures.
+    texture: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
 }
 
 impl DenseBackward {
@@ -93,11 +102,18 @@ impl DenseBackward {
         use Slot::*;
         let slots = [Read, Read, Read, Read, ReadWrite, Read, ReadWrite];
         if gpu.device.limits().max_storage_buffers_per_shader_stage < STORAGE_BUFFERS {
-            return Ok(DenseBackward { kernel: None });
+            return Ok(DenseBackward { kernel: None, texture: None });
         }
         let layout = bind_group_layout(gpu, "dense_backward", &slots)?;
         let pipeline = LazyPipeline::new("dense_backward.wgsl", "dense_backward", &layout);
-        Ok(DenseBackward { kernel: Some((layout, pipeline)) })
+        // Optional: without rgba32float storage textures dX is packed by its reader instead.
+        let texture = bind_group_layout(gpu, "dense_backward_tex", &[&slots[..], &[TextureWrite]].concat())
+            .ok()
+            .map(|l| {
+                let pipeline = LazyPipeline::new("dense_backward.wgsl", "dense_backward_tex", &l);
+                (l, pipeline)
+            });
+        Ok(DenseBackward { kernel: Some((layout, pipeline)), texture })
     }
 
     /// Whether this device runs the kernel (binds enough storage buffers); where it does not,
@@ -106,10 +122,29 @@ impl DenseBackward {
         self.kernel.is_some()
     }
 
+    /// Whether the launch can also write a `rows x k` dX into a texture on this device.
+    pub fn writes_texture(&self, k: usize) -> bool {
+        self.texture.is_some() && k.is_multiple_of(4)
+    }
+
     /// Records one launch; checks the shape against [`dense_backward_fits`] and the buffers.
     pub fn record(&self, gpu: &Gpu, call: &DenseBackwardCall<'_>) -> Result<Dispatch> {
         let DenseBackwardCall { rows, n, k, .. } = *call;
-        let Some((layout, pipeline)) = &self.kernel else {
+        let kernel = match call.dx_texture {
+            None => self.kernel.as_ref(),
+            Some(tex) => {
+                if !self.writes_texture(k) || tex.cols() != k || tex.rows() < rows {
+                    return Err(Error::Shape(format!(
+                        "dense backward: dX of {rows}x{k} floats cannot be written into a texture of \
+                         {}x{} floats on this device (it needs k a multiple of 4 and storage textures)",
+                        tex.rows(),
+                        tex.cols()
+                    )));
+                }
+                self.texture.as_ref().filter(|_| self.kernel.is_some())
+            }
+        };
+        let Some((layout, pipeline)) = kernel else {
             return Err(Error::Config(format!(
                 "the fused dense backward binds {STORAGE_BUFFERS} storage buffers, more than this device \
                  allows: record the products apart"
@@ -182,20 +217,19 @@ impl DenseBackward {
         // A storage buffer, not a uniform: lavapipe inlines uniforms into shaders whose loops
         // they bound, which cost this kernel ~30 ms of driver time per step (the shader's header).
         let params = gpu.upload("dense_backward params", &[params], wgpu::BufferUsages::empty())?;
-        let bind = bind_group(
-            gpu,
-            "dense_backward",
-            layout,
-            &[
-                Bind::Whole(&params),
-                Bind::Whole(call.h.0),
-                Bind::Whole(call.dz.0),
-                Bind::Whole(call.w.0),
-                Bind::Whole(call.dw.0),
-                Bind::Whole(call.z.0),
-                Bind::Whole(call.dx.0),
-            ],
-        )?;
-        Ok(Dispatch::new("dense_backward", pipeline.get(gpu)?, bind, workgroups))
+        let view = call.dx_texture.map(|t| t.create_view(&Default::default()));
+        let mut binds = vec![
+            Bind::Whole(&params),
+            Bind::Whole(call.h.0),
+            Bind::Whole(call.dz.0),
+            Bind::Whole(call.w.0),
+            Bind::Whole(call.dw.0),
+            Bind::Whole(call.z.0),
+            Bind::Whole(call.dx.0),
+        ];
+        binds.extend(view.as_ref().map(Bind::Texture));
+        let bind = bind_group(gpu, "dense_backward", layout, &binds)?;
+        let label = if view.is_some() { "dense_backward_tex" } else { "dense_backward" };
+        Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
     }
 }

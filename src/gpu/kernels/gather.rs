@@ -62,6 +62,32 @@ pub struct GatherSources<'a> {
     pub step: &'a wgpu::Buffer,
 }
 
+/// A row-major matrix the texture gather's launch also packs into a texture of its own, as
+/// `pack_texture` would (`texture.rows() x texture.cols()` floats from float `offset` of
+/// `buffer`): the first layer's weights, read with the batch by its forward product.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightPack<'a> {
+    /// The flat parameters.
+    pub buffer: &'a wgpu::Buffer,
+    /// Where the matrix starts, in floats (a multiple of 4).
+    pub offset: usize,
+    /// The texture it is packed into (its width a whole number of texels).
+    pub texture: &'a OperandTexture,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackParams {
+    rows: u32,
+    cols4: u32,
+    off4: u32,
+    rs4: u32,
+}
+
+/// Storage buffers and storage textures the gather-and-pack entry points bind.
+const PACK_STORAGE_BUFFERS: u32 = 6;
+const PACK_STORAGE_TEXTURES: u32 = 2;
+
 /// The gather pipeline of one device.
 pub struct Gather {
     layout: wgpu::BindGroupLayout,
@@ -71,6 +97,9 @@ pub struct Gather {
     /// Into an rgba32float texture, one word and four words per invocation; `None` where
     /// the device cannot write one.
     texture: Option<(wgpu::BindGroupLayout, [LazyPipeline; 2])>,
+    /// The texture gathers that also pack a [`WeightPack`] (one word and four words per
+    /// invocation); `None` where the device cannot bind their textures and buffers.
+    texture_pack: Option<(wgpu::BindGroupLayout, [LazyPipeline; 2])>,
 }
 
 impl Gather {
@@ -95,7 +124,43 @@ impl Gather {
             let pipelines = [lazy("gather_tex"), lazy("gather_tex4")];
             (l, pipelines)
         });
-        Ok(Gather { layout, pipeline, pipeline4, texture })
+        let limits = gpu.device.limits();
+        let texture_pack = (texture.is_some()
+            && limits.max_storage_buffers_per_shader_stage >= PACK_STORAGE_BUFFERS
+            && limits.max_storage_textures_per_shader_stage >= PACK_STORAGE_TEXTURES)
+            .then(|| {
+                bind_group_layout(
+                    gpu,
+                    "gather texture and pack",
+                    &[
+                        Uniform,
+                        Uniform,
+                        Read,
+                        Read,
+                        Read,
+                        Uniform,
+                        TextureWrite,
+                        ReadWrite,
+                        Read,
+                        Uniform,
+                        Read,
+                        TextureWrite,
+                    ],
+                )
+                .ok()
+            })
+            .flatten()
+            .map(|l| {
+                let lazy = |entry| LazyPipeline::new("gather_texture.wgsl", entry, &l);
+                let pipelines = [lazy("gather_tex_pack"), lazy("gather_tex4_pack")];
+                (l, pipelines)
+            });
+        Ok(Gather { layout, pipeline, pipeline4, texture, texture_pack })
+    }
+
+    /// Whether [`Gather::record_texture`] can also pack a [`WeightPack`] on this device.
+    pub fn packs_weights(&self) -> bool {
+        self.texture_pack.is_some()
     }
 
     /// Whether [`Gather::record_texture`] can gather rows of `src` on this device.
@@ -104,7 +169,9 @@ impl Gather {
     }
 
     /// Records a gather of `rows` rows into the rgba32float texture `x` (texel (w, r) holds
-    /// pixels 4w..4w+3 of row r: the layout the texture matmul variants read) and `y`.
+    /// pixels 4w..4w+3 of row r: the layout the texture matmul variants read) and `y`; with
+    /// `weights`, the same launch packs them into their texture too (extra workgroups along
+    /// y: see `gather_tex_pack` in the shader).
     pub fn record_texture(
         &self,
         gpu: &Gpu,
@@ -112,13 +179,18 @@ impl Gather {
         src: &GatherSources<'_>,
         x: &OperandTexture,
         y: &wgpu::Buffer,
+        weights: Option<WeightPack<'_>>,
     ) -> Result<Dispatch> {
-        let Some((layout, [pipeline, pipeline4])) =
-            self.texture.as_ref().filter(|_| self.supports_texture(src))
-        else {
+        let kernels = match weights {
+            None => self.texture.as_ref(),
+            Some(_) => self.texture_pack.as_ref(),
+        };
+        let Some((layout, [pipeline, pipeline4])) = kernels.filter(|_| self.supports_texture(src)) else {
             return Err(Error::Config(format!(
-                "no texture gather for {} features in {} words on this device",
-                src.features, src.words
+                "no texture gather{} for {} features in {} words on this device",
+                if weights.is_some() { " packing weights" } else { "" },
+                src.features,
+                src.words
             )));
         };
         if x.cols() != src.words * 4 || x.rows() < rows {
@@ -136,14 +208,55 @@ impl Gather {
         if four {
             workgroups[0] = (src.words as u32 / 4).div_ceil(64);
         }
-        let bind = bind_group(
-            gpu,
-            "gather texture",
-            layout,
-            &source_binds(&uniform, src, [Bind::Texture(&view), Bind::Whole(y), Bind::Whole(src.pixels)]),
-        )?;
-        let (label, pipeline) = if four { ("gather_tex4", pipeline4) } else { ("gather_tex", pipeline) };
+        let mut binds =
+            source_binds(&uniform, src, [Bind::Texture(&view), Bind::Whole(y), Bind::Whole(src.pixels)]);
+        let pack = weights.map(|w| self.prepare_pack(gpu, w, &mut workgroups)).transpose()?;
+        if let Some((pack_uniform, pack_view, w)) = &pack {
+            binds.extend([Bind::Whole(pack_uniform), Bind::Whole(w.buffer), Bind::Texture(pack_view)]);
+        }
+        let bind = bind_group(gpu, "gather texture", layout, &binds)?;
+        let (label, pipeline) = match (four, pack.is_some()) {
+            (true, false) => ("gather_tex4", pipeline4),
+            (false, false) => ("gather_tex", pipeline),
+            (true, true) => ("gather_tex4_pack", pipeline4),
+            (false, true) => ("gather_tex_pack", pipeline),
+        };
         Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
+    }
+
+    /// Checks `w`, adds the workgroups that pack it to the gather's grid (rows of them past
+    /// the gather's along y, 256 texels each); returns its uniform and its texture's view.
+    fn prepare_pack<'w>(
+        &self,
+        gpu: &Gpu,
+        w: WeightPack<'w>,
+        workgroups: &mut [u32; 3],
+    ) -> Result<(wgpu::Buffer, wgpu::TextureView, WeightPack<'w>)> {
+        let (rows, cols) = (w.texture.rows(), w.texture.cols());
+        if !cols.is_multiple_of(4) || !w.offset.is_multiple_of(4) {
+            return Err(Error::Shape(format!(
+                "weights of {rows}x{cols} floats at offset {} cannot be packed as whole texels",
+                w.offset
+            )));
+        }
+        pipeline::check_fits("packed weights", (w.buffer, w.offset), rows * cols)?;
+        let cols4 = cols / 4;
+        let params = PackParams {
+            rows: u32_of("weight rows", rows)?,
+            cols4: u32_of("weight texels", cols4)?,
+            off4: u32_of("weight offset", w.offset / 4)?,
+            rs4: u32_of("weight texels", cols4)?,
+        };
+        let groups = (rows * cols4).div_ceil(256);
+        let extra = u32_of("weight pack workgroups", groups.div_ceil(workgroups[0] as usize))?;
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        workgroups[1] = workgroups[1].checked_add(extra).filter(|&y| y <= max).ok_or_else(|| {
+            Error::Shape(format!(
+                "a gather packing {rows}x{cols} weights needs more than the device's {max} workgroups along y"
+            ))
+        })?;
+        let uniform = pipeline::uniform(gpu, "gather pack params", &params)?;
+        Ok((uniform, w.texture.create_view(&Default::default()), w))
     }
 
     /// Checks a gather's shape; returns its uniform and grid.

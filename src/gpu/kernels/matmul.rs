@@ -11,6 +11,28 @@ use crate::gpu::Gpu;
 use crate::ops::MatmulForm;
 use crate::spec::Activation;
 
+/// Operands of a product that its caller has already packed into textures for the texture
+/// variants (each filled, on every replay, before the product runs), so the product's
+/// [`Dispatch`] packs only the others. The buffer variants read the operands' buffers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Packed<'a> {
+    /// A as stored (`m x k` for A B, `k x m` for A^T B), e.g. the batch gathered into one.
+    pub a: Option<&'a OperandTexture>,
+    /// B as stored (`k x n`), for A B and A^T B (A B^T reads B transposed, which no caller
+    /// packs ahead), e.g. a layer's dZ written there by the backward of the layer above.
+    pub b: Option<&'a OperandTexture>,
+}
+
+impl<'a> Packed<'a> {
+    /// Nothing packed ahead.
+    pub const NONE: Packed<'static> = Packed { a: None, b: None };
+
+    /// A packed ahead (when given), B packed by the product.
+    pub fn a(a: Option<&'a OperandTexture>) -> Self {
+        Packed { a, b: None }
+    }
+}
+
 /// One product to record: `C[c_off..] = epilogue(op(A) op(B))`. Offsets are in floats.
 #[derive(Debug, Clone, Copy)]
 pub struct MatmulCall<'a> {
@@ -244,7 +266,7 @@ impl Matmul {
 
     /// Records `call` with `variant` (which must support it).
     pub fn record(&self, gpu: &Gpu, variant: Variant, call: &MatmulCall<'_>) -> Result<Dispatch> {
-        self.record_with(gpu, variant, call, None)
+        self.record_with(gpu, variant, call, Packed::NONE)
     }
 
     /// A texture that can hold a `rows` x `cols` operand for the texture variants, or `None`
@@ -256,17 +278,18 @@ impl Matmul {
         }
     }
 
-    /// [`Matmul::record`], with A already packed by the caller into `a_packed` (a texture
-    /// from [`Matmul::operand_texture`] holding A as stored, filled before this product runs
-    /// on every replay). Used by texture variants only; the others read A's buffer.
+    /// [`Matmul::record`], with the operands in `packed` already packed by the caller (into
+    /// textures from [`Matmul::operand_texture`] holding them as stored, filled before this
+    /// product runs on every replay). Used by texture variants only; the others read the
+    /// operands' buffers.
     pub fn record_with(
         &self,
         gpu: &Gpu,
         variant: Variant,
         call: &MatmulCall<'_>,
-        a_packed: Option<&OperandTexture>,
+        packed: Packed<'_>,
     ) -> Result<Dispatch> {
-        self.record_with_sums(gpu, variant, call, a_packed, None)
+        self.record_with_sums(gpu, variant, call, packed, None)
     }
 
     /// [`Matmul::record_with`], and with `sums` the same launch also writes the column sums
@@ -280,7 +303,7 @@ impl Matmul {
         gpu: &Gpu,
         variant: Variant,
         call: &MatmulCall<'_>,
-        a_packed: Option<&OperandTexture>,
+        packed: Packed<'_>,
         sums: Option<usize>,
     ) -> Result<Dispatch> {
         let mut params = Self::params(call)?;
@@ -319,31 +342,31 @@ impl Matmul {
         let mut before = Vec::new();
         let bind = match (&self.texture, call.stored_inputs()) {
             (Some(texture), Some([a, b])) if variant.family() == Family::Texture => {
-                let a_view = match a_packed {
-                    Some(tex) => {
-                        if tex.cols() != a.cols || tex.rows() < a.rows {
-                            return Err(Error::Shape(format!(
-                                "a texture packed with {}x{} floats cannot hold A of {}x{} floats",
-                                tex.rows(),
-                                tex.cols(),
-                                a.rows,
-                                a.cols
-                            )));
-                        }
-                        tex.create_view(&Default::default())
-                    }
+                let a_view = match packed.a {
+                    Some(tex) => prepacked_view("A", tex, a)?,
                     None => {
                         let (view, pack) = texture.pack(gpu, a)?;
                         before.push(pack);
                         view
                     }
                 };
-                // The A B kernel reads B^T for C = A B^T.
-                let (b_view, pack_b) = match call.form {
-                    MatmulForm::ABt => texture.pack_transposed(gpu, b)?,
-                    _ => texture.pack(gpu, b)?,
+                let b_view = match (packed.b, call.form) {
+                    (Some(_), MatmulForm::ABt) => {
+                        return Err(Error::Shape(
+                            "B of A B^T is read transposed: it cannot come packed as stored".into(),
+                        ))
+                    }
+                    (Some(tex), _) => prepacked_view("B", tex, b)?,
+                    (None, form) => {
+                        // The A B kernel reads B^T for C = A B^T.
+                        let (view, pack) = match form {
+                            MatmulForm::ABt => texture.pack_transposed(gpu, b)?,
+                            _ => texture.pack(gpu, b)?,
+                        };
+                        before.push(pack);
+                        view
+                    }
                 };
-                before.push(pack_b);
                 bind_group(
                     gpu,
                     "matmul texture",
@@ -385,4 +408,19 @@ impl Matmul {
         let gz = if sums.is_some() { 2 } else { 1 };
         Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, gz]) })
     }
+}
+
+/// A view of `tex`, which the caller packed with `operand` (`what`: "A" or "B") as stored;
+/// an error when it has the wrong width or too few rows.
+fn prepacked_view(what: &str, tex: &OperandTexture, operand: Stored<'_>) -> Result<wgpu::TextureView> {
+    if tex.cols() != operand.cols || tex.rows() < operand.rows {
+        return Err(Error::Shape(format!(
+            "a texture packed with {}x{} floats cannot hold {what} of {}x{} floats",
+            tex.rows(),
+            tex.cols(),
+            operand.rows,
+            operand.cols
+        )));
+    }
+    Ok(tex.create_view(&Default::default()))
 }

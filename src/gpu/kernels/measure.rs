@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::matmul::{Matmul, MatmulCall, Variant};
+use super::matmul::{Matmul, MatmulCall, Packed, Variant};
 use super::pipeline::Dispatch;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -98,7 +98,7 @@ pub(super) fn measure(
     matmul.build(gpu, &candidates)?;
     let mut lost = Vec::new();
     for v in candidates {
-        let d = matmul.record_with(gpu, v, &probe, packed.as_ref())?;
+        let d = matmul.record_with(gpu, v, &probe, Packed::a(packed.as_ref()))?;
         // The first launch also pays for pipeline compilation in some drivers (lavapipe
         // compiles at first dispatch: 10-30 ms from Mesa's shader cache, up to 2.5 s
         // without it, which can prune a good variant; see shipped.rs): untimed, unless it alone shows the variant

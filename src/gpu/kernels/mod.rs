@@ -30,10 +30,10 @@ pub use autotune::Autotuner;
 pub use autotune::TuneSource;
 pub use dense_backward::{dense_backward_fits, DenseBackward, DenseBackwardCall};
 pub use dropout::{DropoutCall, DropoutKernels};
-pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep};
+pub use gather::{pack_pixels, pixel_lut_buffer, Gather, GatherSources, GatherStep, WeightPack};
 pub use gather_targets::{GatherTargets, TargetSources};
 pub use gather_values::{GatherValues, ValueSources};
-pub use matmul::{Matmul, MatmulCall, Variant};
+pub use matmul::{Matmul, MatmulCall, Packed, Variant};
 pub use matmul_texture::OperandTexture;
 pub use optim::{Optim, OptimBuffers, StepUniform};
 #[cfg(test)]
@@ -108,18 +108,18 @@ impl Kernels {
 
     /// Records `call` with the variant the autotuner picks for it on this device.
     pub fn matmul(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<Dispatch> {
-        self.matmul_with(gpu, call, None)
+        self.matmul_with(gpu, call, Packed::NONE)
     }
 
-    /// [`Kernels::matmul`] with A possibly already packed into a texture (see
+    /// [`Kernels::matmul`] with operands possibly already packed into textures (see
     /// [`Matmul::record_with`]).
     pub(crate) fn matmul_with(
         &self,
         gpu: &Gpu,
         call: &MatmulCall<'_>,
-        a_packed: Option<&OperandTexture>,
+        packed: Packed<'_>,
     ) -> Result<Dispatch> {
-        self.matmul_with_sums(gpu, call, a_packed, None)
+        self.matmul_with_sums(gpu, call, packed, None)
     }
 
     /// [`Kernels::matmul_with`], and with `sums` the column sums of B written in the same
@@ -128,26 +128,34 @@ impl Kernels {
         &self,
         gpu: &Gpu,
         call: &MatmulCall<'_>,
-        a_packed: Option<&OperandTexture>,
+        packed: Packed<'_>,
         sums: Option<usize>,
     ) -> Result<Dispatch> {
-        let variant = self.tuner.choose_packed(gpu, &self.matmul, call, a_packed.is_some())?;
-        if a_packed.is_some() && !variant.reads_textures() {
-            // The caller packed A (and may not have written A's buffer) because the tuner
-            // chose a texture variant; a different choice now would read a stale buffer.
+        // Priced with A as it arrives; a B packed ahead only saves the chosen texture variant
+        // a launch, so it does not change the choice.
+        let variant = self.tuner.choose_packed(gpu, &self.matmul, call, packed.a.is_some())?;
+        if (packed.a.is_some() || packed.b.is_some()) && !variant.reads_textures() {
+            // The caller packed an operand (and may not have written its buffer) because the
+            // tuner chose a texture variant; a different choice now would read a stale buffer.
             return Err(crate::error::Error::Config(format!(
-                "A was packed into a texture for {}, but the tuner now picks {}",
+                "an operand was packed into a texture for {}, but the tuner now picks {}",
                 call.form.name(),
                 variant.name()
             )));
         }
-        self.matmul.record_with_sums(gpu, variant, call, a_packed, sums)
+        self.matmul.record_with_sums(gpu, variant, call, packed, sums)
     }
 
-    /// Whether the autotuner's pick for `call`, with A arriving packed into a texture, is a
-    /// texture variant (then the caller should pack A, once, for it).
-    pub(crate) fn matmul_prefers_packed_a(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<bool> {
-        Ok(self.tuner.choose_packed(gpu, &self.matmul, call, true)?.reads_textures())
+    /// Whether the autotuner's pick for `call`, with A arriving packed into a texture
+    /// (`a_packed`) or not, is a texture variant: then the caller may pack an operand, once,
+    /// for it (A for the batch's gather, B for the backward of the layer above).
+    pub(crate) fn matmul_reads_textures(
+        &self,
+        gpu: &Gpu,
+        call: &MatmulCall<'_>,
+        a_packed: bool,
+    ) -> Result<bool> {
+        Ok(self.tuner.choose_packed(gpu, &self.matmul, call, a_packed)?.reads_textures())
     }
 }
 

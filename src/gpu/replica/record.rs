@@ -7,7 +7,8 @@ use super::{Replica, SourceId};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
 use crate::gpu::kernels::{
-    Dispatch, GatherSources, GatherStep, OperandTexture, OptimBuffers, TargetSources, ValueSources,
+    Dispatch, GatherSources, GatherStep, OperandTexture, OptimBuffers, Packed, TargetSources, ValueSources,
+    WeightPack,
 };
 use crate::spec::Layer;
 
@@ -83,6 +84,8 @@ impl Replica {
         // When every product that reads x runs from textures, the gather writes x straight
         // into one, and neither product packs it again.
         let mut x_texture = None;
+        // Layer 0's weights, packed for its texture product by the gather's launch.
+        let mut w0_texture = None;
         if let Some(source) = source {
             let src = &self.sources[source.0];
             match &src.data.features_data {
@@ -97,8 +100,16 @@ impl Replica {
                         step: &self.gather_step,
                     };
                     x_texture = self.batch_texture(&sources, rows, train)?;
+                    if x_texture.is_some() {
+                        w0_texture = self.first_weights_texture()?;
+                    }
+                    let pack = w0_texture.as_ref().map(|texture| WeightPack {
+                        buffer: &self.params,
+                        offset: self.layout.of_layer(0).map_or(0, |s| s.weight),
+                        texture,
+                    });
                     out.push(match &x_texture {
-                        Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y)?,
+                        Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y, pack)?,
                         None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
                     });
                 }
@@ -126,6 +137,9 @@ impl Replica {
         }
         // The first layer reads the batch, from its texture when there is one.
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
+        // dZ of layer l in a texture, written by the backward of the layer above (for layer
+        // l's weight gradient when it runs a texture variant: `dz_texture`).
+        let mut dz_textures: Vec<Option<OperandTexture>> = self.spec.layers.iter().map(|_| None).collect();
         // A narrow softmax head records the last layer's forward with the loss (head.rs).
         let head = self.fused_head(rows, x_texture.is_some());
         let last = self.spec.layers.len() - 1;
@@ -135,7 +149,8 @@ impl Replica {
             }
             out.push(match *layer {
                 Layer::Dense { activation, .. } => {
-                    self.dense_forward(l, activation, rows, input_texture(l))?
+                    let b = if l == 0 { w0_texture.as_ref() } else { None };
+                    self.dense_forward(l, activation, rows, Packed { a: input_texture(l), b })?
                 }
                 Layer::Dropout { .. } => self.dropout_forward(l, rows, train)?,
             });
@@ -160,7 +175,18 @@ impl Replica {
                 Layer::Dropout { .. } => self.dropout_output_grad(b),
             });
             match *layer {
-                Layer::Dense { .. } => out.extend(self.dense_backward(l, rows, input_texture(l), below)?),
+                Layer::Dense { .. } => {
+                    // The layer below's dZ straight into the texture its weight gradient reads.
+                    let dz_below = match below {
+                        Some(_) => self.dz_texture(l, rows, x_texture.is_some())?,
+                        None => None,
+                    };
+                    let packed = Packed { a: input_texture(l), b: dz_textures[l].as_ref() };
+                    out.extend(self.dense_backward(l, rows, packed, below, dz_below.as_ref())?);
+                    if let Some(t) = dz_below {
+                        dz_textures[l - 1] = Some(t);
+                    }
+                }
                 Layer::Dropout { .. } => {
                     if let Some(below) = below {
                         out.push(self.dropout_backward(l, rows, below)?);
@@ -192,11 +218,56 @@ impl Replica {
             readers.push(self.dense_weight_grad_call(0, rows)?);
         }
         for call in &readers {
-            if !k.matmul_prefers_packed_a(g, call)? {
+            if !k.matmul_reads_textures(g, call, true)? {
                 return Ok(None);
             }
         }
         k.matmul.operand_texture(g, rows, self.spec.inputs())
+    }
+
+    /// A texture for layer 0's weights, which the texture gather's launch packs for layer
+    /// 0's forward (a texture product, as the batch's texture says): `None` unfused, or where
+    /// the device's gather cannot pack or the weights do not fit a texture.
+    fn first_weights_texture(&self) -> Result<Option<OperandTexture>> {
+        let (Some(slots), true) = (self.layout.of_layer(0), self.fuse && self.kernels.gather.packs_weights())
+        else {
+            return Ok(None);
+        };
+        if !slots.weight.is_multiple_of(4) {
+            return Ok(None);
+        }
+        self.kernels.matmul.operand_texture(&self.gpu, slots.inputs, slots.outputs)
+    }
+
+    /// A texture for `dZ` of the dense layer below layer `l`, which layer `l`'s one-launch
+    /// backward writes when that layer's weight gradient runs a texture variant (the
+    /// variant then needs no pack launch for it); `None` otherwise. `batch_texture`: whether
+    /// layer 0 reads the batch from a texture.
+    fn dz_texture(&self, l: usize, rows: usize, batch_texture: bool) -> Result<Option<OperandTexture>> {
+        let b = l - 1;
+        let Some(Layer::Dense { .. }) = self.spec.layers.get(b) else { return Ok(None) };
+        let (Some(above), Some(slots)) = (self.layout.of_layer(l), self.layout.of_layer(b)) else {
+            return Ok(None);
+        };
+        // Layer l's backward must be the one launch, and able to write the texture.
+        let in_texture = |layer: usize| layer == 0 && batch_texture;
+        if !self.backward_in_one_launch(l, rows, in_texture(l))
+            || !self.kernels.dense_backward.writes_texture(above.inputs)
+        {
+            return Ok(None);
+        }
+        // Layer b's must not be (it then runs its dW as a product), and that product a texture
+        // variant (the one that product records: A from the batch's texture for layer 0).
+        let b_x_texture = in_texture(b);
+        let has_below = self.spec.layers[..b].iter().any(|x| matches!(x, Layer::Dense { .. }));
+        if has_below && self.backward_in_one_launch(b, rows, b_x_texture) {
+            return Ok(None);
+        }
+        let call = self.dense_weight_grad_call(b, rows)?;
+        if !self.kernels.matmul_reads_textures(&self.gpu, &call, b_x_texture)? {
+            return Ok(None);
+        }
+        self.kernels.matmul.operand_texture(&self.gpu, rows, slots.outputs)
     }
 
     /// The optimizer dispatch over the whole flat buffer.

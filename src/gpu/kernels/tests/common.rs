@@ -127,3 +127,27 @@ pub fn backward_tol(act: Activation, dy: f32, z: f32, want: f32) -> f64 {
         _ => RTOL * (want as f64).abs() + EPS_ONE * (dy as f64).abs() * grad_gain(act, z) + FLUSH,
     }
 }
+
+/// Reads an rgba32float texture of `width` x `height` texels back as rows of `4 width` floats.
+pub fn read_texture(g: &Gpu, tex: &wgpu::Texture) -> Vec<f32> {
+    let (w, h) = (tex.width() as usize, tex.height() as usize);
+    let row_bytes = (w * 16).next_multiple_of(256);
+    let usage = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let buf = g.storage_buffer("texture readback", (row_bytes * h) as u64, usage).expect("buffer");
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        tex.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buf,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(row_bytes as u32),
+                rows_per_image: Some(h as u32),
+            },
+        },
+        wgpu::Extent3d { width: w as u32, height: h as u32, depth_or_array_layers: 1 },
+    );
+    g.queue.submit([enc.finish()]);
+    let all: Vec<f32> = g.read(&buf, 0, row_bytes * h / 4).expect("read");
+    all.chunks(row_bytes / 4).flat_map(|row| row[..4 * w].to_vec()).collect()
+}

@@ -4,10 +4,11 @@
 //! epilogue (every ABt variant), on awkward shapes and every activation; on the first adapter
 //! of each other backend (llvmpipe's GL beside lavapipe) against `mm_rb4x4`. And dW, db and
 //! the identity's and ReLU's dX against a CPU loop adding in the same order, also bit for bit.
+//! `dense_backward_tex` (dX into a texture too) against the same launch without it.
 
 use super::common::*;
 use super::*;
-use crate::gpu::kernels::{submit, DenseBackwardCall, MatmulCall, Variant};
+use crate::gpu::kernels::{submit, DenseBackwardCall, MatmulCall, OperandTexture, Packed, Variant};
 use crate::ops::MatmulForm;
 use crate::spec::Activation;
 
@@ -62,9 +63,21 @@ fn operands(rows: usize, n: usize, k: usize, seed: u64) -> Operands {
 fn fused(
     gpu: &Gpu,
     kernels: &Kernels,
+    shape: (usize, usize, usize),
+    o: &Operands,
+    act: Activation,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    fused_into(gpu, kernels, shape, o, act, None)
+}
+
+/// [`fused`], with dX also written into `dx_texture` when given (`dense_backward_tex`).
+fn fused_into(
+    gpu: &Gpu,
+    kernels: &Kernels,
     (rows, n, k): (usize, usize, usize),
     o: &Operands,
     act: Activation,
+    dx_texture: Option<&OperandTexture>,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let h = upload(gpu, &padded(&o.h, H_OFF));
     let dz = upload(gpu, &padded(&o.dz, DZ_OFF));
@@ -87,6 +100,7 @@ fn fused(
         act,
         z: (&z, Z_OFF),
         dx: (&dx, DX_OFF),
+        dx_texture,
     };
     let d = kernels.dense_backward.record(gpu, &call).expect("record dense_backward");
     submit(gpu, &[&d]);
@@ -116,7 +130,8 @@ fn separate_dw(
     if !kernels.matmul.supports(variant, &call) {
         return None;
     }
-    let d = kernels.matmul.record_with_sums(gpu, variant, &call, None, Some(sums)).expect("record dW");
+    let d =
+        kernels.matmul.record_with_sums(gpu, variant, &call, Packed::NONE, Some(sums)).expect("record dW");
     submit(gpu, &[&d]);
     let all = read(gpu, &c, sums + n);
     Some((all[..k * n].to_vec(), all[sums..].to_vec()))
@@ -200,6 +215,7 @@ fn cpu_in_order((rows, n, k): (usize, usize, usize), o: &Operands) -> (Vec<f32>,
 /// Every shape and activation on one device, against `variants`' separate launches; returns
 /// the variants that ran for dW and for dX.
 fn compare_on(gpu: &Gpu, kernels: &Kernels, variants: &[Variant], label: &str) -> [Vec<Variant>; 2] {
+    let textures = &mut 0usize;
     let mut ran_dw = std::collections::HashSet::new();
     let mut ran_dx = std::collections::HashSet::new();
     let mut seed = 1000;
@@ -230,6 +246,23 @@ fn compare_on(gpu: &Gpu, kernels: &Kernels, variants: &[Variant], label: &str) -
                         let want = crate::cpu::activation_backward(&cpu_dx, &o.z, act).expect("cpu act'");
                         assert_bits(&format!("{name} {act:?}: fused dX vs CPU"), &dx, &want);
                     }
+                    // Into a texture as well (k a multiple of 4): the same buffers, and the
+                    // texture holding dX as pack_texture lays it out (its extra row untouched).
+                    if kernels.dense_backward.writes_texture(k) {
+                        let tex =
+                            kernels.matmul.operand_texture(gpu, rows, k).expect("texture").expect("fits");
+                        let (tdw, tdb, tdx) = fused_into(gpu, kernels, shape, &o, act, Some(&tex));
+                        assert_bits(&format!("{name} {act:?}: dW with the texture"), &tdw, &dw);
+                        assert_bits(&format!("{name} {act:?}: db with the texture"), &tdb, &db);
+                        assert_bits(&format!("{name} {act:?}: dX with the texture"), &tdx, &dx);
+                        let texels = read_texture(gpu, &tex);
+                        assert_bits(&format!("{name} {act:?}: dX's texture"), &texels[..rows * k], &dx);
+                        assert!(
+                            texels[rows * k..].iter().all(|v| *v == 0.0),
+                            "{name}: the texture's extra row"
+                        );
+                        *textures += 1;
+                    }
                     let mut any = false;
                     for &v in variants {
                         if let Some(want) = separate_dx(gpu, kernels, v, shape, &o, act) {
@@ -245,6 +278,10 @@ fn compare_on(gpu: &Gpu, kernels: &Kernels, variants: &[Variant], label: &str) -
         }
     }
     assert!(ran_dw.contains(&Variant::Rb4x4) && ran_dx.contains(&Variant::Rb4x4), "{label}: rb4x4 never ran");
+    // Mesa's software drivers write storage textures: the texture path ran for k = 64.
+    if label.contains("llvmpipe") {
+        assert!(*textures > 0, "{label}: dense_backward_tex never ran");
+    }
     [ran_dw.into_iter().collect(), ran_dx.into_iter().collect()]
 }
 
@@ -303,6 +340,7 @@ fn fused_dense_backward_shape_errors_are_errors() {
         act: Activation::Relu,
         z: (&z, 0),
         dx: (&dx, 0),
+        dx_texture: None,
     };
     f.kernels.dense_backward.record(&f.gpu, &good).expect("a valid call records");
     let cases: [(&str, DenseBackwardCall<'_>); 8] = [
@@ -317,5 +355,23 @@ fn fused_dense_backward_shape_errors_are_errors() {
     ];
     for (what, call) in cases {
         assert!(f.kernels.dense_backward.record(&f.gpu, &call).is_err(), "{what}: recorded");
+    }
+    // dX into a texture: only whole texels (k a multiple of 4), and a texture that holds it.
+    let tex =
+        |rows, cols| f.kernels.matmul.operand_texture(&f.gpu, rows, cols).expect("texture").expect("fits");
+    let (t2x4, t1x4, t2x8) = (tex(2, 4), tex(1, 4), tex(2, 8));
+    let four = DenseBackwardCall { k: 4, db: 8, ..good };
+    f.kernels
+        .dense_backward
+        .record(&f.gpu, &DenseBackwardCall { dx_texture: Some(&t2x4), ..four })
+        .expect("k = 4");
+    let texture_cases = [
+        ("k = 3", DenseBackwardCall { dx_texture: Some(&t2x4), ..good }),
+        ("a texture of one row", DenseBackwardCall { dx_texture: Some(&t1x4), ..four }),
+        ("a texture 8 wide", DenseBackwardCall { dx_texture: Some(&t2x8), ..four }),
+    ];
+    for (what, call) in texture_cases {
+        let err = f.kernels.dense_backward.record(&f.gpu, &call).expect_err(what);
+        assert!(err.to_string().contains("texture"), "{what}: {err}");
     }
 }

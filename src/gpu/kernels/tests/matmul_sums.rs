@@ -9,7 +9,7 @@
 
 use super::common::*;
 use super::*;
-use crate::gpu::kernels::{submit, MatmulCall, Variant};
+use crate::gpu::kernels::{submit, MatmulCall, Packed, Variant};
 use crate::ops::MatmulForm;
 
 /// Floats of sentinels before C, between C and the sums (rounded up to a multiple of 4), and
@@ -47,7 +47,7 @@ fn run(
     let d = f
         .kernels
         .matmul
-        .record_with_sums(&f.gpu, variant, &call, None, sums.then_some(sums_off))
+        .record_with_sums(&f.gpu, variant, &call, Packed::NONE, sums.then_some(sums_off))
         .expect("record");
     submit(&f.gpu, &[&d]);
     let all = read(&f.gpu, &cb, total);
@@ -125,7 +125,7 @@ fn column_sums_offsets_are_checked() {
     let buf = upload(&f.gpu, &random(256, 1));
     let call = MatmulCall::plain(MatmulForm::AtB, m, n, k, &buf, &buf, &buf);
     let mm = &f.kernels.matmul;
-    let err = |v: Variant, off: usize| mm.record_with_sums(&f.gpu, v, &call, None, Some(off)).err();
+    let err = |v: Variant, off: usize| mm.record_with_sums(&f.gpu, v, &call, Packed::NONE, Some(off)).err();
     let overlap = err(Variant::Naive, 60).expect("sums over C's last row");
     assert!(overlap.to_string().contains("overlap C"), "{overlap}");
     let past = err(Variant::Naive, 250).expect("sums past the buffer");

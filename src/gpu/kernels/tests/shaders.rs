@@ -18,11 +18,11 @@ use naga::ShaderStage;
 /// names (src/kernels/*.rs), so a rename in one place only fails here first.
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
-    ("dense_backward.wgsl", &["dense_backward"]),
+    ("dense_backward.wgsl", &["dense_backward", "dense_backward_tex"]),
     ("dropout.wgsl", &["dropout_forward", "dropout_backward"]),
     ("gather.wgsl", &["gather"]),
     ("gather_targets.wgsl", &["gather_targets"]),
-    ("gather_texture.wgsl", &["gather_tex", "gather_tex4"]),
+    ("gather_texture.wgsl", &["gather_tex", "gather_tex4", "gather_tex_pack", "gather_tex4_pack"]),
     ("gather_values.wgsl", &["gather_values"]),
     ("gather_vec4.wgsl", &["gather4"]),
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_tiled_k64", "mm_tiled8_k64", "mm_rb4x4", "mm_rb4x8"]),

@@ -10,7 +10,7 @@
 use super::common::*;
 use super::*;
 use crate::cpu;
-use crate::gpu::kernels::{head_fits, submit, HeadCall, MatmulCall, Variant, XentCall};
+use crate::gpu::kernels::{head_fits, submit, HeadCall, MatmulCall, Packed, Variant, XentCall};
 use crate::ops::MatmulForm;
 use crate::spec::Activation;
 
@@ -104,7 +104,7 @@ fn run(c: &Case, variant: Option<Option<Variant>>, grad: bool) -> Out {
                 act_backward: false,
             };
             let product = match v {
-                Some(v) => f.kernels.matmul.record_with(&f.gpu, v, &mm, None),
+                Some(v) => f.kernels.matmul.record_with(&f.gpu, v, &mm, Packed::NONE),
                 None => f.kernels.matmul(&f.gpu, &mm),
             };
             let xent = XentCall {

@@ -5,7 +5,9 @@
 
 use super::common::*;
 use super::*;
-use crate::gpu::kernels::{pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Variant};
+use crate::gpu::kernels::{
+    pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Packed, Variant, WeightPack,
+};
 use crate::ops::MatmulForm;
 use crate::spec::pixel_lut;
 
@@ -44,31 +46,6 @@ impl Batch {
     }
 }
 
-/// Reads an rgba32float texture of `width` x `height` texels back as rows of `4 width` floats.
-fn read_texture(tex: &wgpu::Texture) -> Vec<f32> {
-    let g = &fixture().gpu;
-    let (w, h) = (tex.width() as usize, tex.height() as usize);
-    let row_bytes = (w * 16).next_multiple_of(256);
-    let usage = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-    let buf = g.storage_buffer("texture readback", (row_bytes * h) as u64, usage).expect("buffer");
-    let mut enc = g.device.create_command_encoder(&Default::default());
-    enc.copy_texture_to_buffer(
-        tex.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &buf,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(row_bytes as u32),
-                rows_per_image: Some(h as u32),
-            },
-        },
-        wgpu::Extent3d { width: w as u32, height: h as u32, depth_or_array_layers: 1 },
-    );
-    g.queue.submit([enc.finish()]);
-    let all: Vec<f32> = g.read(&buf, 0, row_bytes * h / 4).expect("read");
-    all.chunks(row_bytes / 4).flat_map(|row| row[..4 * w].to_vec()).collect()
-}
-
 #[test]
 fn gather_into_a_texture_copies_the_permuted_batch_exactly() {
     let _serial = serial();
@@ -81,9 +58,9 @@ fn gather_into_a_texture_copies_the_permuted_batch_exactly() {
         let rows = 13;
         let tex = f.kernels.matmul.operand_texture(&f.gpu, rows, features).expect("texture").expect("fits");
         let y = upload_u32(&f.gpu, &vec![u32::MAX; rows + 1]);
-        let d = f.kernels.gather.record_texture(&f.gpu, rows, &src, &tex, &y).expect("record");
+        let d = f.kernels.gather.record_texture(&f.gpu, rows, &src, &tex, &y, None).expect("record");
         submit(&f.gpu, &[&d]);
-        let x = read_texture(&tex);
+        let x = read_texture(&f.gpu, &tex);
         let labels = f.gpu.read::<u32>(&y, 0, rows + 1).expect("labels");
         for r in 0..rows {
             let image = batch.perm[3 + r] as usize;
@@ -99,6 +76,60 @@ fn gather_into_a_texture_copies_the_permuted_batch_exactly() {
     }
 }
 
+/// The gather that also packs the first layer's weights (`gather_tex_pack`,
+/// `gather_tex4_pack`): the batch's texture as the gather alone writes it, the labels, and
+/// the weights' texture holding the matrix as stored, bit for bit. 260 features (65 words)
+/// make the gather's grid two workgroups wide, which the pack's texel index must account for.
+#[test]
+fn a_texture_gather_packs_the_first_layers_weights_exactly() {
+    let _serial = serial();
+    let f = fixture();
+    let g = &f.gpu;
+    assert!(f.kernels.gather.packs_weights(), "lavapipe packs weights in the gather");
+    for (features, n, rows) in [(784usize, 64usize, 13usize), (12, 8, 40), (260, 12, 5), (784, 4, 1)] {
+        let batch = Batch::new(features);
+        let src = batch.sources(features);
+        // The weights sit at float 8 of a larger buffer: only they may land in the texture.
+        let offset = 8;
+        let params = random(offset + features * n + 5, 31);
+        let buffer = upload(g, &params);
+        let tex = |r, c| f.kernels.matmul.operand_texture(g, r, c).expect("texture").expect("fits");
+        let (x_alone, x_fused, w_tex) = (tex(rows, features), tex(rows, features), tex(features, n));
+        let y_alone = upload_u32(g, &vec![u32::MAX; rows + 1]);
+        let y_fused = upload_u32(g, &vec![u32::MAX; rows + 1]);
+        let pack = WeightPack { buffer: &buffer, offset, texture: &w_tex };
+        let alone = f.kernels.gather.record_texture(g, rows, &src, &x_alone, &y_alone, None).expect("gather");
+        let fused =
+            f.kernels.gather.record_texture(g, rows, &src, &x_fused, &y_fused, Some(pack)).expect("fused");
+        assert_eq!(fused.launches(), 1, "one launch");
+        submit(g, &[&alone, &fused]);
+        let name = format!("features={features} n={n} rows={rows}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(bits(&read_texture(g, &x_fused)), bits(&read_texture(g, &x_alone)), "{name}: the batch");
+        assert_eq!(
+            g.read::<u32>(&y_fused, 0, rows + 1).expect("labels"),
+            g.read::<u32>(&y_alone, 0, rows + 1).expect("labels"),
+            "{name}: the labels"
+        );
+        let packed = read_texture(g, &w_tex);
+        let want = &params[offset..offset + features * n];
+        assert_eq!(bits(&packed[..features * n]), bits(want), "{name}: the weights' texture");
+        assert!(packed[features * n..].iter().all(|v| *v == 0.0), "{name}: past the weights");
+    }
+    // Weights that are not whole texels, or not at a texel's offset, are refused.
+    let batch = Batch::new(8);
+    let src = batch.sources(8);
+    let y = upload_u32(g, &[0; 4]);
+    let x = f.kernels.matmul.operand_texture(g, 4, 8).expect("texture").expect("fits");
+    let w = f.kernels.matmul.operand_texture(g, 8, 4).expect("texture").expect("fits");
+    let buffer = zeros(g, 40);
+    let misaligned = WeightPack { buffer: &buffer, offset: 2, texture: &w };
+    let err = f.kernels.gather.record_texture(g, 4, &src, &x, &y, Some(misaligned)).expect_err("offset 2");
+    assert!(err.to_string().contains("offset 2"), "{err}");
+    let short = WeightPack { buffer: &buffer, offset: 12, texture: &w };
+    assert!(f.kernels.gather.record_texture(g, 4, &src, &x, &y, Some(short)).is_err(), "past the buffer");
+}
+
 #[test]
 fn a_texture_gather_refuses_padded_rows_and_small_textures() {
     let _serial = serial();
@@ -109,13 +140,19 @@ fn a_texture_gather_refuses_padded_rows_and_small_textures() {
     let mut padded = batch.sources(8);
     padded.features = 7;
     assert!(!f.kernels.gather.supports_texture(&padded), "7 features leave a padding byte");
-    assert!(f.kernels.gather.record_texture(&f.gpu, 4, &padded, &tex, &y).is_err());
+    assert!(f.kernels.gather.record_texture(&f.gpu, 4, &padded, &tex, &y, None).is_err());
     let src = batch.sources(8);
-    let err =
-        f.kernels.gather.record_texture(&f.gpu, 5, &src, &tex, &y).expect_err("5 rows in a 4-row texture");
+    let err = f
+        .kernels
+        .gather
+        .record_texture(&f.gpu, 5, &src, &tex, &y, None)
+        .expect_err("5 rows in a 4-row texture");
     assert!(err.to_string().contains("does not fit"), "{err}");
     let wide = f.kernels.matmul.operand_texture(&f.gpu, 8, 16).expect("texture").expect("fits");
-    assert!(f.kernels.gather.record_texture(&f.gpu, 4, &src, &wide, &y).is_err(), "a texture 4 texels wide");
+    assert!(
+        f.kernels.gather.record_texture(&f.gpu, 4, &src, &wide, &y, None).is_err(),
+        "a texture 4 texels wide"
+    );
 }
 
 /// The products that read the batch, both ways: from the buffer gather with the naive kernel,
@@ -134,7 +171,7 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
         let tex = k.matmul.operand_texture(g, rows, features).expect("texture").expect("fits");
         let gathers = [
             k.gather.record(g, rows, &src, (&x, 0), &y).expect("buffer gather"),
-            k.gather.record_texture(g, rows, &src, &tex, &y).expect("texture gather"),
+            k.gather.record_texture(g, rows, &src, &tex, &y, None).expect("texture gather"),
         ];
         submit(g, &[&gathers[0], &gathers[1]]);
         // Forward (x W) and weight gradient (x^T dz).
@@ -149,7 +186,7 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
             let variant = if form == MatmulForm::AB { Variant::TexAb } else { Variant::TexAtb };
             let call = MatmulCall::plain(form, m, n, kk, &x, b, &got);
             assert!(k.matmul.supports(variant, &call), "{} supports {}", variant.name(), form.name());
-            let t = k.matmul.record_with(g, variant, &call, Some(&tex)).expect("texture product");
+            let t = k.matmul.record_with(g, variant, &call, Packed::a(Some(&tex))).expect("texture product");
             assert_eq!(t.launches(), 2, "{}: only B is packed when A comes packed", variant.name());
             submit(g, &[&d, &t]);
             let (want, got) = (read(g, &want, m * n), read(g, &got, m * n));

@@ -6,7 +6,9 @@
 use super::super::Replica;
 use super::OutputGrad;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{dense_backward_fits, DenseBackwardCall, Dispatch, MatmulCall, OperandTexture};
+use crate::gpu::kernels::{
+    dense_backward_fits, DenseBackwardCall, Dispatch, MatmulCall, OperandTexture, Packed,
+};
 use crate::ops::MatmulForm;
 use crate::spec::{Activation, LayerSlots};
 
@@ -63,40 +65,58 @@ impl Replica {
         })
     }
 
-    /// Records layer `l`'s forward; `x_texture` is the gathered batch when the first layer
-    /// reads it from a texture.
+    /// Records layer `l`'s forward; `packed`: its operands already in textures (the gathered
+    /// batch, and with it layer 0's weights, when the first layer reads the batch from one).
     pub(in crate::gpu::replica) fn dense_forward(
         &self,
         l: usize,
         activation: Activation,
         rows: usize,
-        x_texture: Option<&OperandTexture>,
+        packed: Packed<'_>,
     ) -> Result<Dispatch> {
         let call = self.dense_forward_call(l, activation, rows)?;
-        self.kernels.matmul_with(&self.gpu, &call, x_texture)
+        self.kernels.matmul_with(&self.gpu, &call, packed)
+    }
+
+    /// Whether layer `l`'s backward over `rows` rows, given a layer below to hand its input
+    /// gradient to, is the one launch of `dense_backward.wgsl`: fused, a narrow layer (at most
+    /// 32 outputs: `dense_backward_fits`) whose input is a buffer (`x_texture`: it reads the
+    /// batch from a texture instead), on a device that runs the kernel.
+    pub(in crate::gpu::replica) fn backward_in_one_launch(
+        &self,
+        l: usize,
+        rows: usize,
+        x_texture: bool,
+    ) -> bool {
+        self.dense_slots(l).is_ok_and(|slots| {
+            self.fuse
+                && !x_texture
+                && self.kernels.dense_backward.supported()
+                && dense_backward_fits(rows, slots.outputs, slots.inputs)
+        })
     }
 
     /// Records layer `l`'s backward from `dz_l`: `dW_l`, `db_l`, and when `below` is given the
-    /// input gradient delivered to the layer below as it asks. Fused, a narrow layer (at most
-    /// 32 outputs: `dense_backward_fits`) whose input is a buffer and which has a layer below
-    /// records all three in one launch; otherwise dW with db (one launch fused, two not), then dX.
+    /// input gradient delivered to the layer below as it asks. With a layer below, a layer
+    /// [`Replica::backward_in_one_launch`] takes records all three in one launch (which also
+    /// writes the input gradient into `dx_texture` when given); otherwise dW with db (one
+    /// launch fused, two not), then dX. `packed`: the operands of dW already in textures (the
+    /// batch for layer 0, `dz_l` when the layer above wrote it into one).
     pub(in crate::gpu::replica) fn dense_backward(
         &self,
         l: usize,
         rows: usize,
-        x_texture: Option<&OperandTexture>,
+        packed: Packed<'_>,
         below: Option<OutputGrad<'_>>,
+        dx_texture: Option<&OperandTexture>,
     ) -> Result<Vec<Dispatch>> {
         let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, self.dense_slots(l)?);
         // A narrow layer reading a buffer: dW, db and dX in one launch (dense_backward.wgsl),
         // with the bits of the launches below. Without a layer below to hand dX to, the
         // product with its column sums is already one launch, and stays.
-        if let Some(below) = below.as_ref().filter(|_| {
-            self.fuse
-                && x_texture.is_none()
-                && k.dense_backward.supported()
-                && dense_backward_fits(rows, slots.outputs, slots.inputs)
-        }) {
+        if let Some(below) =
+            below.as_ref().filter(|_| self.backward_in_one_launch(l, rows, packed.a.is_some()))
+        {
             let call = DenseBackwardCall {
                 rows,
                 n: slots.outputs,
@@ -109,17 +129,23 @@ impl Replica {
                 act: below.activation,
                 z: (below.z, 0),
                 dx: (below.dz, 0),
+                dx_texture,
             };
             return Ok(vec![k.dense_backward.record(g, &call)?]);
+        }
+        if dx_texture.is_some() {
+            return Err(Error::Config(format!(
+                "layer {l}'s backward is not one launch: it cannot write its input gradient into a texture"
+            )));
         }
         let mut out = Vec::with_capacity(3);
         // dW_l = a_{l-1}^T dz_l: [inputs, outputs], and in the same launch db_l = column
         // sums of dz_l: [outputs] (the bits of `reduce.column_sums`)
         let dw = self.dense_weight_grad_call(l, rows)?;
         if self.fuse {
-            out.push(k.matmul_with_sums(g, &dw, x_texture, Some(slots.bias))?);
+            out.push(k.matmul_with_sums(g, &dw, packed, Some(slots.bias))?);
         } else {
-            out.push(k.matmul_with(g, &dw, x_texture)?);
+            out.push(k.matmul_with(g, &dw, packed)?);
             out.push(k.reduce.column_sums(
                 g,
                 rows,
