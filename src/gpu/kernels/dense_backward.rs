@@ -92,8 +92,9 @@ const STORAGE_BUFFERS: u32 = 7;
 /// device binds fewer than [`STORAGE_BUFFERS`] storage buffers per shader (some GL drivers).
 pub struct DenseBackward {
     kernel: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
-    /// `dense_backward_tex`, which writes dX into a texture too; `None` where the device
-    /// cannot write rgba32float storage textures.
+    /// `dense_backward_tex`, which writes dX into a texture too; `None` where the fused
+    /// kernel is not supported or its layout with a storage texture cannot be made. (Whether
+    /// anything reads such a texture is the texture matmul path's call: it probes the device.)
     texture: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
 }
 
@@ -133,15 +134,20 @@ impl DenseBackward {
         let kernel = match call.dx_texture {
             None => self.kernel.as_ref(),
             Some(tex) => {
-                if !self.writes_texture(k) || tex.cols() != k || tex.rows() < rows {
+                if !self.writes_texture(k) {
+                    return Err(Error::Config(format!(
+                        "dense backward: dX of {k} columns cannot be written into a texture here (it needs \
+                         k a multiple of 4 and rgba32float storage textures): let its reader pack it"
+                    )));
+                }
+                if tex.cols() != k || tex.rows() < rows {
                     return Err(Error::Shape(format!(
-                        "dense backward: dX of {rows}x{k} floats cannot be written into a texture of \
-                         {}x{} floats on this device (it needs k a multiple of 4 and storage textures)",
+                        "dense backward: dX of {rows}x{k} floats does not fit a texture of {}x{} floats",
                         tex.rows(),
                         tex.cols()
                     )));
                 }
-                self.texture.as_ref().filter(|_| self.kernel.is_some())
+                self.texture.as_ref()
             }
         };
         let Some((layout, pipeline)) = kernel else {

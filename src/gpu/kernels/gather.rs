@@ -2,7 +2,7 @@
 //! and `gather_texture.wgsl`, into a texture): batches assembled on the device from the
 //! resident u8 dataset and the epoch's index permutation.
 
-use super::matmul_texture::OperandTexture;
+use super::matmul_texture::{OperandTexture, PackParams};
 use super::pipeline::{self, bind_group, bind_group_layout, u32_of, Bind, Dispatch, LazyPipeline, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -73,15 +73,6 @@ pub struct WeightPack<'a> {
     pub offset: usize,
     /// The texture it is packed into (its width a whole number of texels).
     pub texture: &'a OperandTexture,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PackParams {
-    rows: u32,
-    cols4: u32,
-    off4: u32,
-    rs4: u32,
 }
 
 /// Storage buffers and storage textures the gather-and-pack entry points bind.
@@ -158,9 +149,31 @@ impl Gather {
         Ok(Gather { layout, pipeline, pipeline4, texture, texture_pack })
     }
 
-    /// Whether [`Gather::record_texture`] can also pack a [`WeightPack`] on this device.
-    pub fn packs_weights(&self) -> bool {
+    /// Whether [`Gather::record_texture`] can also pack `w_rows x w_cols` weights while it
+    /// gathers `rows` rows of `src` on this device (its textures and buffers, and a grid
+    /// within the device's workgroup limit).
+    pub fn packs_weights(
+        &self,
+        gpu: &Gpu,
+        src: &GatherSources<'_>,
+        rows: usize,
+        w_rows: usize,
+        w_cols: usize,
+    ) -> bool {
+        let words_x = if src.words.is_multiple_of(4) { src.words / 4 } else { src.words };
+        let grid = [words_x.div_ceil(64) as u32, rows.div_ceil(4) as u32, 1];
         self.texture_pack.is_some()
+            && self.supports_texture(src)
+            && w_cols.is_multiple_of(4)
+            && Self::pack_rows(gpu, grid, w_rows * (w_cols / 4)).is_some()
+    }
+
+    /// The gather's workgroups along y plus those that pack `texels` texels (256 each, spread
+    /// over the gather's `grid[0]` columns), or `None` past the device's limit.
+    fn pack_rows(gpu: &Gpu, grid: [u32; 3], texels: usize) -> Option<u32> {
+        let extra = u32::try_from(texels.div_ceil(256).div_ceil(grid[0].max(1) as usize)).ok()?;
+        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
+        grid[1].checked_add(extra).filter(|&y| y <= max)
     }
 
     /// Whether [`Gather::record_texture`] can gather rows of `src` on this device.
@@ -245,14 +258,13 @@ impl Gather {
             rows: u32_of("weight rows", rows)?,
             cols4: u32_of("weight texels", cols4)?,
             off4: u32_of("weight offset", w.offset / 4)?,
-            rs4: u32_of("weight texels", cols4)?,
+            rs4: u32_of("weight row stride", cols4)?,
         };
-        let groups = (rows * cols4).div_ceil(256);
-        let extra = u32_of("weight pack workgroups", groups.div_ceil(workgroups[0] as usize))?;
-        let max = gpu.device.limits().max_compute_workgroups_per_dimension;
-        workgroups[1] = workgroups[1].checked_add(extra).filter(|&y| y <= max).ok_or_else(|| {
+        workgroups[1] = Self::pack_rows(gpu, *workgroups, rows * cols4).ok_or_else(|| {
             Error::Shape(format!(
-                "a gather packing {rows}x{cols} weights needs more than the device's {max} workgroups along y"
+                "a gather packing {rows}x{cols} weights needs more workgroups along y than the device's {}: \
+                 pack them apart",
+                gpu.device.limits().max_compute_workgroups_per_dimension
             ))
         })?;
         let uniform = pipeline::uniform(gpu, "gather pack params", &params)?;

@@ -1,7 +1,8 @@
 //! Host side of `shaders/matmul_texture.wgsl` and `shaders/pack_texture.wgsl`: the matmul
-//! variants that read their operands from rgba32float textures. Each recorded product owns
-//! two textures and the two pack launches that fill them from the operand buffers; they run
-//! right before the product, inside the same [`Dispatch`], every time it is replayed.
+//! variants that read their operands from rgba32float textures. A recorded product owns a
+//! texture and a pack launch for each operand its caller did not pack ahead (see
+//! [`Packed`](super::Packed): the batch's gather, or the launch that wrote dZ, can fill one);
+//! the packs run right before the product, inside the same [`Dispatch`], on every replay.
 //!
 //! Why textures: on lavapipe a storage-buffer load is a per-lane scalar loop with a bounds
 //! check, while a texel fetch is one vectorized gather, so the products that dominate a
@@ -14,13 +15,14 @@ use super::pipeline::{
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
+/// The uniform of `pack_texture.wgsl` (and of the gather's weight pack, which copies as it does).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PackParams {
-    rows: u32,
-    cols4: u32,
-    off4: u32,
-    rs4: u32,
+pub(crate) struct PackParams {
+    pub rows: u32,
+    pub cols4: u32,
+    pub off4: u32,
+    pub rs4: u32,
 }
 
 /// A matrix stored row-major in a buffer: `rows` x `cols` floats from float `offset`.

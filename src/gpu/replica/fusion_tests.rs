@@ -2,7 +2,9 @@
 //! training (with a tail batch) and an evaluation of the same replica, recorded fused and
 //! unfused from the same weights, must leave the same bits in the parameters, gradients,
 //! moments and metrics (the softmax head, each bias gradient in its weight-gradient product,
-//! and a narrow layer's whole backward in one launch: `dense_backward.wgsl`). Why bits: each fused kernel performs the same f32 operations in the
+//! a narrow layer's whole backward in one launch: `dense_backward.wgsl`, and where the batch
+//! is gathered into a texture, layer 0's weights packed by the gather and dZ written into its
+//! texture by that one-launch backward). Why bits: each fused kernel performs the same f32 operations in the
 //! same order as the launches it replaces (see the kernels' headers).
 
 use std::sync::Arc;
@@ -168,7 +170,11 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
             // Where the batch is gathered into a texture, the fused step packs no operand in
             // launches of its own (the gather packs W1, the one-launch backward writes dZ1 into
             // its texture): the unfused step's packs are launches fewer too.
-            let fewer = fewer + count(&want, "pack_texture") - count(&got, "pack_texture");
+            let fewer = (fewer + count(&want, "pack_texture"))
+                .checked_sub(count(&got, "pack_texture"))
+                .unwrap_or_else(|| {
+                    panic!("{name}: more packs fused {:?} than not {:?}", got.labels, want.labels)
+                });
             // The one-layer model's head may not fuse (a batch in a texture): at most fewer.
             if spec.layers.len() == 1 {
                 assert!(

@@ -101,11 +101,11 @@ impl Replica {
                     };
                     x_texture = self.batch_texture(&sources, rows, train)?;
                     if x_texture.is_some() {
-                        w0_texture = self.first_weights_texture()?;
+                        w0_texture = self.first_weights_texture(&sources, rows)?;
                     }
-                    let pack = w0_texture.as_ref().map(|texture| WeightPack {
+                    let pack = w0_texture.as_ref().map(|(offset, texture)| WeightPack {
                         buffer: &self.params,
-                        offset: self.layout.of_layer(0).map_or(0, |s| s.weight),
+                        offset: *offset,
                         texture,
                     });
                     out.push(match &x_texture {
@@ -149,7 +149,7 @@ impl Replica {
             }
             out.push(match *layer {
                 Layer::Dense { activation, .. } => {
-                    let b = if l == 0 { w0_texture.as_ref() } else { None };
+                    let b = if l == 0 { w0_texture.as_ref().map(|(_, t)| t) } else { None };
                     self.dense_forward(l, activation, rows, Packed { a: input_texture(l), b })?
                 }
                 Layer::Dropout { .. } => self.dropout_forward(l, rows, train)?,
@@ -225,18 +225,23 @@ impl Replica {
         k.matmul.operand_texture(g, rows, self.spec.inputs())
     }
 
-    /// A texture for layer 0's weights, which the texture gather's launch packs for layer
-    /// 0's forward (a texture product, as the batch's texture says): `None` unfused, or where
-    /// the device's gather cannot pack or the weights do not fit a texture.
-    fn first_weights_texture(&self) -> Result<Option<OperandTexture>> {
-        let (Some(slots), true) = (self.layout.of_layer(0), self.fuse && self.kernels.gather.packs_weights())
-        else {
-            return Ok(None);
-        };
-        if !slots.weight.is_multiple_of(4) {
+    /// A texture for layer 0's weights, with their offset in the flat parameters, which the
+    /// texture gather's launch of `rows` rows of `sources` packs for layer 0's forward (a
+    /// texture product, as the batch's texture says): `None` unfused, or where the device's
+    /// gather cannot pack them or they do not fit a texture.
+    fn first_weights_texture(
+        &self,
+        sources: &GatherSources<'_>,
+        rows: usize,
+    ) -> Result<Option<(usize, OperandTexture)>> {
+        let Some(slots) = self.layout.of_layer(0).filter(|_| self.fuse) else { return Ok(None) };
+        if !slots.weight.is_multiple_of(4)
+            || !self.kernels.gather.packs_weights(&self.gpu, sources, rows, slots.inputs, slots.outputs)
+        {
             return Ok(None);
         }
-        self.kernels.matmul.operand_texture(&self.gpu, slots.inputs, slots.outputs)
+        let texture = self.kernels.matmul.operand_texture(&self.gpu, slots.inputs, slots.outputs)?;
+        Ok(texture.map(|t| (slots.weight, t)))
     }
 
     /// A texture for `dZ` of the dense layer below layer `l`, which layer `l`'s one-launch
@@ -244,7 +249,7 @@ impl Replica {
     /// variant then needs no pack launch for it); `None` otherwise. `batch_texture`: whether
     /// layer 0 reads the batch from a texture.
     fn dz_texture(&self, l: usize, rows: usize, batch_texture: bool) -> Result<Option<OperandTexture>> {
-        let b = l - 1;
+        let Some(b) = l.checked_sub(1) else { return Ok(None) };
         let Some(Layer::Dense { .. }) = self.spec.layers.get(b) else { return Ok(None) };
         let (Some(above), Some(slots)) = (self.layout.of_layer(l), self.layout.of_layer(b)) else {
             return Ok(None);

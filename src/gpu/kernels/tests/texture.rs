@@ -85,10 +85,17 @@ fn a_texture_gather_packs_the_first_layers_weights_exactly() {
     let _serial = serial();
     let f = fixture();
     let g = &f.gpu;
-    assert!(f.kernels.gather.packs_weights(), "lavapipe packs weights in the gather");
-    for (features, n, rows) in [(784usize, 64usize, 13usize), (12, 8, 40), (260, 12, 5), (784, 4, 1)] {
+    // 16 features: a weights' texture of 16 rows, which gets a 17th (never a power-of-two
+    // height), left untouched.
+    for (features, n, rows) in
+        [(784usize, 64usize, 13usize), (12, 8, 40), (260, 12, 5), (784, 4, 1), (16, 4, 7)]
+    {
         let batch = Batch::new(features);
         let src = batch.sources(features);
+        assert!(
+            f.kernels.gather.packs_weights(g, &src, rows, features, n),
+            "lavapipe packs weights in the gather"
+        );
         // The weights sit at float 8 of a larger buffer: only they may land in the texture.
         let offset = 8;
         let params = random(offset + features * n + 5, 31);
@@ -115,6 +122,9 @@ fn a_texture_gather_packs_the_first_layers_weights_exactly() {
         let want = &params[offset..offset + features * n];
         assert_eq!(bits(&packed[..features * n]), bits(want), "{name}: the weights' texture");
         assert!(packed[features * n..].iter().all(|v| *v == 0.0), "{name}: past the weights");
+        if features == 16 {
+            assert_eq!(packed.len(), 17 * n, "{name}: the extra row is there to check");
+        }
     }
     // Weights that are not whole texels, or not at a texel's offset, are refused.
     let batch = Batch::new(8);
@@ -128,6 +138,86 @@ fn a_texture_gather_packs_the_first_layers_weights_exactly() {
     assert!(err.to_string().contains("offset 2"), "{err}");
     let short = WeightPack { buffer: &buffer, offset: 12, texture: &w };
     assert!(f.kernels.gather.record_texture(g, 4, &src, &x, &y, Some(short)).is_err(), "past the buffer");
+    assert!(!f.kernels.gather.packs_weights(g, &src, 4, 8, 6), "6 columns are not whole texels");
+}
+
+/// A product whose B arrives packed as well (as the gather packs W1 and the narrow backward
+/// writes dZ1): one launch, no pack, the bits of the naive kernel; A B^T refuses a B packed as
+/// stored, and a B texture of the wrong shape is refused.
+#[test]
+fn texture_products_take_b_packed_ahead() {
+    let _serial = serial();
+    let f = fixture();
+    let (g, k) = (&f.gpu, &f.kernels);
+    let features = 784;
+    let batch = Batch::new(features);
+    let src = batch.sources(features);
+    let (rows, n) = (13usize, 12usize);
+    let y = upload_u32(g, &vec![0; rows]);
+    let x = zeros(g, rows * features);
+    let tex = |r, c| k.matmul.operand_texture(g, r, c).expect("texture").expect("fits");
+    let x_tex = tex(rows, features);
+    // W [features, n] and dZ [rows, n] at float 4 of their buffers, each packed into its
+    // texture by a gather's launch (the only path that packs B ahead for a product).
+    let w = upload(g, &padded(&random(features * n, 21), 4));
+    let dz = upload(g, &padded(&random(rows * n, 22), 4));
+    let (w_tex, dz_tex, spare) = (tex(features, n), tex(rows, n), tex(rows, features));
+    let d = [
+        k.gather.record(g, rows, &src, (&x, 0), &y).expect("buffer gather"),
+        k.gather
+            .record_texture(
+                g,
+                rows,
+                &src,
+                &x_tex,
+                &y,
+                Some(WeightPack { buffer: &w, offset: 4, texture: &w_tex }),
+            )
+            .expect("gather packing W"),
+        k.gather
+            .record_texture(
+                g,
+                rows,
+                &src,
+                &spare,
+                &y,
+                Some(WeightPack { buffer: &dz, offset: 4, texture: &dz_tex }),
+            )
+            .expect("gather packing dZ"),
+    ];
+    submit(g, &[&d[0], &d[1], &d[2]]);
+    for (form, m, kk, b, b_tex) in
+        [(MatmulForm::AB, rows, features, &w, &w_tex), (MatmulForm::AtB, features, rows, &dz, &dz_tex)]
+    {
+        let (want, got) = (zeros(g, m * n), zeros(g, m * n));
+        let naive = MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, &want) };
+        let call = MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, &got) };
+        let variant = if form == MatmulForm::AB { Variant::TexAb } else { Variant::TexAtb };
+        let both = Packed { a: Some(&x_tex), b: Some(b_tex) };
+        let t = k.matmul.record_with(g, variant, &call, both).expect("both packed");
+        assert_eq!(t.launches(), 1, "{}: nothing left to pack", variant.name());
+        let d = k.matmul.record(g, Variant::Naive, &naive).expect("naive");
+        submit(g, &[&d, &t]);
+        let (want, got) = (read(g, &want, m * n), read(g, &got, m * n));
+        let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(first_diff, None, "{}: differs from naive", variant.name());
+        // A B texture of other columns is refused.
+        let wrong = Packed { a: Some(&x_tex), b: Some(&spare) };
+        assert!(
+            k.matmul.record_with(g, variant, &call, wrong).is_err(),
+            "{}: a wrong B texture",
+            variant.name()
+        );
+    }
+    // A B^T reads B transposed: a B packed as stored cannot serve it.
+    let c = zeros(g, rows * 16);
+    let abt = MatmulCall::plain(MatmulForm::ABt, rows, 16, n, &dz, &w, &c);
+    assert!(k.matmul.supports(Variant::TexAbt, &abt), "tex_abt takes the shape");
+    let err = k
+        .matmul
+        .record_with(g, Variant::TexAbt, &abt, Packed { a: None, b: Some(&dz_tex) })
+        .expect_err("A B^T with B packed as stored");
+    assert!(err.to_string().contains("transposed"), "{err}");
 }
 
 #[test]

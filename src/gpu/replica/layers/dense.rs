@@ -117,6 +117,12 @@ impl Replica {
         if let Some(below) =
             below.as_ref().filter(|_| self.backward_in_one_launch(l, rows, packed.a.is_some()))
         {
+            if packed.b.is_some() {
+                return Err(Error::Config(format!(
+                    "layer {l}'s backward is one launch reading dZ from its buffer: nothing should have \
+                     packed dZ into a texture for it"
+                )));
+            }
             let call = DenseBackwardCall {
                 rows,
                 n: slots.outputs,
