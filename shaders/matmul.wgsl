@@ -36,8 +36,8 @@ fn bias_at(j: u32) -> f32 {
 
 @compute @workgroup_size(8, 8)
 fn mm_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }
@@ -60,8 +60,8 @@ var<workgroup> tile_b: array<array<f32, 16>, 16>;
 
 @compute @workgroup_size(16, 16)
 fn mm_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 256u);
         return;
     }
@@ -118,8 +118,8 @@ fn slice_b_w(j: u32, t: u32, y: u32, s: u32, w: u32) -> f32 {
 
 @compute @workgroup_size(16, 16)
 fn mm_tiled_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 256u);
         return;
     }
@@ -172,8 +172,8 @@ fn stage8_b(j: u32, t: u32, y: u32, half: u32) -> vec4<f32> {
 
 @compute @workgroup_size(8, 8)
 fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }
@@ -213,8 +213,8 @@ fn mm_tiled8_k64(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_i
 
 @compute @workgroup_size(8, 8)
 fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }
@@ -251,8 +251,8 @@ fn mm_rb4x4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id
 
 @compute @workgroup_size(8, 8)
 fn mm_rb4x8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }

@@ -32,9 +32,9 @@ fn bias_at(j: u32) -> f32 {
 // the same bits (the packed texture holds B's floats unchanged). n and sums_off are multiples
 // of 4 here (the host checks).
 fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
-    let slots = nwg.x * nwg.y * wg;
+    let slots = nwg.x * (nwg.y - p.sums_row) * wg;
     // Bounds guard: texel columns past n / 4.
-    for (var x = (wid.y * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
+    for (var x = ((wid.y - p.sums_row) * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
         var acc = vec4<f32>(0.0);
         for (var q = 0; q < i32(p.k); q = q + 1) {
             acc = acc + textureLoad(tb, vec2<i32>(i32(x), q), 0);
@@ -57,8 +57,8 @@ fn store_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
 
 @compute @workgroup_size(8, 2)
 fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 16u);
         return;
     }
@@ -186,8 +186,8 @@ fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 
 @compute @workgroup_size(8, 2)
 fn mm_tex_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 16u);
         return;
     }

@@ -26,8 +26,8 @@ fn b_at(q: u32, j: u32) -> f32 {
 
 @compute @workgroup_size(8, 8)
 fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }
@@ -119,8 +119,8 @@ fn mm_v4_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id
 
 @compute @workgroup_size(8, 8)
 fn mm_v4_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }
@@ -170,8 +170,8 @@ fn mm_v4_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
 
 @compute @workgroup_size(8, 8)
 fn mm_v4_abt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    // The second slice of workgroups, launched only with col_sums, sums B's columns.
-    if (wid.z == 1u) {
+    // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
+    if (p.col_sums != 0u && wid.y >= p.sums_row) {
         col_sums_slice(wid, nwg, li, 64u);
         return;
     }

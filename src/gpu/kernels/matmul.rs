@@ -122,7 +122,8 @@ struct Params {
     c_off: u32,
     bias_off: u32,
     z_off: u32,
-    /// `[col_sums (0 or 1), sums_off, 0]`: see [`Matmul::record_with_sums`].
+    /// `[col_sums (0 or 1), sums_off, sums_row]` (sums_row: the first row of workgroups
+    /// along y that sums, past the product's): see [`Matmul::record_with_sums`].
     pad: [u32; 3],
 }
 
@@ -295,9 +296,9 @@ impl Matmul {
     /// [`Matmul::record_with`], and with `sums` the same launch also writes the column sums
     /// of B, `C's buffer[sums + j] = sum_q B(q, j)` for `j < n`, with the bits of
     /// [`Reduce::column_sums`](super::Reduce::column_sums) (the bias gradient beside the
-    /// weight gradient `X^T dZ`, which reads the same dZ). Every variant takes it: a second
-    /// slice of the grid along z sums the columns (`col_sums_slice` in the shaders). The
-    /// texture variants store vec4s: there `sums` must be a multiple of 4.
+    /// weight gradient `X^T dZ`, which reads the same dZ). Every variant takes it: one more
+    /// row of workgroups along y, past the product's, sums the columns (`col_sums_slice` in
+    /// the shaders). The texture variants store vec4s: there `sums` must be a multiple of 4.
     pub fn record_with_sums(
         &self,
         gpu: &Gpu,
@@ -323,7 +324,7 @@ impl Matmul {
                     variant.name()
                 )));
             }
-            params.pad = [1, u32_of("column sums offset", off)?, 0];
+            params.pad = [1, u32_of("column sums offset", off)?, grid_rows(variant, call, false)];
         }
         if !self.supports(variant, call) {
             return Err(Error::Config(format!(
@@ -394,9 +395,9 @@ impl Matmul {
                 ],
             )?,
         };
-        let ((rows, cols), (wx, wy)) = variant.tiling();
-        let gx = (call.n as u32).div_ceil(cols * wx);
-        let gy = (call.m as u32).div_ceil(rows * wy);
+        // With column sums, one more row of workgroups along y computes them.
+        let gy = grid_rows(variant, call, sums.is_some());
+        let gx = grid_cols(variant, call);
         let max = gpu.device.limits().max_compute_workgroups_per_dimension;
         if gx > max || gy > max {
             return Err(Error::Shape(format!(
@@ -404,9 +405,7 @@ impl Matmul {
                 call.m, call.n
             )));
         }
-        // With column sums, a second slice of workgroups (z = 1) computes them.
-        let gz = if sums.is_some() { 2 } else { 1 };
-        Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, gz]) })
+        Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, 1]) })
     }
 }
 
@@ -423,4 +422,17 @@ fn prepacked_view(what: &str, tex: &OperandTexture, operand: Stored<'_>) -> Resu
         )));
     }
     Ok(tex.create_view(&Default::default()))
+}
+
+/// Workgroups along x of `variant`'s grid for `call`: C's columns over a workgroup's.
+fn grid_cols(variant: Variant, call: &MatmulCall<'_>) -> u32 {
+    let ((_, cols), (wx, _)) = variant.tiling();
+    (call.n as u32).div_ceil(cols * wx)
+}
+
+/// Workgroups along y of `variant`'s grid for `call`: C's rows over a workgroup's, and one row
+/// more that sums B's columns when `sums`.
+fn grid_rows(variant: Variant, call: &MatmulCall<'_>, sums: bool) -> u32 {
+    let ((rows, _), (_, wy)) = variant.tiling();
+    (call.m as u32).div_ceil(rows * wy) + u32::from(sums)
 }
