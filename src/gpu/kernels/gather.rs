@@ -160,12 +160,10 @@ impl Gather {
         w_rows: usize,
         w_cols: usize,
     ) -> bool {
-        let words_x = if src.words.is_multiple_of(4) { src.words / 4 } else { src.words };
-        let grid = [words_x.div_ceil(64) as u32, rows.div_ceil(4) as u32, 1];
         self.texture_pack.is_some()
             && self.supports_texture(src)
             && w_cols.is_multiple_of(4)
-            && Self::pack_rows(gpu, grid, w_rows * (w_cols / 4)).is_some()
+            && Self::pack_rows(gpu, texture_grid(src, rows), w_rows * (w_cols / 4)).is_some()
     }
 
     /// The gather's workgroups along y plus those that pack `texels` texels (256 each, spread
@@ -215,12 +213,9 @@ impl Gather {
             )));
         }
         let view = x.create_view(&Default::default());
-        let (uniform, mut workgroups) = self.prepare(gpu, rows, src, 0, y)?;
-        // Four words per invocation where rows are whole vec4<u32>s (MNIST: 196 words).
+        let (uniform, _) = self.prepare(gpu, rows, src, 0, y)?;
+        let mut workgroups = texture_grid(src, rows);
         let four = src.words.is_multiple_of(4);
-        if four {
-            workgroups[0] = (src.words as u32 / 4).div_ceil(64);
-        }
         let mut binds =
             source_binds(&uniform, src, [Bind::Texture(&view), Bind::Whole(y), Bind::Whole(src.pixels)]);
         let pack = weights.map(|w| self.prepare_pack(gpu, w, &mut workgroups)).transpose()?;
@@ -335,6 +330,14 @@ impl Gather {
             };
         Ok(Dispatch::new(label, pipeline.get(gpu)?, bind, workgroups))
     }
+}
+
+/// The texture gather's grid for `rows` rows of `src`: (64, 4)-invocation workgroups, one word
+/// per invocation, or four where rows are whole vec4<u32>s (MNIST: 196 words). Within the
+/// device's limits when the buffer gather's grid is (`Gather::prepare` checks that one).
+fn texture_grid(src: &GatherSources<'_>, rows: usize) -> [u32; 3] {
+    let per_x = if src.words.is_multiple_of(4) { src.words / 4 } else { src.words };
+    [per_x.div_ceil(64) as u32, rows.div_ceil(4) as u32, 1]
 }
 
 /// Bindings 0-5 of every gather form (its uniform, the step, the resident data set), then

@@ -167,10 +167,8 @@ impl Replica {
             return Ok(out);
         }
         for (l, layer) in self.spec.layers.iter().enumerate().rev() {
-            // The layer below says how it takes the gradient of its output; none is computed
-            // where only data and parameter-free layers lie below.
-            let needed = self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }));
-            let below = l.checked_sub(1).filter(|_| needed).map(|b| match self.spec.layers[b] {
+            // The layer below says how it takes the gradient of its output (`dense_below`).
+            let below = l.checked_sub(1).filter(|_| self.dense_below(l)).map(|b| match self.spec.layers[b] {
                 Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
                 Layer::Dropout { .. } => self.dropout_output_grad(b),
             });
@@ -264,8 +262,7 @@ impl Replica {
         // Layer b's must not be (it then runs its dW as a product), and that product a texture
         // variant (the one that product records: A from the batch's texture for layer 0).
         let b_x_texture = in_texture(b);
-        let has_below = self.spec.layers[..b].iter().any(|x| matches!(x, Layer::Dense { .. }));
-        if has_below && self.backward_in_one_launch(b, rows, b_x_texture) {
+        if self.dense_below(b) && self.backward_in_one_launch(b, rows, b_x_texture) {
             return Ok(None);
         }
         let call = self.dense_weight_grad_call(b, rows)?;
@@ -273,6 +270,12 @@ impl Replica {
             return Ok(None);
         }
         self.kernels.matmul.operand_texture(&self.gpu, rows, slots.outputs)
+    }
+
+    /// Whether a dense layer lies below layer `l`: then `l`'s backward computes the gradient
+    /// of its input (none is computed where only data and parameter-free layers lie below).
+    fn dense_below(&self, l: usize) -> bool {
+        self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }))
     }
 
     /// The optimizer dispatch over the whole flat buffer.

@@ -141,85 +141,6 @@ fn a_texture_gather_packs_the_first_layers_weights_exactly() {
     assert!(!f.kernels.gather.packs_weights(g, &src, 4, 8, 6), "6 columns are not whole texels");
 }
 
-/// A product whose B arrives packed as well (as the gather packs W1 and the narrow backward
-/// writes dZ1): one launch, no pack, the bits of the naive kernel; A B^T refuses a B packed as
-/// stored, and a B texture of the wrong shape is refused.
-#[test]
-fn texture_products_take_b_packed_ahead() {
-    let _serial = serial();
-    let f = fixture();
-    let (g, k) = (&f.gpu, &f.kernels);
-    let features = 784;
-    let batch = Batch::new(features);
-    let src = batch.sources(features);
-    let (rows, n) = (13usize, 12usize);
-    let y = upload_u32(g, &vec![0; rows]);
-    let x = zeros(g, rows * features);
-    let tex = |r, c| k.matmul.operand_texture(g, r, c).expect("texture").expect("fits");
-    let x_tex = tex(rows, features);
-    // W [features, n] and dZ [rows, n] at float 4 of their buffers, each packed into its
-    // texture by a gather's launch (the only path that packs B ahead for a product).
-    let w = upload(g, &padded(&random(features * n, 21), 4));
-    let dz = upload(g, &padded(&random(rows * n, 22), 4));
-    let (w_tex, dz_tex, spare) = (tex(features, n), tex(rows, n), tex(rows, features));
-    let d = [
-        k.gather.record(g, rows, &src, (&x, 0), &y).expect("buffer gather"),
-        k.gather
-            .record_texture(
-                g,
-                rows,
-                &src,
-                &x_tex,
-                &y,
-                Some(WeightPack { buffer: &w, offset: 4, texture: &w_tex }),
-            )
-            .expect("gather packing W"),
-        k.gather
-            .record_texture(
-                g,
-                rows,
-                &src,
-                &spare,
-                &y,
-                Some(WeightPack { buffer: &dz, offset: 4, texture: &dz_tex }),
-            )
-            .expect("gather packing dZ"),
-    ];
-    submit(g, &[&d[0], &d[1], &d[2]]);
-    for (form, m, kk, b, b_tex) in
-        [(MatmulForm::AB, rows, features, &w, &w_tex), (MatmulForm::AtB, features, rows, &dz, &dz_tex)]
-    {
-        let (want, got) = (zeros(g, m * n), zeros(g, m * n));
-        let naive = MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, &want) };
-        let call = MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, &got) };
-        let variant = if form == MatmulForm::AB { Variant::TexAb } else { Variant::TexAtb };
-        let both = Packed { a: Some(&x_tex), b: Some(b_tex) };
-        let t = k.matmul.record_with(g, variant, &call, both).expect("both packed");
-        assert_eq!(t.launches(), 1, "{}: nothing left to pack", variant.name());
-        let d = k.matmul.record(g, Variant::Naive, &naive).expect("naive");
-        submit(g, &[&d, &t]);
-        let (want, got) = (read(g, &want, m * n), read(g, &got, m * n));
-        let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
-        assert_eq!(first_diff, None, "{}: differs from naive", variant.name());
-        // A B texture of other columns is refused.
-        let wrong = Packed { a: Some(&x_tex), b: Some(&spare) };
-        assert!(
-            k.matmul.record_with(g, variant, &call, wrong).is_err(),
-            "{}: a wrong B texture",
-            variant.name()
-        );
-    }
-    // A B^T reads B transposed: a B packed as stored cannot serve it.
-    let c = zeros(g, rows * 16);
-    let abt = MatmulCall::plain(MatmulForm::ABt, rows, 16, n, &dz, &w, &c);
-    assert!(k.matmul.supports(Variant::TexAbt, &abt), "tex_abt takes the shape");
-    let err = k
-        .matmul
-        .record_with(g, Variant::TexAbt, &abt, Packed { a: None, b: Some(&dz_tex) })
-        .expect_err("A B^T with B packed as stored");
-    assert!(err.to_string().contains("transposed"), "{err}");
-}
-
 #[test]
 fn a_texture_gather_refuses_padded_rows_and_small_textures() {
     let _serial = serial();
@@ -246,7 +167,10 @@ fn a_texture_gather_refuses_padded_rows_and_small_textures() {
 }
 
 /// The products that read the batch, both ways: from the buffer gather with the naive kernel,
-/// and from the texture gather with the texture variants (A not packed again): same bits.
+/// and from the texture gather with the texture variants (A not packed again), and with B
+/// packed ahead as well (as the gather packs W1 and the narrow backward writes dZ1: one launch,
+/// no pack): same bits. A B texture of the wrong shape is refused, and A B^T, which reads B
+/// transposed, refuses a B packed as stored.
 #[test]
 fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
     let _serial = serial();
@@ -255,33 +179,63 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
     let features = 784;
     let batch = Batch::new(features);
     let src = batch.sources(features);
+    let tex = |r, c| k.matmul.operand_texture(g, r, c).expect("texture").expect("fits");
     for (rows, n) in [(13usize, 64usize), (32, 12)] {
         let y = upload_u32(g, &vec![0; rows]);
         let x = zeros(g, rows * features);
-        let tex = k.matmul.operand_texture(g, rows, features).expect("texture").expect("fits");
+        let (x_tex, spare) = (tex(rows, features), tex(rows, features));
+        // Forward (x W) and weight gradient (x^T dz), W and dZ at float 4 of their buffers,
+        // each also packed ahead into its texture by a gather's launch (the path that does).
+        let w = upload(g, &padded(&random(features * n, 11), 4));
+        let dz = upload(g, &padded(&random(rows * n, 12), 4));
+        let (w_tex, dz_tex) = (tex(features, n), tex(rows, n));
+        let pack = |buffer, texture| Some(WeightPack { buffer, offset: 4, texture });
         let gathers = [
             k.gather.record(g, rows, &src, (&x, 0), &y).expect("buffer gather"),
-            k.gather.record_texture(g, rows, &src, &tex, &y, None).expect("texture gather"),
+            k.gather.record_texture(g, rows, &src, &x_tex, &y, pack(&w, &w_tex)).expect("gather packing W"),
+            k.gather
+                .record_texture(g, rows, &src, &spare, &y, pack(&dz, &dz_tex))
+                .expect("gather packing dZ"),
         ];
-        submit(g, &[&gathers[0], &gathers[1]]);
-        // Forward (x W) and weight gradient (x^T dz).
-        let w = upload(g, &random(features * n, 11));
-        let dz = upload(g, &random(rows * n, 12));
-        for (form, m, kk, b) in [(MatmulForm::AB, rows, features, &w), (MatmulForm::AtB, features, rows, &dz)]
+        submit(g, &[&gathers[0], &gathers[1], &gathers[2]]);
+        for (form, m, kk, b, b_tex) in
+            [(MatmulForm::AB, rows, features, &w, &w_tex), (MatmulForm::AtB, features, rows, &dz, &dz_tex)]
         {
-            let want = zeros(g, m * n);
-            let got = zeros(g, m * n);
-            let naive = MatmulCall::plain(form, m, n, kk, &x, b, &want);
-            let d = k.matmul.record(g, Variant::Naive, &naive).expect("naive");
+            let c = |out| MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, out) };
+            let (want, got_a, got_ab) = (zeros(g, m * n), zeros(g, m * n), zeros(g, m * n));
+            let d = k.matmul.record(g, Variant::Naive, &c(&want)).expect("naive");
             let variant = if form == MatmulForm::AB { Variant::TexAb } else { Variant::TexAtb };
-            let call = MatmulCall::plain(form, m, n, kk, &x, b, &got);
-            assert!(k.matmul.supports(variant, &call), "{} supports {}", variant.name(), form.name());
-            let t = k.matmul.record_with(g, variant, &call, Packed::a(Some(&tex))).expect("texture product");
-            assert_eq!(t.launches(), 2, "{}: only B is packed when A comes packed", variant.name());
-            submit(g, &[&d, &t]);
-            let (want, got) = (read(g, &want, m * n), read(g, &got, m * n));
-            let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
-            assert_eq!(first_diff, None, "{} rows={rows} n={n}: differs from naive", variant.name());
+            let name = format!("{} rows={rows} n={n}", variant.name());
+            assert!(k.matmul.supports(variant, &c(&got_a)), "{name} supports {}", form.name());
+            let a_packed = Packed::a(Some(&x_tex));
+            let t = k.matmul.record_with(g, variant, &c(&got_a), a_packed).expect("texture product");
+            assert_eq!(t.launches(), 2, "{name}: only B is packed when A comes packed");
+            let both = Packed { a: Some(&x_tex), b: Some(b_tex) };
+            let tb = k.matmul.record_with(g, variant, &c(&got_ab), both).expect("both packed");
+            assert_eq!(tb.launches(), 1, "{name}: nothing left to pack");
+            submit(g, &[&d, &t, &tb]);
+            let want = read(g, &want, m * n);
+            for (what, got) in [("A packed", &got_a), ("A and B packed", &got_ab)] {
+                let got = read(g, got, m * n);
+                let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(first_diff, None, "{name}, {what}: differs from naive");
+            }
+            let wrong = Packed { a: Some(&x_tex), b: Some(&spare) };
+            assert!(
+                k.matmul.record_with(g, variant, &c(&got_ab), wrong).is_err(),
+                "{name}: a wrong B texture"
+            );
         }
     }
+    // A B^T reads B transposed: a B packed as stored cannot serve it.
+    let (dz, w) = (zeros(g, 13 * 12), zeros(g, 16 * 12));
+    let c = zeros(g, 13 * 16);
+    let abt = MatmulCall::plain(MatmulForm::ABt, 13, 16, 12, &dz, &w, &c);
+    assert!(k.matmul.supports(Variant::TexAbt, &abt), "tex_abt takes the shape");
+    let b_tex = tex(16, 12);
+    let err = k
+        .matmul
+        .record_with(g, Variant::TexAbt, &abt, Packed { a: None, b: Some(&b_tex) })
+        .expect_err("A B^T with B packed as stored");
+    assert!(err.to_string().contains("transposed"), "{err}");
 }
