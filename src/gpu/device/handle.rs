@@ -86,6 +86,13 @@ impl Gpu {
         if report.timestamp_queries {
             features |= wgpu::Features::TIMESTAMP_QUERY;
         }
+        // For the matmul variants that share texel fetches across a subgroup.
+        if adapter.features().contains(wgpu::Features::SUBGROUP) {
+            features |= wgpu::Features::SUBGROUP;
+        }
+        if adapter.features().contains(wgpu::Features::SUBGROUP) {
+            features |= wgpu::Features::SUBGROUP;
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
             required_features: features,
@@ -95,6 +102,13 @@ impl Gpu {
         let (device, queue) = pollster::block_on(adapter.request_device(&desc))
             .map_err(|e| Error::DeviceRequest { adapter: report.label(), reason: e.to_string() })?;
         Ok(Self::with_report(device, queue, report))
+    }
+
+    /// Whether shaders on this device can use subgroup operations, in subgroups that always
+    /// hold at least `size` invocations (so a workgroup of `size` is one subgroup).
+    pub(crate) fn has_subgroups_of(&self, size: u32) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.device.adapter_info().subgroup_min_size >= size
     }
 
     /// `Ok` unless the device was lost or an error escaped every scope.

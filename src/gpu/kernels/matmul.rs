@@ -137,7 +137,8 @@ pub struct Matmul {
     layout: wgpu::BindGroupLayout,
     /// `None` where the device cannot write rgba32float storage textures.
     texture: Option<TexturePath>,
-    /// One per variant this device can run (no texture variants without a texture path).
+    /// One per variant this device can run (no texture variants without a texture path, no
+    /// subgroup variants without subgroups of 8 or more).
     pipelines: Vec<(Variant, LazyPipeline)>,
 }
 
@@ -146,12 +147,14 @@ impl Matmul {
         use Slot::*;
         let layout = bind_group_layout(gpu, "matmul", &[Uniform, Read, Read, ReadWrite, ReadWrite])?;
         let texture = TexturePath::new(gpu);
+        let subgroups = gpu.has_subgroups_of(8);
         let pipelines = Variant::ALL
             .into_iter()
+            .filter(|v| subgroups || !v.needs_subgroups())
             .filter_map(|v| {
                 let layout = match (v.family(), &texture) {
-                    (Family::Texture, Some(t)) => &t.layout,
-                    (Family::Texture, None) => return None,
+                    (Family::Texture | Family::TextureSubgroup, Some(t)) => &t.layout,
+                    (Family::Texture | Family::TextureSubgroup, None) => return None,
                     _ => &layout,
                 };
                 Some((v, LazyPipeline::new(v.family().file(), v.entry(), layout)))
@@ -248,10 +251,11 @@ impl Matmul {
 
     /// Whether `variant` can run `call` on this device.
     pub fn supports(&self, variant: Variant, call: &MatmulCall<'_>) -> bool {
-        if !variant.supports(call.form, call.m, call.n, call.k, call.offsets()) {
+        let built_here = self.pipelines.iter().any(|(v, _)| *v == variant);
+        if !built_here || !variant.supports(call.form, call.m, call.n, call.k, call.offsets()) {
             return false;
         }
-        if variant.family() != Family::Texture {
+        if !variant.reads_textures() {
             return true;
         }
         match (&self.texture, call.stored_inputs()) {
@@ -318,7 +322,7 @@ impl Matmul {
                     call.c.1
                 )));
             }
-            if variant.family() == Family::Texture && off % 4 != 0 {
+            if variant.reads_textures() && off % 4 != 0 {
                 return Err(Error::Shape(format!(
                     "matmul variant {} stores column sums as vec4s: offset {off} is not a multiple of 4",
                     variant.name()
@@ -342,7 +346,7 @@ impl Matmul {
         let z = call.z.map_or(call.c.0, |z| z.0);
         let mut before = Vec::new();
         let bind = match (&self.texture, call.stored_inputs()) {
-            (Some(texture), Some([a, b])) if variant.family() == Family::Texture => {
+            (Some(texture), Some([a, b])) if variant.reads_textures() => {
                 let a_view = match packed.a {
                     Some(tex) => prepacked_view("A", tex, a)?,
                     None => {

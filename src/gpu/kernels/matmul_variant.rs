@@ -1,6 +1,6 @@
 //! The matmul variants: what each computes the product with (scalar loads, vec4 loads,
-//! shared-memory tiles, register blocks, textures), which shapes it supports, and which
-//! shader file holds it. Every variant adds in the same order, so all give the same bits.
+//! shared-memory tiles, register blocks, textures, textures shared across a subgroup), which
+//! shapes it supports, and which shader file holds it. Every variant adds in the same order, so all give the same bits.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,13 @@ pub enum Variant {
     /// [`Variant::TexAb`]'s kernel on A and the transpose of B, packed into textures (ABt
     /// layouts).
     TexAbt,
+    /// 16x4 register block from textures, each texel of A fetched once per subgroup (AB
+    /// layouts; devices with subgroups of 8 or more).
+    TexAbSg,
+    /// [`Variant::TexAbSg`]'s sharing for AtB layouts.
+    TexAtbSg,
+    /// [`Variant::TexAbSg`]'s kernel on A and the transpose of B (ABt layouts).
+    TexAbtSg,
 }
 
 /// Which shader file a variant lives in (one pipeline layout per file).
@@ -43,6 +50,8 @@ pub(super) enum Family {
     Scalar,
     Vec4,
     Texture,
+    /// Texture variants that share fetches across a subgroup.
+    TextureSubgroup,
 }
 
 impl Family {
@@ -51,13 +60,17 @@ impl Family {
             Family::Scalar => "matmul.wgsl",
             Family::Vec4 => "matmul_vec4.wgsl",
             Family::Texture => "matmul_texture.wgsl",
+            Family::TextureSubgroup => "matmul_texture_sg.wgsl",
         }
     }
 }
 
 impl Variant {
     /// Every variant, the usually fastest first (the autotuner measures in this order).
-    pub const ALL: [Variant; 12] = [
+    pub const ALL: [Variant; 15] = [
+        Variant::TexAbSg,
+        Variant::TexAtbSg,
+        Variant::TexAbtSg,
         Variant::TexAb,
         Variant::TexAtb,
         Variant::TexAbt,
@@ -87,6 +100,9 @@ impl Variant {
             Variant::TexAb => "tex_ab",
             Variant::TexAtb => "tex_atb",
             Variant::TexAbt => "tex_abt",
+            Variant::TexAbSg => "tex_ab_sg",
+            Variant::TexAtbSg => "tex_atb_sg",
+            Variant::TexAbtSg => "tex_abt_sg",
         }
     }
 
@@ -110,6 +126,8 @@ impl Variant {
             Variant::TexAtb => "mm_tex_atb",
             // B packed transposed (see matmul_texture.rs): the A B kernel.
             Variant::TexAbt => "mm_tex_ab",
+            Variant::TexAbSg | Variant::TexAbtSg => "mm_tex_ab_sg",
+            Variant::TexAtbSg => "mm_tex_atb_sg",
         }
     }
 
@@ -117,22 +135,29 @@ impl Variant {
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn only_form(self) -> Option<MatmulForm> {
         match self {
-            Variant::V4Ab | Variant::TexAb => Some(MatmulForm::AB),
-            Variant::V4Atb | Variant::TexAtb => Some(MatmulForm::AtB),
-            Variant::V4Abt | Variant::TexAbt => Some(MatmulForm::ABt),
+            Variant::V4Ab | Variant::TexAb | Variant::TexAbSg => Some(MatmulForm::AB),
+            Variant::V4Atb | Variant::TexAtb | Variant::TexAtbSg => Some(MatmulForm::AtB),
+            Variant::V4Abt | Variant::TexAbt | Variant::TexAbtSg => Some(MatmulForm::ABt),
             _ => None,
         }
     }
 
     /// Whether this variant reads A and B from textures (packed before each product).
     pub fn reads_textures(self) -> bool {
-        self.family() == Family::Texture
+        matches!(self.family(), Family::Texture | Family::TextureSubgroup)
+    }
+
+    /// Whether this variant uses subgroup operations (it runs only on devices with subgroups
+    /// of 8 or more invocations).
+    pub fn needs_subgroups(self) -> bool {
+        self.family() == Family::TextureSubgroup
     }
 
     pub(super) fn family(self) -> Family {
         match self {
             Variant::V4Ab | Variant::V4Atb | Variant::V4Abt => Family::Vec4,
             Variant::TexAb | Variant::TexAtb | Variant::TexAbt => Family::Texture,
+            Variant::TexAbSg | Variant::TexAtbSg | Variant::TexAbtSg => Family::TextureSubgroup,
             _ => Family::Scalar,
         }
     }
@@ -146,6 +171,7 @@ impl Variant {
             Variant::Rb4x4 | Variant::V4Abt => ((4, 4), (8, 8)),
             Variant::Rb4x8 | Variant::V4Ab | Variant::V4Atb => ((4, 8), (8, 8)),
             Variant::TexAb | Variant::TexAtb | Variant::TexAbt => ((8, 8), (8, 2)),
+            Variant::TexAbSg | Variant::TexAtbSg | Variant::TexAbtSg => ((16, 4), (8, 1)),
         }
     }
 
@@ -153,18 +179,18 @@ impl Variant {
     /// bias and z, in floats. The vec4 variants need their contiguous dimensions to be
     /// multiples of 4 and the A, B, C and bias offsets 16-byte aligned; the texture variants
     /// also store vec4s, so z's offset too. (The texture variants also need the device to
-    /// take the textures: see [`Matmul::supports`].)
+    /// take the textures, and the subgroup ones subgroups: see [`Matmul::supports`].)
     pub fn supports(self, form: MatmulForm, m: usize, n: usize, k: usize, offsets: [usize; 5]) -> bool {
         let aligned = offsets[..4].iter().all(|o| o % 4 == 0);
         let all_aligned = aligned && offsets[4].is_multiple_of(4);
         match self {
-            Variant::TexAb => {
+            Variant::TexAb | Variant::TexAbSg => {
                 form == MatmulForm::AB && all_aligned && k.is_multiple_of(4) && n.is_multiple_of(4)
             }
-            Variant::TexAtb => {
+            Variant::TexAtb | Variant::TexAtbSg => {
                 form == MatmulForm::AtB && all_aligned && m.is_multiple_of(4) && n.is_multiple_of(4)
             }
-            Variant::TexAbt => {
+            Variant::TexAbt | Variant::TexAbtSg => {
                 form == MatmulForm::ABt && all_aligned && k.is_multiple_of(4) && n.is_multiple_of(4)
             }
             Variant::V4Ab => form == MatmulForm::AB && aligned && k.is_multiple_of(4) && n.is_multiple_of(4),

@@ -25,6 +25,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("matmul_epilogue_vec4.wgsl", include_str!("../../../shaders/matmul_epilogue_vec4.wgsl")),
     ("matmul_params.wgsl", include_str!("../../../shaders/matmul_params.wgsl")),
     ("matmul_texture.wgsl", include_str!("../../../shaders/matmul_texture.wgsl")),
+    ("matmul_texture_common.wgsl", include_str!("../../../shaders/matmul_texture_common.wgsl")),
+    ("matmul_texture_sg.wgsl", include_str!("../../../shaders/matmul_texture_sg.wgsl")),
     ("matmul_vec4.wgsl", include_str!("../../../shaders/matmul_vec4.wgsl")),
     ("optim.wgsl", include_str!("../../../shaders/optim.wgsl")),
     ("optim_common.wgsl", include_str!("../../../shaders/optim_common.wgsl")),

@@ -30,10 +30,14 @@ use crate::ops::MatmulForm;
 /// 128x128x128 (2^21) AB 480 / 487, AtB 486 / 536, ABt 494 / 600: the crossover (raw output in
 /// benches/results/2026-11-30-small-products/). Every MNIST and wide-model product is at or
 /// above it (or has n or k = 10); the tables' 64-wide layers at batch 32 are below.
+///
+/// Where the device has subgroups (lavapipe; not Mesa's GL through wgpu) the texture variants
+/// that fetch each texel of A once per subgroup come first: on 1024^3, 1.3-1.4x the texture
+/// variants' GFLOP/s (BENCHMARKS.md, "Subgroups", 2026-12-01).
 const LLVMPIPE: [(MatmulForm, &[Variant]); 3] = [
-    (MatmulForm::AB, &[Variant::TexAb, Variant::V4Ab, Variant::Rb4x4]),
-    (MatmulForm::AtB, &[Variant::TexAtb, Variant::V4Atb, Variant::Rb4x4]),
-    (MatmulForm::ABt, &[Variant::TexAbt, Variant::V4Abt, Variant::Rb4x4]),
+    (MatmulForm::AB, &[Variant::TexAbSg, Variant::TexAb, Variant::V4Ab, Variant::Rb4x4]),
+    (MatmulForm::AtB, &[Variant::TexAtbSg, Variant::TexAtb, Variant::V4Atb, Variant::Rb4x4]),
+    (MatmulForm::ABt, &[Variant::TexAbtSg, Variant::TexAbt, Variant::V4Abt, Variant::Rb4x4]),
 ];
 
 /// Multiply-adds (m n k, each rounded up to a power of two) below which llvmpipe's shipped
@@ -94,15 +98,19 @@ mod tests {
         let all = |_: Variant| true;
         let scalar = |v: Variant| v.only_form().is_none();
         let no_textures = |v: Variant| !v.reads_textures();
+        let no_subgroups = |v: Variant| !v.needs_subgroups();
         let big = 128 * 64 * 784;
         let small = SMALL_PRODUCT - 1;
         // (adapter, form, multiply-adds, which variants the call supports, expected, why)
         type Row<'a> =
             (&'a AdapterReport, MatmulForm, usize, &'a dyn Fn(Variant) -> bool, Option<Variant>, &'a str);
         let rows: &[Row] = &[
-            (&lavapipe, AB, big, &all, Some(TexAb), "big aligned AB: the texture variant"),
-            (&lavapipe, AtB, big, &all, Some(TexAtb), "big aligned AtB: the texture variant"),
-            (&lavapipe, ABt, big, &all, Some(TexAbt), "aligned ABt: the texture variant on B transposed"),
+            (&lavapipe, AB, big, &all, Some(TexAbSg), "big aligned AB: the subgroup texture variant"),
+            (&lavapipe, AtB, big, &all, Some(TexAtbSg), "big aligned AtB: the subgroup texture variant"),
+            (&lavapipe, ABt, big, &all, Some(TexAbtSg), "aligned ABt: the subgroup texture variant on B^T"),
+            (&lavapipe, AB, big, &no_subgroups, Some(TexAb), "big aligned AB without subgroups: textures"),
+            (&lavapipe, AtB, big, &no_subgroups, Some(TexAtb), "big aligned AtB without subgroups: textures"),
+            (&gl, ABt, big, &no_subgroups, Some(TexAbt), "aligned ABt on GL: the texture variant on B^T"),
             (
                 &lavapipe,
                 ABt,
@@ -111,7 +119,7 @@ mod tests {
                 Some(V4Abt),
                 "aligned ABt without textures: vec4 dot products",
             ),
-            (&gl, AB, big, &all, Some(TexAb), "llvmpipe's GL gets the same table"),
+            (&gl, AB, big, &all, Some(TexAbSg), "llvmpipe's GL gets the same table"),
             (
                 &lavapipe,
                 AB,
@@ -132,7 +140,7 @@ mod tests {
                 AB,
                 SMALL_PRODUCT,
                 &all,
-                Some(TexAb),
+                Some(TexAbSg),
                 "from 2^21 multiply-adds on: the texture variant",
             ),
             (&lavapipe, AB, small, &scalar, Some(Rb4x4), "a small product with n = 10: the register block"),

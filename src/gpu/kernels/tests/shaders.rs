@@ -27,6 +27,7 @@ const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("gather_vec4.wgsl", &["gather4"]),
     ("matmul.wgsl", &["mm_naive", "mm_tiled", "mm_tiled_k64", "mm_tiled8_k64", "mm_rb4x4", "mm_rb4x8"]),
     ("matmul_texture.wgsl", &["mm_tex_ab", "mm_tex_atb"]),
+    ("matmul_texture_sg.wgsl", &["mm_tex_ab_sg", "mm_tex_atb_sg"]),
     ("matmul_vec4.wgsl", &["mm_v4_ab", "mm_v4_atb", "mm_v4_abt"]),
     ("optim.wgsl", &["adam", "sgd"]),
     ("optim_vec4.wgsl", &["adam4", "sgd4"]),
@@ -45,9 +46,14 @@ const LIBRARIES: &[&str] = &[
     "matmul_epilogue.wgsl",
     "matmul_epilogue_vec4.wgsl",
     "matmul_params.wgsl",
+    "matmul_texture_common.wgsl",
     "optim_common.wgsl",
     "softmax_xent_row.wgsl",
 ];
+
+/// Kernels that use subgroup operations: validated with the subgroup capability the device
+/// then has (the host builds them only there); every other file is validated without it.
+const NEEDS_SUBGROUPS: &[&str] = &["matmul_texture_sg.wgsl"];
 
 fn shaders_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("shaders")
@@ -76,9 +82,15 @@ fn validate(file: &str, source: &str) -> Result<naga::Module, String> {
     // wgpu compiles shaders with, so what passes here is what the device accepts.
     let module: wgpu::naga::Module =
         naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string_with_path(source, file))?;
-    Validator::new(ValidationFlags::all(), Capabilities::default())
-        .validate(&module)
-        .map_err(|e| e.emit_to_string_with_path(source, file))?;
+    let mut validator = if NEEDS_SUBGROUPS.contains(&file) {
+        let mut v = Validator::new(ValidationFlags::all(), Capabilities::default() | Capabilities::SUBGROUP);
+        v.subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::BALLOT);
+        v
+    } else {
+        Validator::new(ValidationFlags::all(), Capabilities::default())
+    };
+    validator.validate(&module).map_err(|e| e.emit_to_string_with_path(source, file))?;
     Ok(module)
 }
 

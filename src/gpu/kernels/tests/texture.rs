@@ -167,7 +167,8 @@ fn a_texture_gather_refuses_padded_rows_and_small_textures() {
 }
 
 /// The products that read the batch, both ways: from the buffer gather with the naive kernel,
-/// and from the texture gather with the texture variants (A not packed again), and with B
+/// and from the texture gather with the texture variants (A not packed again; the subgroup
+/// ones too where the device has subgroups), and with B
 /// packed ahead as well (as the gather packs W1 and the narrow backward writes dZ1: one launch,
 /// no pack): same bits. A B texture of the wrong shape is refused, and A B^T, which reads B
 /// transposed, refuses a B packed as stored.
@@ -201,30 +202,39 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
         for (form, m, kk, b, b_tex) in
             [(MatmulForm::AB, rows, features, &w, &w_tex), (MatmulForm::AtB, features, rows, &dz, &dz_tex)]
         {
-            let c = |out| MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, out) };
-            let (want, got_a, got_ab) = (zeros(g, m * n), zeros(g, m * n), zeros(g, m * n));
-            let d = k.matmul.record(g, Variant::Naive, &c(&want)).expect("naive");
-            let variant = if form == MatmulForm::AB { Variant::TexAb } else { Variant::TexAtb };
-            let name = format!("{} rows={rows} n={n}", variant.name());
-            assert!(k.matmul.supports(variant, &c(&got_a)), "{name} supports {}", form.name());
-            let a_packed = Packed::a(Some(&x_tex));
-            let t = k.matmul.record_with(g, variant, &c(&got_a), a_packed).expect("texture product");
-            assert_eq!(t.launches(), 2, "{name}: only B is packed when A comes packed");
-            let both = Packed { a: Some(&x_tex), b: Some(b_tex) };
-            let tb = k.matmul.record_with(g, variant, &c(&got_ab), both).expect("both packed");
-            assert_eq!(tb.launches(), 1, "{name}: nothing left to pack");
-            submit(g, &[&d, &t, &tb]);
+            let want = zeros(g, m * n);
+            let naive = MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, &want) };
+            let d = k.matmul.record(g, Variant::Naive, &naive).expect("naive");
+            submit(g, &[&d]);
             let want = read(g, &want, m * n);
-            for (what, got) in [("A packed", &got_a), ("A and B packed", &got_ab)] {
-                let got = read(g, got, m * n);
-                let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
-                assert_eq!(first_diff, None, "{name}, {what}: differs from naive");
+            let variants = match form {
+                MatmulForm::AB => [Variant::TexAb, Variant::TexAbSg],
+                _ => [Variant::TexAtb, Variant::TexAtbSg],
+            };
+            // The subgroup variants where the device has subgroups (lavapipe does).
+            for variant in variants.into_iter().filter(|v| !v.needs_subgroups() || g.has_subgroups_of(8)) {
+                let (got_a, got_ab) = (zeros(g, m * n), zeros(g, m * n));
+                let c = |out| MatmulCall { b: (b, 4), ..MatmulCall::plain(form, m, n, kk, &x, b, out) };
+                let name = format!("{} rows={rows} n={n}", variant.name());
+                assert!(k.matmul.supports(variant, &c(&got_a)), "{name} supports {}", form.name());
+                let a_packed = Packed::a(Some(&x_tex));
+                let t = k.matmul.record_with(g, variant, &c(&got_a), a_packed).expect("texture product");
+                assert_eq!(t.launches(), 2, "{name}: only B is packed when A comes packed");
+                let both = Packed { a: Some(&x_tex), b: Some(b_tex) };
+                let tb = k.matmul.record_with(g, variant, &c(&got_ab), both).expect("both packed");
+                assert_eq!(tb.launches(), 1, "{name}: nothing left to pack");
+                submit(g, &[&t, &tb]);
+                for (what, got) in [("A packed", &got_a), ("A and B packed", &got_ab)] {
+                    let got = read(g, got, m * n);
+                    let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
+                    assert_eq!(first_diff, None, "{name}, {what}: differs from naive");
+                }
+                let wrong = Packed { a: Some(&x_tex), b: Some(&spare) };
+                assert!(
+                    k.matmul.record_with(g, variant, &c(&got_ab), wrong).is_err(),
+                    "{name}: a wrong B texture"
+                );
             }
-            let wrong = Packed { a: Some(&x_tex), b: Some(&spare) };
-            assert!(
-                k.matmul.record_with(g, variant, &c(&got_ab), wrong).is_err(),
-                "{name}: a wrong B texture"
-            );
         }
     }
     // A B^T reads B transposed: a B packed as stored cannot serve it.

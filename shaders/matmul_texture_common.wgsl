@@ -1,0 +1,42 @@
+// What the texture matmul kernels share (matmul_texture.wgsl, and matmul_texture_sg.wgsl
+// where the device has subgroups): the operand textures, the bias, the column sums read from
+// B's texture and the store of an 8x8 block. A library, not a kernel.
+// Uses matmul_params.wgsl and matmul_epilogue_vec4.wgsl.
+
+@group(0) @binding(1) var ta: texture_2d<f32>;
+@group(0) @binding(2) var tb: texture_2d<f32>;
+// The buffer B was packed from: the bias lives there (at p.bias_off), as for the other variants.
+@group(0) @binding(5) var<storage, read> b_src: array<f32>;
+
+fn bias_at(j: u32) -> f32 {
+    return b_src[p.bias_off + j];
+}
+
+// The column sums of B folded into the product's launch, as col_sums_slice in
+// matmul_epilogue.wgsl (see there) but read from B's texture, 4 columns per texel: each lane
+// adds its column's rows one at a time in order from 0.0, reduce.wgsl's column_sums order, so
+// the same bits (the packed texture holds B's floats unchanged). n and sums_off are multiples
+// of 4 here (the host checks).
+fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
+    let slots = nwg.x * (nwg.y - p.sums_row) * wg;
+    // Bounds guard: texel columns past n / 4.
+    for (var x = ((wid.y - p.sums_row) * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
+        var acc = vec4<f32>(0.0);
+        for (var q = 0; q < i32(p.k); q = q + 1) {
+            acc = acc + textureLoad(tb, vec2<i32>(i32(x), q), 0);
+        }
+        c[p.sums_off / 4u + x] = acc;
+    }
+}
+
+// Stores the 8x8 block at (row0, col0): acc[2r] holds columns col0..col0+3 of row row0 + r,
+// acc[2r + 1] columns col0+4..col0+7. One store_row4 in a loop whose bound the compiler
+// cannot see (the rows left in C): unrolled, the 16 stores held 128 copies of the activation
+// switches and lavapipe spent ~2 s compiling each kernel; the loop runs once per invocation.
+fn store_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
+    var a = acc;
+    let blocks = 2u * min(8u, p.m - row0);
+    for (var t = 0u; t < blocks; t = t + 1u) {
+        store_row4(row0 + t / 2u, col0 + 4u * (t % 2u), a[t]);
+    }
+}
