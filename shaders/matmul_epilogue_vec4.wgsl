@@ -2,7 +2,8 @@
 // outputs is one store. (On lavapipe every storage-buffer access is a per-lane loop, so four
 // scalar stores cost about four times one vec4 store; for the 784x64 weight gradient the
 // stores were a third of the kernel.) A library, not a kernel: appended to
-// matmul_texture.wgsl, which declares `fn bias_at(j) -> f32`. The host only picks these
+// matmul_texture.wgsl and matmul_texture_sg.wgsl, with matmul_texture_common.wgsl, which
+// declares `fn bias_at(j) -> f32`. The host only picks these
 // variants when n, c_off and z_off are multiples of 4 (src/kernels/matmul.rs).
 // Uses matmul_params.wgsl and activation_fns.wgsl.
 

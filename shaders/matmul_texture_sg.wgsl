@@ -1,11 +1,11 @@
 // The texture matmul variants for devices with subgroups (wgpu's SUBGROUP feature, subgroups
-// of at least 8 invocations): the products of matmul_texture.wgsl with a 16x4 block of C per
+// of exactly 8 invocations, as lavapipe's on 256-bit vectors): the products of matmul_texture.wgsl with a 16x4 block of C per
 // invocation and each texel of A fetched once per subgroup instead of once per invocation.
 //
 // Why: on lavapipe a texel fetch is a call that loads each lane's texel and transposes them
 // into registers; it took 63 % of mm_tex_atb's time on 1024^3 (perf, 2026-12-01), and A's
 // fetches there load the same texel in all 8 lanes. Here the 8 invocations of a workgroup
-// (one subgroup, lanes 0-7: the host runs these kernels only where subgroups hold 8 or more)
+// (one full subgroup, lanes 0-7: the host runs these kernels only where subgroups hold 8)
 // share their block's rows of C: each fetches a different texel of A and subgroupBroadcast
 // hands every lane each of them. Per 4 k, an AB invocation fetches 2 texels of A and 4 of B for its 256
 // multiply-adds (matmul_texture.wgsl: 16 for 256).
@@ -38,7 +38,7 @@ fn mm_tex_ab_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
         col_sums_slice(wid, nwg, li, 8u);
         return;
     }
-    let row0 = gid.y * 16u;
+    let row0 = wid.y * 16u;
     let col0 = gid.x * 4u;
     // Bounds guard: the workgroup's rows lie outside C (the same for all its invocations).
     if (row0 >= p.m) {
@@ -163,7 +163,7 @@ fn mm_tex_atb_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgro
         col_sums_slice(wid, nwg, li, 8u);
         return;
     }
-    let row0 = gid.y * 16u;
+    let row0 = wid.y * 16u;
     let col0 = gid.x * 4u;
     // Bounds guard: the workgroup's rows lie outside C (the same for all its invocations).
     if (row0 >= p.m) {

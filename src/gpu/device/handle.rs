@@ -90,9 +90,6 @@ impl Gpu {
         if adapter.features().contains(wgpu::Features::SUBGROUP) {
             features |= wgpu::Features::SUBGROUP;
         }
-        if adapter.features().contains(wgpu::Features::SUBGROUP) {
-            features |= wgpu::Features::SUBGROUP;
-        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("wgtrain"),
             required_features: features,
@@ -104,11 +101,14 @@ impl Gpu {
         Ok(Self::with_report(device, queue, report))
     }
 
-    /// Whether shaders on this device can use subgroup operations, in subgroups that always
-    /// hold at least `size` invocations (so a workgroup of `size` is one subgroup).
+    /// Whether shaders on this device can use subgroup operations, in subgroups of exactly
+    /// `size` invocations: then a workgroup of `size` is one full subgroup, its invocations
+    /// lanes 0 to `size - 1` (a wider subgroup only partly filled does not promise that).
     pub(crate) fn has_subgroups_of(&self, size: u32) -> bool {
+        let info = self.device.adapter_info();
         self.device.features().contains(wgpu::Features::SUBGROUP)
-            && self.device.adapter_info().subgroup_min_size >= size
+            && info.subgroup_min_size == size
+            && info.subgroup_max_size == size
     }
 
     /// `Ok` unless the device was lost or an error escaped every scope.

@@ -138,7 +138,7 @@ pub struct Matmul {
     /// `None` where the device cannot write rgba32float storage textures.
     texture: Option<TexturePath>,
     /// One per variant this device can run (no texture variants without a texture path, no
-    /// subgroup variants without subgroups of 8 or more).
+    /// subgroup variants without subgroups of exactly 8).
     pipelines: Vec<(Variant, LazyPipeline)>,
 }
 

@@ -36,7 +36,7 @@ pub enum Variant {
     /// layouts).
     TexAbt,
     /// 16x4 register block from textures, each texel of A fetched once per subgroup (AB
-    /// layouts; devices with subgroups of 8 or more).
+    /// layouts; devices with subgroups of exactly 8, as lavapipe's).
     TexAbSg,
     /// [`Variant::TexAbSg`]'s sharing for AtB layouts.
     TexAtbSg,
@@ -148,7 +148,7 @@ impl Variant {
     }
 
     /// Whether this variant uses subgroup operations (it runs only on devices with subgroups
-    /// of 8 or more invocations).
+    /// of exactly 8 invocations).
     pub fn needs_subgroups(self) -> bool {
         self.family() == Family::TextureSubgroup
     }

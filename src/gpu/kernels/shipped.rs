@@ -31,9 +31,9 @@ use crate::ops::MatmulForm;
 /// benches/results/2026-11-30-small-products/). Every MNIST and wide-model product is at or
 /// above it (or has n or k = 10); the tables' 64-wide layers at batch 32 are below.
 ///
-/// Where the device has subgroups (lavapipe; not Mesa's GL through wgpu) the texture variants
-/// that fetch each texel of A once per subgroup come first: on 1024^3, 1.3-1.4x the texture
-/// variants' GFLOP/s (BENCHMARKS.md, "Subgroups", 2026-12-01).
+/// Where the device has subgroups of 8 (lavapipe; not Mesa's GL through wgpu) the texture
+/// variants that fetch each texel of A once per subgroup come first: on 1024^3, 1.7-2.0x the
+/// texture variants' GFLOP/s, and MNIST's epochs 0.87x (BENCHMARKS.md, "Subgroups", 2026-12-01).
 const LLVMPIPE: [(MatmulForm, &[Variant]); 3] = [
     (MatmulForm::AB, &[Variant::TexAbSg, Variant::TexAb, Variant::V4Ab, Variant::Rb4x4]),
     (MatmulForm::AtB, &[Variant::TexAtbSg, Variant::TexAtb, Variant::V4Atb, Variant::Rb4x4]),

@@ -79,6 +79,7 @@ fn shapes() -> Vec<(usize, usize, usize)> {
         // n (the subgroup ones take 16 rows by 32 columns a workgroup), and AtB's k past the
         // last whole 8 (all of it when k = 3).
         (7, 36, 20),
+        (28, 36, 8),
         (20, 44, 12),
         (36, 12, 3),
         (68, 100, 36),
@@ -130,6 +131,7 @@ fn every_variant_gives_the_same_bits_as_naive() {
             (128, 10, 64),
             (68, 100, 36),
             (20, 44, 12),
+            (20, 44, 5),
         ] {
             let (a, b) = (random(m * k, 3), random(k * n, 4));
             let (ab, bb) = (upload(&f.gpu, &a), upload(&f.gpu, &b));
@@ -162,13 +164,15 @@ fn every_variant_gives_the_same_bits_as_naive() {
     }
 }
 
-/// Mesa's lavapipe has subgroups of 8: the device opens with them and every subgroup variant
-/// can run there (so the tests above cannot pass by skipping them on CI).
+/// Mesa's lavapipe on 256-bit vectors (CI's, and this machine's) has subgroups of 8: the
+/// device opens with them and every subgroup variant can run there (so the tests above cannot
+/// pass by skipping them on CI). On 128-bit vectors its subgroups hold 4, and these variants
+/// do not run.
 #[test]
 fn lavapipe_runs_the_subgroup_variants() {
     let f = fixture();
     let r = &f.gpu.report;
-    if !(r.backend == "vulkan" && r.name.starts_with("llvmpipe")) {
+    if !(r.backend == "vulkan" && r.name.starts_with("llvmpipe") && r.name.contains("256 bits")) {
         return;
     }
     assert!(f.gpu.has_subgroups_of(8), "{}: no subgroups of 8", r.label());
