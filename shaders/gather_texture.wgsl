@@ -7,7 +7,7 @@
 // Bindings: 0-5 as gather.wgsl, 6 x (write-only storage texture), 7 y (read_write), 8 the
 // pixels as vec4<u32>; the _pack entry points also 9-11 (below).
 
-// Requires: gather_common.wgsl
+// Requires: gather_common.wgsl pack_params.wgsl
 
 @group(0) @binding(6) var x: texture_storage_2d<rgba32float, write>;
 // The pixel words again, as vec4<u32>, for gather_tex4 (same buffer as binding 2).
@@ -63,12 +63,6 @@ fn gather_tex4(@builtin(global_invocation_id) gid: vec3<u32>) {
 // pack_texture does (texel (c, r) = vec4 c of row r). One launch instead of two: the two
 // jobs touch nothing in common, and nothing in a step writes the weights before its first
 // product reads them.
-struct PackParams {
-    rows: u32,
-    cols4: u32,
-    off4: u32,
-    rs4: u32,
-}
 
 @group(0) @binding(9) var<uniform> wp: PackParams;
 @group(0) @binding(10) var<storage, read> w_src: array<vec4<f32>>;

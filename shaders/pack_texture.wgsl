@@ -8,12 +8,7 @@
 //                   texture: cols4 x rows texels, texel (x, y) = source column y, rows
 //                   4x..4x+3 (the transpose, stored as pack_texture stores a matrix).
 
-struct PackParams {
-    rows: u32,
-    cols4: u32,
-    off4: u32,
-    rs4: u32,
-}
+// Requires: pack_params.wgsl
 
 @group(0) @binding(0) var<uniform> p: PackParams;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;

@@ -15,7 +15,8 @@ use super::pipeline::{
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-/// The uniform of `pack_texture.wgsl` (and of the gather's weight pack, which copies as it does).
+/// The uniform of `pack_texture.wgsl` and of the gather's weight pack, which copies as it does
+/// (`PackParams` in `shaders/pack_params.wgsl`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct PackParams {

@@ -31,6 +31,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("optim.wgsl", include_str!("../../../shaders/optim.wgsl")),
     ("optim_common.wgsl", include_str!("../../../shaders/optim_common.wgsl")),
     ("optim_vec4.wgsl", include_str!("../../../shaders/optim_vec4.wgsl")),
+    ("pack_params.wgsl", include_str!("../../../shaders/pack_params.wgsl")),
     ("pack_texture.wgsl", include_str!("../../../shaders/pack_texture.wgsl")),
     ("reduce.wgsl", include_str!("../../../shaders/reduce.wgsl")),
     ("regression_loss.wgsl", include_str!("../../../shaders/regression_loss.wgsl")),

@@ -48,6 +48,7 @@ const LIBRARIES: &[&str] = &[
     "matmul_params.wgsl",
     "matmul_texture_common.wgsl",
     "optim_common.wgsl",
+    "pack_params.wgsl",
     "softmax_xent_row.wgsl",
 ];
 
