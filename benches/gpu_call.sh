@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue #13's GPU measurements in ONE call of the `device` tool (../shared/GPU.md): run
 # `bash benches/gpu_prepare.sh` here first, then the device's `run` with
-#     carry [".gl", ".gpu"], timeout_s 570 (the steps' own limits add up to 540 s),
+#     carry [".gl", ".gpu"], timeout_s 570 (the steps' own limits, each with 5 s to exit after its signal, add up to 555 s),
 #     command "bash benches/gpu_call.sh $OUT"
 # It writes six files under OUT (the tool brings back at most eight):
 #   tests.log     the kernel tests (every variant's bits against the naive kernel's, every kernel
@@ -33,6 +33,7 @@ if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 fi
+chmod +x .gpu/* 2>/dev/null
 # Test fixtures and the tuner's shipped choices are found from the build's path.
 [ -e /work/main ] || { mkdir -p /work && ln -s "$PWD" /work/main; }
 nvidia-smi >>"$log" 2>&1
@@ -48,31 +49,32 @@ say "start"
 
 # 1. Correctness on this GPU before any figure: the library's unit tests (every kernel and
 #    matmul variant) and the training tests (GPU against the CPU reference, bit-identical runs).
-for t in "lib 100" "training 50"; do
+for t in "lib 90" "training 45"; do
   set -- $t
   say "tests: $1"
-  timeout "$2" ".gpu/test_$1" --test-threads 1 "${only[@]}" >>"$out/tests.log" 2>&1
+  timeout -k 5 "$2" ".gpu/test_$1" --test-threads 1 "${only[@]}" >>"$out/tests.log" 2>&1
   echo "== test_$1 exit $?" >>"$out/tests.log"
 done
 
 # 2. The MNIST job, wgtrain then PyTorch: the step's launches and products, epochs at b128/b32.
 say "bench: step, matmul, MNIST"
-timeout 100 .gpu/bench --json --adapter best --only step,matmul,train "${mnist[@]}" "${quick[@]}" \
+timeout -k 5 100 .gpu/bench --json --adapter best --only step,matmul,train "${mnist[@]}" "${quick[@]}" \
   >>"$out/wgtrain.jsonl"
 say "torch: MNIST"
-timeout 120 "$py" benches/torch_gpu_mlp.py --device "$dev" --modes eager,graphs,compile "${mnist[@]}" \
+timeout -k 5 130 "$py" benches/torch_gpu_mlp.py --device "$dev" --modes eager,graphs,compile "${mnist[@]}" \
   >>"$out/torch.jsonl"
 
 # 3. The wide model (all 60,000 rows on the GPU), wgtrain then PyTorch; then the demo.
 say "bench: wide model"
-timeout 50 .gpu/bench --json --adapter best --only train --hidden 1024,1024 "${wide[@]}" "${rows[@]}" \
+timeout -k 5 40 .gpu/bench --json --adapter best --no-cpu --only train --hidden 1024,1024 "${wide[@]}" "${rows[@]}" \
   >>"$out/wgtrain.jsonl"
 say "torch: wide model"
-timeout 80 "$py" benches/torch_gpu_mlp.py --device "$dev" --modes eager,graphs,compile "${wide[@]}" \
+timeout -k 5 80 "$py" benches/torch_gpu_mlp.py --device "$dev" --modes eager,graphs,compile "${wide[@]}" \
   --hidden 1024,1024 "${rows[@]}" >>"$out/torch.jsonl"
 say "demo"
-timeout 40 .gpu/mnist --adapter best --summary-json "$out/demo.json" >>"$log"
+timeout -k 5 35 .gpu/mnist --adapter best --summary-json "$out/demo.json" >>"$log"
 
 say "summary"
 "$py" benches/summarize_gpu.py "$out" >"$out/summary.md"
 say "done"
+cat "$out/summary.md"  # also in the tool's output, should $OUT not come back

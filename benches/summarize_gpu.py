@@ -68,7 +68,9 @@ print()
 print("| model | batch | executor | ms/epoch | us/step | launches/step | GFLOP/s | test acc | wgtrain GPU / this |")
 print("|---|---|---|---|---|---|---|---|---|")
 trained = [r for r in ours if r.get("kernel") == "train_epoch"]
-for key in dict.fromkeys((tuple(r["hidden"]), r["batch"], r["train_rows"]) for r in trained):
+keys = [(tuple(r["hidden"]), r["batch"], r["train_rows"]) for r in trained]
+keys += [(tuple(p["hidden"]), p["batch"], p["train_rows"]) for p in torch if "hidden" in p]
+for key in dict.fromkeys(keys):
     hidden, batch, rows = key
     model = "784-" + "-".join(map(str, hidden)) + "-10"
     steps_per_epoch = -(-rows // batch)
@@ -79,13 +81,17 @@ for key in dict.fromkeys((tuple(r["hidden"]), r["batch"], r["train_rows"]) for r
         if r["backend"] != "cpu" and gpu_ms is None:
             gpu_ms = ms
         who = "CPU executor" if r["backend"] == "cpu" else f"{r['adapter']} ({r['backend']})"
+        acc = r["test_accuracy"]  # null where it was NaN
+        acc = f"{acc:.4f}" if acc is not None else "n/a"
         print(f"| {model} | {batch} | wgtrain, {who} | **{ms:.1f}** | {ms * 1e3 / steps_per_epoch:.1f} | "
-              f"{r['dispatches_per_step']} | {gf / r['seconds_per_epoch']:.0f} | {r['test_accuracy']:.4f} | |")
+              f"{r['dispatches_per_step']} | {gf / r['seconds_per_epoch']:.0f} | {acc} | |")
     for p in torch:
         if (tuple(p.get("hidden", ())), p.get("batch"), p.get("train_rows")) != key:
             continue
         if "error" in p:
-            print(f"| {model} | {batch} | PyTorch {p['mode']} | failed: {p['error'][:80]} | | | | | |")
+            done = p.get("epoch_s", [])
+            print(f"| {model} | {batch} | PyTorch {p['mode']} | failed after {len(done)} epochs {done}: "
+                  f"{p['error'][:80]} | | | | | |")
             continue
         pms = p["median_s_ep2plus"] * 1e3
         ratio = f"**{gpu_ms / pms:.2f}**" if gpu_ms else ""

@@ -14,7 +14,8 @@ epoch includes one). Three ways to run the step, each timed apart (`--modes`):
 Prints one JSON line per mode and batch size: seconds per epoch, their median over epochs 2..N,
 the test accuracy after each epoch and the GFLOP/s of that median (6 multiply-add FLOPs per weight
 per training image and 2 per weight per validation image, BENCHMARKS.md's count). A mode that
-fails prints a line with its error and the others still run.
+fails prints a line with its error and the others still run; on SIGTERM (a time limit) the mode
+in progress prints the epochs it finished and the script exits.
 
     python3 benches/torch_gpu_mlp.py [--modes eager,graphs,compile] [--epochs 5] [--batches 128,32]
         [--hidden 64] [--train-rows N] [--data data/mnist] [--device cpu (eager only, to check)]
@@ -23,6 +24,7 @@ import argparse
 import gzip
 import json
 import os
+import signal
 import struct
 import time
 import traceback
@@ -128,6 +130,10 @@ class Compiled(Eager):
             opt.step()
 
         def step(i):
+            # One cudagraph-tree generation per training step: without the mark, calling the
+            # second compiled function (the optimizer) would free the outputs of the first's
+            # path, the gradients included.
+            torch.compiler.cudagraph_mark_step_begin()
             opt.zero_grad(set_to_none=True)
             loss_fn(compiled(xtr[i]), ytr[i]).backward()
             opt_step()
@@ -135,20 +141,30 @@ class Compiled(Eager):
         self.step, self.compiled = step, compiled
 
     def evaluate(self, xte):
+        torch.compiler.cudagraph_mark_step_begin()
         return self.compiled(xte).clone()
 
 
 MODES = {"eager": Eager, "graphs": Graphs, "compile": Compiled}
 
 
-def run(mode, batch, a, dev, xtr, ytr, xte, yte):
+class Stopped(Exception):
+    """SIGTERM (gpu_call.sh's per-step `timeout`): the mode in progress reports what it has."""
+
+
+def stop(signum, frame):
+    raise Stopped("stopped by SIGTERM (the step's time limit) during this mode")
+
+
+def run(mode, batch, a, dev, xtr, ytr, xte, yte, record):
+    # Filled epoch by epoch, so that a stopped run still reports the epochs it finished.
+    secs, accs = record.setdefault("epoch_s", []), record.setdefault("test_acc", [])
     torch.manual_seed(0)
     model = mlp(a.hidden).to(dev)
     capturable = mode != "eager" and dev.type == "cuda"
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=capturable)
     runner = MODES[mode](model, opt, nn.CrossEntropyLoss(), xtr, ytr, batch)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    secs, accs = [], []
     for _ in range(a.epochs):
         sync()
         t0 = time.perf_counter()
@@ -158,12 +174,11 @@ def run(mode, batch, a, dev, xtr, ytr, xte, yte):
         with torch.no_grad():
             acc = (runner.evaluate(xte).argmax(1) == yte).float().mean()
         sync()
-        secs.append(time.perf_counter() - t0)
+        secs.append(round(time.perf_counter() - t0, 4))
         accs.append(round(acc.item(), 4))
     steady = sorted(secs[1:])[len(secs[1:]) // 2] if len(secs) > 1 else secs[0]
     gflop = 2 * weights(a.hidden) * (3 * xtr.shape[0] + xte.shape[0]) / 1e9
-    return {"epoch_s": [round(s, 4) for s in secs], "median_s_ep2plus": steady, "test_acc": accs,
-            "gflop_per_epoch": round(gflop, 3), "gflops": round(gflop / steady, 1)}
+    record.update({"median_s_ep2plus": steady, "gflop_per_epoch": round(gflop, 3), "gflops": round(gflop / steady, 1)})
 
 
 def main():
@@ -187,16 +202,21 @@ def main():
     xte = torch.from_numpy(load("t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255).to(dev)
     yte = torch.from_numpy(load("t10k-labels-idx1-ubyte.gz").astype(np.int64)).to(dev)
     name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
+    signal.signal(signal.SIGTERM, stop)
     for mode in a.modes.split(","):
         for batch in [int(b) for b in a.batches.split(",")]:
             record = {"peer": f"torch-{dev.type}-{mode}-b{batch}", "mode": mode, "device": name,
                       "torch": torch.__version__, "batch": batch, "hidden": a.hidden, "train_rows": xtr.shape[0]}
+            stopped = False
             try:
-                record.update(run(mode, batch, a, dev, xtr, ytr, xte, yte))
+                run(mode, batch, a, dev, xtr, ytr, xte, yte, record)
             except Exception as e:  # one mode's failure must not lose the others' figures
                 record["error"] = f"{type(e).__name__}: {e}"
                 record["trace"] = traceback.format_exc()[-2000:]
+                stopped = isinstance(e, Stopped)
             print(json.dumps(record), flush=True)
+            if stopped:
+                return
 
 
 if __name__ == "__main__":

@@ -60,6 +60,10 @@ struct Args {
     /// adapter takes minutes on all 60,000); validation stays the 10,000 test images.
     #[arg(long)]
     train_rows: Option<usize>,
+    /// Leave out the CPU executor's training and the CPU reference's products (a GPU
+    /// machine's call, where they would only spend its time).
+    #[arg(long)]
+    no_cpu: bool,
     /// Batch sizes for the training measurement.
     #[arg(long, default_value = "32,128", value_delimiter = ',')]
     batches: Vec<usize>,
@@ -508,8 +512,10 @@ fn main() {
                 eprintln!("{}: {e}", gpu.report.label());
             }
         }
-        if let Err(e) = bench_cpu_matmul(&args) {
-            eprintln!("cpu: {e}");
+        if !args.no_cpu {
+            if let Err(e) = bench_cpu_matmul(&args) {
+                eprintln!("cpu: {e}");
+            }
         }
     }
     let needs_mnist = ["step", "train", "parallel", "first", "stream"];
@@ -538,8 +544,10 @@ fn main() {
                 eprintln!("{}: {e}", r.label());
             }
         }
-        if let Err(e) = bench_train(Backend::Cpu, ("cpu", "cpu", "cpu"), &mnist, &args) {
-            eprintln!("cpu: {e}");
+        if !args.no_cpu {
+            if let Err(e) = bench_train(Backend::Cpu, ("cpu", "cpu", "cpu"), &mnist, &args) {
+                eprintln!("cpu: {e}");
+            }
         }
     }
     if args.wants("stream") {
