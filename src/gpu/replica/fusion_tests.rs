@@ -56,6 +56,8 @@ struct Ran {
     launches: usize,
     /// The training step's kernels, in encoding order.
     labels: Vec<&'static str>,
+    /// Whether the device runs the subgroup matmul variants (subgroups of exactly 8).
+    subgroups_of_8: bool,
 }
 
 /// Two epochs and an evaluation of `spec` under `loss` on `data`, fused or not.
@@ -104,7 +106,7 @@ fn run(
         .find(|p| p.kind == PassKind::Train)
         .map(|p| p.dispatches.iter().flat_map(|d| d.flatten()).map(|d| d.label()).collect())
         .unwrap_or_default();
-    Ran { state, launches: replica.dispatches_per_step(), labels }
+    Ran { state, launches: replica.dispatches_per_step(), labels, subgroups_of_8: gpu.has_subgroups_of(8) }
 }
 
 /// Fused and not: the same bits; the launches fewer fused counted per case (the softmax head
@@ -200,10 +202,10 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
                     for label in ["gather_tex4_pack", "dense_backward_tex"] {
                         assert_eq!(count(&got, label), 1, "{name}: {label} in {:?}", got.labels);
                     }
-                    // dW1 from textures: the subgroup variant on lavapipe with 256-bit vectors
-                    // (subgroups of 8), the 8x8 block elsewhere (GL has no subgroups in wgpu).
-                    let subgroups = adapter.backend == "vulkan" && adapter.name.contains("256 bits");
-                    let dw = if subgroups { "mm_tex_atb_sg" } else { "mm_tex_atb" };
+                    // dW1 from textures: the subgroup variant where the device has subgroups of
+                    // 8 (lavapipe on 256-bit vectors; `matmul.rs`'s test asserts that it does),
+                    // the 8x8 block elsewhere (GL has no subgroups in wgpu).
+                    let dw = if got.subgroups_of_8 { "mm_tex_atb_sg" } else { "mm_tex_atb" };
                     assert_eq!(count(&got, dw), 1, "{name}: {dw} in {:?}", got.labels);
                     assert_eq!(count(&want, "pack_texture"), 2, "{name}: unfused {:?}", want.labels);
                 }

@@ -164,10 +164,12 @@ fn every_variant_gives_the_same_bits_as_naive() {
     }
 }
 
-/// Mesa's lavapipe on 256-bit vectors (CI's, and this machine's) has subgroups of 8: the
-/// device opens with them and every subgroup variant can run there (so the tests above cannot
-/// pass by skipping them on CI). On 128-bit vectors its subgroups hold 4, and these variants
-/// do not run.
+/// Mesa's lavapipe on 256-bit vectors (CI's, and this machine's: Mesa 22.3) has subgroups of
+/// 8: the device opens with them and every subgroup variant can run there (so the tests above
+/// cannot pass by skipping them on CI). On 128-bit vectors its subgroups hold 4, and these
+/// variants do not run. wgpu offers subgroups only where the driver has Vulkan 1.3 (or
+/// `VK_EXT_subgroup_size_control`) and the basic to quad subgroup operations in compute and
+/// fragment shaders: an older Mesa's lavapipe fails here, and the message says why.
 #[test]
 fn lavapipe_runs_the_subgroup_variants() {
     let f = fixture();
@@ -175,7 +177,12 @@ fn lavapipe_runs_the_subgroup_variants() {
     if !(r.backend == "vulkan" && r.name.starts_with("llvmpipe") && r.name.contains("256 bits")) {
         return;
     }
-    assert!(f.gpu.has_subgroups_of(8), "{}: no subgroups of 8", r.label());
+    assert!(
+        f.gpu.has_subgroups_of(8),
+        "{}: no subgroups of 8 (wgpu's SUBGROUP feature needs Vulkan 1.3 or VK_EXT_subgroup_size_control \
+         and the basic to quad subgroup operations; Mesa 22.3's lavapipe has them)",
+        r.label()
+    );
     let (a, b, c) = (zeros(&f.gpu, 64 * 64), zeros(&f.gpu, 64 * 64), zeros(&f.gpu, 64 * 64));
     for form in MatmulForm::ALL {
         let call = MatmulCall::plain(form, 64, 64, 64, &a, &b, &c);
