@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::device_data::{DeviceDataset, DeviceIndices};
+use super::device_data::{fits_buffer, DeviceDataset, DeviceIndices};
 use super::kernels::{submit, Dispatch, Kernels, MatmulCall, Variant};
 pub use super::replica::{KernelTimer, StepProfile};
 use super::replica::{Replica, SourceId};
@@ -35,10 +35,11 @@ impl PreparedMatmul {
         (m, n, k): (usize, usize, usize),
         variant: Option<&str>,
     ) -> Result<Self> {
+        let sizes = operand_floats(gpu, (m, n, k))?;
         let kernels = Kernels::new(gpu)?;
-        let a = gpu.upload("A", &vec![0.5f32; m * k], wgpu::BufferUsages::empty())?;
-        let b = gpu.upload("B", &vec![0.25f32; k * n], wgpu::BufferUsages::empty())?;
-        let c = gpu.storage_buffer("C", (m * n * 4) as u64, wgpu::BufferUsages::COPY_SRC)?;
+        let a = gpu.upload("A", &vec![0.5f32; sizes[0]], wgpu::BufferUsages::empty())?;
+        let b = gpu.upload("B", &vec![0.25f32; sizes[1]], wgpu::BufferUsages::empty())?;
+        let c = gpu.storage_buffer("C", sizes[2] as u64 * 4, wgpu::BufferUsages::COPY_SRC)?;
         let call = MatmulCall::plain(form, m, n, k, &a, &b, &c);
         let variant = match variant {
             None => kernels.tuner.choose(gpu, &kernels.matmul, &call)?,
@@ -64,10 +65,11 @@ impl PreparedMatmul {
         form: MatmulForm,
         (m, n, k): (usize, usize, usize),
     ) -> Result<Vec<&'static str>> {
+        let [a, b, c] = operand_floats(gpu, (m, n, k))?.map(|floats| floats as u64 * 4);
         let kernels = Kernels::new(gpu)?;
-        let a = gpu.storage_buffer("A", (m * k * 4) as u64, wgpu::BufferUsages::empty())?;
-        let b = gpu.storage_buffer("B", (k * n * 4) as u64, wgpu::BufferUsages::empty())?;
-        let c = gpu.storage_buffer("C", (m * n * 4) as u64, wgpu::BufferUsages::empty())?;
+        let a = gpu.storage_buffer("A", a, wgpu::BufferUsages::empty())?;
+        let b = gpu.storage_buffer("B", b, wgpu::BufferUsages::empty())?;
+        let c = gpu.storage_buffer("C", c, wgpu::BufferUsages::empty())?;
         let call = MatmulCall::plain(form, m, n, k, &a, &b, &c);
         Ok(Variant::ALL
             .into_iter()
@@ -110,6 +112,25 @@ impl PreparedMatmul {
         submit(&self.gpu, &all);
         self.gpu.wait()
     }
+}
+
+/// The floats of A (`m x k`), B (`k x n`) and C (`m x n`), each checked against the device's
+/// buffer limits before anything is allocated (on the host or the device).
+fn operand_floats(gpu: &Gpu, (m, n, k): (usize, usize, usize)) -> Result<[usize; 3]> {
+    if m == 0 || n == 0 || k == 0 {
+        return Err(Error::Shape(format!("a {m}x{n}x{k} product: every dimension must be at least 1")));
+    }
+    let floats = |name: &str, rows: usize, cols: usize| {
+        rows.checked_mul(cols).filter(|f| fits_buffer(gpu, (*f as u64).saturating_mul(4))).ok_or_else(|| {
+            Error::OutOfMemory {
+                adapter: gpu.report.label(),
+                what: format!(
+                    "{name} of a {m}x{n}x{k} product, {rows}x{cols} floats, over one storage buffer"
+                ),
+            }
+        })
+    };
+    Ok([floats("A", m, k)?, floats("B", k, n)?, floats("C", m, n)?])
 }
 
 /// A training step of a network on a device, over the first rows of a data set, recorded
@@ -168,5 +189,43 @@ impl PreparedStep {
                 format!("{} {}x{}x{} -> {} [{}]", r.form, r.m, r.n, r.k, r.variant.name(), timed.join(" "))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::kernels::tests::open_gpus;
+
+    /// Shapes are checked before anything is allocated: an empty or oversized product is an
+    /// error, not an abort on the host's allocation; a small odd one runs and checks out.
+    #[test]
+    fn prepared_products_check_their_shapes_first() {
+        let gpu = open_gpus(1).remove(0);
+        let p = PreparedMatmul::new(&gpu, MatmulForm::AtB, (9, 17, 33), Some("naive")).expect("9x17x33");
+        p.check().expect("C = k / 8 everywhere");
+        assert_eq!((p.variant(), p.flops()), ("naive", 2.0 * (9 * 17 * 33) as f64));
+        let names = PreparedMatmul::variants(&gpu, MatmulForm::AB, (9, 17, 33)).expect("variants");
+        assert!(names.contains(&"naive"), "{names:?}");
+        for (shape, what) in [
+            ((0, 4, 4), "an empty dimension"),
+            ((1 << 20, 4, 1 << 20), "A over one buffer"),
+            ((usize::MAX, 2, 2), "a size that overflows"),
+        ] {
+            for variants_only in [false, true] {
+                let result = if variants_only {
+                    PreparedMatmul::variants(&gpu, MatmulForm::AB, shape).map(|_| ())
+                } else {
+                    PreparedMatmul::new(&gpu, MatmulForm::AB, shape, None).map(|_| ())
+                };
+                match (what, result) {
+                    ("an empty dimension", Err(Error::Shape(_))) => {}
+                    (_, Err(Error::OutOfMemory { what: msg, .. })) if what != "an empty dimension" => {
+                        assert!(msg.contains("A of a"), "{what}: {msg}")
+                    }
+                    (_, other) => panic!("{what} {shape:?}: {other:?}"),
+                }
+            }
+        }
     }
 }
