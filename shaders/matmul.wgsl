@@ -10,7 +10,7 @@
 // Bindings: 0 params (uniform), 1 a (read), 2 b (read; also holds the bias), 3 c (read_write),
 // 4 z (read_write: pre-activation out, or the saved pre-activation in for ACT_BACKWARD).
 //
-// Variants (entry points), chosen per adapter by src/kernels/autotune.rs:
+// Variants (entry points), chosen per adapter by src/gpu/kernels/autotune.rs:
 //   mm_naive   one output per invocation                      workgroup 8x8
 //   mm_tiled   16x16 shared-memory tiles (real GPUs like it)  workgroup 16x16
 //   mm_tiled_k64  the same 16x16 outputs, k in slices of 64    workgroup 16x16

@@ -4,7 +4,7 @@
 // stores were a third of the kernel.) A library, not a kernel: appended to
 // matmul_texture.wgsl and matmul_texture_sg.wgsl, with matmul_texture_common.wgsl, which
 // declares `fn bias_at(j) -> f32`. The host only picks these
-// variants when n, c_off and z_off are multiples of 4 (src/kernels/matmul.rs).
+// variants when n, c_off and z_off are multiples of 4 (src/gpu/kernels/matmul_variant.rs).
 // Uses matmul_params.wgsl and activation_fns.wgsl.
 
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;

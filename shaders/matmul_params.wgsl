@@ -1,4 +1,4 @@
-// The parameters every matmul variant reads (src/kernels/matmul.rs `Params`) and the epilogue
+// The parameters every matmul variant reads (src/gpu/kernels/matmul.rs `Params`) and the epilogue
 // flags. `col_sums != 0`: the launch also writes the column sums of B to c[sums_off..+n], in
 // the workgroups from row `sums_row` along y on (see col_sums_slice in the epilogues). A library, not a kernel: appended to matmul.wgsl, matmul_vec4.wgsl,
 // matmul_texture.wgsl and matmul_texture_sg.wgsl.

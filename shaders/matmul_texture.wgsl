@@ -2,7 +2,7 @@
 // that run best on lavapipe (Mesa's CPU Vulkan driver). There, every storage-buffer load is a
 // branchy per-lane scalar loop while a texel fetch is one vectorized gather, so the same 8x8
 // register block runs 2-3x faster from textures (measured: 128x64x784 AB 1.64 ms from vec4
-// buffers, 0.49-0.66 ms from textures). src/kernels/matmul_texture.rs packs each operand into
+// buffers, 0.49-0.66 ms from textures). src/gpu/kernels/matmul_texture.rs packs each operand into
 // a texture (pack_texture.wgsl) right before the product, inside the same recorded dispatch.
 //
 // Textures hold a row-major matrix as it is stored, 4 floats per texel: texel (x, y) is
@@ -15,8 +15,9 @@
 // Every accumulator adds its products one k at a time, in order, exactly as the buffer
 // variants do, so all variants give identical bits. Unrolled by hand: the driver's compiler
 // does not unroll loops or keep arrays in registers.
-// Devices with subgroups run the variants of matmul_texture_sg.wgsl instead where they can
-// (llvmpipe's shipped choices, src/gpu/kernels/shipped.rs): the same products, fewer fetches.
+// Devices whose subgroups hold exactly 8 invocations can run the variants of
+// matmul_texture_sg.wgsl instead: the same products with fewer fetches. lavapipe on 256-bit
+// vectors does (its shipped choices, src/gpu/kernels/shipped.rs); elsewhere the tuner times them.
 // Requires: matmul_texture_common.wgsl matmul_params.wgsl matmul_epilogue_vec4.wgsl activation_fns.wgsl
 
 @compute @workgroup_size(8, 2)

@@ -2,7 +2,7 @@
 // well on CPU-backed adapters (lavapipe) and on GPUs alike. Same params, strides, epilogue and
 // bindings as matmul.wgsl, but a and b are read as vec4 arrays, so each entry point needs its
 // contiguous dimension to be a multiple of 4 and its offsets 16-byte aligned (the host checks
-// that before choosing it; src/kernels/matmul.rs `Variant::supports`).
+// that before choosing it; src/gpu/kernels/matmul_variant.rs `Variant::supports`).
 //
 //   mm_v4_ab    4x8 block; A contiguous along k, B contiguous along n; k % 4 == 0   (AB)
 //   mm_v4_atb   4x8 block; A contiguous along m, B contiguous along n; m % 4 == 0   (AtB)

@@ -104,6 +104,10 @@ impl Gpu {
     /// Whether shaders on this device can use subgroup operations, in subgroups of exactly
     /// `size` invocations: then a workgroup of `size` is one full subgroup, its invocations
     /// lanes 0 to `size - 1` (a wider subgroup only partly filled does not promise that).
+    /// An assumption, not a promise: wgpu creates pipelines allowing a varying subgroup size
+    /// and without Vulkan's "require full subgroups", so the spec would let a driver split such a
+    /// workgroup; with the size fixed at `size` none is known to, and lavapipe does not (the
+    /// subgroup variants' bits equal the naive kernel's in the tests).
     pub(crate) fn has_subgroups_of(&self, size: u32) -> bool {
         let info = self.device.adapter_info();
         self.device.features().contains(wgpu::Features::SUBGROUP)

@@ -1,5 +1,5 @@
-//! Host side of `shaders/matmul.wgsl`, `shaders/matmul_vec4.wgsl` and
-//! `shaders/matmul_texture.wgsl`: one pipeline per variant, and [`Matmul::record`] which turns
+//! Host side of `shaders/matmul.wgsl`, `shaders/matmul_vec4.wgsl`,
+//! `shaders/matmul_texture.wgsl` and `shaders/matmul_texture_sg.wgsl`: one pipeline per variant, and [`Matmul::record`] which turns
 //! a [`MatmulCall`] into a replayable [`Dispatch`].
 
 use super::matmul_texture::{OperandTexture, Stored, TexturePath};

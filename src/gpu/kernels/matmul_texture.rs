@@ -88,7 +88,8 @@ pub(crate) struct TexturePath {
     pack: LazyPipeline,
     /// Packs the transpose (`pack_texture_t`): B of C = A B^T, for the A B kernel.
     pack_t: LazyPipeline,
-    /// Bindings of matmul_texture.wgsl: params, A, B, C, z, the buffer B came from (bias).
+    /// Bindings of matmul_texture.wgsl and matmul_texture_sg.wgsl: params, A, B, C, z, the
+    /// buffer B came from (bias).
     pub layout: wgpu::BindGroupLayout,
     /// Largest texture side the device accepts.
     pub max_side: usize,

@@ -44,7 +44,7 @@ pub enum Variant {
     TexAbtSg,
 }
 
-/// Which shader file a variant lives in (one pipeline layout per file).
+/// Which shader file a variant lives in (the two texture files share one pipeline layout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Family {
     Scalar,

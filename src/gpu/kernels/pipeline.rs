@@ -124,8 +124,9 @@ pub(crate) fn bind_group_layout(gpu: &Gpu, label: &str, slots: &[Slot]) -> Resul
 ///
 /// Why lazily: Mesa's software drivers (lavapipe, llvmpipe) compile a pipeline with LLVM,
 /// 0.1-2.5 s each on a cold shader cache (36 s for one shared-memory variant on llvmpipe's
-/// GL), and a device holds 30 pipelines of which a training run launches about 10. Building
-/// only what is recorded keeps the others from ever costing anything.
+/// GL), and a device holds some forty pipelines (every kernel and matmul variant) of which a
+/// training run launches about ten. Building only what is recorded keeps the others from ever
+/// costing anything.
 pub(crate) struct LazyPipeline {
     file: &'static str,
     entry: &'static str,

@@ -15,7 +15,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use naga::ShaderStage;
 
 /// The entry points each kernel file must define; the host wrappers build pipelines by these
-/// names (src/kernels/*.rs), so a rename in one place only fails here first.
+/// names (src/gpu/kernels/*.rs), so a rename in one place only fails here first.
 const ENTRY_POINTS: &[(&str, &[&str])] = &[
     ("activation.wgsl", &["act_forward", "act_backward"]),
     ("dense_backward.wgsl", &["dense_backward", "dense_backward_tex"]),
