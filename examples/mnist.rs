@@ -14,10 +14,10 @@ use std::time::Duration;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use wgtrain::data::{find_mnist_dir, load_mnist};
+use wgtrain::data::{find_mnist_dir, load_mnist, Dataset};
 use wgtrain::{
-    Activation, AdapterSelection, Backend, Decision, EarlyStopping, Monitor, Network, Optimizer, TrainEvent,
-    Trainer, TrainerOptions, TuningCache,
+    Activation, AdapterSelection, Backend, Decision, EarlyStopping, Evaluation, FitReport, Monitor, Network,
+    Optimizer, TrainEvent, Trainer, TrainerOptions, TuningCache,
 };
 
 #[derive(Parser)]
@@ -111,11 +111,64 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
     if let Some(path) = &args.plot {
         plot::check_plot_path(path)?;
     }
+    // Load.
     let mnist = load_mnist(find_mnist_dir(args.data.as_deref())?)?;
     let train = match args.train_samples {
         Some(n) => mnist.train.take(n),
         None => mnist.train,
     };
+    // Build: the executor, the network, the trainer (fresh or resumed).
+    let backend = executor(&args, group, primary)?;
+    let mut sizes = vec![train.features()];
+    sizes.extend(&args.hidden);
+    sizes.push(mnist.test.classes().max(train.classes()));
+    let mut trainer = trainer(&args, &sizes, backend)?;
+    let devices = trainer.devices();
+    if primary {
+        if trainer.epochs_completed() > 0 {
+            println!("resumed after epoch {}", trainer.epochs_completed());
+        }
+        let on = distributed::describe(group);
+        println!("{on}training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
+    }
+    // Train, stopping early on val_loss.
+    let (report, seconds) = fit_with_progress(&mut trainer, &train, primary)?;
+    match distributed::identical_everywhere(group, &trainer.parameters()?)? {
+        Some(true) if primary => println!("weights bit-identical on every rank"),
+        Some(false) => return Err(wgtrain::Error::Config("the ranks ended with different weights".into())),
+        _ => {}
+    }
+    if !primary {
+        return Ok(());
+    }
+    match &report.stop_message {
+        Some(m) => println!("stopped early: {m}"),
+        None => println!("ran all {} epochs", report.epochs_run),
+    }
+    print_parallel_stats(&trainer, &report, &devices);
+    if let Some(e) = report.restored_epoch {
+        println!("restored the weights of epoch {} (best val_loss)", e + 1);
+    }
+    // Evaluate.
+    let test = trainer.evaluate(&mnist.test)?;
+    let (test_accuracy, test_loss) = (test.get("accuracy"), test.get("loss"));
+    let shown = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "test accuracy {}, test loss {} ({} images)",
+        shown(test_accuracy),
+        shown(test_loss),
+        test.samples
+    );
+    write_outputs(&args, &trainer, &report, &seconds, &test, train.len(), &devices)
+}
+
+/// The executor `--adapter` names (the machine's fastest for `auto`), said on rank 0; across
+/// processes each rank runs it on its own share.
+fn executor(
+    args: &Args,
+    group: Option<&distributed::Group>,
+    primary: bool,
+) -> Result<Backend, wgtrain::Error> {
     let backend = match args.adapter.as_str() {
         "auto" => Backend::Auto,
         "cpu" => Backend::Cpu,
@@ -131,13 +184,14 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
             _ => println!("executor: {} (--adapter {})", choice.kind(), args.adapter),
         }
     }
-    // Across processes each rank runs the executor chosen here on its own share.
-    let backend = distributed::backend(group, choice.backend);
-    let mut sizes = vec![train.features()];
-    sizes.extend(&args.hidden);
-    sizes.push(mnist.test.classes().max(train.classes()));
+    Ok(distributed::backend(group, choice.backend))
+}
+
+/// A ReLU MLP of these `sizes` under Adam, early stopping on val_loss (restoring the best
+/// weights), checkpointed when asked; resumed from the checkpoint with `--resume`.
+fn trainer(args: &Args, sizes: &[usize], backend: Backend) -> Result<Trainer, wgtrain::Error> {
     let options = TrainerOptions {
-        spec: Network::classifier(&sizes, Activation::Relu),
+        spec: Network::classifier(sizes, Activation::Relu),
         optimizer: Optimizer::adam(args.lr),
         batch_size: args.batch_size,
         epochs: args.epochs,
@@ -154,16 +208,20 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
         checkpoint_dir: args.checkpoint.clone(),
         ..TrainerOptions::default()
     };
-    let mut trainer = if args.resume { Trainer::resume(options)? } else { Trainer::new(options)? };
-    if trainer.epochs_completed() > 0 && primary {
-        println!("resumed after epoch {}", trainer.epochs_completed());
+    if args.resume {
+        Trainer::resume(options)
+    } else {
+        Trainer::new(options)
     }
-    let devices = trainer.devices();
-    if primary {
-        let on = distributed::describe(group);
-        println!("{on}training {:?} on {} ({} training images)", sizes, devices.join(", "), train.len());
-    }
+}
 
+/// `fit` with a progress bar (rank 0, on a terminal) and a line per epoch; the report and
+/// each epoch's seconds.
+fn fit_with_progress(
+    trainer: &mut Trainer,
+    train: &Dataset,
+    primary: bool,
+) -> Result<(FitReport, Vec<f64>), wgtrain::Error> {
     let bar = if primary { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix:>2} [{bar:30}] {pos}/{len} steps {msg}")
@@ -181,7 +239,7 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
             println!("{line}")
         }
     };
-    let report = trainer.fit(&train, None, |event| match event {
+    let report = trainer.fit(train, None, |event| match event {
         TrainEvent::Progress { epoch, steps_done, steps, samples_per_second } => {
             bar.set_prefix(format!("{}", epoch + 1));
             bar.set_length(*steps as u64);
@@ -208,45 +266,36 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
         )),
     })?;
     bar.finish_and_clear();
-    match distributed::identical_everywhere(group, &trainer.parameters()?)? {
-        Some(true) if primary => println!("weights bit-identical on every rank"),
-        Some(false) => return Err(wgtrain::Error::Config("the ranks ended with different weights".into())),
-        _ => {}
-    }
-    if !primary {
-        return Ok(());
-    }
-    match &report.stop_message {
-        Some(m) => println!("stopped early: {m}"),
-        None => println!("ran all {} epochs", report.epochs_run),
-    }
-    if let Some(stats) = trainer.parallel_stats() {
-        let secs: f64 = report.history.epochs.iter().map(|e| e.seconds).sum();
-        for (r, (rows, name)) in stats.rows_per_replica.iter().zip(&devices).enumerate() {
-            println!("replica {r} ({name}): {:.0} samples/s", *rows as f64 / secs.max(1e-9));
-        }
-        let per_step = |x: f64| x / stats.steps.max(1) as f64 * 1e3;
-        println!(
-            "per step: compute+download {:.3} ms, host reduction {:.3} ms, exchange between processes {:.3} ms, upload+update {:.3} ms",
-            per_step(stats.compute_and_download_secs),
-            per_step(stats.reduce_secs),
-            per_step(stats.exchange_secs),
-            per_step(stats.upload_secs)
-        );
-    }
-    if let Some(e) = report.restored_epoch {
-        println!("restored the weights of epoch {} (best val_loss)", e + 1);
-    }
-    let test = trainer.evaluate(&mnist.test)?;
-    let (test_accuracy, test_loss) = (test.get("accuracy"), test.get("loss"));
-    let shown = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-    println!(
-        "test accuracy {}, test loss {} ({} images)",
-        shown(test_accuracy),
-        shown(test_loss),
-        test.samples
-    );
+    Ok((report, seconds))
+}
 
+/// Data parallel only: each replica's samples/s and where a step's time went.
+fn print_parallel_stats(trainer: &Trainer, report: &FitReport, devices: &[String]) {
+    let Some(stats) = trainer.parallel_stats() else { return };
+    let secs: f64 = report.history.epochs.iter().map(|e| e.seconds).sum();
+    for (r, (rows, name)) in stats.rows_per_replica.iter().zip(devices).enumerate() {
+        println!("replica {r} ({name}): {:.0} samples/s", *rows as f64 / secs.max(1e-9));
+    }
+    let per_step = |x: f64| x / stats.steps.max(1) as f64 * 1e3;
+    println!(
+        "per step: compute+download {:.3} ms, host reduction {:.3} ms, exchange between processes {:.3} ms, upload+update {:.3} ms",
+        per_step(stats.compute_and_download_secs),
+        per_step(stats.reduce_secs),
+        per_step(stats.exchange_secs),
+        per_step(stats.upload_secs)
+    );
+}
+
+/// The files asked for: the model, the history, the curves, the JSON summary.
+fn write_outputs(
+    args: &Args,
+    trainer: &Trainer,
+    report: &FitReport,
+    seconds: &[f64],
+    test: &Evaluation,
+    train_rows: usize,
+    devices: &[String],
+) -> Result<(), wgtrain::Error> {
     if let Some(path) = &args.save {
         trainer.model()?.save(path)?;
         println!("saved the model to {}", path.display());
@@ -265,13 +314,13 @@ fn run(mut args: Args, group: Option<&distributed::Group>) -> Result<(), wgtrain
         println!("drew the curves in {}", path.display());
     }
     if let Some(path) = &args.summary_json {
-        let mut sorted = seconds.clone();
+        let mut sorted = seconds.to_vec();
         sorted.sort_by(f64::total_cmp);
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
         let summary = json!({
-            "test_accuracy": test_accuracy, "test_loss": test_loss, "epochs_run": report.epochs_run,
+            "test_accuracy": test.get("accuracy"), "test_loss": test.get("loss"), "epochs_run": report.epochs_run,
             "stopped_epoch": report.stopped_epoch, "best_epoch": report.best_epoch,
-            "seconds_per_epoch": median, "samples_per_second": train.len() as f64 / median.max(1e-9),
+            "seconds_per_epoch": median, "samples_per_second": train_rows as f64 / median.max(1e-9),
             "adapter": devices.join(", "),
         });
         std::fs::write(path, summary.to_string()).map_err(|e| wgtrain::Error::io(path, e))?;
