@@ -23,6 +23,15 @@ pub(crate) enum PassKind {
     Eval,
 }
 
+/// A batch's gather launches, with the textures they fill when the first layer's products
+/// run from textures: the batch (`x_texture`), and layer 0's weights with their offset in the
+/// flat parameters (`w0_texture`).
+struct Gathered {
+    out: Vec<Dispatch>,
+    x_texture: Option<OperandTexture>,
+    w0_texture: Option<(usize, OperandTexture)>,
+}
+
 /// A recorded pass over some rows of a source.
 pub(super) struct Plan {
     /// `None`: the batch is written by the host (no gather).
@@ -78,68 +87,12 @@ impl Replica {
         if rows > self.work.rows {
             return Err(Error::Shape(format!("{rows} rows exceed the workspace of {}", self.work.rows)));
         }
-        let (g, k, w) = (&self.gpu, &self.kernels, &self.work);
-        let mut out = Vec::new();
-        // x: [rows, inputs] f32, y: [rows] u32, gathered on the device or written by the host.
-        // When every product that reads x runs from textures, the gather writes x straight
-        // into one, and neither product packs it again.
-        let mut x_texture = None;
-        // Layer 0's weights, packed for its texture product by the gather's launch.
-        let mut w0_texture = None;
-        if let Some(source) = source {
-            let src = &self.sources[source.0];
-            match &src.data.features_data {
-                DeviceFeatures::Pixels { buffer, words } => {
-                    let sources = GatherSources {
-                        pixels: buffer,
-                        words: *words,
-                        features: src.data.features,
-                        labels: &src.data.labels,
-                        perm: &src.indices.buffer,
-                        lut: &self.lut,
-                        step: &self.gather_step,
-                    };
-                    x_texture = self.batch_texture(&sources, rows, train)?;
-                    if x_texture.is_some() {
-                        w0_texture = self.first_weights_texture(&sources, rows)?;
-                    }
-                    let pack = w0_texture.as_ref().map(|(offset, texture)| WeightPack {
-                        buffer: &self.params,
-                        offset: *offset,
-                        texture,
-                    });
-                    out.push(match &x_texture {
-                        Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y, pack)?,
-                        None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
-                    });
-                }
-                DeviceFeatures::Values { buffer } => {
-                    let sources = ValueSources {
-                        values: buffer,
-                        features: src.data.features,
-                        labels: &src.data.labels,
-                        perm: &src.indices.buffer,
-                        step: &self.gather_step,
-                    };
-                    out.push(k.gather_values.record(g, rows, &sources, (&w.x, 0), &w.y)?);
-                }
-            }
-            // yv: [rows, outputs] f32 regression targets, gathered beside the features.
-            if let Some((targets, outputs)) = &src.data.targets {
-                let sources = TargetSources {
-                    targets,
-                    outputs: *outputs,
-                    perm: &src.indices.buffer,
-                    step: &self.gather_step,
-                };
-                out.push(k.gather_targets.record(g, rows, &sources, &w.yv)?);
-            }
-        }
+        let Gathered { mut out, x_texture, w0_texture } = match source {
+            Some(source) => self.record_gather(source, rows, train)?,
+            None => Gathered { out: Vec::new(), x_texture: None, w0_texture: None },
+        };
         // The first layer reads the batch, from its texture when there is one.
         let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
-        // dZ of layer l in a texture, written by the backward of the layer above (for layer
-        // l's weight gradient when it runs a texture variant: `dz_texture`).
-        let mut dz_textures: Vec<Option<OperandTexture>> = self.spec.layers.iter().map(|_| None).collect();
         // A narrow softmax head records the last layer's forward with the loss (head.rs).
         let head = self.fused_head(rows, x_texture.is_some());
         let last = self.spec.layers.len() - 1;
@@ -166,6 +119,82 @@ impl Replica {
         if !train {
             return Ok(out);
         }
+        self.record_backward(rows, x_texture.as_ref(), &mut out)?;
+        if kind == PassKind::Train {
+            out.push(self.record_update()?);
+        }
+        Ok(out)
+    }
+
+    /// The batch's gather from `source`: x: [rows, inputs] f32 and y: [rows] u32 (yv: [rows,
+    /// outputs] f32 regression targets beside them). When every product that reads x runs
+    /// from textures, the gather writes x straight into one (and neither product packs it
+    /// again) and packs layer 0's weights for its texture product in the same launch.
+    fn record_gather(&self, source: SourceId, rows: usize, train: bool) -> Result<Gathered> {
+        let (g, k, w) = (&self.gpu, &self.kernels, &self.work);
+        let src = &self.sources[source.0];
+        let mut gathered = Gathered { out: Vec::new(), x_texture: None, w0_texture: None };
+        match &src.data.features_data {
+            DeviceFeatures::Pixels { buffer, words } => {
+                let sources = GatherSources {
+                    pixels: buffer,
+                    words: *words,
+                    features: src.data.features,
+                    labels: &src.data.labels,
+                    perm: &src.indices.buffer,
+                    lut: &self.lut,
+                    step: &self.gather_step,
+                };
+                gathered.x_texture = self.batch_texture(&sources, rows, train)?;
+                if gathered.x_texture.is_some() {
+                    gathered.w0_texture = self.first_weights_texture(&sources, rows)?;
+                }
+                let pack = gathered.w0_texture.as_ref().map(|(offset, texture)| WeightPack {
+                    buffer: &self.params,
+                    offset: *offset,
+                    texture,
+                });
+                gathered.out.push(match &gathered.x_texture {
+                    Some(t) => k.gather.record_texture(g, rows, &sources, t, &w.y, pack)?,
+                    None => k.gather.record(g, rows, &sources, (&w.x, 0), &w.y)?,
+                });
+            }
+            DeviceFeatures::Values { buffer } => {
+                let sources = ValueSources {
+                    values: buffer,
+                    features: src.data.features,
+                    labels: &src.data.labels,
+                    perm: &src.indices.buffer,
+                    step: &self.gather_step,
+                };
+                gathered.out.push(k.gather_values.record(g, rows, &sources, (&w.x, 0), &w.y)?);
+            }
+        }
+        if let Some((targets, outputs)) = &src.data.targets {
+            let sources = TargetSources {
+                targets,
+                outputs: *outputs,
+                perm: &src.indices.buffer,
+                step: &self.gather_step,
+            };
+            gathered.out.push(k.gather_targets.record(g, rows, &sources, &w.yv)?);
+        }
+        Ok(gathered)
+    }
+
+    /// The backward pass, last layer first, appended to `out`: each dense layer's weight and
+    /// bias gradients and the gradient of the layer below's output (a dropout layer's mask
+    /// applied to it). `x_texture`: the batch in a texture, for layer 0's weight gradient.
+    fn record_backward(
+        &self,
+        rows: usize,
+        x_texture: Option<&OperandTexture>,
+        out: &mut Vec<Dispatch>,
+    ) -> Result<()> {
+        let input_texture = |l: usize| if l == 0 { x_texture } else { None };
+        // dZ of layer l in a texture, written by the backward of the layer above (for layer
+        // l's weight gradient when it runs a texture variant: `dz_texture`).
+        let mut dz_textures: Vec<Option<OperandTexture>> = self.spec.layers.iter().map(|_| None).collect();
         for (l, layer) in self.spec.layers.iter().enumerate().rev() {
             // The layer below says how it takes the gradient of its output (`dense_below`).
             let below = l.checked_sub(1).filter(|_| self.dense_below(l)).map(|b| match self.spec.layers[b] {
@@ -192,10 +221,7 @@ impl Replica {
                 }
             }
         }
-        if kind == PassKind::Train {
-            out.push(self.record_update()?);
-        }
-        Ok(out)
+        Ok(())
     }
 
     /// A texture for the gathered batch when the products that read it (layer 0's forward
