@@ -297,6 +297,26 @@ impl Matmul {
         self.record_with_sums(gpu, variant, call, packed, None)
     }
 
+    /// Column sums of B at `off` in C's buffer, checked: inside the buffer, clear of C (the
+    /// two slices of the grid write at once), and vec4-aligned for the texture variants.
+    fn check_sums(variant: Variant, call: &MatmulCall<'_>, off: usize) -> Result<usize> {
+        pipeline::check_fits("matmul column sums", (call.c.0, off), call.n)?;
+        if off < call.c.1 + call.m * call.n && call.c.1 < off + call.n {
+            return Err(Error::Shape(format!(
+                "matmul column sums at offset {off} overlap C ({} floats at {})",
+                call.m * call.n,
+                call.c.1
+            )));
+        }
+        if variant.reads_textures() && !off.is_multiple_of(4) {
+            return Err(Error::Shape(format!(
+                "matmul variant {} stores column sums as vec4s: offset {off} is not a multiple of 4",
+                variant.name()
+            )));
+        }
+        Ok(off)
+    }
+
     /// [`Matmul::record_with`], and with `sums` the same launch also writes the column sums
     /// of B, `C's buffer[sums + j] = sum_q B(q, j)` for `j < n`, with the bits of
     /// [`Reduce::column_sums`](super::Reduce::column_sums) (the bias gradient beside the
@@ -313,22 +333,11 @@ impl Matmul {
     ) -> Result<Dispatch> {
         let mut params = Self::params(call)?;
         if let Some(off) = sums {
-            pipeline::check_fits("matmul column sums", (call.c.0, off), call.n)?;
-            // The two slices of the grid write at once: the sums must not overlap C.
-            if off < call.c.1 + call.m * call.n && call.c.1 < off + call.n {
-                return Err(Error::Shape(format!(
-                    "matmul column sums at offset {off} overlap C ({} floats at {})",
-                    call.m * call.n,
-                    call.c.1
-                )));
-            }
-            if variant.reads_textures() && off % 4 != 0 {
-                return Err(Error::Shape(format!(
-                    "matmul variant {} stores column sums as vec4s: offset {off} is not a multiple of 4",
-                    variant.name()
-                )));
-            }
-            params.pad = [1, u32_of("column sums offset", off)?, grid_rows(variant, call, false)];
+            params.pad = [
+                1,
+                u32_of("column sums offset", Self::check_sums(variant, call, off)?)?,
+                grid_rows(variant, call, false),
+            ];
         }
         if !self.supports(variant, call) {
             return Err(Error::Config(format!(
@@ -346,32 +355,8 @@ impl Matmul {
         let z = call.z.map_or(call.c.0, |z| z.0);
         let mut before = Vec::new();
         let bind = match (&self.texture, call.stored_inputs()) {
-            (Some(texture), Some([a, b])) if variant.reads_textures() => {
-                let a_view = match packed.a {
-                    Some(tex) => prepacked_view("A", tex, a)?,
-                    None => {
-                        let (view, pack) = texture.pack(gpu, a)?;
-                        before.push(pack);
-                        view
-                    }
-                };
-                let b_view = match (packed.b, call.form) {
-                    (Some(_), MatmulForm::ABt) => {
-                        return Err(Error::Shape(
-                            "B of A B^T is read transposed: it cannot come packed as stored".into(),
-                        ))
-                    }
-                    (Some(tex), _) => prepacked_view("B", tex, b)?,
-                    (None, form) => {
-                        // The A B kernel reads B^T for C = A B^T.
-                        let (view, pack) = match form {
-                            MatmulForm::ABt => texture.pack_transposed(gpu, b)?,
-                            _ => texture.pack(gpu, b)?,
-                        };
-                        before.push(pack);
-                        view
-                    }
-                };
+            (Some(texture), Some(stored)) if variant.reads_textures() => {
+                let [a_view, b_view] = texture.views(gpu, call.form, stored, packed, &mut before)?;
                 bind_group(
                     gpu,
                     "matmul texture",
@@ -411,21 +396,6 @@ impl Matmul {
         }
         Ok(Dispatch { before, ..Dispatch::new(variant.entry(), pipeline, bind, [gx, gy, 1]) })
     }
-}
-
-/// A view of `tex`, which the caller packed with `operand` (`what`: "A" or "B") as stored;
-/// an error when it has the wrong width or too few rows.
-fn prepacked_view(what: &str, tex: &OperandTexture, operand: Stored<'_>) -> Result<wgpu::TextureView> {
-    if tex.cols() != operand.cols || tex.rows() < operand.rows {
-        return Err(Error::Shape(format!(
-            "a texture packed with {}x{} floats cannot hold {what} of {}x{} floats",
-            tex.rows(),
-            tex.cols(),
-            operand.rows,
-            operand.cols
-        )));
-    }
-    Ok(tex.create_view(&Default::default()))
 }
 
 /// Workgroups along x of `variant`'s grid for `call`: C's columns over a workgroup's.

@@ -9,11 +9,13 @@
 //! training step run 2-3x faster this way even after paying for the packs. On other
 //! adapters the autotuner decides by measurement, like for every variant.
 
+use super::matmul::Packed;
 use super::pipeline::{
     self, bind_group, bind_group_layout, grid_1d, u32_of, Bind, Dispatch, LazyPipeline, Slot,
 };
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::ops::MatmulForm;
 
 /// The uniform of `pack_texture.wgsl` and of the gather's weight pack, which copies as it does
 /// (`PackParams` in `shaders/pack_params.wgsl`).
@@ -179,6 +181,46 @@ impl TexturePath {
         let launch = Dispatch::new(name, pipeline.get(gpu)?, bind, grid_1d(rows * cols4, 64));
         Ok((view, launch))
     }
+
+    /// The texture views of A and B for a texture variant: each operand packed ahead (by the
+    /// gather or the backward above), or packed now by a launch pushed to `before` (B of
+    /// C = A B^T transposed, since the A B kernel reads B^T).
+    pub(super) fn views(
+        &self,
+        gpu: &Gpu,
+        form: MatmulForm,
+        [a, b]: [Stored<'_>; 2],
+        packed: Packed<'_>,
+        before: &mut Vec<Dispatch>,
+    ) -> Result<[wgpu::TextureView; 2]> {
+        let a_view = match packed.a {
+            Some(tex) => prepacked_view("A", tex, a)?,
+            None => {
+                let (view, pack) = self.pack(gpu, a)?;
+                before.push(pack);
+                view
+            }
+        };
+        let b_view = match (packed.b, form) {
+            (Some(_), MatmulForm::ABt) => {
+                return Err(Error::Shape(
+                    "B of A B^T is read transposed: it cannot come packed as stored".into(),
+                ))
+            }
+            (Some(tex), _) => prepacked_view("B", tex, b)?,
+            (None, MatmulForm::ABt) => {
+                let (view, pack) = self.pack_transposed(gpu, b)?;
+                before.push(pack);
+                view
+            }
+            (None, _) => {
+                let (view, pack) = self.pack(gpu, b)?;
+                before.push(pack);
+                view
+            }
+        };
+        Ok([a_view, b_view])
+    }
 }
 
 fn texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
@@ -195,4 +237,19 @@ fn texture(gpu: &Gpu, width: u32, height: u32) -> wgpu::Texture {
             | wgpu::TextureUsages::COPY_SRC,
         view_formats: &[],
     })
+}
+
+/// A view of `tex`, which the caller packed with `operand` (`what`: "A" or "B") as stored;
+/// an error when it has the wrong width or too few rows.
+fn prepacked_view(what: &str, tex: &OperandTexture, operand: Stored<'_>) -> Result<wgpu::TextureView> {
+    if tex.cols() != operand.cols || tex.rows() < operand.rows {
+        return Err(Error::Shape(format!(
+            "a texture packed with {}x{} floats cannot hold {what} of {}x{} floats",
+            tex.rows(),
+            tex.cols(),
+            operand.rows,
+            operand.cols
+        )));
+    }
+    Ok(tex.create_view(&Default::default()))
 }
