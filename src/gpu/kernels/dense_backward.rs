@@ -98,6 +98,52 @@ pub struct DenseBackward {
     texture: Option<(wgpu::BindGroupLayout, LazyPipeline)>,
 }
 
+impl DenseBackwardCall<'_> {
+    /// The shapes the kernel takes, every slice inside its buffer, dW clear of db, and no
+    /// buffer bound both read and written (wgpu refuses that in one launch).
+    fn check(&self) -> Result<()> {
+        let DenseBackwardCall { rows, n, k, .. } = *self;
+        if !dense_backward_fits(rows, n, k) {
+            return Err(Error::Shape(format!(
+                "the fused dense backward takes rows > 0, k > 0 and 1 <= n <= \
+                 {DENSE_BACKWARD_MAX_OUTPUTS}; got rows={rows} n={n} k={k}: record the products apart"
+            )));
+        }
+        check_fits("dense backward input", self.h, rows * k)?;
+        check_fits("dense backward dz", self.dz, rows * n)?;
+        check_fits("dense backward weights", self.w, k * n)?;
+        check_fits("dense backward weight gradient", self.dw, k * n)?;
+        check_fits("dense backward bias gradient", (self.dw.0, self.db), n)?;
+        check_fits("dense backward z", self.z, rows * k)?;
+        check_fits("dense backward dx", self.dx, rows * k)?;
+        // dW and db are written at once by different invocations: they must not overlap.
+        if self.db < self.dw.1 + k * n && self.dw.1 < self.db + n {
+            return Err(Error::Shape(format!(
+                "dense backward: the bias gradient ({n} floats at {}) overlaps the weight gradient \
+                 ({} floats at {})",
+                self.db,
+                k * n,
+                self.dw.1
+            )));
+        }
+        // A buffer bound writable cannot be bound a second time in the same launch.
+        let reads = [("input", self.h.0), ("dz", self.dz.0), ("weights", self.w.0), ("z", self.z.0)];
+        for (what, buf) in reads {
+            for (out, w) in [("gradients", self.dw.0), ("dx", self.dx.0)] {
+                if buf == w {
+                    return Err(Error::Shape(format!(
+                        "dense backward: the {what} and the {out} share a buffer, which the launch writes"
+                    )));
+                }
+            }
+        }
+        if self.dw.0 == self.dx.0 {
+            return Err(Error::Shape("dense backward: the gradients and dx share a buffer".into()));
+        }
+        Ok(())
+    }
+}
+
 impl DenseBackward {
     pub(crate) fn new(gpu: &Gpu) -> Result<Self> {
         use Slot::*;
@@ -156,43 +202,7 @@ impl DenseBackward {
                  allows: record the products apart"
             )));
         };
-        if !dense_backward_fits(rows, n, k) {
-            return Err(Error::Shape(format!(
-                "the fused dense backward takes rows > 0, k > 0 and 1 <= n <= \
-                 {DENSE_BACKWARD_MAX_OUTPUTS}; got rows={rows} n={n} k={k}: record the products apart"
-            )));
-        }
-        check_fits("dense backward input", call.h, rows * k)?;
-        check_fits("dense backward dz", call.dz, rows * n)?;
-        check_fits("dense backward weights", call.w, k * n)?;
-        check_fits("dense backward weight gradient", call.dw, k * n)?;
-        check_fits("dense backward bias gradient", (call.dw.0, call.db), n)?;
-        check_fits("dense backward z", call.z, rows * k)?;
-        check_fits("dense backward dx", call.dx, rows * k)?;
-        // dW and db are written at once by different invocations: they must not overlap.
-        if call.db < call.dw.1 + k * n && call.dw.1 < call.db + n {
-            return Err(Error::Shape(format!(
-                "dense backward: the bias gradient ({n} floats at {}) overlaps the weight gradient \
-                 ({} floats at {})",
-                call.db,
-                k * n,
-                call.dw.1
-            )));
-        }
-        // A buffer bound writable cannot be bound a second time in the same launch.
-        let reads = [("input", call.h.0), ("dz", call.dz.0), ("weights", call.w.0), ("z", call.z.0)];
-        for (what, buf) in reads {
-            for (out, w) in [("gradients", call.dw.0), ("dx", call.dx.0)] {
-                if buf == w {
-                    return Err(Error::Shape(format!(
-                        "dense backward: the {what} and the {out} share a buffer, which the launch writes"
-                    )));
-                }
-            }
-        }
-        if call.dw.0 == call.dx.0 {
-            return Err(Error::Shape("dense backward: the gradients and dx share a buffer".into()));
-        }
+        call.check()?;
         let dw_blocks = k.div_ceil(4) * n.div_ceil(4);
         let dx_start = dw_blocks + n;
         let total = dx_start + rows.div_ceil(4) * k.div_ceil(4);
