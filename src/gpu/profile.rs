@@ -120,15 +120,22 @@ fn operand_floats(gpu: &Gpu, (m, n, k): (usize, usize, usize)) -> Result<[usize;
     if m == 0 || n == 0 || k == 0 {
         return Err(Error::Shape(format!("a {m}x{n}x{k} product: every dimension must be at least 1")));
     }
+    let limits = gpu.device.limits();
+    let limit = limits.max_buffer_size.min(limits.max_storage_buffer_binding_size);
     let floats = |name: &str, rows: usize, cols: usize| {
-        rows.checked_mul(cols).filter(|f| fits_buffer(gpu, (*f as u64).saturating_mul(4))).ok_or_else(|| {
-            Error::OutOfMemory {
+        let floats = rows.checked_mul(cols).filter(|f| f.checked_mul(4).is_some()).ok_or_else(|| {
+            Error::Shape(format!("{name} of a {m}x{n}x{k} product: {rows}x{cols} floats overflow a size"))
+        })?;
+        let bytes = floats as u64 * 4;
+        if !fits_buffer(gpu, bytes) {
+            return Err(Error::OutOfMemory {
                 adapter: gpu.report.label(),
                 what: format!(
-                    "{name} of a {m}x{n}x{k} product, {rows}x{cols} floats, over one storage buffer"
+                    "{name} of a {m}x{n}x{k} product needs {bytes} bytes; one storage buffer holds {limit}"
                 ),
-            }
-        })
+            });
+        }
+        Ok(floats)
     };
     Ok([floats("A", m, k)?, floats("B", k, n)?, floats("C", m, n)?])
 }
@@ -197,8 +204,9 @@ mod tests {
     use super::*;
     use crate::gpu::kernels::tests::open_gpus;
 
-    /// Shapes are checked before anything is allocated: an empty or oversized product is an
-    /// error, not an abort on the host's allocation; a small odd one runs and checks out.
+    /// Shapes are checked before anything is allocated: an empty, overflowing or oversized
+    /// product is an error (naming the operand), not an abort on the host's allocation; a
+    /// small odd one runs and checks out.
     #[test]
     fn prepared_products_check_their_shapes_first() {
         let gpu = open_gpus(1).remove(0);
@@ -207,24 +215,27 @@ mod tests {
         assert_eq!((p.variant(), p.flops()), ("naive", 2.0 * (9 * 17 * 33) as f64));
         let names = PreparedMatmul::variants(&gpu, MatmulForm::AB, (9, 17, 33)).expect("variants");
         assert!(names.contains(&"naive"), "{names:?}");
-        for (shape, what) in [
-            ((0, 4, 4), "an empty dimension"),
-            ((1 << 20, 4, 1 << 20), "A over one buffer"),
-            ((usize::MAX, 2, 2), "a size that overflows"),
-        ] {
+        // (m, n, k), whether the error is OutOfMemory (else Shape), and what it names.
+        let cases = [
+            ((0, 4, 4), false, "every dimension"),
+            ((usize::MAX, 2, 2), false, "A of a"),
+            ((1 << 20, 4, 1 << 20), true, "A of a"),
+            ((1, 1 << 20, 1 << 20), true, "B of a"),
+            ((1 << 20, 1 << 20, 1), true, "C of a"),
+        ];
+        for (shape, out_of_memory, says) in cases {
             for variants_only in [false, true] {
                 let result = if variants_only {
                     PreparedMatmul::variants(&gpu, MatmulForm::AB, shape).map(|_| ())
                 } else {
                     PreparedMatmul::new(&gpu, MatmulForm::AB, shape, None).map(|_| ())
                 };
-                match (what, result) {
-                    ("an empty dimension", Err(Error::Shape(_))) => {}
-                    (_, Err(Error::OutOfMemory { what: msg, .. })) if what != "an empty dimension" => {
-                        assert!(msg.contains("A of a"), "{what}: {msg}")
-                    }
-                    (_, other) => panic!("{what} {shape:?}: {other:?}"),
-                }
+                let message = match (out_of_memory, result) {
+                    (false, Err(Error::Shape(m))) => m,
+                    (true, Err(Error::OutOfMemory { what, .. })) => what,
+                    (_, other) => panic!("{shape:?}: {other:?}"),
+                };
+                assert!(message.contains(says), "{shape:?}: {message}");
             }
         }
     }

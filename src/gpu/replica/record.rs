@@ -75,7 +75,7 @@ impl Replica {
     }
 
     /// Records the dispatches of one pass over `rows` rows: gather, forward, loss, and for
-    /// training backward and the optimizer. Shapes in comments are per layer l.
+    /// training backward and the optimizer.
     fn record(
         &self,
         source: Option<SourceId>,

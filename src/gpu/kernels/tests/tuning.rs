@@ -119,15 +119,13 @@ fn measured_decisions_round_trip_through_the_cache() {
         Variant::ALL.into_iter().filter(|v| second.matmul.is_built(*v)).map(Variant::name).collect();
     assert!(built.is_empty(), "no variant compiled to decide: {built:?}");
 
-    // Disabled: measured again (nothing read), and no file to write to (saves go only to
-    // `cache_file`).
+    // Disabled: measured again, and no file to write to (saves go only to `cache_file`).
     let (gpu3, third) = kernels(TuningCache::Disabled);
     third.tuner.use_shipped_defaults(false);
     third.tuner.choose(&gpu3, &third.matmul, &Operands::new(&gpu3).call()).expect("choose");
     let rec = third.tuner.records().pop().expect("a record");
     assert_eq!(rec.source, TuneSource::Measured, "a disabled cache is not read");
     assert_eq!(third.tuner.cache_file(), None);
-    assert_eq!(cache_files(dir.path()), files, "the first folder is left as it was");
 }
 
 /// A corrupt file in the cache's place does not stop training: it is ignored. (That the next
