@@ -2,7 +2,7 @@
 //! where the adapter has them, else wall clock per launch), to see where a step's time goes,
 //! and prints the autotuner's decisions.
 //!
-//!     cargo run --release --example profile_step -- --batch 128 [--dropout 0.2]
+//!     cargo run --release --example profile_step -- --batch 128 [--dropout 0.2] [--hidden 1024,1024]
 
 use clap::Parser;
 use wgtrain::data::{default_mnist_dir, load_mnist};
@@ -19,9 +19,12 @@ struct Args {
     adapter: String,
     #[arg(long, default_value_t = 50)]
     reps: usize,
-    /// Dropout after the hidden layer, at this rate (none when absent).
+    /// Dropout after each hidden layer, at this rate (none when absent).
     #[arg(long)]
     dropout: Option<f32>,
+    /// Hidden layer widths (ReLU): the demo's 64, or 1024,1024 for BENCHMARKS.md's wide model.
+    #[arg(long, default_value = "64", value_delimiter = ',')]
+    hidden: Vec<usize>,
 }
 
 fn main() -> Result<(), wgtrain::Error> {
@@ -30,12 +33,14 @@ fn main() -> Result<(), wgtrain::Error> {
     let mnist = load_mnist(default_mnist_dir()?)?;
     for gpu in gpu::open(&selection, 1)? {
         let label = gpu.report.label();
-        let spec = match args.dropout {
-            Some(rate) => {
-                Network::new(784).dense(64, Activation::Relu).dropout(rate).dense(10, Activation::Identity)
+        let mut spec = Network::new(784);
+        for &width in &args.hidden {
+            spec = spec.dense(width, Activation::Relu);
+            if let Some(rate) = args.dropout {
+                spec = spec.dropout(rate);
             }
-            None => Network::default(),
-        };
+        }
+        let spec = spec.dense(10, Activation::Identity);
         let mut step = PreparedStep::new(&gpu, &spec, &mnist.train, args.batch)?;
         let profile = step.profile(args.reps)?;
         println!(
