@@ -33,7 +33,31 @@ fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
 // acc[2r + 1] columns col0+4..col0+7. One store_row4 in a loop whose bound the compiler
 // cannot see (the rows left in C): unrolled, the 16 stores held 128 copies of the activation
 // switches and lavapipe spent ~2 s compiling each kernel; the loop runs once per invocation.
+// A plain product (no epilogue, no activation code to copy) whose block lies inside C stores
+// its 16 vec4s directly, as store_column_block in matmul_texture_sg.wgsl does, and for the
+// same reason (BENCHMARKS.md, "The epilogue's stores").
 fn store_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
+    if (p.flags == 0u && row0 + 8u <= p.m && col0 + 8u <= p.n) {
+        let rs = p.n / 4u;
+        let base = (p.c_off + row0 * p.n + col0) / 4u;
+        c[base + 0u * rs] = acc[0];
+        c[base + 0u * rs + 1u] = acc[1];
+        c[base + 1u * rs] = acc[2];
+        c[base + 1u * rs + 1u] = acc[3];
+        c[base + 2u * rs] = acc[4];
+        c[base + 2u * rs + 1u] = acc[5];
+        c[base + 3u * rs] = acc[6];
+        c[base + 3u * rs + 1u] = acc[7];
+        c[base + 4u * rs] = acc[8];
+        c[base + 4u * rs + 1u] = acc[9];
+        c[base + 5u * rs] = acc[10];
+        c[base + 5u * rs + 1u] = acc[11];
+        c[base + 6u * rs] = acc[12];
+        c[base + 6u * rs + 1u] = acc[13];
+        c[base + 7u * rs] = acc[14];
+        c[base + 7u * rs + 1u] = acc[15];
+        return;
+    }
     var a = acc;
     let blocks = 2u * min(8u, p.m - row0);
     for (var t = 0u; t < blocks; t = t + 1u) {

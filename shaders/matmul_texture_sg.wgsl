@@ -23,7 +23,32 @@
 // Requires: matmul_texture_common.wgsl matmul_params.wgsl matmul_epilogue_vec4.wgsl activation_fns.wgsl
 
 // Stores the 16x4 block at (row0, col0): acc[r] holds columns col0..col0+3 of row row0 + r.
+// A plain product (no epilogue) whose block lies inside C stores its 16 vec4s directly: on
+// lavapipe the loop of checked store_row4 calls below took a quarter of a 1024x1024x128 AtB (the
+// wide model's weight gradient; 20 against 26.5 GFLOP/s, BENCHMARKS.md). No activation code
+// is copied, so the kernel compiles no slower. (col0 < n holds the whole group: n % 4 == 0.)
 fn store_column_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
+    if (p.flags == 0u && row0 + 16u <= p.m && col0 < p.n) {
+        let rs = p.n / 4u;
+        let base = (p.c_off + row0 * p.n + col0) / 4u;
+        c[base + 0u * rs] = acc[0];
+        c[base + 1u * rs] = acc[1];
+        c[base + 2u * rs] = acc[2];
+        c[base + 3u * rs] = acc[3];
+        c[base + 4u * rs] = acc[4];
+        c[base + 5u * rs] = acc[5];
+        c[base + 6u * rs] = acc[6];
+        c[base + 7u * rs] = acc[7];
+        c[base + 8u * rs] = acc[8];
+        c[base + 9u * rs] = acc[9];
+        c[base + 10u * rs] = acc[10];
+        c[base + 11u * rs] = acc[11];
+        c[base + 12u * rs] = acc[12];
+        c[base + 13u * rs] = acc[13];
+        c[base + 14u * rs] = acc[14];
+        c[base + 15u * rs] = acc[15];
+        return;
+    }
     var a = acc;
     let rows = min(16u, p.m - row0);
     for (var t = 0u; t < rows; t = t + 1u) {
