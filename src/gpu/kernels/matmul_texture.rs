@@ -157,6 +157,14 @@ impl TexturePath {
                 m.rows, m.cols, m.offset, self.max_side
             )));
         }
+        // The transpose is copied in 4x4 blocks (pack_texture_t): whole vec4s of the source's
+        // rows. (A B^T's texture variants need k % 4 == 0 anyway: A's texels.)
+        if transposed && !rows.is_multiple_of(4) {
+            return Err(Error::Shape(format!(
+                "a {}x{} matrix cannot be packed transposed: its columns must be a multiple of 4",
+                m.rows, m.cols
+            )));
+        }
         pipeline::check_fits("texture pack source", (m.buffer, m.offset), m.rows * m.cols)?;
         let cols4 = cols / 4;
         let tex = self.texture(gpu, rows, cols)?;
@@ -178,7 +186,8 @@ impl TexturePath {
         )?;
         let (name, pipeline) =
             if transposed { ("pack_texture_t", &self.pack_t) } else { ("pack_texture", &self.pack) };
-        let launch = Dispatch::new(name, pipeline.get(gpu)?, bind, grid_1d(rows * cols4, 64));
+        let invocations = if transposed { rows / 4 * cols4 } else { rows * cols4 };
+        let launch = Dispatch::new(name, pipeline.get(gpu)?, bind, grid_1d(invocations, 64));
         Ok((view, launch))
     }
 

@@ -1,10 +1,12 @@
 //! The texture path on lavapipe: the gather into a texture (bit for bit against the CPU's
 //! lookup, read back through a texture-to-buffer copy) and a texture matmul reading that
 //! gathered batch directly (bit for bit against the naive kernel on the buffer gather's
-//! output: every variant adds in the same order).
+//! output: every variant adds in the same order); and the transposed pack of B for A B^T,
+//! read back the same way.
 
 use super::common::*;
 use super::*;
+use crate::gpu::kernels::matmul_texture::{Stored, TexturePath};
 use crate::gpu::kernels::{
     pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Packed, Variant, WeightPack,
 };
@@ -248,4 +250,34 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
         .record_with(g, Variant::TexAbt, &abt, Packed { a: None, b: Some(&b_tex) })
         .expect_err("A B^T with B packed as stored");
     assert!(err.to_string().contains("transposed"), "{err}");
+}
+
+/// The transposed pack (`pack_texture_t`, a 4x4 block per invocation) holds the transpose bit
+/// for bit: shapes that leave a workgroup part-filled and blocks along both sides, from an
+/// offset, with the texel rows the texture may have past the matrix left out. A matrix whose
+/// columns are not a multiple of 4 is refused, not packed in part.
+#[test]
+fn the_transposed_pack_holds_the_transpose_exactly() {
+    let _serial = serial();
+    let g = &fixture().gpu;
+    let path = TexturePath::new(g).expect("the adapter takes rgba32float storage textures");
+    for (rows, cols, offset) in [(4, 4, 0), (12, 20, 8), (100, 36, 4), (36, 44, 0), (1028, 8, 12)] {
+        let data = random(offset + rows * cols, (rows * cols) as u64);
+        let buf = g.upload("pack source", &data, wgpu::BufferUsages::COPY_SRC).expect("upload");
+        let m = Stored { buffer: &buf, offset, rows, cols };
+        let (view, pack) = path.pack_transposed(g, m).expect("pack");
+        submit(g, &[&pack]);
+        let got = read_texture(g, view.texture());
+        // Texture row j holds column j of the matrix: `rows` floats, 4 per texel.
+        for j in 0..cols {
+            for i in 0..rows {
+                let (want, have) = (data[offset + i * cols + j], got[j * rows + i]);
+                assert_eq!(want.to_bits(), have.to_bits(), "{rows}x{cols}: element ({i}, {j})");
+            }
+        }
+    }
+    let six = g.upload("pack source", &[0.0f32; 24], wgpu::BufferUsages::COPY_SRC).expect("upload");
+    let err =
+        path.pack_transposed(g, Stored { buffer: &six, offset: 0, rows: 4, cols: 6 }).expect_err("6 columns");
+    assert!(err.to_string().contains("multiple of 4"), "{err}");
 }
