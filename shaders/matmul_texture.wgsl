@@ -9,7 +9,8 @@
 // elements 4x..4x+3 of row y.
 //   mm_tex_ab   C = A B;   A stored m x k (texels k/4 x m), B stored k x n (n/4 x k)
 //   mm_tex_atb  C = A^T B; A stored k x m (texels m/4 x k), B stored k x n (n/4 x k)
-//   (C = A B^T runs mm_tex_ab with B packed transposed: pack_texture_t in pack_texture.wgsl)
+//   mm_tex_abt  C = A B^T; A as for mm_tex_ab, B stored n x k (texels k/4 x n): the A B kernel
+//               with B's 4x4 blocks of texels read transposed (tex_ab_block, bt = true)
 // Each invocation computes an 8x8 block of C; workgroups are 8x2 invocations (64x16 outputs
 // of C: small enough that a 128x64 product still makes 8 workgroups for the CPU's threads).
 // Every accumulator adds its products one k at a time, in order, exactly as the buffer
@@ -22,9 +23,26 @@
 
 @compute @workgroup_size(8, 2)
 fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    tex_ab_block(gid, wid, nwg, li, false);
+}
+
+@compute @workgroup_size(8, 2)
+fn mm_tex_abt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    tex_ab_block(gid, wid, nwg, li, true);
+}
+
+// The 8x8 block of mm_tex_ab and mm_tex_abt. `bt`, a constant in each entry point (the
+// compiler folds the branch): the texture holds B of C = A B^T as stored (n x k, texels
+// k/4 x n), and per 4 k each group of 4 columns of C reads 4 texels, one from each of its
+// rows of B, whose components are then taken in the order the A B kernel reads B's rows.
+fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: bool) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        col_sums_slice(wid, nwg, li, 16u);
+        if (bt) {
+            col_sums_slice_t(wid, nwg, li, 16u);
+        } else {
+            col_sums_slice(wid, nwg, li, 16u);
+        }
         return;
     }
     let row0 = gid.y * 8u;
@@ -72,14 +90,41 @@ fn mm_tex_ab(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_i
         let a5 = textureLoad(ta, vec2<i32>(q, r5), 0);
         let a6 = textureLoad(ta, vec2<i32>(q, r6), 0);
         let a7 = textureLoad(ta, vec2<i32>(q, r7), 0);
-        let bl0 = textureLoad(tb, vec2<i32>(cl, 4 * q + 0), 0);
-        let bh0 = textureLoad(tb, vec2<i32>(ch, 4 * q + 0), 0);
-        let bl1 = textureLoad(tb, vec2<i32>(cl, 4 * q + 1), 0);
-        let bh1 = textureLoad(tb, vec2<i32>(ch, 4 * q + 1), 0);
-        let bl2 = textureLoad(tb, vec2<i32>(cl, 4 * q + 2), 0);
-        let bh2 = textureLoad(tb, vec2<i32>(ch, 4 * q + 2), 0);
-        let bl3 = textureLoad(tb, vec2<i32>(cl, 4 * q + 3), 0);
-        let bh3 = textureLoad(tb, vec2<i32>(ch, 4 * q + 3), 0);
+        var bl0: vec4<f32>;
+        var bh0: vec4<f32>;
+        var bl1: vec4<f32>;
+        var bh1: vec4<f32>;
+        var bl2: vec4<f32>;
+        var bh2: vec4<f32>;
+        var bl3: vec4<f32>;
+        var bh3: vec4<f32>;
+        if (bt) {
+            let tl0 = textureLoad(tb, vec2<i32>(q, 4 * cl + 0), 0);
+            let tl1 = textureLoad(tb, vec2<i32>(q, 4 * cl + 1), 0);
+            let tl2 = textureLoad(tb, vec2<i32>(q, 4 * cl + 2), 0);
+            let tl3 = textureLoad(tb, vec2<i32>(q, 4 * cl + 3), 0);
+            let th0 = textureLoad(tb, vec2<i32>(q, 4 * ch + 0), 0);
+            let th1 = textureLoad(tb, vec2<i32>(q, 4 * ch + 1), 0);
+            let th2 = textureLoad(tb, vec2<i32>(q, 4 * ch + 2), 0);
+            let th3 = textureLoad(tb, vec2<i32>(q, 4 * ch + 3), 0);
+            bl0 = vec4<f32>(tl0.x, tl1.x, tl2.x, tl3.x);
+            bl1 = vec4<f32>(tl0.y, tl1.y, tl2.y, tl3.y);
+            bl2 = vec4<f32>(tl0.z, tl1.z, tl2.z, tl3.z);
+            bl3 = vec4<f32>(tl0.w, tl1.w, tl2.w, tl3.w);
+            bh0 = vec4<f32>(th0.x, th1.x, th2.x, th3.x);
+            bh1 = vec4<f32>(th0.y, th1.y, th2.y, th3.y);
+            bh2 = vec4<f32>(th0.z, th1.z, th2.z, th3.z);
+            bh3 = vec4<f32>(th0.w, th1.w, th2.w, th3.w);
+        } else {
+            bl0 = textureLoad(tb, vec2<i32>(cl, 4 * q + 0), 0);
+            bh0 = textureLoad(tb, vec2<i32>(ch, 4 * q + 0), 0);
+            bl1 = textureLoad(tb, vec2<i32>(cl, 4 * q + 1), 0);
+            bh1 = textureLoad(tb, vec2<i32>(ch, 4 * q + 1), 0);
+            bl2 = textureLoad(tb, vec2<i32>(cl, 4 * q + 2), 0);
+            bh2 = textureLoad(tb, vec2<i32>(ch, 4 * q + 2), 0);
+            bl3 = textureLoad(tb, vec2<i32>(cl, 4 * q + 3), 0);
+            bh3 = textureLoad(tb, vec2<i32>(ch, 4 * q + 3), 0);
+        }
         acc0l = acc0l + a0.x * bl0;
         acc0h = acc0h + a0.x * bh0;
         acc1l = acc1l + a1.x * bl0;

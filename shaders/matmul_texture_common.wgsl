@@ -29,6 +29,29 @@ fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
     }
 }
 
+// col_sums_slice for mm_tex_abt and mm_tex_abt_sg, whose texture holds B of A B^T as stored
+// (n x k, texels k/4 x n): each lane sums texture rows 4x..4x+3, 4 floats of a texel at a time, in
+// order from 0.0: the same adds, so the same bits, as the other variants' sums of B's columns.
+fn col_sums_slice_t(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
+    let slots = nwg.x * (nwg.y - p.sums_row) * wg;
+    // Bounds guard: texel columns past n / 4.
+    for (var x = ((wid.y - p.sums_row) * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
+        var acc = vec4<f32>(0.0);
+        let j = i32(4u * x);
+        for (var q = 0; q < i32(p.k / 4u); q = q + 1) {
+            let t0 = textureLoad(tb, vec2<i32>(q, j), 0);
+            let t1 = textureLoad(tb, vec2<i32>(q, j + 1), 0);
+            let t2 = textureLoad(tb, vec2<i32>(q, j + 2), 0);
+            let t3 = textureLoad(tb, vec2<i32>(q, j + 3), 0);
+            acc = acc + vec4<f32>(t0.x, t1.x, t2.x, t3.x);
+            acc = acc + vec4<f32>(t0.y, t1.y, t2.y, t3.y);
+            acc = acc + vec4<f32>(t0.z, t1.z, t2.z, t3.z);
+            acc = acc + vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+        }
+        c[p.sums_off / 4u + x] = acc;
+    }
+}
+
 // Stores the 8x8 block at (row0, col0): acc[2r] holds columns col0..col0+3 of row row0 + r,
 // acc[2r + 1] columns col0+4..col0+7. One store_row4 in a loop whose bound the compiler
 // cannot see (the rows left in C): unrolled, the 16 stores held 128 copies of the activation

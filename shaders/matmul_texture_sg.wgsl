@@ -14,7 +14,7 @@
 //   mm_tex_atb_sg  C = A^T B; textures as for mm_tex_atb (A: m/4 x k, B: n/4 x k).
 //                  Per 8 k, lane l fetches the 4 texels of A's row q + l (C's 16 rows);
 //                  a k past the last whole 8 is read as mm_tex_atb reads it.
-//   (C = A B^T runs mm_tex_ab_sg with B packed transposed, as for the other texture variants.)
+//   mm_tex_abt_sg  C = A B^T; as mm_tex_ab_sg, with B's texture as for mm_tex_abt.
 // Workgroups are 8x1 invocations: 32 columns x 16 rows of C. Every accumulator adds its
 // products one k at a time, in order, as every other variant does: the same bits. Written
 // out by hand for the same reason as matmul_texture.wgsl. No invocation returns before the
@@ -58,9 +58,24 @@ fn store_column_block(row0: u32, col0: u32, acc: array<vec4<f32>, 16>) {
 
 @compute @workgroup_size(8, 1)
 fn mm_tex_ab_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    tex_ab_sg_block(gid, wid, nwg, li, lane, false);
+}
+
+@compute @workgroup_size(8, 1)
+fn mm_tex_abt_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
+    tex_ab_sg_block(gid, wid, nwg, li, lane, true);
+}
+
+// The 16x4 block of mm_tex_ab_sg and mm_tex_abt_sg; `bt` as for tex_ab_block in
+// matmul_texture.wgsl (the texture holds B of C = A B^T as stored, n x k).
+fn tex_ab_sg_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32, bt: bool) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        col_sums_slice(wid, nwg, li, 8u);
+        if (bt) {
+            col_sums_slice_t(wid, nwg, li, 8u);
+        } else {
+            col_sums_slice(wid, nwg, li, 8u);
+        }
         return;
     }
     let row0 = wid.y * 16u;
@@ -109,10 +124,25 @@ fn mm_tex_ab_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
         let a13 = subgroupBroadcast(mine1, 5u);
         let a14 = subgroupBroadcast(mine1, 6u);
         let a15 = subgroupBroadcast(mine1, 7u);
-        let b0 = textureLoad(tb, vec2<i32>(cx, 4 * q + 0), 0);
-        let b1 = textureLoad(tb, vec2<i32>(cx, 4 * q + 1), 0);
-        let b2 = textureLoad(tb, vec2<i32>(cx, 4 * q + 2), 0);
-        let b3 = textureLoad(tb, vec2<i32>(cx, 4 * q + 3), 0);
+        var b0: vec4<f32>;
+        var b1: vec4<f32>;
+        var b2: vec4<f32>;
+        var b3: vec4<f32>;
+        if (bt) {
+            let t0 = textureLoad(tb, vec2<i32>(q, 4 * cx + 0), 0);
+            let t1 = textureLoad(tb, vec2<i32>(q, 4 * cx + 1), 0);
+            let t2 = textureLoad(tb, vec2<i32>(q, 4 * cx + 2), 0);
+            let t3 = textureLoad(tb, vec2<i32>(q, 4 * cx + 3), 0);
+            b0 = vec4<f32>(t0.x, t1.x, t2.x, t3.x);
+            b1 = vec4<f32>(t0.y, t1.y, t2.y, t3.y);
+            b2 = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
+            b3 = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+        } else {
+            b0 = textureLoad(tb, vec2<i32>(cx, 4 * q + 0), 0);
+            b1 = textureLoad(tb, vec2<i32>(cx, 4 * q + 1), 0);
+            b2 = textureLoad(tb, vec2<i32>(cx, 4 * q + 2), 0);
+            b3 = textureLoad(tb, vec2<i32>(cx, 4 * q + 3), 0);
+        }
         acc0 = acc0 + a0.x * b0;
         acc1 = acc1 + a1.x * b0;
         acc2 = acc2 + a2.x * b0;

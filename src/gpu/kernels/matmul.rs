@@ -18,8 +18,8 @@ use crate::spec::Activation;
 pub struct Packed<'a> {
     /// A as stored (`m x k` for A B, `k x m` for A^T B), e.g. the batch gathered into one.
     pub a: Option<&'a OperandTexture>,
-    /// B as stored (`k x n`), for A B and A^T B (A B^T reads B transposed, which no caller
-    /// packs ahead), e.g. a layer's dZ written there by the backward of the layer above.
+    /// B as stored (`k x n` for A B and A^T B, `n x k` for A B^T), e.g. a layer's dZ
+    /// written there by the backward of the layer above.
     pub b: Option<&'a OperandTexture>,
 }
 
@@ -259,12 +259,7 @@ impl Matmul {
             return true;
         }
         match (&self.texture, call.stored_inputs()) {
-            (Some(t), Some([a, b])) => {
-                // B of A B^T is packed transposed.
-                let (b_rows, b_cols) =
-                    if call.form == MatmulForm::ABt { (b.cols, b.rows) } else { (b.rows, b.cols) };
-                t.fits(a.rows, a.cols, a.offset) && t.fits(b_rows, b_cols, b.offset)
-            }
+            (Some(t), Some([a, b])) => t.fits(a.rows, a.cols, a.offset) && t.fits(b.rows, b.cols, b.offset),
             _ => false,
         }
     }
@@ -356,7 +351,7 @@ impl Matmul {
         let mut before = Vec::new();
         let bind = match (&self.texture, call.stored_inputs()) {
             (Some(texture), Some(stored)) if variant.reads_textures() => {
-                let [a_view, b_view] = texture.views(gpu, call.form, stored, packed, &mut before)?;
+                let [a_view, b_view] = texture.views(gpu, stored, packed, &mut before)?;
                 bind_group(
                     gpu,
                     "matmul texture",

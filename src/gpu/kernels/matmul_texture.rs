@@ -15,7 +15,6 @@ use super::pipeline::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::ops::MatmulForm;
 
 /// The uniform of `pack_texture.wgsl` and of the gather's weight pack, which copies as it does
 /// (`PackParams` in `shaders/pack_params.wgsl`).
@@ -88,8 +87,6 @@ pub(crate) fn physical_rows(rows: usize) -> usize {
 pub(crate) struct TexturePath {
     pack_layout: wgpu::BindGroupLayout,
     pack: LazyPipeline,
-    /// Packs the transpose (`pack_texture_t`): B of C = A B^T, for the A B kernel.
-    pack_t: LazyPipeline,
     /// Bindings of matmul_texture.wgsl and matmul_texture_sg.wgsl: params, A, B, C, z, the
     /// buffer B came from (bias).
     pub layout: wgpu::BindGroupLayout,
@@ -107,7 +104,6 @@ impl TexturePath {
         drop(probe);
         let pack_layout = bind_group_layout(gpu, "pack texture", &[Uniform, Read, TextureWrite]).ok()?;
         let pack = LazyPipeline::new("pack_texture.wgsl", "pack_texture", &pack_layout);
-        let pack_t = LazyPipeline::new("pack_texture.wgsl", "pack_texture_t", &pack_layout);
         let layout = bind_group_layout(
             gpu,
             "matmul texture",
@@ -115,7 +111,7 @@ impl TexturePath {
         )
         .ok()?;
         let max_side = gpu.device.limits().max_texture_dimension_2d as usize;
-        Some(TexturePath { pack_layout, pack, pack_t, layout, max_side })
+        Some(TexturePath { pack_layout, pack, layout, max_side })
     }
 
     /// Whether a stored matrix of `rows` x `cols` floats at `offset` can be packed: whole
@@ -139,43 +135,22 @@ impl TexturePath {
 
     /// A texture for `m` and the launch that fills it from its buffer.
     pub fn pack(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
-        self.pack_as(gpu, m, false)
-    }
-
-    /// A texture for the transpose of `m` (`m.cols` x `m.rows`, as if stored so) and the
-    /// launch that fills it: B of `C = A B^T` for the `A B` kernel, which then adds the same
-    /// products in the same order as every ABt variant.
-    pub fn pack_transposed(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
-        self.pack_as(gpu, m, true)
-    }
-
-    fn pack_as(&self, gpu: &Gpu, m: Stored<'_>, transposed: bool) -> Result<(wgpu::TextureView, Dispatch)> {
-        let (rows, cols) = if transposed { (m.cols, m.rows) } else { (m.rows, m.cols) };
+        let (rows, cols) = (m.rows, m.cols);
         if !self.fits(rows, cols, m.offset) {
             return Err(Error::Shape(format!(
-                "a {}x{} matrix at offset {} cannot be packed into a texture (max side {})",
-                m.rows, m.cols, m.offset, self.max_side
+                "a {rows}x{cols} matrix at offset {} cannot be packed into a texture (max side {})",
+                m.offset, self.max_side
             )));
         }
-        // The transpose is copied in 4x4 blocks (pack_texture_t): whole vec4s of the source's
-        // rows. (A B^T's texture variants need k % 4 == 0 anyway: A's texels.)
-        if transposed && !rows.is_multiple_of(4) {
-            return Err(Error::Shape(format!(
-                "a {}x{} matrix cannot be packed transposed: its columns must be a multiple of 4",
-                m.rows, m.cols
-            )));
-        }
-        pipeline::check_fits("texture pack source", (m.buffer, m.offset), m.rows * m.cols)?;
+        pipeline::check_fits("texture pack source", (m.buffer, m.offset), rows * cols)?;
         let cols4 = cols / 4;
         let tex = self.texture(gpu, rows, cols)?;
         let view = tex.create_view(&Default::default());
-        // The source's row stride: in vec4s as stored, in floats for the transpose.
-        let stride = if transposed { m.cols } else { cols4 };
         let params = PackParams {
             rows: u32_of("texture rows", rows)?,
             cols4: u32_of("texture width", cols4)?,
             off4: u32_of("texture source offset", m.offset / 4)?,
-            rs4: u32_of("texture row stride", stride)?,
+            rs4: u32_of("texture row stride", cols4)?,
         };
         let uniform = pipeline::uniform(gpu, "pack params", &params)?;
         let bind = bind_group(
@@ -184,20 +159,16 @@ impl TexturePath {
             &self.pack_layout,
             &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(&view)],
         )?;
-        let (name, pipeline) =
-            if transposed { ("pack_texture_t", &self.pack_t) } else { ("pack_texture", &self.pack) };
-        let invocations = if transposed { rows / 4 * cols4 } else { rows * cols4 };
-        let launch = Dispatch::new(name, pipeline.get(gpu)?, bind, grid_1d(invocations, 64));
+        let launch = Dispatch::new("pack_texture", self.pack.get(gpu)?, bind, grid_1d(rows * cols4, 64));
         Ok((view, launch))
     }
 
-    /// The texture views of A and B for a texture variant: each operand packed ahead (by the
-    /// gather or the backward above), or packed now by a launch pushed to `before` (B of
-    /// C = A B^T transposed, since the A B kernel reads B^T).
+    /// The texture views of A and B for a texture variant, each operand as stored (B of
+    /// C = A B^T too: `mm_tex_abt` reads its rows as C's columns): packed ahead (by the
+    /// gather or the backward above), or packed now by a launch pushed to `before`.
     pub(super) fn views(
         &self,
         gpu: &Gpu,
-        form: MatmulForm,
         [a, b]: [Stored<'_>; 2],
         packed: Packed<'_>,
         before: &mut Vec<Dispatch>,
@@ -210,19 +181,10 @@ impl TexturePath {
                 view
             }
         };
-        let b_view = match (packed.b, form) {
-            (Some(_), MatmulForm::ABt) => {
-                return Err(Error::Shape(
-                    "B of A B^T is read transposed: it cannot come packed as stored".into(),
-                ))
-            }
-            (Some(tex), _) => prepacked_view("B", tex, b)?,
-            (None, MatmulForm::ABt) => {
-                let (view, pack) = self.pack_transposed(gpu, b)?;
-                before.push(pack);
-                view
-            }
-            (None, _) => {
+        // Every form reads B as stored (A B^T's kernels read its rows as C's columns).
+        let b_view = match packed.b {
+            Some(tex) => prepacked_view("B", tex, b)?,
+            None => {
                 let (view, pack) = self.pack(gpu, b)?;
                 before.push(pack);
                 view

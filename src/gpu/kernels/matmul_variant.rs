@@ -124,9 +124,9 @@ impl Variant {
             Variant::V4Abt => "mm_v4_abt",
             Variant::TexAb => "mm_tex_ab",
             Variant::TexAtb => "mm_tex_atb",
-            // B packed transposed (see matmul_texture.rs): the A B kernel.
-            Variant::TexAbt => "mm_tex_ab",
-            Variant::TexAbSg | Variant::TexAbtSg => "mm_tex_ab_sg",
+            Variant::TexAbt => "mm_tex_abt",
+            Variant::TexAbSg => "mm_tex_ab_sg",
+            Variant::TexAbtSg => "mm_tex_abt_sg",
             Variant::TexAtbSg => "mm_tex_atb_sg",
         }
     }

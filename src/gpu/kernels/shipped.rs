@@ -16,8 +16,9 @@ use crate::ops::MatmulForm;
 /// call is used. `rb4x4` runs every call, so one always does. These are the tuner's own picks
 /// there (Mesa 22.3.6, LLVM 15, 2 cores; BENCHMARKS.md, "Matmul GFLOP/s", 2026-11-27): the
 /// texture variants for the big products (2-3x the buffer variants: a texel fetch is one
-/// vectorized gather there, a buffer load a per-lane loop; for aligned ABt `tex_abt`, the AB
-/// kernel on B packed transposed, 2.2x `v4_abt` on 1024^3 in the same run, 2026-11-30), and a
+/// vectorized gather there, a buffer load a per-lane loop; for aligned ABt `tex_abt`, then the AB
+/// kernel on B packed transposed, 2.2x `v4_abt` on 1024^3 in the same run, 2026-11-30; since
+/// 2026-12-01 it reads B as stored), and a
 /// register block for the small, unaligned ones (n or k = 10). For those the tuner picked
 /// `rb4x4` or `rb4x8` from run to run; `rb4x4` is shipped because it compiles in half the
 /// time (0.74-0.79 s against 1.6-2.1 s, cold) and ran the demo's three small products as

@@ -67,7 +67,7 @@ fn column_sums_in_the_product_launch_give_the_bits_of_column_sums() {
     let _serial = serial();
     let f = fixture();
     // MNIST's two weight gradients, odd k (a partial group of eight rows, and k < 8), n not a
-    // multiple of 4, m of 1, and one AB and one ABt case.
+    // multiple of 4, m of 1, one AB and two ABt cases.
     let cases = [
         (MatmulForm::AtB, (784, 64, 128)),
         (MatmulForm::AtB, (64, 10, 128)),
@@ -77,6 +77,8 @@ fn column_sums_in_the_product_launch_give_the_bits_of_column_sums() {
         (MatmulForm::AtB, (64, 16, 300)),
         (MatmulForm::AB, (7, 12, 37)),
         (MatmulForm::ABt, (9, 8, 13)),
+        // k a multiple of 4: the texture variants too (their own sums over B's rows).
+        (MatmulForm::ABt, (9, 8, 12)),
     ];
     for (s, &(form, (m, n, k))) in cases.iter().enumerate() {
         let (a, b) = (random(m * k, 40 + s as u64), random(k * n, 60 + s as u64));

@@ -1,12 +1,10 @@
 //! The texture path on lavapipe: the gather into a texture (bit for bit against the CPU's
 //! lookup, read back through a texture-to-buffer copy) and a texture matmul reading that
 //! gathered batch directly (bit for bit against the naive kernel on the buffer gather's
-//! output: every variant adds in the same order); and the transposed pack of B for A B^T,
-//! read back the same way.
+//! output: every variant adds in the same order).
 
 use super::common::*;
 use super::*;
-use crate::gpu::kernels::matmul_texture::{Stored, TexturePath};
 use crate::gpu::kernels::{
     pack_pixels, pixel_lut_buffer, submit, GatherSources, MatmulCall, Packed, Variant, WeightPack,
 };
@@ -172,8 +170,8 @@ fn a_texture_gather_refuses_padded_rows_and_small_textures() {
 /// and from the texture gather with the texture variants (A not packed again; the subgroup
 /// ones too where the device has subgroups), and with B
 /// packed ahead as well (as the gather packs W1 and the narrow backward writes dZ1: one launch,
-/// no pack): same bits. A B texture of the wrong shape is refused, and A B^T, which reads B
-/// transposed, refuses a B packed as stored.
+/// no pack): same bits. A B texture of the wrong shape is refused. A B^T, which reads B as
+/// stored too, takes a B packed ahead: same bits.
 #[test]
 fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
     let _serial = serial();
@@ -239,45 +237,37 @@ fn texture_products_on_the_gathered_batch_match_the_buffer_path_bit_for_bit() {
             }
         }
     }
-    // A B^T reads B transposed: a B packed as stored cannot serve it.
-    let (dz, w) = (zeros(g, 13 * 12), zeros(g, 16 * 12));
-    let c = zeros(g, 13 * 16);
-    let abt = MatmulCall::plain(MatmulForm::ABt, 13, 16, 12, &dz, &w, &c);
-    assert!(k.matmul.supports(Variant::TexAbt, &abt), "tex_abt takes the shape");
-    let b_tex = tex(16, 12);
-    let err = k
-        .matmul
-        .record_with(g, Variant::TexAbt, &abt, Packed { a: None, b: Some(&b_tex) })
-        .expect_err("A B^T with B packed as stored");
-    assert!(err.to_string().contains("transposed"), "{err}");
-}
-
-/// The transposed pack (`pack_texture_t`, a 4x4 block per invocation) holds the transpose bit
-/// for bit: shapes that leave a workgroup part-filled and blocks along both sides, from an
-/// offset, with the texel rows the texture may have past the matrix left out. A matrix whose
-/// columns are not a multiple of 4 is refused, not packed in part.
-#[test]
-fn the_transposed_pack_holds_the_transpose_exactly() {
-    let _serial = serial();
-    let g = &fixture().gpu;
-    let path = TexturePath::new(g).expect("the adapter takes rgba32float storage textures");
-    for (rows, cols, offset) in [(4, 4, 0), (12, 20, 8), (100, 36, 4), (36, 44, 0), (1028, 8, 12)] {
-        let data = random(offset + rows * cols, (rows * cols) as u64);
-        let buf = g.upload("pack source", &data, wgpu::BufferUsages::COPY_SRC).expect("upload");
-        let m = Stored { buffer: &buf, offset, rows, cols };
-        let (view, pack) = path.pack_transposed(g, m).expect("pack");
-        submit(g, &[&pack]);
-        let got = read_texture(g, view.texture());
-        // Texture row j holds column j of the matrix: `rows` floats, 4 per texel.
-        for j in 0..cols {
-            for i in 0..rows {
-                let (want, have) = (data[offset + i * cols + j], got[j * rows + i]);
-                assert_eq!(want.to_bits(), have.to_bits(), "{rows}x{cols}: element ({i}, {j})");
-            }
-        }
+    // A B^T reads B as stored (n x k), so a B packed ahead, here by a gather's launch, serves
+    // it: the bits of the naive kernel, and no pack launch.
+    let (rows, n, kk) = (13, 16, 12);
+    let a = upload(g, &random(rows * kk, 21));
+    let w = upload(g, &padded(&random(n * kk, 22), 4));
+    let (b_tex, spare) = (tex(n, kk), tex(rows, features));
+    let y = upload_u32(g, &vec![0; rows]);
+    let weights = Some(WeightPack { buffer: &w, offset: 4, texture: &b_tex });
+    let gather = k.gather.record_texture(g, rows, &src, &spare, &y, weights).expect("gather packing B");
+    submit(g, &[&gather]);
+    let want = zeros(g, rows * n);
+    let call = MatmulCall { b: (&w, 4), ..MatmulCall::plain(MatmulForm::ABt, rows, n, kk, &a, &w, &want) };
+    let d = k.matmul.record(g, Variant::Naive, &call).expect("naive");
+    submit(g, &[&d]);
+    let want = read(g, &want, rows * n);
+    let variants = [Variant::TexAbt, Variant::TexAbtSg];
+    for variant in variants.into_iter().filter(|v| !v.needs_subgroups() || g.has_subgroups_of(8)) {
+        let got = zeros(g, rows * n);
+        let d = k
+            .matmul
+            .record_with(
+                g,
+                variant,
+                &MatmulCall { c: (&got, 0), ..call },
+                Packed { a: None, b: Some(&b_tex) },
+            )
+            .expect("A B^T with B packed ahead");
+        assert_eq!(d.launches(), 2, "{}: only A is packed", variant.name());
+        submit(g, &[&d]);
+        let got = read(g, &got, rows * n);
+        let first_diff = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(first_diff, None, "{}: A B^T with B packed ahead differs from naive", variant.name());
     }
-    let six = g.upload("pack source", &[0.0f32; 24], wgpu::BufferUsages::COPY_SRC).expect("upload");
-    let err =
-        path.pack_transposed(g, Stored { buffer: &six, offset: 0, rows: 4, cols: 6 }).expect_err("6 columns");
-    assert!(err.to_string().contains("multiple of 4"), "{err}");
 }
