@@ -173,24 +173,15 @@ impl TexturePath {
         packed: Packed<'_>,
         before: &mut Vec<Dispatch>,
     ) -> Result<[wgpu::TextureView; 2]> {
-        let a_view = match packed.a {
-            Some(tex) => prepacked_view("A", tex, a)?,
+        let mut view = |what: &str, ahead: Option<&OperandTexture>, m: Stored<'_>| match ahead {
+            Some(tex) => prepacked_view(what, tex, m),
             None => {
-                let (view, pack) = self.pack(gpu, a)?;
+                let (view, pack) = self.pack(gpu, m)?;
                 before.push(pack);
-                view
+                Ok(view)
             }
         };
-        // Every form reads B as stored (A B^T's kernels read its rows as C's columns).
-        let b_view = match packed.b {
-            Some(tex) => prepacked_view("B", tex, b)?,
-            None => {
-                let (view, pack) = self.pack(gpu, b)?;
-                before.push(pack);
-                view
-            }
-        };
-        Ok([a_view, b_view])
+        Ok([view("A", packed.a, a)?, view("B", packed.b, b)?])
     }
 }
 

@@ -32,15 +32,15 @@ pub enum Variant {
     TexAb,
     /// 8x8 register block, A and B packed into textures (AtB layouts).
     TexAtb,
-    /// [`Variant::TexAb`]'s kernel on A and the transpose of B, packed into textures (ABt
-    /// layouts).
+    /// [`Variant::TexAb`]'s block for ABt layouts: A and B packed as stored, B's texels read
+    /// transposed (`mm_tex_abt`).
     TexAbt,
     /// 16x4 register block from textures, each texel of A fetched once per subgroup (AB
     /// layouts; devices with subgroups of exactly 8, as lavapipe's).
     TexAbSg,
     /// [`Variant::TexAbSg`]'s sharing for AtB layouts.
     TexAtbSg,
-    /// [`Variant::TexAbSg`]'s kernel on A and the transpose of B (ABt layouts).
+    /// [`Variant::TexAbSg`]'s block for ABt layouts, B read as [`Variant::TexAbt`] reads it.
     TexAbtSg,
 }
 

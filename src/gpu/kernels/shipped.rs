@@ -108,10 +108,10 @@ mod tests {
         let rows: &[Row] = &[
             (&lavapipe, AB, big, &all, Some(TexAbSg), "big aligned AB: the subgroup texture variant"),
             (&lavapipe, AtB, big, &all, Some(TexAtbSg), "big aligned AtB: the subgroup texture variant"),
-            (&lavapipe, ABt, big, &all, Some(TexAbtSg), "aligned ABt: the subgroup texture variant on B^T"),
+            (&lavapipe, ABt, big, &all, Some(TexAbtSg), "aligned ABt: the subgroup texture variant"),
             (&lavapipe, AB, big, &no_subgroups, Some(TexAb), "big aligned AB without subgroups: textures"),
             (&lavapipe, AtB, big, &no_subgroups, Some(TexAtb), "big aligned AtB without subgroups: textures"),
-            (&gl, ABt, big, &no_subgroups, Some(TexAbt), "aligned ABt on GL: the texture variant on B^T"),
+            (&gl, ABt, big, &no_subgroups, Some(TexAbt), "aligned ABt on GL: the texture variant"),
             (
                 &lavapipe,
                 ABt,
