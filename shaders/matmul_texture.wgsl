@@ -32,17 +32,12 @@ fn mm_tex_abt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_
 }
 
 // The 8x8 block of mm_tex_ab and mm_tex_abt. `bt`, a constant in each entry point (the
-// compiler folds the branch): the texture holds B of C = A B^T as stored (n x k, texels
-// k/4 x n), and per 4 k each group of 4 columns of C reads 4 texels, one from each of its
-// rows of B, whose components are then taken in the order the A B kernel reads B's rows.
+// compiler folds the branch): the texture holds B of C = A B^T as stored, and per 4 k each
+// group of 4 columns of C takes B^T's rows from bt_rows (matmul_texture_common.wgsl).
 fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: bool) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        if (bt) {
-            col_sums_slice_t(wid, nwg, li, 16u);
-        } else {
-            col_sums_slice(wid, nwg, li, 16u);
-        }
+        col_sums_slice(wid, nwg, li, 16u, bt);
         return;
     }
     let row0 = gid.y * 8u;
@@ -99,22 +94,16 @@ fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: boo
         var bl3: vec4<f32>;
         var bh3: vec4<f32>;
         if (bt) {
-            let tl0 = textureLoad(tb, vec2<i32>(q, 4 * cl + 0), 0);
-            let tl1 = textureLoad(tb, vec2<i32>(q, 4 * cl + 1), 0);
-            let tl2 = textureLoad(tb, vec2<i32>(q, 4 * cl + 2), 0);
-            let tl3 = textureLoad(tb, vec2<i32>(q, 4 * cl + 3), 0);
-            let th0 = textureLoad(tb, vec2<i32>(q, 4 * ch + 0), 0);
-            let th1 = textureLoad(tb, vec2<i32>(q, 4 * ch + 1), 0);
-            let th2 = textureLoad(tb, vec2<i32>(q, 4 * ch + 2), 0);
-            let th3 = textureLoad(tb, vec2<i32>(q, 4 * ch + 3), 0);
-            bl0 = vec4<f32>(tl0.x, tl1.x, tl2.x, tl3.x);
-            bl1 = vec4<f32>(tl0.y, tl1.y, tl2.y, tl3.y);
-            bl2 = vec4<f32>(tl0.z, tl1.z, tl2.z, tl3.z);
-            bl3 = vec4<f32>(tl0.w, tl1.w, tl2.w, tl3.w);
-            bh0 = vec4<f32>(th0.x, th1.x, th2.x, th3.x);
-            bh1 = vec4<f32>(th0.y, th1.y, th2.y, th3.y);
-            bh2 = vec4<f32>(th0.z, th1.z, th2.z, th3.z);
-            bh3 = vec4<f32>(th0.w, th1.w, th2.w, th3.w);
+            let lo = bt_rows(q, cl);
+            let hi = bt_rows(q, ch);
+            bl0 = lo[0];
+            bl1 = lo[1];
+            bl2 = lo[2];
+            bl3 = lo[3];
+            bh0 = hi[0];
+            bh1 = hi[1];
+            bh2 = hi[2];
+            bh3 = hi[3];
         } else {
             bl0 = textureLoad(tb, vec2<i32>(cl, 4 * q + 0), 0);
             bh0 = textureLoad(tb, vec2<i32>(ch, 4 * q + 0), 0);
@@ -198,7 +187,7 @@ fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: boo
 fn mm_tex_atb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        col_sums_slice(wid, nwg, li, 16u);
+        col_sums_slice(wid, nwg, li, 16u, false);
         return;
     }
     let row0 = gid.y * 8u;

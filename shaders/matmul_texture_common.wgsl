@@ -16,40 +16,40 @@ fn bias_at(j: u32) -> f32 {
 // matmul_epilogue.wgsl (see there) but read from B's texture, 4 columns per texel: each lane
 // adds its column's rows one at a time in order from 0.0, reduce.wgsl's column_sums order, so
 // the same bits (the packed texture holds B's floats unchanged). n and sums_off are multiples
-// of 4 here (the host checks).
-fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
+// of 4 here (the host checks). `bt`: the texture holds B of A B^T as stored (see bt_rows).
+fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32, bt: bool) {
     let slots = nwg.x * (nwg.y - p.sums_row) * wg;
     // Bounds guard: texel columns past n / 4.
     for (var x = ((wid.y - p.sums_row) * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
         var acc = vec4<f32>(0.0);
-        for (var q = 0; q < i32(p.k); q = q + 1) {
-            acc = acc + textureLoad(tb, vec2<i32>(i32(x), q), 0);
+        if (bt) {
+            for (var q = 0; q < i32(p.k / 4u); q = q + 1) {
+                let rows = bt_rows(q, i32(x));
+                acc = acc + rows[0];
+                acc = acc + rows[1];
+                acc = acc + rows[2];
+                acc = acc + rows[3];
+            }
+        } else {
+            for (var q = 0; q < i32(p.k); q = q + 1) {
+                acc = acc + textureLoad(tb, vec2<i32>(i32(x), q), 0);
+            }
         }
         c[p.sums_off / 4u + x] = acc;
     }
 }
 
-// col_sums_slice for mm_tex_abt and mm_tex_abt_sg, whose texture holds B of A B^T as stored
-// (n x k, texels k/4 x n): each lane sums texture rows 4x..4x+3, 4 floats of a texel at a time, in
-// order from 0.0: the same adds, so the same bits, as the other variants' sums of B's columns.
-fn col_sums_slice_t(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {
-    let slots = nwg.x * (nwg.y - p.sums_row) * wg;
-    // Bounds guard: texel columns past n / 4.
-    for (var x = ((wid.y - p.sums_row) * nwg.x + wid.x) * wg + li; x < p.n / 4u; x = x + slots) {
-        var acc = vec4<f32>(0.0);
-        let j = i32(4u * x);
-        for (var q = 0; q < i32(p.k / 4u); q = q + 1) {
-            let t0 = textureLoad(tb, vec2<i32>(q, j), 0);
-            let t1 = textureLoad(tb, vec2<i32>(q, j + 1), 0);
-            let t2 = textureLoad(tb, vec2<i32>(q, j + 2), 0);
-            let t3 = textureLoad(tb, vec2<i32>(q, j + 3), 0);
-            acc = acc + vec4<f32>(t0.x, t1.x, t2.x, t3.x);
-            acc = acc + vec4<f32>(t0.y, t1.y, t2.y, t3.y);
-            acc = acc + vec4<f32>(t0.z, t1.z, t2.z, t3.z);
-            acc = acc + vec4<f32>(t0.w, t1.w, t2.w, t3.w);
-        }
-        c[p.sums_off / 4u + x] = acc;
-    }
+// For mm_tex_abt and mm_tex_abt_sg, whose texture holds B of C = A B^T as stored (n x k,
+// texels k/4 x n): rows 4q..4q+3 of B^T's columns 4c..4c+3 (column i of the result is what
+// the A B kernels fetch as the texel (c, 4q + i) of B's texture), from the 4 texels at
+// column q of B's rows 4c..4c+3. Floats moved, not computed: the same bits.
+fn bt_rows(q: i32, c: i32) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(
+        textureLoad(tb, vec2<i32>(q, 4 * c), 0),
+        textureLoad(tb, vec2<i32>(q, 4 * c + 1), 0),
+        textureLoad(tb, vec2<i32>(q, 4 * c + 2), 0),
+        textureLoad(tb, vec2<i32>(q, 4 * c + 3), 0),
+    ));
 }
 
 // Stores the 8x8 block at (row0, col0): acc[2r] holds columns col0..col0+3 of row row0 + r,

@@ -71,11 +71,7 @@ fn mm_tex_abt_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgro
 fn tex_ab_sg_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32, bt: bool) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        if (bt) {
-            col_sums_slice_t(wid, nwg, li, 8u);
-        } else {
-            col_sums_slice(wid, nwg, li, 8u);
-        }
+        col_sums_slice(wid, nwg, li, 8u, bt);
         return;
     }
     let row0 = wid.y * 16u;
@@ -129,14 +125,11 @@ fn tex_ab_sg_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, lane
         var b2: vec4<f32>;
         var b3: vec4<f32>;
         if (bt) {
-            let t0 = textureLoad(tb, vec2<i32>(q, 4 * cx + 0), 0);
-            let t1 = textureLoad(tb, vec2<i32>(q, 4 * cx + 1), 0);
-            let t2 = textureLoad(tb, vec2<i32>(q, 4 * cx + 2), 0);
-            let t3 = textureLoad(tb, vec2<i32>(q, 4 * cx + 3), 0);
-            b0 = vec4<f32>(t0.x, t1.x, t2.x, t3.x);
-            b1 = vec4<f32>(t0.y, t1.y, t2.y, t3.y);
-            b2 = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
-            b3 = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
+            let rows = bt_rows(q, cx);
+            b0 = rows[0];
+            b1 = rows[1];
+            b2 = rows[2];
+            b3 = rows[3];
         } else {
             b0 = textureLoad(tb, vec2<i32>(cx, 4 * q + 0), 0);
             b1 = textureLoad(tb, vec2<i32>(cx, 4 * q + 1), 0);
@@ -215,7 +208,7 @@ fn tex_ab_sg_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, lane
 fn mm_tex_atb_sg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
-        col_sums_slice(wid, nwg, li, 8u);
+        col_sums_slice(wid, nwg, li, 8u, false);
         return;
     }
     let row0 = wid.y * 16u;
