@@ -278,6 +278,15 @@ impl Matmul {
         }
     }
 
+    /// The launch that fills `tex` (from [`Matmul::operand_texture`]) with the matrix `m`
+    /// as stored, for products that take it packed ahead (see [`Packed`]).
+    pub(crate) fn pack_into(&self, gpu: &Gpu, m: Stored<'_>, tex: &OperandTexture) -> Result<Dispatch> {
+        match &self.texture {
+            Some(t) => t.pack_into(gpu, m, tex),
+            None => Err(Error::Config("this device has no texture path to pack an operand for".into())),
+        }
+    }
+
     /// [`Matmul::record`], with the operands in `packed` already packed by the caller (into
     /// textures from [`Matmul::operand_texture`] holding them as stored, filled before this
     /// product runs on every replay). Used by texture variants only; the others read the

@@ -135,6 +135,21 @@ impl TexturePath {
 
     /// A texture for `m` and the launch that fills it from its buffer.
     pub fn pack(&self, gpu: &Gpu, m: Stored<'_>) -> Result<(wgpu::TextureView, Dispatch)> {
+        self.check_packable(m)?;
+        let tex = self.texture(gpu, m.rows, m.cols)?;
+        let view = tex.create_view(&Default::default());
+        let launch = self.pack_launch(gpu, m, &view)?;
+        Ok((view, launch))
+    }
+
+    /// The launch that fills `tex` (from [`TexturePath::texture`]) with `m` from its buffer.
+    pub fn pack_into(&self, gpu: &Gpu, m: Stored<'_>, tex: &OperandTexture) -> Result<Dispatch> {
+        self.check_packable(m)?;
+        let view = prepacked_view("the packed operand", tex, m)?;
+        self.pack_launch(gpu, m, &view)
+    }
+
+    fn check_packable(&self, m: Stored<'_>) -> Result<()> {
         let (rows, cols) = (m.rows, m.cols);
         if !self.fits(rows, cols, m.offset) {
             return Err(Error::Shape(format!(
@@ -142,12 +157,13 @@ impl TexturePath {
                 m.offset, self.max_side
             )));
         }
-        pipeline::check_fits("texture pack source", (m.buffer, m.offset), rows * cols)?;
-        let cols4 = cols / 4;
-        let tex = self.texture(gpu, rows, cols)?;
-        let view = tex.create_view(&Default::default());
+        pipeline::check_fits("texture pack source", (m.buffer, m.offset), rows * cols)
+    }
+
+    fn pack_launch(&self, gpu: &Gpu, m: Stored<'_>, view: &wgpu::TextureView) -> Result<Dispatch> {
+        let cols4 = m.cols / 4;
         let params = PackParams {
-            rows: u32_of("texture rows", rows)?,
+            rows: u32_of("texture rows", m.rows)?,
             cols4: u32_of("texture width", cols4)?,
             off4: u32_of("texture source offset", m.offset / 4)?,
             rs4: u32_of("texture row stride", cols4)?,
@@ -157,10 +173,9 @@ impl TexturePath {
             gpu,
             "pack texture",
             &self.pack_layout,
-            &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(&view)],
+            &[Bind::Whole(&uniform), Bind::Whole(m.buffer), Bind::Texture(view)],
         )?;
-        let launch = Dispatch::new("pack_texture", self.pack.get(gpu)?, bind, grid_1d(rows * cols4, 64));
-        Ok((view, launch))
+        Ok(Dispatch::new("pack_texture", self.pack.get(gpu)?, bind, grid_1d(m.rows * cols4, 64)))
     }
 
     /// The texture views of A and B for a texture variant, each operand as stored (B of

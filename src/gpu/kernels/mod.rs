@@ -106,13 +106,8 @@ impl Kernels {
         })
     }
 
-    /// Records `call` with the variant the autotuner picks for it on this device.
-    pub fn matmul(&self, gpu: &Gpu, call: &MatmulCall<'_>) -> Result<Dispatch> {
-        self.matmul_with(gpu, call, Packed::NONE)
-    }
-
-    /// [`Kernels::matmul`] with operands possibly already packed into textures (see
-    /// [`Matmul::record_with`]).
+    /// Records `call` with the variant the autotuner picks for it on this device, with
+    /// operands possibly already packed into textures (see [`Matmul::record_with`]).
     pub(crate) fn matmul_with(
         &self,
         gpu: &Gpu,

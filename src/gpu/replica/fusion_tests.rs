@@ -4,8 +4,10 @@
 //! moments and metrics (the softmax head, each bias gradient in its weight-gradient product,
 //! a narrow layer's whole backward in one launch: `dense_backward.wgsl`, and where the batch
 //! is gathered into a texture, layer 0's weights packed by the gather and dZ written into its
-//! texture by that one-launch backward). Why bits: each fused kernel performs the same f32 operations in the
-//! same order as the launches it replaces (see the kernels' headers).
+//! texture by that one-launch backward; a layer's input, weights and dZ each packed once for
+//! every texture product that reads them: `operands.rs`). Why bits: each fused kernel
+//! performs the same f32 operations in the same order as the launches it replaces (see the
+//! kernels' headers), and a texture holds the same floats as the buffer it was packed from.
 
 use std::sync::Arc;
 
@@ -127,6 +129,9 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
         (Network::classifier(&[13, 29, 17], Activation::Tanh), softmax, 100, 37, 4, 1),
         // Deeper: the narrow last layer over a wide one (not narrow), batches of 32, a tail of 4.
         (Network::classifier(&[10, 64, 64, 10], Activation::Relu), softmax, 100, 32, 5, 1),
+        // A middle layer whose products run from textures (on lavapipe and GL): its input, W
+        // and dZ each packed or written once and read by both products that take them.
+        (Network::classifier(&[16, 128, 96, 10], Activation::Relu), softmax, 300, 128, 5, 1),
         // GELU below, batches of 300: more dX blocks than one workgroup's worth per row group.
         (Network::classifier(&[9, 6, 3], Activation::Gelu), softmax, 400, 300, 4, 1),
         // Dropout below the narrow layer: its input gradient goes to the dropout layer.
@@ -193,6 +198,16 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
                     got.labels,
                     want.labels
                 );
+            }
+            if spec.widths() == [16, 128, 96, 10] && adapter.name.starts_with("llvmpipe") {
+                // Layer 1's forward, dW and dX all read textures: unfused they pack h0, W1 (the
+                // forward), h0, dZ1 (dW), dZ1, W1 (dX); fused only h0 and W1, once, and dZ1
+                // arrives in the texture the narrow layer's one launch writes.
+                for (ran, packs) in [(&got, 2), (&want, 6)] {
+                    assert_eq!(count(ran, "pack_texture"), packs, "{name}: {:?}", ran.labels);
+                }
+                assert!(got.labels.iter().any(|l| l.starts_with("mm_tex_abt")), "{name}: {:?}", got.labels);
+                assert_eq!(count(&got, "dense_backward_tex"), 1, "{name}: {:?}", got.labels);
             }
             if spec.widths() == [784, 64, 10] {
                 assert_eq!(got.launches, 6, "{name}: MNIST's step {:?}", got.labels);

@@ -8,15 +8,18 @@
 //! wait, and its loss and accuracy accumulate on the device and are read back once.
 //!
 //! The concerns live in files of their own: `sources` (the rows a pass reads), `workspace`
-//! (activation buffers), `record` (the graph recorded as dispatches), `submit` (epochs and
-//! evaluations sent to the queue), `stream` (data sets too large to be resident, streamed
-//! through the device in chunks), `data_parallel` (the two halves of a mirrored step) and
-//! `profile` (where a step's time goes). This file holds the buffers and their state.
+//! (activation buffers), `record` (the graph recorded as dispatches), `operands` (which of
+//! its operands live in textures, packed once for every product that reads them), `submit`
+//! (epochs and evaluations sent to the queue), `stream` (data sets too large to be resident,
+//! streamed through the device in chunks), `data_parallel` (the two halves of a mirrored
+//! step) and `profile` (where a step's time goes). This file holds the buffers and their
+//! state.
 
 mod data_parallel;
 mod head;
 mod layers;
 mod loss;
+mod operands;
 mod profile;
 mod record;
 mod sources;

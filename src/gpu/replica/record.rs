@@ -1,8 +1,12 @@
 //! The graph of one pass recorded as dispatches, once per (source, rows, kind): gather,
 //! forward products with their fused epilogues, the fused loss (with the last product when
 //! the softmax head is narrow: `head.rs`), backward products with the bias gradients in the
-//! same launches (a narrow layer's whole backward in one: `layers/dense.rs`), and the optimizer. Replayed every step with no host work but two small copies.
+//! same launches (a narrow layer's whole backward in one: `layers/dense.rs`), and the
+//! optimizer, with each operand that texture products share packed once (`operands.rs`).
+//! Replayed every step with no host work but two small copies.
 
+use super::layers::dense::BackwardTextures;
+use super::operands::LayerTextures;
 use super::{Replica, SourceId};
 use crate::error::{Error, Result};
 use crate::gpu::device_data::DeviceFeatures;
@@ -91,22 +95,23 @@ impl Replica {
             Some(source) => self.record_gather(source, rows, train)?,
             None => Gathered { out: Vec::new(), x_texture: None, w0_texture: None },
         };
-        // The first layer reads the batch, from its texture when there is one.
-        let input_texture = |l: usize| if l == 0 { x_texture.as_ref() } else { None };
         // A narrow softmax head records the last layer's forward with the loss (head.rs).
         let head = self.fused_head(rows, x_texture.is_some());
+        let textures = LayerTextures::plan(self, rows, train, x_texture, w0_texture.map(|(_, t)| t))?;
         let last = self.spec.layers.len() - 1;
-        for (l, layer) in self.spec.layers.iter().enumerate() {
+        for (l, (layer, t)) in self.spec.layers.iter().zip(&textures).enumerate() {
             if head && l == last {
                 continue;
             }
-            out.push(match *layer {
+            match *layer {
                 Layer::Dense { activation, .. } => {
-                    let b = if l == 0 { w0_texture.as_ref().map(|(_, t)| t) } else { None };
-                    self.dense_forward(l, activation, rows, Packed { a: input_texture(l), b })?
+                    let call = self.dense_forward_call(l, activation, rows)?;
+                    out.extend(t.packs(self, l, &call)?);
+                    let packed = Packed { a: t.input.as_ref(), b: t.weights.as_ref() };
+                    out.push(self.kernels.matmul_with(&self.gpu, &call, packed)?);
                 }
-                Layer::Dropout { .. } => self.dropout_forward(l, rows, train)?,
-            });
+                Layer::Dropout { .. } => out.push(self.dropout_forward(l, rows, train)?),
+            }
         }
         if head {
             // logits = h W + b and the softmax cross-entropy in one launch (head.rs)
@@ -119,7 +124,7 @@ impl Replica {
         if !train {
             return Ok(out);
         }
-        self.record_backward(rows, x_texture.as_ref(), &mut out)?;
+        self.record_backward(rows, &textures, &mut out)?;
         if kind == PassKind::Train {
             out.push(self.record_update()?);
         }
@@ -184,35 +189,24 @@ impl Replica {
 
     /// The backward pass, last layer first, appended to `out`: each dense layer's weight and
     /// bias gradients and the gradient of the layer below's output (a dropout layer's mask
-    /// applied to it). `x_texture`: the batch in a texture, for layer 0's weight gradient.
+    /// applied to it), with the operands `textures` holds read from there.
     fn record_backward(
         &self,
         rows: usize,
-        x_texture: Option<&OperandTexture>,
+        textures: &[LayerTextures],
         out: &mut Vec<Dispatch>,
     ) -> Result<()> {
-        let input_texture = |l: usize| if l == 0 { x_texture } else { None };
-        // dZ of layer l in a texture, written by the backward of the layer above (for layer
-        // l's weight gradient when it runs a texture variant: `dz_texture`).
-        let mut dz_textures: Vec<Option<OperandTexture>> = self.spec.layers.iter().map(|_| None).collect();
-        for (l, layer) in self.spec.layers.iter().enumerate().rev() {
-            // The layer below says how it takes the gradient of its output (`dense_below`).
-            let below = l.checked_sub(1).filter(|_| self.dense_below(l)).map(|b| match self.spec.layers[b] {
-                Layer::Dense { activation, .. } => self.dense_output_grad(b, activation),
-                Layer::Dropout { .. } => self.dropout_output_grad(b),
-            });
+        for (l, (layer, t)) in self.spec.layers.iter().zip(textures).enumerate().rev() {
+            let below = self.output_grad_below(l);
             match *layer {
                 Layer::Dense { .. } => {
-                    // The layer below's dZ straight into the texture its weight gradient reads.
-                    let dz_below = match below {
-                        Some(_) => self.dz_texture(l, rows, x_texture.is_some())?,
-                        None => None,
+                    let bt = BackwardTextures {
+                        dw: Packed { a: t.input.as_ref(), b: t.dz.as_ref() },
+                        dx: Packed { a: t.dz.as_ref().filter(|_| t.dx_reads_dz), b: t.weights.as_ref() },
+                        // The layer below's dZ straight into the texture its weight gradient reads.
+                        dx_out: l.checked_sub(1).and_then(|b| textures[b].dz.as_ref()),
                     };
-                    let packed = Packed { a: input_texture(l), b: dz_textures[l].as_ref() };
-                    out.extend(self.dense_backward(l, rows, packed, below, dz_below.as_ref())?);
-                    if let Some(t) = dz_below {
-                        dz_textures[l - 1] = Some(t);
-                    }
+                    out.extend(self.dense_backward(l, rows, below, bt)?);
                 }
                 Layer::Dropout { .. } => {
                     if let Some(below) = below {
@@ -224,83 +218,9 @@ impl Replica {
         Ok(())
     }
 
-    /// A texture for the gathered batch when the products that read it (layer 0's forward
-    /// and, when training, its weight gradient) all run from textures on this device.
-    fn batch_texture(
-        &self,
-        sources: &GatherSources<'_>,
-        rows: usize,
-        train: bool,
-    ) -> Result<Option<OperandTexture>> {
-        let (g, k) = (&self.gpu, &self.kernels);
-        if !k.gather.supports_texture(sources) {
-            return Ok(None);
-        }
-        let Some(&Layer::Dense { activation, .. }) = self.spec.layers.first() else { return Ok(None) };
-        let mut readers = vec![self.dense_forward_call(0, activation, rows)?];
-        if train {
-            readers.push(self.dense_weight_grad_call(0, rows)?);
-        }
-        for call in &readers {
-            if !k.matmul_reads_textures(g, call, true)? {
-                return Ok(None);
-            }
-        }
-        k.matmul.operand_texture(g, rows, self.spec.inputs())
-    }
-
-    /// A texture for layer 0's weights, with their offset in the flat parameters, which the
-    /// texture gather's launch of `rows` rows of `sources` packs for layer 0's forward (a
-    /// texture product, as the batch's texture says): `None` unfused, or where the device's
-    /// gather cannot pack them or they do not fit a texture.
-    fn first_weights_texture(
-        &self,
-        sources: &GatherSources<'_>,
-        rows: usize,
-    ) -> Result<Option<(usize, OperandTexture)>> {
-        let Some(slots) = self.layout.of_layer(0).filter(|_| self.fuse) else { return Ok(None) };
-        if !slots.weight.is_multiple_of(4)
-            || !self.kernels.gather.packs_weights(&self.gpu, sources, rows, slots.inputs, slots.outputs)
-        {
-            return Ok(None);
-        }
-        let texture = self.kernels.matmul.operand_texture(&self.gpu, slots.inputs, slots.outputs)?;
-        Ok(texture.map(|t| (slots.weight, t)))
-    }
-
-    /// A texture for `dZ` of the dense layer below layer `l`, which layer `l`'s one-launch
-    /// backward writes when that layer's weight gradient runs a texture variant (the
-    /// variant then needs no pack launch for it); `None` otherwise. `batch_texture`: whether
-    /// layer 0 reads the batch from a texture.
-    fn dz_texture(&self, l: usize, rows: usize, batch_texture: bool) -> Result<Option<OperandTexture>> {
-        let Some(b) = l.checked_sub(1) else { return Ok(None) };
-        let Some(Layer::Dense { .. }) = self.spec.layers.get(b) else { return Ok(None) };
-        let (Some(above), Some(slots)) = (self.layout.of_layer(l), self.layout.of_layer(b)) else {
-            return Ok(None);
-        };
-        // Layer l's backward must be the one launch, and able to write the texture.
-        let in_texture = |layer: usize| layer == 0 && batch_texture;
-        if !self.backward_in_one_launch(l, rows, in_texture(l))
-            || !self.kernels.dense_backward.writes_texture(above.inputs)
-        {
-            return Ok(None);
-        }
-        // Layer b's must not be (it then runs its dW as a product), and that product a texture
-        // variant (the one that product records: A from the batch's texture for layer 0).
-        let b_x_texture = in_texture(b);
-        if self.dense_below(b) && self.backward_in_one_launch(b, rows, b_x_texture) {
-            return Ok(None);
-        }
-        let call = self.dense_weight_grad_call(b, rows)?;
-        if !self.kernels.matmul_reads_textures(&self.gpu, &call, b_x_texture)? {
-            return Ok(None);
-        }
-        self.kernels.matmul.operand_texture(&self.gpu, rows, slots.outputs)
-    }
-
     /// Whether a dense layer lies below layer `l`: then `l`'s backward computes the gradient
     /// of its input (none is computed where only data and parameter-free layers lie below).
-    fn dense_below(&self, l: usize) -> bool {
+    pub(super) fn dense_below(&self, l: usize) -> bool {
         self.spec.layers[..l].iter().any(|b| matches!(b, Layer::Dense { .. }))
     }
 

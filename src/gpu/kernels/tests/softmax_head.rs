@@ -105,7 +105,7 @@ fn run(c: &Case, variant: Option<Option<Variant>>, grad: bool) -> Out {
             };
             let product = match v {
                 Some(v) => f.kernels.matmul.record_with(&f.gpu, v, &mm, Packed::NONE),
-                None => f.kernels.matmul(&f.gpu, &mm),
+                None => f.kernels.matmul_with(&f.gpu, &mm, Packed::NONE),
             };
             let xent = XentCall {
                 rows,

@@ -12,6 +12,18 @@ use crate::gpu::kernels::{
 use crate::ops::MatmulForm;
 use crate::spec::{Activation, LayerSlots};
 
+/// The textures a dense layer's backward reads and writes (planned in `operands.rs`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(in crate::gpu::replica) struct BackwardTextures<'a> {
+    /// Operands of `dW = a^T dz` packed ahead: the layer's input, `dz`.
+    pub dw: Packed<'a>,
+    /// Operands of `dX = dz W^T` packed ahead: `dz`, `W`.
+    pub dx: Packed<'a>,
+    /// Where the one-launch backward also writes the input gradient (for the weight
+    /// gradient of the layer below, a texture product).
+    pub dx_out: Option<&'a OperandTexture>,
+}
+
 impl Replica {
     /// Layer `l`'s tensors (`l` counts every layer; a dense layer has them).
     fn dense_slots(&self, l: usize) -> Result<&LayerSlots> {
@@ -65,19 +77,6 @@ impl Replica {
         })
     }
 
-    /// Records layer `l`'s forward; `packed`: its operands already in textures (the gathered
-    /// batch, and with it layer 0's weights, when the first layer reads the batch from one).
-    pub(in crate::gpu::replica) fn dense_forward(
-        &self,
-        l: usize,
-        activation: Activation,
-        rows: usize,
-        packed: Packed<'_>,
-    ) -> Result<Dispatch> {
-        let call = self.dense_forward_call(l, activation, rows)?;
-        self.kernels.matmul_with(&self.gpu, &call, packed)
-    }
-
     /// Whether layer `l`'s backward over `rows` rows, given a layer below to hand its input
     /// gradient to, is the one launch of `dense_backward.wgsl`: fused, a narrow layer (at most
     /// 32 outputs: `dense_backward_fits`) whose input is a buffer (`x_texture`: it reads the
@@ -99,17 +98,16 @@ impl Replica {
     /// Records layer `l`'s backward from `dz_l`: `dW_l`, `db_l`, and when `below` is given the
     /// input gradient delivered to the layer below as it asks. With a layer below, a layer
     /// [`Replica::backward_in_one_launch`] takes records all three in one launch (which also
-    /// writes the input gradient into `dx_texture` when given); otherwise dW with db (one
-    /// launch fused, two not), then dX. `packed`: the operands of dW already in textures (the
-    /// batch for layer 0, `dz_l` when the layer above wrote it into one).
+    /// writes the input gradient into `textures.dx_out` when given); otherwise dW with db (one
+    /// launch fused, two not), then dX, each reading the operands `textures` has packed ahead.
     pub(in crate::gpu::replica) fn dense_backward(
         &self,
         l: usize,
         rows: usize,
-        packed: Packed<'_>,
         below: Option<OutputGrad<'_>>,
-        dx_texture: Option<&OperandTexture>,
+        textures: BackwardTextures<'_>,
     ) -> Result<Vec<Dispatch>> {
+        let BackwardTextures { dw: packed, dx: dx_packed, dx_out: dx_texture } = textures;
         let (g, k, w, slots) = (&self.gpu, &self.kernels, &self.work, self.dense_slots(l)?);
         // A narrow layer reading a buffer: dW, db and dX in one launch (dense_backward.wgsl),
         // with the bits of the launches below. Without a layer below to hand dX to, the
@@ -117,10 +115,10 @@ impl Replica {
         if let Some(below) =
             below.as_ref().filter(|_| self.backward_in_one_launch(l, rows, packed.a.is_some()))
         {
-            if packed.b.is_some() {
+            if packed.b.is_some() || dx_packed.a.is_some() || dx_packed.b.is_some() {
                 return Err(Error::Config(format!(
-                    "layer {l}'s backward is one launch reading dZ from its buffer: nothing should have \
-                     packed dZ into a texture for it"
+                    "layer {l}'s backward is one launch reading dZ and W from their buffers: nothing \
+                     should have packed either into a texture for it"
                 )));
             }
             let call = DenseBackwardCall {
@@ -161,23 +159,34 @@ impl Replica {
             )?);
         }
         if let Some(below) = below {
-            // dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1}): [rows, inputs]
-            let call = MatmulCall {
-                form: MatmulForm::ABt,
-                m: rows,
-                n: slots.inputs,
-                k: slots.outputs,
-                a: (&w.dz[l], 0),
-                b: (&self.params, slots.weight),
-                c: (below.dz, 0),
-                bias: None,
-                act: below.activation,
-                z: Some((below.z, 0)),
-                act_backward: true,
-            };
-            out.push(k.matmul(g, &call)?);
+            let call = self.dense_input_grad_call(l, rows, &below)?;
+            out.push(k.matmul_with(g, &call, dx_packed)?);
         }
         Ok(out)
+    }
+
+    /// Layer `l`'s input gradient over `rows` rows, delivered to the layer below as it asks:
+    /// `dz_{l-1} = (dz_l W_l^T) * act'_{l-1}(z_{l-1})`: [rows, inputs].
+    pub(in crate::gpu::replica) fn dense_input_grad_call<'a>(
+        &'a self,
+        l: usize,
+        rows: usize,
+        below: &OutputGrad<'a>,
+    ) -> Result<MatmulCall<'a>> {
+        let slots = self.dense_slots(l)?;
+        Ok(MatmulCall {
+            form: MatmulForm::ABt,
+            m: rows,
+            n: slots.inputs,
+            k: slots.outputs,
+            a: (&self.work.dz[l], 0),
+            b: (&self.params, slots.weight),
+            c: (below.dz, 0),
+            bias: None,
+            act: below.activation,
+            z: Some((below.z, 0)),
+            act_backward: true,
+        })
     }
 
     /// How dense layer `l` takes the gradient of its output: into `dz_l`, times its
