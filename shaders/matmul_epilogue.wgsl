@@ -51,9 +51,10 @@ fn store_row4(i: u32, j0: u32, v: vec4<f32>) {
 // The column sums of B, c[sums_off + j] = sum_q B(q, j), folded into the product's launch: the
 // bias gradient db = column sums of dZ beside dW = X^T dZ, which reads the same dZ. The host
 // adds a row of workgroups along y past the product's (from p.sums_row) when p.col_sums is set;
-// they come here, invocation `slot` of `slots` taking columns slot, slot + slots, .... (One
-// row along y, not a second slice along z: lavapipe ran 784x64x128 AtB 1.5-2x slower with a z
-// slice of 49 workgroups that return at once; see BENCHMARKS.md.)
+// they come here, invocation `slot` of `slots` taking columns slot, slot + slots, ... (every
+// tiling gives slots >= n, so each takes one column at most: `grid_tests` in matmul.rs).
+// (One row along y, not a second slice along z: lavapipe ran 784x64x128 AtB 1.5-2x slower
+// with a z slice of 49 workgroups that return at once; see BENCHMARKS.md.)
 // Same bits as reduce.wgsl's column_sums: rows added one at a time in order from 0.0 (loaded
 // eight ahead, as column_sums_batched does: a GPU keeps the loads in flight).
 fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32) {

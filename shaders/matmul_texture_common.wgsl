@@ -16,7 +16,9 @@ fn bias_at(j: u32) -> f32 {
 // matmul_epilogue.wgsl (see there) but read from B's texture, 4 columns per texel: each lane
 // adds its column's rows one at a time in order from 0.0, reduce.wgsl's column_sums order, so
 // the same bits (the packed texture holds B's floats unchanged). n and sums_off are multiples
-// of 4 here (the host checks). `bt`: the texture holds B of A B^T as stored (see bt_rows).
+// of 4 here (the host checks). Each lane takes one texel column at most (slots >= n / 4:
+// `grid_tests` in matmul.rs).
+// `bt`: the texture holds B of A B^T as stored (see bt_rows).
 fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32, bt: bool) {
     let slots = nwg.x * (nwg.y - p.sums_row) * wg;
     // Bounds guard: texel columns past n / 4.

@@ -390,7 +390,7 @@ impl Matmul {
         };
         // With column sums, one more row of workgroups along y computes them.
         let gy = grid_rows(variant, call, sums.is_some());
-        let gx = grid_cols(variant, call);
+        let gx = grid_cols(variant, call.n);
         let max = gpu.device.limits().max_compute_workgroups_per_dimension;
         if gx > max || gy > max {
             return Err(Error::Shape(format!(
@@ -402,10 +402,10 @@ impl Matmul {
     }
 }
 
-/// Workgroups along x of `variant`'s grid for `call`: C's columns over a workgroup's.
-fn grid_cols(variant: Variant, call: &MatmulCall<'_>) -> u32 {
+/// Workgroups along x of `variant`'s grid for C's `n` columns: over a workgroup's.
+fn grid_cols(variant: Variant, n: usize) -> u32 {
     let ((_, cols), (wx, _)) = variant.tiling();
-    (call.n as u32).div_ceil(cols * wx)
+    (n as u32).div_ceil(cols * wx)
 }
 
 /// Workgroups along y of `variant`'s grid for `call`: C's rows over a workgroup's, and one row
@@ -413,4 +413,25 @@ fn grid_cols(variant: Variant, call: &MatmulCall<'_>) -> u32 {
 fn grid_rows(variant: Variant, call: &MatmulCall<'_>, sums: bool) -> u32 {
     let ((rows, _), (_, wy)) = variant.tiling();
     (call.m as u32).div_ceil(rows * wy) + u32::from(sums)
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::{grid_cols, Variant};
+
+    /// The row of workgroups that sums B's columns (`col_sums_slice` in the shaders, one
+    /// lane per column, a texel of 4 for the texture variants, in a loop striding by the
+    /// lanes) has a lane for every column of every width: the loop runs at most once per
+    /// lane, so the GPU tests of the sums (`tests/matmul_sums.rs`) take every path it has.
+    #[test]
+    fn the_sums_row_has_a_lane_for_every_column() {
+        for v in Variant::ALL {
+            let (_, (wx, wy)) = v.tiling();
+            let per_lane = if v.reads_textures() { 4 } else { 1 };
+            for n in 1..=4096usize {
+                let lanes = grid_cols(v, n) as usize * (wx * wy) as usize;
+                assert!(lanes >= n.div_ceil(per_lane), "{}: {lanes} lanes for {n} columns", v.name());
+            }
+        }
+    }
 }
