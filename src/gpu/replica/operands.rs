@@ -1,12 +1,13 @@
 //! Which operands of a recorded pass live in textures. Each such texture is filled once per
-//! pass (by the gather, by a pack launch before its layer's forward, or by the one-launch
-//! backward of the layer above) and read as stored by every texture product that needs it,
-//! so no product packs again what another has packed: a dense layer's input is A of its
-//! forward and of `dW = a^T dz`, `W` is B of the forward and of `dX = dz W^T`, `dz` is B of
-//! `dW` and A of `dX`. A texture only pays where the products that read it run texture
-//! variants, so each is planned only where the autotuner picks one for every reader, priced
-//! as that reader will be recorded (A packed ahead or not): a planned texture and a different
-//! pick would be an error at recording (`Kernels::matmul_with_sums`).
+//! pass (by the gather, by a pack launch before its layer's forward or backward, or by the
+//! one-launch backward of the layer above) and read as stored by every texture product that
+//! needs it, so no product packs again what another has packed: a dense layer's input is A
+//! of its forward and of `dW = a^T dz`, `W` is B of the forward and of `dX = dz W^T`, `dz`
+//! is B of `dW` and A of `dX`. A texture only pays where the products that read it run
+//! texture variants, so each is planned only where the autotuner picks one for every reader
+//! (both readers, for a texture packed by a launch of its own), priced as that reader will be
+//! recorded (A packed ahead or not): a planned texture and a different pick would be an error
+//! at recording (`Kernels::matmul_with_sums`).
 
 use super::layers::OutputGrad;
 use super::Replica;
@@ -23,8 +24,11 @@ pub(super) struct LayerTextures {
     pub input: Option<OperandTexture>,
     /// `W_l`: packed by the gather for layer 0, before the forward otherwise.
     pub weights: Option<OperandTexture>,
-    /// `dz_l`, written by the one-launch backward of the layer above.
+    /// `dz_l`: written by the one-launch backward of the layer above, or packed before the
+    /// layer's backward (`dz_packed`).
     pub dz: Option<OperandTexture>,
+    /// Whether `dz` is packed from its buffer before the layer's backward.
+    pub dz_packed: bool,
     /// Whether the input gradient's product reads `dz` from its texture.
     pub dx_reads_dz: bool,
 }
@@ -73,7 +77,26 @@ impl LayerTextures {
                 t[l - 1].dz = Some(dz);
             }
         }
-        // Weights, read by the forward and by dX (with dz from its texture where it reads it).
+        // dz for dX too; packed before dW where nothing above writes it, if dW reads it too.
+        for (l, layer) in t.iter_mut().enumerate().skip(1) {
+            let Some(below) = r.output_grad_below(l) else { continue };
+            if !matches!(r.spec.layers[l], Layer::Dense { .. })
+                || r.backward_in_one_launch(l, rows, layer.input.is_some())
+            {
+                continue;
+            }
+            let dx = r.dense_input_grad_call(l, rows, &below)?;
+            layer.dx_reads_dz = r.reads_textures(&[(&dx, true)])?;
+            if layer.dz.is_none() && layer.dx_reads_dz {
+                let dw = r.dense_weight_grad_call(l, rows)?;
+                if r.reads_textures(&[(&dw, layer.input.is_some())])? {
+                    layer.dz = r.kernels.matmul.operand_texture(&r.gpu, rows, dw.n)?;
+                    layer.dz_packed = layer.dz.is_some();
+                }
+            }
+            layer.dx_reads_dz &= layer.dz.is_some();
+        }
+        // Weights, read by the forward and by dX.
         for (l, layer) in t.iter_mut().enumerate().skip(1) {
             let Some(forward) = forward_call(l)? else { continue };
             let Some(below) = r.output_grad_below(l) else { continue };
@@ -81,12 +104,21 @@ impl LayerTextures {
                 continue;
             }
             let dx = r.dense_input_grad_call(l, rows, &below)?;
-            layer.dx_reads_dz = layer.dz.is_some() && r.reads_textures(&[(&dx, true)])?;
             if r.reads_textures(&[(&forward, layer.input.is_some()), (&dx, layer.dx_reads_dz)])? {
                 layer.weights = r.kernels.matmul.operand_texture(&r.gpu, forward.k, forward.n)?;
             }
         }
         Ok(t)
+    }
+
+    /// The launch that fills this layer's `dz` texture from its buffer before its backward
+    /// (`dz_packed`; `dw`: the layer's weight-gradient product, whose B it is).
+    pub(super) fn dz_pack(&self, replica: &Replica, dw: &MatmulCall<'_>) -> Result<Option<Dispatch>> {
+        let (Some(tex), Some([_, dz])) = (self.dz.as_ref().filter(|_| self.dz_packed), dw.stored_inputs())
+        else {
+            return Ok(None);
+        };
+        replica.kernels.matmul.pack_into(&replica.gpu, dz, tex).map(Some)
     }
 
     /// The launches that fill this layer's input and weights textures from their buffers,

@@ -200,11 +200,14 @@ impl Replica {
             let below = self.output_grad_below(l);
             match *layer {
                 Layer::Dense { .. } => {
+                    out.extend(t.dz_pack(self, &self.dense_weight_grad_call(l, rows)?)?);
                     let bt = BackwardTextures {
                         dw: Packed { a: t.input.as_ref(), b: t.dz.as_ref() },
                         dx: Packed { a: t.dz.as_ref().filter(|_| t.dx_reads_dz), b: t.weights.as_ref() },
                         // The layer below's dZ straight into the texture its weight gradient reads.
-                        dx_out: l.checked_sub(1).and_then(|b| textures[b].dz.as_ref()),
+                        dx_out: l
+                            .checked_sub(1)
+                            .and_then(|b| textures[b].dz.as_ref().filter(|_| !textures[b].dz_packed)),
                     };
                     out.extend(self.dense_backward(l, rows, below, bt)?);
                 }
