@@ -53,8 +53,9 @@ pub struct TuneRecord {
     pub variant: Variant,
     /// Seconds per product of each variant measured (empty unless `source` is `Measured`).
     pub timings: Vec<(Variant, f64)>,
-    /// Whether A arrives already packed into a texture (the gathered batch), so the texture
-    /// variants were timed without packing it.
+    /// Whether A arrives already packed into a texture (the gathered batch, a layer's input
+    /// or dZ packed once for several products), so the texture variants were timed without
+    /// packing it.
     #[serde(default)]
     pub a_packed: bool,
     /// Where the decision came from.
@@ -132,6 +133,10 @@ impl Key {
     }
 }
 
+/// A test's stand-in for the tuner: the variant for a call, given whether A arrives packed.
+#[cfg(test)]
+pub(crate) type Policy = fn(&Matmul, &MatmulCall<'_>, bool) -> Variant;
+
 struct State {
     /// Decisions of this process, whatever their source.
     chosen: HashMap<Key, Variant>,
@@ -143,6 +148,9 @@ struct State {
     /// not launched again on later shapes, where a single launch can cost a quarter of a
     /// second (shared-memory tiles on lavapipe at 1000 rows).
     hopeless: HashSet<Variant>,
+    /// Tests: every choice from this, none from the cache, the shipped table or timing.
+    #[cfg(test)]
+    policy: Option<Policy>,
 }
 
 /// The tuning state of one device. Shared by every recording on that device.
@@ -167,6 +175,8 @@ impl Autotuner {
             shipped_defaults: true,
             records: Vec::new(),
             hopeless: HashSet::new(),
+            #[cfg(test)]
+            policy: None,
         };
         Autotuner { state: Mutex::new(state), store }
     }
@@ -192,6 +202,12 @@ impl Autotuner {
         // The state stays consistent between statements, so a panic elsewhere while the
         // lock was held leaves nothing half-updated.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Tests: every later choice made by `policy`.
+    #[cfg(test)]
+    pub(crate) fn set_policy(&self, policy: Policy) {
+        self.lock().policy = Some(policy);
     }
 
     /// Whether known software drivers use the shipped choices (the default) or are timed
@@ -226,6 +242,10 @@ impl Autotuner {
         call: &MatmulCall<'_>,
         a_packed: bool,
     ) -> Result<Variant> {
+        #[cfg(test)]
+        if let Some(policy) = self.lock().policy {
+            return Ok(policy(matmul, call, a_packed));
+        }
         let key = Key::new(matmul, call, a_packed);
         let skip: Vec<Variant> = {
             let mut st = self.lock();

@@ -10,8 +10,9 @@
 //! block, as in the AtB product; `n` for a dX block, as in the ABt one), so no shape limit
 //! but the width. Its parameters live in a small read-only storage buffer rather than a
 //! uniform (why: `shaders/dense_backward.wgsl`). Given a texture, it also writes `dX` there
-//! as `pack_texture` would lay it out, for the layer below's weight gradient when that runs
-//! a texture matmul variant (one pack launch fewer per step).
+//! as `pack_texture` would lay it out, for the layer below's products that read it from a
+//! texture (its weight gradient, and its input gradient where it has one): one pack launch
+//! fewer per step.
 
 use super::matmul_texture::OperandTexture;
 use super::pipeline::{

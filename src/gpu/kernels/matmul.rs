@@ -283,7 +283,11 @@ impl Matmul {
     pub(crate) fn pack_into(&self, gpu: &Gpu, m: Stored<'_>, tex: &OperandTexture) -> Result<Dispatch> {
         match &self.texture {
             Some(t) => t.pack_into(gpu, m, tex),
-            None => Err(Error::Config("this device has no texture path to pack an operand for".into())),
+            None => Err(Error::Config(
+                "an operand was planned into a texture on a device without texture variants (a bug in \
+                 wgtrain: please report it)"
+                    .into(),
+            )),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Host side of `shaders/matmul_texture.wgsl` and `shaders/pack_texture.wgsl`: the matmul
 //! variants that read their operands from rgba32float textures. A recorded product owns a
 //! texture and a pack launch for each operand its caller did not pack ahead (see
-//! [`Packed`](super::Packed): the batch's gather, or the launch that wrote dZ, can fill one);
-//! the packs run right before the product, inside the same [`Dispatch`], on every replay.
+//! [`Packed`](super::Packed): the batch's gather, the launch that wrote dZ, or a pack launch
+//! shared by the products that read the operand can fill one); the packs run right before
+//! the product, inside the same [`Dispatch`], on every replay.
 //!
 //! Why textures: on lavapipe a storage-buffer load is a per-lane scalar loop with a bounds
 //! check, while a texel fetch is one vectorized gather, so the products that dominate a
@@ -179,8 +180,8 @@ impl TexturePath {
     }
 
     /// The texture views of A and B for a texture variant, each operand as stored (B of
-    /// C = A B^T too: `mm_tex_abt` reads its rows as C's columns): packed ahead (by the
-    /// gather or the backward above), or packed now by a launch pushed to `before`.
+    /// C = A B^T too: `mm_tex_abt` reads its rows as C's columns): packed ahead (see
+    /// [`Packed`]), or packed now by a launch pushed to `before`.
     pub(super) fn views(
         &self,
         gpu: &Gpu,

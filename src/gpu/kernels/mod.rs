@@ -143,7 +143,7 @@ impl Kernels {
 
     /// Whether the autotuner's pick for `call`, with A arriving packed into a texture
     /// (`a_packed`) or not, is a texture variant: then the caller may pack an operand, once,
-    /// for it (A for the batch's gather, B for the backward of the layer above).
+    /// for it and for the other products that read it (`src/gpu/replica/operands.rs`).
     pub(crate) fn matmul_reads_textures(
         &self,
         gpu: &Gpu,

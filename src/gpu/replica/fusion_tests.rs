@@ -11,11 +11,14 @@
 
 use std::sync::Arc;
 
+use super::operands::LayerTextures;
 use super::record::PassKind;
 use super::Replica;
 use crate::data::{Dataset, Targets};
 use crate::gpu::device_data::{DeviceDataset, DeviceIndices};
+use crate::gpu::kernels::autotune::Policy;
 use crate::gpu::kernels::tests::test_adapter;
+use crate::gpu::kernels::{Matmul, MatmulCall, Variant};
 use crate::gpu::{self, AdapterReport, AdapterSelection, Gpu};
 use crate::spec::{Activation, Init, Layer, Loss, Network, Optimizer};
 
@@ -62,14 +65,14 @@ struct Ran {
     subgroups_of_8: bool,
 }
 
-/// Two epochs and an evaluation of `spec` under `loss` on `data`, fused or not.
+/// Two epochs and an evaluation of `spec` under `loss` on `data`, fused or not, with the
+/// matmul variants the tuner picks, or `policy` where given.
 fn run(
     adapter: &AdapterReport,
     spec: &Network,
-    loss: Loss,
-    data: &Dataset,
-    batch: usize,
+    (loss, data, batch): (Loss, &Dataset, usize),
     fused: bool,
+    policy: Option<Policy>,
 ) -> Ran {
     let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
         .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
@@ -79,6 +82,9 @@ fn run(
         Replica::new(gpu.clone(), spec, Optimizer::adam(1e-2), &params, batch).expect("replica");
     replica.set_loss(loss).expect("loss");
     replica.set_fused(fused);
+    if let Some(policy) = policy {
+        replica.kernels.tuner.set_policy(policy);
+    }
     let resident = Arc::new(DeviceDataset::upload(&gpu, data).expect("upload"));
     // A shuffled order, so the gather and the tail batch read scattered rows.
     let order: Vec<u32> = (0..data.len() as u32).map(|r| (r * 7 + 3) % data.len() as u32).collect();
@@ -111,10 +117,20 @@ fn run(
     Ran { state, launches: replica.dispatches_per_step(), labels, subgroups_of_8: gpu.has_subgroups_of(8) }
 }
 
+/// Every buffer of `got` as in `want`, bit for bit.
+fn assert_same_bits(name: &str, got: &Ran, want: &Ran) {
+    for (what, (g, w)) in
+        ["params", "grads", "adam m", "adam v", "metrics"].iter().zip(got.state.iter().zip(&want.state))
+    {
+        let first = g.iter().zip(w).position(|(a, b)| a != b);
+        assert!(first.is_none(), "{name}: {what} differ first at {first:?}");
+    }
+}
+
 /// Fused and not: the same bits; the launches fewer fused counted per case (the softmax head
 /// 1, each bias gradient in its product 1, each narrow layer's one-launch backward 2 where
-/// the unfused path has dW, db and dX, and where the batch is gathered into a texture the
-/// unfused step's packs); and MNIST's step, exactly: 6 launches on every adapter. On lavapipe
+/// the unfused path has dW, db and dX, and the packs of the unfused step less those of the
+/// fused one, which shares its textures); and MNIST's step, exactly: 6 launches on every adapter. On lavapipe
 /// and llvmpipe's GL the gather packs W1 and the narrow backward writes dZ1 into its texture
 /// (8 launches before those, 9 before the narrow backward).
 #[test]
@@ -162,24 +178,18 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
                 Loss::SoftmaxCrossEntropy => pixels(rows, spec.inputs(), spec.outputs()),
                 _ => regression(rows, spec.inputs(), spec.outputs()),
             };
-            let want = run(adapter, spec, loss, &data, batch, false);
-            let got = run(adapter, spec, loss, &data, batch, true);
+            let want = run(adapter, spec, (loss, &data, batch), false, None);
+            let got = run(adapter, spec, (loss, &data, batch), true, None);
             let name = format!("{} {:?} {loss:?} rows={rows} batch={batch}", adapter.label(), spec.widths());
-            for (what, (g, w)) in ["params", "grads", "adam m", "adam v", "metrics"]
-                .iter()
-                .zip(got.state.iter().zip(&want.state))
-            {
-                let first = g.iter().zip(w).position(|(a, b)| a != b);
-                assert!(first.is_none(), "{name}: {what} differ first at {first:?}");
-            }
+            assert_same_bits(&name, &got, &want);
             let count = |r: &Ran, label: &str| r.labels.iter().filter(|l| **l == label).count();
             let narrow_launches = |r: &Ran| count(r, "dense_backward") + count(r, "dense_backward_tex");
             assert_eq!(narrow_launches(&got), narrow, "{name}: narrow backward launches {:?}", got.labels);
             assert_eq!(narrow_launches(&want), 0, "{name}: unfused {:?}", want.labels);
             assert_eq!(got.launches, got.labels.len(), "{name}: launches counted");
-            // Where the batch is gathered into a texture, the fused step packs no operand in
-            // launches of its own (the gather packs W1, the one-launch backward writes dZ1 into
-            // its texture): the unfused step's packs are launches fewer too.
+            // The fused step packs each shared operand once, or not at all (the gather packs W1,
+            // the one-launch backward writes dZ into its texture): the unfused step's packs
+            // less the fused step's are launches fewer too.
             let fewer = (fewer + count(&want, "pack_texture"))
                 .checked_sub(count(&got, "pack_texture"))
                 .unwrap_or_else(|| {
@@ -234,4 +244,100 @@ fn fused_passes_leave_the_bits_of_unfused_ones() {
             }
         }
     }
+}
+
+/// A texture variant for `call` where A arrives packed, a buffer variant where it does not.
+fn textures_when_a_packed(matmul: &Matmul, call: &MatmulCall<'_>, a_packed: bool) -> Variant {
+    let texture = Variant::ALL.into_iter().find(|v| v.reads_textures() && matmul.supports(*v, call));
+    texture.filter(|_| a_packed).unwrap_or(Variant::Rb4x4)
+}
+
+/// The opposite: a buffer variant where A arrives packed, a texture variant where it does not.
+fn textures_unless_a_packed(matmul: &Matmul, call: &MatmulCall<'_>, a_packed: bool) -> Variant {
+    textures_when_a_packed(matmul, call, !a_packed)
+}
+
+/// The textures of a fused pass (`operands.rs`) are planned with the tuner's pick for each
+/// reader priced as it is recorded, A packed ahead or not: under tuners whose pick turns on
+/// that flag alone, one way and the other, every fused pass records (a texture planned for
+/// a product that then picks a buffer variant is an error) and leaves the bits of the unfused
+/// one. The shapes: dZ written above and packed, a dropout layer between texture products,
+/// a regression's last layer, and the batch gathered into a texture below them.
+#[test]
+fn texture_plans_price_each_reader_as_it_is_recorded() {
+    let softmax = Loss::SoftmaxCrossEntropy;
+    let mut dropout = Network::new(16).dense(128, Activation::Relu);
+    dropout.layers.push(Layer::dropout_seeded(0.25, 3));
+    let dropout = dropout.dense(96, Activation::Relu).dense(10, Activation::Identity);
+    let cases = [
+        (Network::classifier(&[16, 128, 96, 64, 10], Activation::Relu), softmax),
+        (dropout, softmax),
+        (Network::classifier(&[16, 128, 96, 64], Activation::Tanh), Loss::MeanSquaredError),
+        (Network::classifier(&[784, 128, 96, 10], Activation::Relu), softmax),
+    ];
+    let adapter = test_adapter();
+    let policies: [(&str, Policy); 2] = [
+        ("textures when A is packed", textures_when_a_packed),
+        ("textures unless", textures_unless_a_packed),
+    ];
+    for (spec, loss) in &cases {
+        let data = match loss {
+            Loss::SoftmaxCrossEntropy => pixels(200, spec.inputs(), spec.outputs()),
+            _ => regression(200, spec.inputs(), spec.outputs()),
+        };
+        for (what, policy) in policies {
+            let want = run(adapter, spec, (*loss, &data, 64), false, Some(policy));
+            let got = run(adapter, spec, (*loss, &data, 64), true, Some(policy));
+            let name = format!("{:?} {loss:?}, {what}", spec.widths());
+            assert_same_bits(&name, &got, &want);
+            // Not vacuous: the fused step reads operands from textures.
+            let textured = got.labels.iter().filter(|l| l.starts_with("mm_tex")).count();
+            assert!(textured >= 2, "{name}: {:?}", got.labels);
+        }
+    }
+}
+
+/// What `operands.rs` plans for each layer of a fused training pass of `spec` over 64
+/// host-written rows under a tuner `policy`: the shared operands, each with what fills it.
+fn planned(spec: &Network, policy: Policy) -> Vec<String> {
+    let adapter = test_adapter();
+    let gpu: Gpu = gpu::open(&AdapterSelection::Indices(vec![adapter.index]), 1)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", adapter.label()))
+        .remove(0);
+    let params = spec.layout().init(Init::He, 5);
+    let mut replica = Replica::new(gpu, spec, Optimizer::adam(1e-2), &params, 64).expect("replica");
+    replica.set_fused(true);
+    replica.kernels.tuner.set_policy(policy);
+    let plan = LayerTextures::for_pass(&replica, 64, true, None, None).expect("plan");
+    let describe = |t: &LayerTextures| {
+        let shared = [("input", &t.input), ("weights", &t.weights), ("dz", &t.dz)];
+        let mut words: Vec<String> = shared
+            .iter()
+            .filter_map(|(name, s)| s.as_ref().map(|s| format!("{name} {:?}", s.fill)))
+            .collect();
+        if t.dx_reads_dz {
+            words.push("dx reads dz".into());
+        }
+        words.join(", ")
+    };
+    plan.iter().map(describe).collect()
+}
+
+/// The plan itself, layer by layer, under the two tuners above (16-128-96-64-10: a narrow
+/// last layer whose one launch writes dz of the layer below). A texture is planned only
+/// where every reader picks a texture variant priced as it will be recorded: with A packed
+/// (inputs, and dz for dX) or not (the weights' forward when the input is not packed).
+#[test]
+fn texture_plans_follow_the_tuners_picks() {
+    let spec = Network::classifier(&[16, 128, 96, 64, 10], Activation::Relu);
+    let when_packed = [
+        "",
+        "input Pack, weights Pack, dz Pack, dx reads dz",
+        "input Pack, weights Pack, dz Above, dx reads dz",
+        "",
+    ];
+    assert_eq!(planned(&spec, textures_when_a_packed), when_packed);
+    // Nothing priced with A packed reads textures: only the weights, and dz from above for dW.
+    let unless_packed = ["", "weights Pack", "weights Pack, dz Above", ""];
+    assert_eq!(planned(&spec, textures_unless_a_packed), unless_packed);
 }

@@ -15,126 +15,214 @@ use crate::error::Result;
 use crate::gpu::kernels::{Dispatch, GatherSources, MatmulCall, OperandTexture};
 use crate::spec::Layer;
 
-/// A layer's operands in textures (see the header). `None`: its products read the buffer,
-/// or pack it for themselves.
+/// What fills a shared texture, once per pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fill {
+    /// The gather's launch: the batch, and layer 0's weights.
+    Gather,
+    /// A pack launch of its own from the operand's buffer, before the first product that
+    /// reads it: a layer's input and weights before its forward, `dz` before its backward.
+    Pack,
+    /// The one-launch backward of the layer above (`dz`).
+    Above,
+}
+
+/// A texture holding an operand as stored, and what fills it.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub texture: OperandTexture,
+    pub fill: Fill,
+}
+
+/// A dense layer's operands in textures (see the header). `None`: its products read the
+/// buffer, or pack it for themselves.
 #[derive(Debug, Default)]
 pub(super) struct LayerTextures {
-    /// The layer's input: the batch gathered into a texture for layer 0, or `a_{l-1}`
-    /// packed before the forward.
-    pub input: Option<OperandTexture>,
-    /// `W_l`: packed by the gather for layer 0, before the forward otherwise.
-    pub weights: Option<OperandTexture>,
-    /// `dz_l`: written by the one-launch backward of the layer above, or packed before the
-    /// layer's backward (`dz_packed`).
-    pub dz: Option<OperandTexture>,
-    /// Whether `dz` is packed from its buffer before the layer's backward.
-    pub dz_packed: bool,
+    /// The layer's input, `[rows, inputs]`: the batch for layer 0, `a_{l-1}` above it.
+    pub input: Option<Shared>,
+    /// `W_l`, `[inputs, outputs]`.
+    pub weights: Option<Shared>,
+    /// `dz_l`, `[rows, outputs]`.
+    pub dz: Option<Shared>,
     /// Whether the input gradient's product reads `dz` from its texture.
     pub dx_reads_dz: bool,
+}
+
+fn texture(shared: &Option<Shared>) -> Option<&OperandTexture> {
+    shared.as_ref().map(|s| &s.texture)
+}
+
+fn packed(texture: Option<OperandTexture>) -> Option<Shared> {
+    texture.map(|texture| Shared { texture, fill: Fill::Pack })
 }
 
 impl LayerTextures {
     /// The textures of a pass's layers: the batch's and layer 0's weights as the gather
     /// fills them, and when training with fused launches the rest of the header's.
-    pub(super) fn plan(
+    pub(super) fn for_pass(
         replica: &Replica,
         rows: usize,
         train: bool,
         batch: Option<OperandTexture>,
         first_weights: Option<OperandTexture>,
     ) -> Result<Vec<LayerTextures>> {
-        let r = replica;
-        let mut t: Vec<LayerTextures> = r.spec.layers.iter().map(|_| LayerTextures::default()).collect();
+        let mut t: Vec<LayerTextures> =
+            replica.spec.layers.iter().map(|_| LayerTextures::default()).collect();
+        let by_gather = |texture| Shared { texture, fill: Fill::Gather };
         let batch_texture = batch.is_some();
-        t[0] = LayerTextures { input: batch, weights: first_weights, ..Default::default() };
-        if !(r.fuse && train) {
+        t[0].input = batch.map(by_gather);
+        t[0].weights = first_weights.map(by_gather);
+        if !(replica.fuse && train) {
             return Ok(t);
         }
-        let last = r.spec.layers.len() - 1;
         // The last layer of a fused softmax head runs its forward in the head's launch.
-        let head = r.fused_head(rows, batch_texture);
-        let forward_call = |l: usize| match r.spec.layers[l] {
-            Layer::Dense { activation, .. } if !(head && l == last) => {
-                r.dense_forward_call(l, activation, rows).map(Some)
+        let planner = Planner { r: replica, rows, head: replica.fused_head(rows, batch_texture) };
+        planner.inputs(&mut t)?;
+        planner.dz_from_above(&mut t)?;
+        planner.dz_for_dx(&mut t)?;
+        planner.weights(&mut t)?;
+        Ok(t)
+    }
+
+    /// The layer's input texture.
+    pub(super) fn input(&self) -> Option<&OperandTexture> {
+        texture(&self.input)
+    }
+
+    /// The layer's weights texture.
+    pub(super) fn weights(&self) -> Option<&OperandTexture> {
+        texture(&self.weights)
+    }
+
+    /// The layer's `dz` texture.
+    pub(super) fn dz(&self) -> Option<&OperandTexture> {
+        texture(&self.dz)
+    }
+
+    /// The `dz` texture that the one-launch backward of the layer above writes.
+    pub(super) fn dz_from_above(&self) -> Option<&OperandTexture> {
+        self.dz.as_ref().filter(|s| s.fill == Fill::Above).map(|s| &s.texture)
+    }
+
+    /// The launches that fill this layer's input and weights textures from their buffers,
+    /// before `forward` (the layer's forward product, whose A and B they are).
+    pub(super) fn forward_packs(&self, replica: &Replica, forward: &MatmulCall<'_>) -> Result<Vec<Dispatch>> {
+        let Some([a, b]) = forward.stored_inputs() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (shared, operand) in [(&self.input, a), (&self.weights, b)] {
+            if let Some(s) = shared.as_ref().filter(|s| s.fill == Fill::Pack) {
+                out.push(replica.kernels.matmul.pack_into(&replica.gpu, operand, &s.texture)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The launch that fills this layer's `dz` texture from its buffer before its backward,
+    /// where one does (`dw`: the layer's weight-gradient product, whose B it is).
+    pub(super) fn dz_pack(&self, replica: &Replica, dw: &MatmulCall<'_>) -> Result<Option<Dispatch>> {
+        let Some(s) = self.dz.as_ref().filter(|s| s.fill == Fill::Pack) else { return Ok(None) };
+        let Some([_, dz]) = dw.stored_inputs() else { return Ok(None) };
+        replica.kernels.matmul.pack_into(&replica.gpu, dz, &s.texture).map(Some)
+    }
+}
+
+/// Plans a fused training pass's textures past the gather's, one kind of operand at a time.
+struct Planner<'a> {
+    r: &'a Replica,
+    rows: usize,
+    /// Whether the last layer's forward runs in the fused softmax head's launch.
+    head: bool,
+}
+
+impl Planner<'_> {
+    /// Dense layer `l`'s forward product, unless the fused head runs it.
+    fn forward_call(&self, l: usize) -> Result<Option<MatmulCall<'_>>> {
+        let last = self.r.spec.layers.len() - 1;
+        match self.r.spec.layers[l] {
+            Layer::Dense { activation, .. } if !(self.head && l == last) => {
+                self.r.dense_forward_call(l, activation, self.rows).map(Some)
             }
             _ => Ok(None),
-        };
-        // Inputs, read by the forward and by dW (a one-launch backward reads the buffer).
+        }
+    }
+
+    /// Whether dense layer `l`'s backward is the one launch that reads its operands from
+    /// buffers (only with a dense layer below; `input`: it reads its input from a texture).
+    fn one_launch(&self, l: usize, input: bool) -> bool {
+        self.r.dense_below(l) && self.r.backward_in_one_launch(l, self.rows, input)
+    }
+
+    /// Inputs above layer 0, packed before the forward, read by it and by dW (priced with A
+    /// packed, as both are then recorded).
+    fn inputs(&self, t: &mut [LayerTextures]) -> Result<()> {
+        let (r, rows) = (self.r, self.rows);
         for (l, layer) in t.iter_mut().enumerate().skip(1) {
-            let Some(forward) = forward_call(l)? else { continue };
-            if r.dense_below(l) && r.backward_in_one_launch(l, rows, false) {
+            let Some(forward) = self.forward_call(l)? else { continue };
+            if self.one_launch(l, false) {
                 continue;
             }
             let dw = r.dense_weight_grad_call(l, rows)?;
             if r.reads_textures(&[(&forward, true), (&dw, true)])? {
-                layer.input = r.kernels.matmul.operand_texture(&r.gpu, rows, forward.k)?;
+                layer.input = packed(r.kernels.matmul.operand_texture(&r.gpu, rows, forward.k)?);
             }
         }
-        // dz, written by the one-launch backward above, read by dW.
+        Ok(())
+    }
+
+    /// dz written by the one-launch backward of the layer above, read by dW.
+    fn dz_from_above(&self, t: &mut [LayerTextures]) -> Result<()> {
         for l in 1..t.len() {
             let in_texture = |layer: usize| t[layer].input.is_some();
-            if let Some(dz) = r.dz_texture(l, rows, in_texture)? {
-                t[l - 1].dz = Some(dz);
+            if let Some(texture) = self.r.dz_texture(l, self.rows, in_texture)? {
+                t[l - 1].dz = Some(Shared { texture, fill: Fill::Above });
             }
         }
-        // dz for dX too; packed before dW where nothing above writes it, if dW reads it too.
+        Ok(())
+    }
+
+    /// dz for dX's product too (A, priced packed); packed before dW where nothing above
+    /// writes it, when dW reads it from a texture too (a pack for dX alone saves nothing).
+    fn dz_for_dx(&self, t: &mut [LayerTextures]) -> Result<()> {
+        let (r, rows) = (self.r, self.rows);
         for (l, layer) in t.iter_mut().enumerate().skip(1) {
             let Some(below) = r.output_grad_below(l) else { continue };
-            if !matches!(r.spec.layers[l], Layer::Dense { .. })
-                || r.backward_in_one_launch(l, rows, layer.input.is_some())
-            {
+            let dense = matches!(r.spec.layers[l], Layer::Dense { .. });
+            if !dense || self.one_launch(l, layer.input.is_some()) {
+                continue;
+            }
+            let dw = r.dense_weight_grad_call(l, rows)?;
+            // Without a dz texture, one is packed only where dW reads it too (priced as recorded).
+            if layer.dz.is_none() && !r.reads_textures(&[(&dw, layer.input.is_some())])? {
                 continue;
             }
             let dx = r.dense_input_grad_call(l, rows, &below)?;
-            layer.dx_reads_dz = r.reads_textures(&[(&dx, true)])?;
-            if layer.dz.is_none() && layer.dx_reads_dz {
-                let dw = r.dense_weight_grad_call(l, rows)?;
-                if r.reads_textures(&[(&dw, layer.input.is_some())])? {
-                    layer.dz = r.kernels.matmul.operand_texture(&r.gpu, rows, dw.n)?;
-                    layer.dz_packed = layer.dz.is_some();
-                }
+            if !r.reads_textures(&[(&dx, true)])? {
+                continue;
             }
-            layer.dx_reads_dz &= layer.dz.is_some();
+            if layer.dz.is_none() {
+                layer.dz = packed(r.kernels.matmul.operand_texture(&r.gpu, rows, dw.n)?);
+            }
+            layer.dx_reads_dz = layer.dz.is_some();
         }
-        // Weights, read by the forward and by dX.
+        Ok(())
+    }
+
+    /// Weights above layer 0, packed before the forward, read by it and by dX (each priced
+    /// with A as it is recorded).
+    fn weights(&self, t: &mut [LayerTextures]) -> Result<()> {
+        let (r, rows) = (self.r, self.rows);
         for (l, layer) in t.iter_mut().enumerate().skip(1) {
-            let Some(forward) = forward_call(l)? else { continue };
+            let Some(forward) = self.forward_call(l)? else { continue };
             let Some(below) = r.output_grad_below(l) else { continue };
-            if r.backward_in_one_launch(l, rows, layer.input.is_some()) {
+            if self.one_launch(l, layer.input.is_some()) {
                 continue;
             }
             let dx = r.dense_input_grad_call(l, rows, &below)?;
             if r.reads_textures(&[(&forward, layer.input.is_some()), (&dx, layer.dx_reads_dz)])? {
-                layer.weights = r.kernels.matmul.operand_texture(&r.gpu, forward.k, forward.n)?;
+                layer.weights = packed(r.kernels.matmul.operand_texture(&r.gpu, forward.k, forward.n)?);
             }
         }
-        Ok(t)
-    }
-
-    /// The launch that fills this layer's `dz` texture from its buffer before its backward
-    /// (`dz_packed`; `dw`: the layer's weight-gradient product, whose B it is).
-    pub(super) fn dz_pack(&self, replica: &Replica, dw: &MatmulCall<'_>) -> Result<Option<Dispatch>> {
-        let (Some(tex), Some([_, dz])) = (self.dz.as_ref().filter(|_| self.dz_packed), dw.stored_inputs())
-        else {
-            return Ok(None);
-        };
-        replica.kernels.matmul.pack_into(&replica.gpu, dz, tex).map(Some)
-    }
-
-    /// The launches that fill this layer's input and weights textures from their buffers,
-    /// before `forward` (the layer's forward product, whose A and B they are); none for
-    /// layer 0, whose textures the gather fills.
-    pub(super) fn packs(
-        &self,
-        replica: &Replica,
-        l: usize,
-        forward: &MatmulCall<'_>,
-    ) -> Result<Vec<Dispatch>> {
-        let (Some([a, b]), true) = (forward.stored_inputs(), l > 0) else { return Ok(Vec::new()) };
-        let matmul = &replica.kernels.matmul;
-        let input = self.input.as_ref().map(|tex| matmul.pack_into(&replica.gpu, a, tex));
-        let weights = self.weights.as_ref().map(|tex| matmul.pack_into(&replica.gpu, b, tex));
-        input.into_iter().chain(weights).collect()
+        Ok(())
     }
 }
 
@@ -203,10 +291,10 @@ impl Replica {
         Ok(texture.map(|t| (slots.weight, t)))
     }
 
-    /// A texture for `dZ` of the dense layer below layer `l`, which layer `l`'s one-launch
-    /// backward writes when that layer's weight gradient runs a texture variant (the
-    /// variant then needs no pack launch for it); `None` otherwise. `in_texture`: whether a
-    /// layer reads its input from a texture.
+    /// A texture for `dZ` of the dense layer `b` below layer `l`, which layer `l`'s
+    /// one-launch backward writes when layer `b`'s weight gradient runs a texture variant
+    /// (that variant then needs no pack launch for it); `None` otherwise. `in_texture`:
+    /// whether a layer reads its input from a texture.
     fn dz_texture(
         &self,
         l: usize,

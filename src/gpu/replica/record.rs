@@ -97,7 +97,7 @@ impl Replica {
         };
         // A narrow softmax head records the last layer's forward with the loss (head.rs).
         let head = self.fused_head(rows, x_texture.is_some());
-        let textures = LayerTextures::plan(self, rows, train, x_texture, w0_texture.map(|(_, t)| t))?;
+        let textures = LayerTextures::for_pass(self, rows, train, x_texture, w0_texture.map(|(_, t)| t))?;
         let last = self.spec.layers.len() - 1;
         for (l, (layer, t)) in self.spec.layers.iter().zip(&textures).enumerate() {
             if head && l == last {
@@ -106,8 +106,8 @@ impl Replica {
             match *layer {
                 Layer::Dense { activation, .. } => {
                     let call = self.dense_forward_call(l, activation, rows)?;
-                    out.extend(t.packs(self, l, &call)?);
-                    let packed = Packed { a: t.input.as_ref(), b: t.weights.as_ref() };
+                    out.extend(t.forward_packs(self, &call)?);
+                    let packed = Packed { a: t.input(), b: t.weights() };
                     out.push(self.kernels.matmul_with(&self.gpu, &call, packed)?);
                 }
                 Layer::Dropout { .. } => out.push(self.dropout_forward(l, rows, train)?),
@@ -201,13 +201,17 @@ impl Replica {
             match *layer {
                 Layer::Dense { .. } => {
                     out.extend(t.dz_pack(self, &self.dense_weight_grad_call(l, rows)?)?);
+                    // dX reads dz from its texture where the plan says so; the one-launch
+                    // backward writes the layer below's dz into the texture its dW reads.
+                    let dx_a = t.dz().filter(|_| t.dx_reads_dz);
+                    let dx_out = match l.checked_sub(1) {
+                        Some(b) => textures[b].dz_from_above(),
+                        None => None,
+                    };
                     let bt = BackwardTextures {
-                        dw: Packed { a: t.input.as_ref(), b: t.dz.as_ref() },
-                        dx: Packed { a: t.dz.as_ref().filter(|_| t.dx_reads_dz), b: t.weights.as_ref() },
-                        // The layer below's dZ straight into the texture its weight gradient reads.
-                        dx_out: l
-                            .checked_sub(1)
-                            .and_then(|b| textures[b].dz.as_ref().filter(|_| !textures[b].dz_packed)),
+                        dw: Packed { a: t.input(), b: t.dz() },
+                        dx: Packed { a: dx_a, b: t.weights() },
+                        dx_out,
                     };
                     out.extend(self.dense_backward(l, rows, below, bt)?);
                 }

@@ -19,8 +19,8 @@ pub(in crate::gpu::replica) struct BackwardTextures<'a> {
     pub dw: Packed<'a>,
     /// Operands of `dX = dz W^T` packed ahead: `dz`, `W`.
     pub dx: Packed<'a>,
-    /// Where the one-launch backward also writes the input gradient (for the weight
-    /// gradient of the layer below, a texture product).
+    /// Where the one-launch backward also writes the input gradient (for the layer
+    /// below's texture products: its weight gradient, and its input gradient's).
     pub dx_out: Option<&'a OperandTexture>,
 }
 
@@ -79,17 +79,17 @@ impl Replica {
 
     /// Whether layer `l`'s backward over `rows` rows, given a layer below to hand its input
     /// gradient to, is the one launch of `dense_backward.wgsl`: fused, a narrow layer (at most
-    /// 32 outputs: `dense_backward_fits`) whose input is a buffer (`x_texture`: it reads the
-    /// batch from a texture instead), on a device that runs the kernel.
+    /// 32 outputs: `dense_backward_fits`) whose input is a buffer (`input_texture`: it reads
+    /// its input from a texture instead), on a device that runs the kernel.
     pub(in crate::gpu::replica) fn backward_in_one_launch(
         &self,
         l: usize,
         rows: usize,
-        x_texture: bool,
+        input_texture: bool,
     ) -> bool {
         self.dense_slots(l).is_ok_and(|slots| {
             self.fuse
-                && !x_texture
+                && !input_texture
                 && self.kernels.dense_backward.supported()
                 && dense_backward_fits(rows, slots.outputs, slots.inputs)
         })
