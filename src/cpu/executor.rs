@@ -15,7 +15,7 @@ use crate::spec::pixel_value;
 use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 use super::layers::LayerInput;
-use super::threads::{on_pool, tasks};
+use super::threads::{on_pool_awake, tasks};
 use super::{task_sums_len, CpuMlp};
 
 /// Values each thread must convert before a gather is split, on a rayon thread (a batch of 64
@@ -136,7 +136,7 @@ impl CpuExecutor {
     }
 
     fn eval_rows(&mut self, data: &Dataset, idx: &[u32]) -> Result<PassSums> {
-        on_pool(|| {
+        on_pool_awake(|| {
             let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
             for chunk in idx.chunks(EVAL_ROWS) {
                 self.gather(data, chunk, &[]);
@@ -200,7 +200,7 @@ impl Executor for CpuExecutor {
         // may not leave this thread) between them.
         while steps < total {
             let end = (steps + HOOK_STEPS).min(total);
-            let sums = on_pool(|| -> Result<PassSums> {
+            let sums = on_pool_awake(|| -> Result<PassSums> {
                 let mut sums = PassSums::default();
                 for s in steps..end {
                     self.gather(data, rows_of(s), rows_of(s + 1));

@@ -16,6 +16,7 @@
 //! executors run their steps on a thread of the pool ([`on_pool`]), and [`tasks`] asks for
 //! more work per thread when it is called from elsewhere.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// Runs `f` on one of the CPU backend's threads (the calling thread if it is one): one hop
@@ -28,6 +29,37 @@ pub(super) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         None if rayon::current_thread_index().is_some() => f(),
         None => rayon::scope(|_| f()),
     }
+}
+
+/// [`on_pool`], with the pool's other threads kept awake while `f` runs: each polls for work
+/// (`rayon::yield_now`) instead of going to sleep between the splits inside `f`, so a split
+/// is taken at once rather than after a sleeping thread wakes. For loops of many small steps.
+///
+/// Why it cannot deadlock: the pollers are queued before anything in `f`, so a thread that
+/// steals takes a poller first (thieves take the oldest job); the caller never runs one
+/// while `f` is running, and once `f` has returned each poller sees `done` and ends.
+pub(super) fn on_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    on_pool(|| {
+        let others = rayon::current_num_threads().saturating_sub(1);
+        if others == 0 {
+            return f();
+        }
+        let done = AtomicBool::new(false);
+        rayon::scope(|s| {
+            for _ in 0..others {
+                s.spawn(|_| {
+                    while !done.load(Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let out = f();
+            done.store(true, Ordering::Release);
+            out
+        })
+    })
 }
 
 /// The CPU backend's own rayon pool (as many threads as rayon's global one), whose threads
@@ -88,7 +120,7 @@ pub(super) fn tasks(work: usize, min_in_pool: usize, min_outside: usize) -> usiz
 
 #[cfg(test)]
 mod tests {
-    use super::on_pool;
+    use super::{on_pool, on_pool_awake};
     use std::hint::black_box;
 
     /// A product below the normal range: 1e-41, a subnormal where nothing flushes it.
@@ -108,5 +140,20 @@ mod tests {
         let input = tiny();
         assert_eq!(on_pool(move || black_box(input) * black_box(1e30f32)), 0.0);
         assert!(tiny() > 0.0, "the test thread still keeps subnormals");
+    }
+
+    /// Many small splits with the other threads polling: every half runs once, the result
+    /// comes back, and the pollers end (a deadlock would hang here); again from inside the
+    /// pool, and with a split nested in a split.
+    #[test]
+    fn the_pool_kept_awake_runs_every_split_and_returns() {
+        let halves =
+            |n: u64| -> u64 { (0..n).map(|i| rayon::join(|| i, || 2 * i)).map(|(a, b)| a + b).sum() };
+        let want: u64 = (0..10_000u64).map(|i| 3 * i).sum();
+        assert_eq!(on_pool_awake(|| halves(10_000)), want);
+        assert_eq!(on_pool(|| on_pool_awake(|| halves(10_000))), want);
+        let nested = on_pool_awake(|| rayon::join(|| halves(1000), || on_pool_awake(|| halves(1000))));
+        let small: u64 = (0..1000u64).map(|i| 3 * i).sum();
+        assert_eq!(nested, (small, small));
     }
 }
