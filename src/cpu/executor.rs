@@ -196,8 +196,8 @@ impl Executor for CpuExecutor {
         // The rows of step `s`, or none past the last.
         let rows_of = |s: usize| order.get(s * batch..((s + 1) * batch).min(order.len())).unwrap_or(&[]);
         let mut steps = 0;
-        // HOOK_STEPS steps at a time on one of rayon's threads (see `on_pool`), the hook (which
-        // may not leave this thread) between them.
+        // HOOK_STEPS steps at a time on the pool, kept awake (see `on_pool_awake`), the hook
+        // (which may not leave this thread) between them.
         while steps < total {
             let end = (steps + HOOK_STEPS).min(total);
             let sums = on_pool_awake(|| -> Result<PassSums> {
