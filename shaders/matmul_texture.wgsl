@@ -33,7 +33,8 @@ fn mm_tex_abt(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_
 
 // The 8x8 block of mm_tex_ab and mm_tex_abt. `bt`, a constant in each entry point (the
 // compiler folds the branch): the texture holds B of C = A B^T as stored, and per 4 k each
-// group of 4 columns of C takes B^T's rows from bt_rows (matmul_texture_common.wgsl).
+// group of 4 columns of C takes B^T's rows from bt_rows, through b_rows
+// (matmul_texture_common.wgsl).
 fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: bool) {
     // The rows of workgroups past the product's, launched only with col_sums, sum B's columns.
     if (p.col_sums != 0u && wid.y >= p.sums_row) {
@@ -85,35 +86,16 @@ fn tex_ab_block(gid: vec3<u32>, wid: vec3<u32>, nwg: vec3<u32>, li: u32, bt: boo
         let a5 = textureLoad(ta, vec2<i32>(q, r5), 0);
         let a6 = textureLoad(ta, vec2<i32>(q, r6), 0);
         let a7 = textureLoad(ta, vec2<i32>(q, r7), 0);
-        var bl0: vec4<f32>;
-        var bh0: vec4<f32>;
-        var bl1: vec4<f32>;
-        var bh1: vec4<f32>;
-        var bl2: vec4<f32>;
-        var bh2: vec4<f32>;
-        var bl3: vec4<f32>;
-        var bh3: vec4<f32>;
-        if (bt) {
-            let lo = bt_rows(q, cl);
-            let hi = bt_rows(q, ch);
-            bl0 = lo[0];
-            bl1 = lo[1];
-            bl2 = lo[2];
-            bl3 = lo[3];
-            bh0 = hi[0];
-            bh1 = hi[1];
-            bh2 = hi[2];
-            bh3 = hi[3];
-        } else {
-            bl0 = textureLoad(tb, vec2<i32>(cl, 4 * q + 0), 0);
-            bh0 = textureLoad(tb, vec2<i32>(ch, 4 * q + 0), 0);
-            bl1 = textureLoad(tb, vec2<i32>(cl, 4 * q + 1), 0);
-            bh1 = textureLoad(tb, vec2<i32>(ch, 4 * q + 1), 0);
-            bl2 = textureLoad(tb, vec2<i32>(cl, 4 * q + 2), 0);
-            bh2 = textureLoad(tb, vec2<i32>(ch, 4 * q + 2), 0);
-            bl3 = textureLoad(tb, vec2<i32>(cl, 4 * q + 3), 0);
-            bh3 = textureLoad(tb, vec2<i32>(ch, 4 * q + 3), 0);
-        }
+        let lo = b_rows(q, cl, bt);
+        let hi = b_rows(q, ch, bt);
+        let bl0 = lo[0];
+        let bh0 = hi[0];
+        let bl1 = lo[1];
+        let bh1 = hi[1];
+        let bl2 = lo[2];
+        let bh2 = hi[2];
+        let bl3 = lo[3];
+        let bh3 = hi[3];
         acc0l = acc0l + a0.x * bl0;
         acc0h = acc0h + a0.x * bh0;
         acc1l = acc1l + a1.x * bl0;

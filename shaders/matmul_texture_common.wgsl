@@ -41,6 +41,20 @@ fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32, bt: bool) {
     }
 }
 
+// Rows 4q..4q+3 of B at its columns 4c..4c+3 (B's texel (c, 4q + i) as row i): fetched as
+// stored, or for `bt` (B of A B^T as stored) through bt_rows. The B read of both A B kernels.
+fn b_rows(q: i32, c: i32, bt: bool) -> mat4x4<f32> {
+    if (bt) {
+        return bt_rows(q, c);
+    }
+    return mat4x4<f32>(
+        textureLoad(tb, vec2<i32>(c, 4 * q), 0),
+        textureLoad(tb, vec2<i32>(c, 4 * q + 1), 0),
+        textureLoad(tb, vec2<i32>(c, 4 * q + 2), 0),
+        textureLoad(tb, vec2<i32>(c, 4 * q + 3), 0),
+    );
+}
+
 // For mm_tex_abt and mm_tex_abt_sg, whose texture holds B of C = A B^T as stored (n x k,
 // texels k/4 x n): rows 4q..4q+3 of B^T's columns 4c..4c+3 (column i of the result is what
 // the A B kernels fetch as the texel (c, 4q + i) of B's texture), from the 4 texels at
