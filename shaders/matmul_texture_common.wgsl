@@ -42,7 +42,8 @@ fn col_sums_slice(wid: vec3<u32>, nwg: vec3<u32>, li: u32, wg: u32, bt: bool) {
 }
 
 // Rows 4q..4q+3 of B at its columns 4c..4c+3 (B's texel (c, 4q + i) as row i): fetched as
-// stored, or for `bt` (B of A B^T as stored) through bt_rows. The B read of both A B kernels.
+// stored, or for `bt` (B of A B^T as stored) through bt_rows: the 8x8 A B kernel's B read (the
+// subgroup kernel keeps its own four loads, faster there on lavapipe: BENCHMARKS.md).
 fn b_rows(q: i32, c: i32, bt: bool) -> mat4x4<f32> {
     if (bt) {
         return bt_rows(q, c);
