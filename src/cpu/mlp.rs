@@ -14,9 +14,10 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::spec::{Activation, Layer, Network, ParamLayout};
-use crate::spec::{LrSchedule, Optimizer};
+use crate::spec::{LrSchedule, Optimizer, StepScalars};
 
-use super::layers::{dense, LayerInput};
+use super::gemm::State;
+use super::layers::{dense, LayerInput, Params};
 use super::optim::{adam_here, sgd_here};
 use super::pass::{backward, forward, MaskAt, Workspace};
 use super::threads::on_pool;
@@ -54,6 +55,27 @@ pub struct CpuMlp {
     /// The flat ranges the optimizer updates on the other thread: the weight rows of each
     /// split layer's second input half (sorted, disjoint; empty when no layer splits).
     second_halves: Vec<Range<usize>>,
+}
+
+/// What a training pass leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// The gradients, for the caller to reduce and apply ([`CpuMlp::apply_update`]).
+    Gradients,
+    /// The gradients, and the optimizer step taken with them: each layer's update fused into
+    /// its backward (`cpu/layers/dense.rs`), the bits of the step taken afterwards.
+    Step,
+}
+
+/// The optimizer's elementwise update with one step's scalars.
+fn update_rule(
+    optimizer: Optimizer,
+    s: StepScalars,
+) -> impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync {
+    move |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| match optimizer {
+        Optimizer::Adam { .. } => adam_here(p, g, m, v, &s),
+        Optimizer::Sgd { .. } => sgd_here(p, g, m, &s),
+    }
 }
 
 impl CpuMlp {
@@ -165,7 +187,7 @@ impl CpuMlp {
     /// `scale_rows` is `rows` for a plain step; a data-parallel replica passes the global batch
     /// so that summing the replicas' gradients gives the gradient of the global mean loss.
     pub fn compute_gradients(&mut self, x: &[f32], labels: &[u32], scale_rows: usize) -> Result<(f32, u32)> {
-        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows, 0))
+        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, (scale_rows, 0), Pass::Gradients))
     }
 
     /// [`CpuMlp::compute_gradients`] for the rows of a global batch that start at position
@@ -180,7 +202,9 @@ impl CpuMlp {
         scale_rows: usize,
         first_row: usize,
     ) -> Result<(f32, u32)> {
-        on_pool(|| self.gradients_here(LayerInput::Whole(x), labels, scale_rows, first_row))
+        on_pool(|| {
+            self.gradients_here(LayerInput::Whole(x), labels, (scale_rows, first_row), Pass::Gradients)
+        })
     }
 
     /// Where the first layer splits its inputs (see `cpu/layers/dense.rs`): the CPU executor
@@ -207,16 +231,17 @@ impl CpuMlp {
         }
     }
 
-    /// [`CpuMlp::compute_gradients`] on the calling thread.
+    /// [`CpuMlp::compute_gradients`] on the calling thread, and the update too for
+    /// [`Pass::Step`].
     fn gradients_here(
         &mut self,
         x: LayerInput<'_>,
         labels: &[u32],
-        scale_rows: usize,
-        row_base: usize,
+        (scale_rows, row_base): (usize, usize),
+        pass: Pass,
     ) -> Result<(f32, u32)> {
         let scale = 1.0 / scale_rows as f32;
-        self.through_loss(x, labels.len(), (scale_rows, row_base), |z, dz, classes| {
+        self.through_loss(x, labels.len(), (scale_rows, row_base), pass, |z, dz, classes| {
             softmax_xent_into(z, labels, classes, scale, dz)
         })
     }
@@ -225,12 +250,14 @@ impl CpuMlp {
     /// outputs `z: [rows, outputs]` (it writes their gradient `dz`), then backward: the one
     /// pass every loss shares. `scale_rows` is the global batch the gradient averages over,
     /// `row_base` the position of `x`'s first row in it; dropout draws the masks of optimizer
-    /// step `step + 1`, the update these gradients are for.
+    /// step `step + 1`, the update these gradients are for. [`Pass::Step`] takes that update
+    /// during the backward pass.
     fn through_loss<T>(
         &mut self,
         x: LayerInput<'_>,
         rows: usize,
         (scale_rows, row_base): (usize, usize),
+        pass: Pass,
         loss: impl FnOnce(&[f32], &mut [f32], usize) -> Result<T>,
     ) -> Result<T> {
         self.check_input(x, rows)?;
@@ -247,7 +274,18 @@ impl CpuMlp {
         let outputs = self.spec.outputs();
         let n = rows * outputs;
         let out = loss(&self.work.z[last][..n], &mut self.work.dz[last][..n], outputs)?;
-        backward(&self.spec, &self.layout, &self.params, &mut self.grads, &mut self.work, x, rows, at)?;
+        if pass == Pass::Gradients {
+            let mut params = Params::Read(&self.params);
+            backward(&self.spec, &self.layout, &mut params, &mut self.grads, &mut self.work, x, rows, at)?;
+            return Ok(out);
+        }
+        self.step = self.step.saturating_add(1);
+        let rule = update_rule(self.optimizer, self.schedule.step_scalars(&self.optimizer, self.step));
+        // The layout's padding is left alone: its values, gradients and moments are zeros,
+        // which stay zeros under every rule.
+        let state = State { params: &mut self.params, m: &mut self.m, v: &mut self.v };
+        let mut params = Params::Update { state, rule: &rule };
+        backward(&self.spec, &self.layout, &mut params, &mut self.grads, &mut self.work, x, rows, at)?;
         Ok(out)
     }
 
@@ -291,16 +329,13 @@ impl CpuMlp {
             debug_assert!(result.is_ok(), "optimizer buffers out of step: {result:?}");
             return;
         }
-        let optimizer = self.optimizer;
-        let update = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| match optimizer {
-            Optimizer::Adam { .. } => adam_here(p, g, m, v, &s),
-            Optimizer::Sgd { .. } => sgd_here(p, g, m, &s),
-        };
+        let update = update_rule(self.optimizer, s);
         let bufs = (&mut self.params[..], &self.grads[..], &mut self.m[..], &mut self.v[..]);
         update_in_halves(bufs, &self.second_halves, &update);
     }
 
-    /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`].
+    /// [`CpuMlp::compute_gradients`] over the batch's own rows, then [`CpuMlp::apply_update`]
+    /// (fused into the backward pass, with the same bits).
     pub fn train_step(&mut self, x: &[f32], labels: &[u32]) -> Result<(f32, u32)> {
         on_pool(|| self.train_step_here(LayerInput::Whole(x), labels))
     }
@@ -308,9 +343,7 @@ impl CpuMlp {
     /// [`CpuMlp::train_step`] on the calling thread, with the inputs whole or in the first
     /// layer's halves (the CPU executor's gather).
     pub(crate) fn train_step_here(&mut self, x: LayerInput<'_>, labels: &[u32]) -> Result<(f32, u32)> {
-        let out = self.gradients_here(x, labels, labels.len(), 0)?;
-        self.apply_update();
-        Ok(out)
+        self.gradients_here(x, labels, (labels.len(), 0), Pass::Step)
     }
 
     /// Forward only: `(loss_sum, correct)` over `x: [rows, inputs]`, in chunks of at most 1000
@@ -419,7 +452,7 @@ fn update_in_halves(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Init, StepScalars};
+    use crate::spec::{Init, Loss, StepScalars};
 
     /// The MNIST model (its first layer splits its inputs) and a batch of 37 rows.
     fn model_and_batch() -> (CpuMlp, Vec<f32>, Vec<u32>) {
@@ -452,6 +485,59 @@ mod tests {
         // Halves of the wrong widths are refused, as is a model that does not split.
         let r = halves.evaluate_here(LayerInput::Halves(&hi, &lo), &labels);
         assert!(matches!(r, Err(Error::Shape(_))), "halves swapped: {r:?}");
+    }
+
+    /// A training step, whose update is fused into the backward pass, leaves the bits of the
+    /// gradients followed by a separate update: parameters, moments, gradients and step count,
+    /// step after step. The models: MNIST's (its first layer splits its inputs); one whose
+    /// weight gradients are cut over threads by rows, with a dropout between dense layers (each
+    /// layer's input gradient must use the weights of the forward, not the updated ones);
+    /// under Adam, AdamW and SGD with momentum, and with a regression loss.
+    #[test]
+    fn the_fused_step_gives_the_bits_of_gradients_then_update() {
+        // 100 x 150 and 150 x 100 weights: too few to split their inputs, enough (at 96
+        // rows) for their weight gradients to be cut by rows over two threads.
+        let deep = Network::new(100)
+            .dense(150, Activation::Relu)
+            .dropout(0.2)
+            .dense(100, Activation::Tanh)
+            .dense(7, Activation::Identity);
+        let optimizers = [
+            Optimizer::adam(1e-3),
+            Optimizer::Adam { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-7, weight_decay: 0.1 },
+            Optimizer::sgd(0.05, 0.9),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (spec, rows) in [(Network::default(), 37), (deep, 96)] {
+            let (inputs, outputs) = (spec.inputs(), spec.outputs());
+            let x: Vec<f32> = (0..rows * inputs).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
+            let labels: Vec<u32> = (0..rows).map(|r| (r % outputs) as u32).collect();
+            let y: Vec<f32> = (0..rows * outputs).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5).collect();
+            for opt in optimizers {
+                let params = spec.layout().init(Init::He, 5);
+                let mut fused = CpuMlp::new(spec.clone(), params.clone(), opt).expect("model");
+                let mut apart = CpuMlp::new(spec.clone(), params, opt).expect("model");
+                let name = format!("{:?} {opt:?}", spec.widths());
+                for t in 0..3 {
+                    let a = fused.train_step(&x, &labels).expect("fused step");
+                    let b = apart.compute_gradients(&x, &labels, rows).expect("gradients");
+                    apart.apply_update();
+                    assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1), "{name} step {t}: loss");
+                    // A regression step too: the same pass under another loss.
+                    let mut sums = vec![0.0; task_sums_len(Loss::MeanSquaredError, outputs)];
+                    let a = fused.train_step_with(Loss::MeanSquaredError, &x, &y, &mut sums).expect("fused");
+                    let b = apart
+                        .compute_gradients_with(Loss::MeanSquaredError, &x, &y, rows, &mut sums)
+                        .expect("gradients");
+                    apart.apply_update();
+                    assert_eq!(a.to_bits(), b.to_bits(), "{name} step {t}: regression loss");
+                    assert_eq!(bits(fused.params()), bits(apart.params()), "{name} step {t}: params");
+                    assert_eq!(bits(fused.grads()), bits(apart.grads()), "{name} step {t}: grads");
+                    let ((fm, fv, fs), (am, av, ast)) = (fused.optimizer_state(), apart.optimizer_state());
+                    assert_eq!((bits(fm), bits(fv), fs), (bits(am), bits(av), ast), "{name} step {t}: state");
+                }
+            }
+        }
     }
 
     /// The update cut at the split layer's second half is the update of the whole buffer.

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::spec::{Activation, DropoutMask, Layer, LayerSlots, Network, ParamLayout};
 
 use super::elements;
-use super::layers::{dense, dropout, LayerInput, OutputGrad};
+use super::layers::{dense, dropout, LayerInput, OutputGrad, Params};
 
 pub(super) use dropout::MaskAt;
 
@@ -103,12 +103,14 @@ fn slots_of(layout: &ParamLayout, l: usize) -> Result<&LayerSlots> {
 /// parameter gradients and, when a dense layer lies below it, `dz_{l-1}`, the gradient of the
 /// layer below's output delivered as that layer asks (a dense layer: times its activation's
 /// derivative, [`dense::output_grad`]; a dropout: as it is). Writes only the weight and bias
-/// slots of `grads`, so padding stays zero. `at` gives the dropout masks, drawn again.
+/// slots of `grads`, so padding stays zero. `at` gives the dropout masks, drawn again. With
+/// [`Params::Update`] each layer's parameters are updated as their gradients are done (in the
+/// order of the pass, top layer first), padding left alone.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     spec: &Network,
     layout: &ParamLayout,
-    params: &[f32],
+    params: &mut Params<'_>,
     grads: &mut [f32],
     work: &mut Workspace,
     x: LayerInput<'_>,

@@ -50,7 +50,6 @@ pub(super) struct StridedA<'a> {
 }
 
 /// What happens to each block of `C = A B` before it is stored.
-#[derive(Debug)]
 pub(super) enum Epilogue<'a> {
     /// `C` is the product.
     None,
@@ -60,6 +59,46 @@ pub(super) enum Epilogue<'a> {
     /// `C = (A B) * act'(z)` (`z: [m, n]`): the input gradient of a dense layer, delivered as
     /// the pre-activation gradient of the layer below.
     ActGrad { act: Activation, z: &'a [f32] },
+    /// `C` is the gradient of parameters laid out as `C` is (a dense layer's weights, `[m, n]`):
+    /// each block is stored, then `rule` updates those parameters and their moments from it
+    /// while it is in L1. The optimizer step fused into the weight gradient's product.
+    Update { rule: UpdateRule<'a>, state: State<'a> },
+}
+
+/// An optimizer's update of `(params, grads, m, v)`, four slices of one length, element by
+/// element (Adam or SGD with one step's scalars): where it is cut changes no bit.
+pub(super) type UpdateRule<'a> = &'a (dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync);
+
+/// Parameters and their optimizer moments, each `[m, n]` like the `C` that is their gradient.
+#[derive(Debug)]
+pub(super) struct State<'a> {
+    pub params: &'a mut [f32],
+    pub m: &'a mut [f32],
+    pub v: &'a mut [f32],
+}
+
+impl<'a> State<'a> {
+    /// Elements `range` of each slice.
+    pub(super) fn slice(&mut self, range: std::ops::Range<usize>) -> State<'_> {
+        State {
+            params: &mut self.params[range.clone()],
+            m: &mut self.m[range.clone()],
+            v: &mut self.v[range],
+        }
+    }
+
+    /// The first `at` elements of each slice, and the rest.
+    pub(super) fn split_at(self, at: usize) -> (State<'a>, State<'a>) {
+        let (p0, p1) = self.params.split_at_mut(at);
+        let (m0, m1) = self.m.split_at_mut(at);
+        let (v0, v1) = self.v.split_at_mut(at);
+        (State { params: p0, m: m0, v: v0 }, State { params: p1, m: m1, v: v1 })
+    }
+
+    /// Applies `rule` to elements `span`, with `grads` their gradients.
+    pub(super) fn update(&mut self, rule: UpdateRule<'_>, span: std::ops::Range<usize>, grads: &[f32]) {
+        rule(&mut self.params[span.clone()], grads, &mut self.m[span.clone()], &mut self.v[span]);
+    }
 }
 
 /// `C = A B` with `epilogue`, `c: [m, n]` overwritten (never read). Wrong lengths and zero
@@ -83,8 +122,9 @@ pub(super) fn gemm_part(
     b: &[f32],
     c: &mut [f32],
     mnk: (usize, usize, usize),
+    epilogue: Epilogue<'_>,
 ) -> Result<()> {
-    gemm_on(Isa::detect(), min_task_macs, a, b, c, mnk, Epilogue::None)
+    gemm_on(Isa::detect(), min_task_macs, a, b, c, mnk, epilogue)
 }
 
 /// [`gemm`] with the instruction set chosen by the caller (the tests run each one this CPU
@@ -101,14 +141,22 @@ fn gemm_on(
     check(a, b, c, (m, n, k), &epilogue)?;
     let macs = m.saturating_mul(n).saturating_mul(k);
     let tasks = tasks(macs, min_task_macs, MIN_TASK_MACS_OUTSIDE.max(min_task_macs)).min(m);
-    let (bias, act, h, z) = match epilogue {
-        Epilogue::None => (None, None, None, None),
-        Epilogue::Bias { bias, act, h } => (Some(bias), h.as_ref().map(|_| act), h, None),
-        Epilogue::ActGrad { act, z } => (None, Some(act), None, Some(z)),
-    };
-    let job = Job { isa, a, b, n, k, bias, act, z };
+    let (mut job, mut out) =
+        (Job { isa, a, b, n, k, bias: None, act: None, z: None, rule: None }, Out::of(c));
+    match epilogue {
+        Epilogue::None => {}
+        Epilogue::Bias { bias, act, h } => {
+            (job.bias, job.act) = (Some(bias), h.as_ref().map(|_| act));
+            out.h = h;
+        }
+        Epilogue::ActGrad { act, z } => (job.act, job.z) = (Some(act), Some(z)),
+        Epilogue::Update { rule, state } => {
+            job.rule = Some(rule);
+            out.state = Some(state);
+        }
+    }
     // Parts of whole 6-row blocks (the 64-column kernel's), so that only the last is partial.
-    split_rows(&job, 0, m, m.div_ceil(tasks).next_multiple_of(6), c, h);
+    split_rows(&job, 0, m, m.div_ceil(tasks).next_multiple_of(6), out);
     Ok(())
 }
 
@@ -123,39 +171,71 @@ struct Job<'a> {
     /// The activation of the forward (`h` given) or of the act-grad epilogue (`z` given).
     act: Option<Activation>,
     z: Option<&'a [f32]>,
+    /// The update epilogue's rule (its state is cut with `C`, in [`Out`]).
+    rule: Option<UpdateRule<'a>>,
 }
 
-/// Rows `i0..i1` of `C` (and of `h`), cut in halves on rayon until a part has at most `chunk`
-/// rows; `c` and `h` hold exactly those rows.
-fn split_rows(job: &Job<'_>, i0: usize, i1: usize, chunk: usize, c: &mut [f32], h: Option<&mut [f32]>) {
+/// What is written for some rows of `C`: those rows of `C`, and of `h` or of the updated
+/// parameters and moments when the epilogue has them.
+struct Out<'a> {
+    c: &'a mut [f32],
+    h: Option<&'a mut [f32]>,
+    state: Option<State<'a>>,
+}
+
+impl<'a> Out<'a> {
+    fn of(c: &'a mut [f32]) -> Self {
+        Out { c, h: None, state: None }
+    }
+
+    /// The first `at` elements of each, and the rest.
+    fn split_at(self, at: usize) -> (Out<'a>, Out<'a>) {
+        let (c0, c1) = self.c.split_at_mut(at);
+        let (h0, h1) = match self.h.map(|h| h.split_at_mut(at)) {
+            Some((h0, h1)) => (Some(h0), Some(h1)),
+            None => (None, None),
+        };
+        let (s0, s1) = match self.state.map(|s| s.split_at(at)) {
+            Some((s0, s1)) => (Some(s0), Some(s1)),
+            None => (None, None),
+        };
+        (Out { c: c0, h: h0, state: s0 }, Out { c: c1, h: h1, state: s1 })
+    }
+}
+
+/// Rows `i0..i1` of `C` (and of what the epilogue writes), cut in halves on rayon until a
+/// part has at most `chunk` rows; `out` holds exactly those rows.
+fn split_rows(job: &Job<'_>, i0: usize, i1: usize, chunk: usize, out: Out<'_>) {
     let rows = i1 - i0;
     if rows <= chunk {
-        run_rows(job, i0, i1, c, h);
+        run_rows(job, i0, i1, out);
         return;
     }
     // Cut at a multiple of `chunk` so that the parts are the chunks the count asked for.
     let mid = i0 + rows.div_ceil(chunk) / 2 * chunk;
-    let (c_lo, c_hi) = c.split_at_mut((mid - i0) * job.n);
-    let (h_lo, h_hi) = match h {
-        Some(h) => {
-            let (lo, hi) = h.split_at_mut((mid - i0) * job.n);
-            (Some(lo), Some(hi))
-        }
-        None => (None, None),
-    };
-    rayon::join(
-        || split_rows(job, i0, mid, chunk, c_lo, h_lo),
-        || split_rows(job, mid, i1, chunk, c_hi, h_hi),
-    );
+    let (lo, hi) = out.split_at((mid - i0) * job.n);
+    rayon::join(|| split_rows(job, i0, mid, chunk, lo), || split_rows(job, mid, i1, chunk, hi));
 }
 
 /// Rows `i0..i1` on this thread: the product with the bias, then each finished block's
-/// scalar epilogue (activation or its derivative) while it is in L1.
-fn run_rows(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32], mut h: Option<&mut [f32]>) {
+/// scalar epilogue (activation, its derivative, or the update) while it is in L1.
+fn run_rows(job: &Job<'_>, i0: usize, i1: usize, out: Out<'_>) {
     let n = job.n;
+    let Out { c, mut h, mut state } = out;
     // The activation pass of rows r0..r1 (relative to i0) and columns j0..j1: the loops of
-    // `activation_forward_into` and `activation_backward_into`, so the same bits.
+    // `activation_forward_into` and `activation_backward_into`, so the same bits; or the
+    // update of those elements, in one call where the block spans whole rows.
     let mut finish = |c: &mut [f32], r0: usize, r1: usize, j0: usize, j1: usize| {
+        if let (Some(rule), Some(state)) = (job.rule, state.as_mut()) {
+            if j0 == 0 && j1 == n {
+                state.update(rule, r0 * n..r1 * n, &c[r0 * n..r1 * n]);
+            } else {
+                for r in r0..r1 {
+                    state.update(rule, r * n + j0..r * n + j1, &c[r * n + j0..r * n + j1]);
+                }
+            }
+            return;
+        }
         for r in r0..r1 {
             let span = r * n + j0..r * n + j1;
             match (job.act, h.as_deref_mut(), job.z) {
@@ -210,6 +290,16 @@ fn check(
         Epilogue::None => (None, None),
         Epilogue::Bias { bias, h, .. } => (Some(bias.len()), h.as_ref().map(|h| h.len())),
         Epilogue::ActGrad { z, .. } => (None, Some(z.len())),
+        Epilogue::Update { state, .. } => {
+            for (what, len) in
+                [("parameters", state.params.len()), ("m", state.m.len()), ("v", state.v.len())]
+            {
+                if len != mn {
+                    return Err(shape(&format!("the updated {what} hold {len} values, expected {mn}")));
+                }
+            }
+            (None, None)
+        }
     };
     if bias.is_some_and(|len| len != n) {
         return Err(shape(&format!("the bias holds {} values, expected {n}", bias.unwrap_or(0))));

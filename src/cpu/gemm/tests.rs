@@ -133,6 +133,53 @@ fn fused_epilogues_give_the_bits_of_separate_ops() {
     }
 }
 
+/// An elementwise rule with some state, Adam-like: what the update epilogue is for.
+fn rule(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = 0.5 * *m + g;
+        *v += g * g;
+        *p -= 0.01 * *m / (v.sqrt() + 1e-3);
+    }
+}
+
+/// The update epilogue stores the product and updates every element from it, as the product
+/// followed by one pass of the rule over all of it: with every instruction set, on the
+/// awkward shapes, and cut over three threads.
+#[test]
+fn the_update_epilogue_gives_the_bits_of_the_product_then_the_rule() {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let check = |isa: Isa, min_task: usize, (m, n, k): (usize, usize, usize), seed: u64| {
+        let (a, b) = (values(m * k, seed), values(k * n, 50 + seed));
+        let state = [values(m * n, 7 + seed), values(m * n, 8 + seed), values(m * n, 9 + seed)];
+        let mut g = vec![0.0; m * n];
+        gemm_on(isa, min_task, operand(&a, m, k, true), &b, &mut g, (m, n, k), Epilogue::None).expect("gemm");
+        let [mut want_p, mut want_m, mut want_v] = state.clone();
+        rule(&mut want_p, &g, &mut want_m, &mut want_v);
+        let [mut got_p, mut got_m, mut got_v] = state;
+        let mut got_g = vec![f32::NAN; m * n];
+        let epilogue = Epilogue::Update {
+            rule: &rule,
+            state: State { params: &mut got_p, m: &mut got_m, v: &mut got_v },
+        };
+        gemm_on(isa, min_task, operand(&a, m, k, true), &b, &mut got_g, (m, n, k), epilogue).expect("gemm");
+        let name = format!("{isa:?} [{m}, {n}, {k}] min task {min_task}");
+        assert_eq!(bits(&got_g), bits(&g), "{name}: gradients");
+        assert_eq!(
+            (bits(&got_p), bits(&got_m), bits(&got_v)),
+            (bits(&want_p), bits(&want_m), bits(&want_v)),
+            "{name}"
+        );
+    };
+    for isa in isas() {
+        for (s, &shape) in SHAPES.iter().enumerate() {
+            check(isa, MIN_TASK_MACS, shape, s as u64);
+        }
+    }
+    // Cut in three by rows (each part updates its own rows) on a pool of three threads.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("pool");
+    pool.install(|| check(Isa::detect(), 1 << 10, (301, 70, 90), 3));
+}
+
 /// Rows cut over three threads (an uneven split) give one thread's bits, epilogue included.
 #[test]
 fn a_split_over_threads_gives_the_bits_of_one_thread() {
@@ -170,6 +217,17 @@ fn bad_lengths_are_errors_and_write_nothing() {
         let r = gemm(sa, &b[..b_len], &mut c, (m, n, k), epilogue);
         assert!(matches!(r, Err(Error::Shape(_))), "{why}: {r:?}");
         assert!(c.iter().all(|&v| v == 7.0), "{why}: C was written");
+    }
+    // An update's parameters or moments of the wrong length: nothing is written.
+    for short in 0..3 {
+        let mut state = [vec![5.0; 8], vec![5.0; 8], vec![5.0; 8]];
+        state[short].pop();
+        let mut c = vec![7.0; 8];
+        let [p, m, v] = &mut state;
+        let epilogue = Epilogue::Update { rule: &rule, state: State { params: p, m, v } };
+        let r = gemm(sa, &b[..6], &mut c, (4, 2, 3), epilogue);
+        assert!(matches!(r, Err(Error::Shape(_))), "state {short} one short: {r:?}");
+        assert!(c.iter().all(|&v| v == 7.0) && state.iter().flatten().all(|&v| v == 5.0), "written");
     }
     let mut c = vec![0.0; 8];
     let z = vec![0.0; 7];

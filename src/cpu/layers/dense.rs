@@ -21,7 +21,7 @@ use crate::spec::{Activation, LayerSlots};
 use super::super::activation::forward_span;
 use super::super::column_sums_into;
 use super::super::gemm::{gemm, gemm_part, transpose_into, Epilogue, StridedA};
-use super::{LayerInput, OutputGrad};
+use super::{LayerInput, OutputGrad, Params};
 
 /// Layers with at least this many weights split their inputs (the MNIST model's first layer,
 /// 784 x 64; not its second, 64 x 10).
@@ -70,8 +70,8 @@ pub(crate) fn forward(
     let (w_lo, w_hi) = w.split_at(split * out);
     let z_hi = z_hi.get_mut(..rows * out).ok_or_else(|| Error::Shape("z_hi holds too few rows".into()))?;
     let (lo, hi) = rayon::join(
-        || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split)),
-        || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split)),
+        || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split), Epilogue::None),
+        || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split), Epilogue::None),
     );
     lo?;
     hi?;
@@ -92,10 +92,15 @@ pub(crate) fn forward(
 /// `dW = x^T dz` and `db = column sums of dz` into their slots of `grads`, and, when `below`
 /// is given (every layer but the first: `x` is data there), `dz_below = (dz W^T) * act'(z)`.
 /// `wt` is scratch of at least `inputs * outputs` floats for `W^T`.
+///
+/// With [`Params::Update`], the optimizer step is fused in: each block of `dW` updates its
+/// weights as it leaves the product (the weight gradient's epilogue, on the thread that
+/// computed it), and `db` its biases. `W^T` is copied before, so the input gradient uses the
+/// weights of the forward pass. Each element's update is the one a separate pass would make.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     slots: &LayerSlots,
-    params: &[f32],
+    params: &mut Params<'_>,
     grads: &mut [f32],
     x: LayerInput<'_>,
     dz: &[f32],
@@ -104,11 +109,30 @@ pub(crate) fn backward(
     rows: usize,
 ) -> Result<()> {
     let (inp, out) = (slots.inputs, slots.outputs);
-    let dw = &mut grads[slots.weight..slots.weight + inp * out];
+    let (weights, biases) = (slots.weight..slots.weight + inp * out, slots.bias..slots.bias + out);
+    // dx will need W^T: [out, inp], copied before the weights change.
+    let wt = match below {
+        Some(_) => {
+            let wt =
+                wt.get_mut(..inp * out).ok_or_else(|| Error::Shape("W^T's scratch is too small".into()))?;
+            transpose_into(&params.values()[weights.clone()], inp, out, wt)?;
+            wt
+        }
+        None => &mut [],
+    };
+    let (mut state, rule) = match params {
+        Params::Read(_) => (None, None),
+        Params::Update { state, rule } => (Some(state.slice(weights.clone())), Some(*rule)),
+    };
+    let dw = &mut grads[weights];
     match (input_split(slots), x) {
         (None, LayerInput::Whole(x)) => {
             // dW = x^T dz: [inp, out]; x^T(i, p) = x[p * inp + i].
-            gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), Epilogue::None)?;
+            let epilogue = match (rule, state) {
+                (Some(rule), Some(state)) => Epilogue::Update { rule, state },
+                _ => Epilogue::None,
+            };
+            gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), epilogue)?;
         }
         (Some(split), x) => {
             // dW's rows ..split and split.. from each half of x, each on its own thread; a
@@ -117,9 +141,16 @@ pub(crate) fn backward(
             let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
             let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
             let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
+            let (e_lo, e_hi) = match (rule, state.take()) {
+                (Some(rule), Some(state)) => {
+                    let (lo, hi) = state.split_at(split * out);
+                    (Epilogue::Update { rule, state: lo }, Epilogue::Update { rule, state: hi })
+                }
+                _ => (Epilogue::None, Epilogue::None),
+            };
             let (lo, hi) = rayon::join(
-                || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows)),
-                || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows)),
+                || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows), e_lo),
+                || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows), e_hi),
             );
             lo?;
             hi?;
@@ -128,12 +159,12 @@ pub(crate) fn backward(
             return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
         }
     }
-    column_sums_into(dz, rows, out, &mut grads[slots.bias..slots.bias + out])?;
+    column_sums_into(dz, rows, out, &mut grads[biases.clone()])?;
+    if let Params::Update { state, rule } = params {
+        state.slice(biases.clone()).update(*rule, 0..out, &grads[biases]);
+    }
     if let Some(below) = below {
-        // dx = dz W^T: [rows, inp], with W^T: [out, inp] copied once for this step.
-        let w = &params[slots.weight..slots.weight + inp * out];
-        let wt = &mut wt[..inp * out];
-        transpose_into(w, inp, out, wt)?;
+        // dx = dz W^T: [rows, inp].
         let dz = StridedA { data: dz, rs: out, cs: 1 };
         let epilogue = Epilogue::ActGrad { act: below.activation, z: below.z };
         gemm(dz, wt, below.dz, (rows, inp, out), epilogue)?;

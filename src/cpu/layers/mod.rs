@@ -4,6 +4,8 @@
 
 use crate::spec::Activation;
 
+use super::gemm::{State, UpdateRule};
+
 pub(super) mod dense;
 pub(super) mod dropout;
 
@@ -16,6 +18,24 @@ pub(super) struct OutputGrad<'a> {
     pub activation: Activation,
     /// The layer's pre-activation, `[rows, outputs]`.
     pub z: &'a [f32],
+}
+
+/// The parameters a backward pass reads: as they are, or with the step's optimizer update
+/// fused into the pass, each layer's parameters updated by `rule` as soon as their gradients
+/// are done (`state` covers the whole flat buffer; see `dense::backward`).
+pub(super) enum Params<'a> {
+    Read(&'a [f32]),
+    Update { state: State<'a>, rule: UpdateRule<'a> },
+}
+
+impl Params<'_> {
+    /// The parameters' current values.
+    pub(super) fn values(&self) -> &[f32] {
+        match self {
+            Params::Read(p) => p,
+            Params::Update { state, .. } => state.params,
+        }
+    }
 }
 
 /// A layer's input rows, `[rows, inputs]`: in one block, or, for a layer that splits its

@@ -7,7 +7,7 @@
 //! the regression losses' [`MSE_SUMS`] per-output sums, the sigmoid cross-entropy's count of
 //! outputs predicted right ([`SIGMOID_SUMS`]).
 
-use super::{CpuMlp, EVAL_CHUNK};
+use super::{CpuMlp, Pass, EVAL_CHUNK};
 use crate::cpu::layers::LayerInput;
 use crate::cpu::threads::on_pool;
 use crate::cpu::{
@@ -70,7 +70,9 @@ impl CpuMlp {
         scale_rows: usize,
         sums: &mut [f32],
     ) -> Result<f32> {
-        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, (scale_rows, 0), sums))
+        on_pool(|| {
+            self.gradients_with_here(loss, LayerInput::Whole(x), y, (scale_rows, 0), sums, Pass::Gradients)
+        })
     }
 
     /// [`CpuMlp::compute_gradients_with`] for the rows of a global batch that start at
@@ -85,7 +87,8 @@ impl CpuMlp {
         first_row: usize,
         sums: &mut [f32],
     ) -> Result<f32> {
-        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, (scale_rows, first_row), sums))
+        let rows = (scale_rows, first_row);
+        on_pool(|| self.gradients_with_here(loss, LayerInput::Whole(x), y, rows, sums, Pass::Gradients))
     }
 
     fn gradients_with_here(
@@ -95,18 +98,19 @@ impl CpuMlp {
         y: &[f32],
         (scale_rows, first_row): (usize, usize),
         sums: &mut [f32],
+        pass: Pass,
     ) -> Result<f32> {
         let outputs = self.spec.outputs();
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        self.through_loss(x, rows, (scale_rows, first_row), |z, dz, outputs| {
+        self.through_loss(x, rows, (scale_rows, first_row), pass, |z, dz, outputs| {
             loss_into(loss, z, y, outputs, scale, sums, Some(dz))
         })
     }
 
     /// [`CpuMlp::compute_gradients_with`] over the batch's own rows, then
-    /// [`CpuMlp::apply_update`].
+    /// [`CpuMlp::apply_update`] (fused into the backward pass, with the same bits).
     pub fn train_step_with(&mut self, loss: Loss, x: &[f32], y: &[f32], sums: &mut [f32]) -> Result<f32> {
         on_pool(|| self.train_step_with_here(loss, LayerInput::Whole(x), y, sums))
     }
@@ -121,9 +125,7 @@ impl CpuMlp {
         sums: &mut [f32],
     ) -> Result<f32> {
         let rows = y.len() / self.spec.outputs();
-        let l = self.gradients_with_here(loss, x, y, (rows, 0), sums)?;
-        self.apply_update();
-        Ok(l)
+        self.gradients_with_here(loss, x, y, (rows, 0), sums, Pass::Step)
     }
 
     /// Forward only: the loss sum of `loss` over `x: [rows, inputs]` and `y: [rows, outputs]`,
