@@ -1,6 +1,8 @@
 //! The micro-kernel of [`super::gemm`] and the walk over panels and blocks that drives it,
 //! for each instruction set: a register block of `C` per call of [`block`], written once.
 
+use std::cell::RefCell;
+
 use super::super::simd::Lanes;
 use super::Job;
 
@@ -46,6 +48,18 @@ pub(super) unsafe fn rows_avx2(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32
     })
 }
 
+/// The most rows of `B` one pass over a panel's row blocks reads: a 64-column panel's 128 rows
+/// are 32 KB, which stay in L1 while every row block of the part multiplies them (a longer
+/// `k` is cut into passes of at most this many rows, each adding to the sums the last one
+/// stored).
+const KC: usize = 128;
+
+thread_local! {
+    /// This thread's copy of one pass's rows of the panel of `B` it is multiplying (see
+    /// [`panels`]); grown once, on the first product that needs it.
+    static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Where one block reads and writes; see [`block`].
 struct Block {
     /// `A(i0, 0)`, then rows at `a_rs`, columns at `a_cs`.
@@ -63,6 +77,8 @@ struct Block {
     rows: usize,
     cols: usize,
     k: usize,
+    /// Start from the sums in `C` (a later pass over `k`) rather than from zero.
+    accumulate: bool,
 }
 
 /// Walks rows `i0..i1` in panels of up to `max_nv` vectors of `width` lanes and blocks of the
@@ -78,40 +94,100 @@ fn panels(
     max_nv: usize,
     kernel: impl Fn(usize, &Block) -> usize,
 ) {
-    let (n, k, a) = (job.n, job.k, job.a);
+    let (n, k) = (job.n, job.k);
     let panel = width * max_nv;
-    for j0 in (0..n).step_by(panel) {
-        let cols = panel.min(n - j0);
-        let nv = cols.div_ceil(width);
-        let mut i = i0;
-        while i < i1 {
-            let blk = Block {
-                a: a.data.as_ptr().wrapping_add(i * a.rs),
-                a_rs: a.rs,
-                a_cs: a.cs,
-                b: job.b.as_ptr().wrapping_add(j0),
-                ldb: n,
-                bias: job.bias.map_or(std::ptr::null(), |b| b.as_ptr().wrapping_add(j0)),
-                c: c.as_mut_ptr().wrapping_add((i - i0) * n + j0),
-                ldc: n,
-                rows: i1 - i,
-                cols,
-                k,
-            };
-            let done = kernel(nv, &blk);
-            finish(c, i - i0, i - i0 + done, j0, j0 + cols);
-            i += done;
+    // Passes of equal length over k, none longer than KC.
+    let kc = k.div_ceil(k.div_ceil(KC));
+    // When B has more columns than a panel, its rows lie `n` floats apart (4 KB in a
+    // 1024-wide layer), and rows that far apart fall into the same few L1 sets, evicting each
+    // other before the next row block reads them again. So each pass's rows of the panel are
+    // copied next to each other first (a copy: no bit changes), when more than one row block
+    // will read them.
+    PACKED.with(|cell| {
+        let mut packed = match n > panel && i1 - i0 > 12 {
+            true => cell.try_borrow_mut().ok(),
+            false => None,
+        };
+        if let Some(buf) = packed.as_deref_mut() {
+            if buf.len() < kc * panel {
+                buf.resize(kc * panel, 0.0);
+            }
         }
+        for j0 in (0..n).step_by(panel) {
+            let cols = panel.min(n - j0);
+            let nv = cols.div_ceil(width);
+            for p0 in (0..k).step_by(kc) {
+                let rows_b = kc.min(k - p0);
+                let (b, ldb) = match packed.as_deref_mut() {
+                    Some(buf) => {
+                        for (p, dst) in buf.chunks_exact_mut(panel).take(rows_b).enumerate() {
+                            let src = (p0 + p) * n + j0;
+                            dst[..cols].copy_from_slice(&job.b[src..src + cols]);
+                        }
+                        (buf.as_ptr(), panel)
+                    }
+                    None => (job.b.as_ptr().wrapping_add(p0 * n + j0), n),
+                };
+                pass(job, (i0, i1), c, &mut *finish, (j0, cols, nv), (p0, rows_b), (b, ldb), &kernel);
+            }
+        }
+    })
+}
+
+/// One pass over rows `p0..p0 + kc` of `k` for every row block of rows `i0..i1` in the panel
+/// of columns `j0..j0 + cols` (`nv` vectors), `B`'s rows read from `b` at `ldb`; the bias and
+/// `finish` after the last pass.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass(
+    job: &Job<'_>,
+    (i0, i1): (usize, usize),
+    c: &mut [f32],
+    finish: Finish<'_>,
+    (j0, cols, nv): (usize, usize, usize),
+    (p0, kc): (usize, usize),
+    (b, ldb): (*const f32, usize),
+    kernel: &impl Fn(usize, &Block) -> usize,
+) {
+    let (n, a) = (job.n, job.a);
+    let last = p0 + kc >= job.k;
+    let mut i = i0;
+    while i < i1 {
+        let blk = Block {
+            a: a.data.as_ptr().wrapping_add(i * a.rs + p0 * a.cs),
+            a_rs: a.rs,
+            a_cs: a.cs,
+            b,
+            ldb,
+            // The bias is added to the whole sum, after the last pass.
+            bias: match job.bias {
+                Some(bias) if last => bias.as_ptr().wrapping_add(j0),
+                _ => std::ptr::null(),
+            },
+            c: c.as_mut_ptr().wrapping_add((i - i0) * n + j0),
+            ldc: n,
+            rows: i1 - i,
+            cols,
+            k: kc,
+            accumulate: p0 > 0,
+        };
+        let done = kernel(nv, &blk);
+        if last {
+            finish(c, i - i0, i - i0 + done, j0, j0 + cols);
+        }
+        i += done;
     }
 }
 
 /// One `MR x (NV * WIDTH)` block: `C = A B (+ bias)` for `min(rows, MR)` rows and `cols`
-/// columns; returns the rows done. Rows past `rows` repeat the last row's loads (in bounds)
-/// and are not stored; lanes past `cols` are neither loaded nor stored.
+/// columns, or `C += A B` when `accumulate` (the sums continue from the stored ones: a stored
+/// f32 reads back exactly, so every output is still one chain of FMAs in order of `p`);
+/// returns the rows done. Rows past `rows` repeat the last row's loads (in bounds) and are
+/// not stored; lanes past `cols` are neither loaded nor stored.
 ///
 /// SAFETY (caller): the CPU has `S`'s features; rows `0..min(rows, MR)` of `A` are readable
 /// for `p < k` at the strides given, `B`'s rows `0..k` and `bias` (when not null) for the
-/// first `cols` columns, and `C`'s rows for `cols` columns are writable.
+/// first `cols` columns, and `C`'s rows for `cols` columns are readable and writable.
 #[inline(always)]
 unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usize {
     let rows = blk.rows.min(MR);
@@ -126,6 +202,14 @@ unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usiz
         *a = blk.a.wrapping_add(r.min(rows - 1) * blk.a_rs);
     }
     let mut acc = [[S::zero(); NV]; MR];
+    if blk.accumulate {
+        for (r, row) in acc.iter_mut().enumerate().take(rows) {
+            let crow = blk.c.wrapping_add(r * blk.ldc);
+            for v in 0..NV {
+                row[v] = S::load(crow.wrapping_add(v * S::WIDTH), masks[v]);
+            }
+        }
+    }
     let mut bv = [S::zero(); NV];
     for p in 0..blk.k {
         let brow = blk.b.wrapping_add(p * blk.ldb);

@@ -30,8 +30,11 @@ fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Shapes around the block sizes (6, 8, 12, 14 rows; 16-lane vectors; 64-column panels).
-const SHAPES: [(usize, usize, usize); 9] = [
+/// Shapes around the block sizes (6, 8, 12, 14 rows; 16-lane vectors; 64-column panels), the
+/// passes over `k` (at most 128 rows of `B` each) and the packed panels of a `B` wider than one
+/// panel (three passes of 100 over three panels, the last partial).
+const SHAPES: [(usize, usize, usize); 10] = [
+    (29, 150, 300),
     (1, 1, 1),
     (5, 17, 3),
     (13, 63, 100),
@@ -73,6 +76,35 @@ fn every_isa_matches_f64_in_both_layouts_of_a() {
                         assert!(
                             (got - exact).abs() <= tol,
                             "{isa:?} [{m}, {n}, {k}] transposed {transposed}: C[{i}, {j}] = {got}, exact {exact}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Each vector kernel sums every output as one chain of FMAs in order of `k`, from zero:
+/// `fma(a[k-1], b[k-1], ... fma(a[0], b[0], 0))`, bit for bit, however the product is cut
+/// into blocks, panels and passes over `k` (what keeps every cut, thread count and
+/// instruction set on the same bits).
+#[test]
+fn the_vector_kernels_sum_each_output_in_order_of_k() {
+    for isa in isas().into_iter().filter(|&i| i != Isa::Portable) {
+        for (s, &(m, n, k)) in SHAPES.iter().enumerate() {
+            for transposed in [false, true] {
+                let (a, b) = (values(m * k, 30 + s as u64), values(k * n, 60 + s as u64));
+                let sa = operand(&a, m, k, transposed);
+                let mut c = vec![f32::NAN; m * n];
+                gemm_on(isa, MIN_TASK_MACS, sa, &b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
+                for i in 0..m {
+                    for j in 0..n {
+                        let chain =
+                            (0..k).fold(0.0f32, |acc, p| a[i * sa.rs + p * sa.cs].mul_add(b[p * n + j], acc));
+                        assert_eq!(
+                            c[i * n + j].to_bits(),
+                            chain.to_bits(),
+                            "{isa:?} [{m}, {n}, {k}] transposed {transposed}: C[{i}, {j}]"
                         );
                     }
                 }
