@@ -60,8 +60,9 @@ pub(super) enum Epilogue<'a> {
     /// the pre-activation gradient of the layer below.
     ActGrad { act: Activation, z: &'a [f32] },
     /// `C` is the gradient of parameters laid out as `C` is (a dense layer's weights, `[m, n]`):
-    /// each block is stored, then `rule` updates those parameters and their moments from it
-    /// while it is in L1. The optimizer step fused into the weight gradient's product.
+    /// once a thread's rows of `C` are stored, `rule` updates those parameters and their
+    /// moments from them, on the same thread. The optimizer step fused into the weight
+    /// gradient's product.
     Update { rule: UpdateRule<'a>, state: State<'a> },
 }
 
@@ -218,24 +219,14 @@ fn split_rows(job: &Job<'_>, i0: usize, i1: usize, chunk: usize, out: Out<'_>) {
 }
 
 /// Rows `i0..i1` on this thread: the product with the bias, then each finished block's
-/// scalar epilogue (activation, its derivative, or the update) while it is in L1.
+/// scalar epilogue (activation or its derivative) while it is in L1, or, for an update, the
+/// update of all these rows.
 fn run_rows(job: &Job<'_>, i0: usize, i1: usize, out: Out<'_>) {
     let n = job.n;
-    let Out { c, mut h, mut state } = out;
+    let Out { c, mut h, state } = out;
     // The activation pass of rows r0..r1 (relative to i0) and columns j0..j1: the loops of
-    // `activation_forward_into` and `activation_backward_into`, so the same bits; or the
-    // update of those elements, in one call where the block spans whole rows.
+    // `activation_forward_into` and `activation_backward_into`, so the same bits.
     let mut finish = |c: &mut [f32], r0: usize, r1: usize, j0: usize, j1: usize| {
-        if let (Some(rule), Some(state)) = (job.rule, state.as_mut()) {
-            if j0 == 0 && j1 == n {
-                state.update(rule, r0 * n..r1 * n, &c[r0 * n..r1 * n]);
-            } else {
-                for r in r0..r1 {
-                    state.update(rule, r * n + j0..r * n + j1, &c[r * n + j0..r * n + j1]);
-                }
-            }
-            return;
-        }
         for r in r0..r1 {
             let span = r * n + j0..r * n + j1;
             match (job.act, h.as_deref_mut(), job.z) {
@@ -256,6 +247,12 @@ fn run_rows(job: &Job<'_>, i0: usize, i1: usize, out: Out<'_>) {
         // SAFETY: as above, with AVX2 and FMA.
         Isa::Avx2Fma => unsafe { kernel::rows_avx2(job, i0, i1, c, &mut finish) },
         _ => kernel::rows_portable(job, i0, i1, c, &mut finish),
+    }
+    // The update of these rows, in one pass once they are all done: one long loop ran faster
+    // than one per block (a 392 x 64 x 32 weight gradient with Adam, best of 3000: 22.4 us
+    // against 25.2 us on the Xeon), and the rows are still in this core's cache.
+    if let (Some(rule), Some(mut state)) = (job.rule, state) {
+        state.update(rule, 0..c.len(), c);
     }
 }
 
