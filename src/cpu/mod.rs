@@ -6,7 +6,9 @@
 //! executor ([`CpuMlp`]) for machines without a GPU adapter: the products run on a
 //! register-blocked AVX-512 or AVX2 kernel (`gemm.rs`, chosen at run time; other CPUs use
 //! `matrixmultiply`) that reads the weights where they lie and fuses each dense layer's bias,
-//! activation and activation derivative into its epilogue, as the GPU's kernels do.
+//! activation and activation derivative into its epilogue, as the GPU's kernels do, and a
+//! training step's optimizer update into the weight gradient's (same bits as a separate
+//! update).
 //!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which

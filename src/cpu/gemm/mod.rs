@@ -1,21 +1,25 @@
 //! The CPU's matrix product with the dense layer's epilogues fused, as the GPU's matmul kernels
 //! do: `C = A B`, then (while the block is still in registers and L1) `+ bias` and the
-//! activation, or `* act'(z)` for an input gradient.
+//! activation, or `* act'(z)` for an input gradient; or, for a weight gradient, the
+//! optimizer's update of those weights once a thread's rows are done.
 //!
 //! Shapes: `A(i, p) = a[i * a_rs + p * a_cs]` for `i < m, p < k` (any strides, so that `A`
 //! and `A^T` are the same call), `B: [k, n]` row-major, `C: [m, n]` row-major. The weights are
 //! already `[k, n]` row-major in the flat buffer, so the forward and the weight gradient read
-//! both operands where they lie: nothing is packed or copied per step (the input gradient's
-//! `W^T` is transposed once per step into a workspace buffer by the caller).
+//! both operands where they lie (the input gradient's `W^T` is transposed once per step into a
+//! workspace buffer by the caller); only a `B` wider than one panel is copied, a panel's rows
+//! at a time, into a thread's own block (`kernel.rs`).
 //!
 //! The micro-kernel keeps an `MR x (NV * WIDTH)` block of `C` in registers (6 x 64 with
 //! AVX-512) and, for each `p`, loads `NV` vectors of `B`'s row `p` and multiplies them by `MR`
-//! broadcast elements of `A`'s column `p`. Every output is therefore
+//! broadcast elements of `A`'s column `p`. A long `k` is cut into passes of at most 128 rows of
+//! `B`, which stay in L1 while every row block reads them; each pass continues from the sums
+//! the last one stored. Every output is therefore
 //! `fma(A(i, k-1), B(k-1, j), ... fma(A(i, 0), B(0, j), 0))`, one accumulator summed in order
-//! of `p`, whatever the block shape, the vector width or the rows a thread was given: how the
-//! product is cut up (over threads or blocks) never changes a bit, and AVX2 gives the bits of
-//! AVX-512. CPUs with neither run `matrixmultiply`'s sgemm and the epilogue as separate loops
-//! (other bits, same tolerances).
+//! of `p`, whatever the block shape, the passes, the vector width or the rows a thread was
+//! given: how the product is cut up (over threads, blocks or passes) never changes a bit, and
+//! AVX2 gives the bits of AVX-512 (tested against the chain itself). CPUs with neither run
+//! `matrixmultiply`'s sgemm and the epilogue as separate loops (other bits, same tolerances).
 //!
 //! Threads: `C`'s rows are cut into one block per rayon thread when each gets at least
 //! [`MIN_TASK_MACS`] multiply-adds (on a rayon thread; see `threads.rs`); smaller products stay
@@ -248,9 +252,10 @@ fn run_rows(job: &Job<'_>, i0: usize, i1: usize, out: Out<'_>) {
         Isa::Avx2Fma => unsafe { kernel::rows_avx2(job, i0, i1, c, &mut finish) },
         _ => kernel::rows_portable(job, i0, i1, c, &mut finish),
     }
-    // The update of these rows, in one pass once they are all done: one long loop ran faster
-    // than one per block (a 392 x 64 x 32 weight gradient with Adam, best of 3000: 22.4 us
-    // against 25.2 us on the Xeon), and the rows are still in this core's cache.
+    // The update of these rows, in one pass once they are all done: one long loop ran as fast
+    // as the product and a separate update (a 392 x 64 x 32 weight gradient with Adam, best of
+    // 3000 on the Xeon: 23.0 us) and one per block slower (25.2 us); the rows are still in this
+    // core's cache.
     if let (Some(rule), Some(mut state)) = (job.rule, state) {
         state.update(rule, 0..c.len(), c);
     }

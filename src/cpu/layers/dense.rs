@@ -7,8 +7,9 @@
 //! A layer with many weights splits its inputs in two halves at `h` ([`input_split`]), and
 //! each half's share of the work runs on its own thread, the first on the calling thread and
 //! the second on the other (rayon::join): the forward products `x[:, ..h] W[..h]` and
-//! `x[:, h..] W[h..]`, the weight-gradient rows `dW[..h]` and `dW[h..]`, and (in
-//! `cpu/mlp.rs`) the optimizer's update of those rows. So each thread reads and writes the
+//! `x[:, h..] W[h..]`, the weight-gradient rows `dW[..h]` and `dW[h..]`, and the optimizer's
+//! update of those rows (in the product's epilogue during a training step, in `cpu/mlp.rs`
+//! when the update is applied apart). So each thread reads and writes the
 //! same half of the weights, gradients and moments at every step and keeps them in its own
 //! core's cache; cutting the products by batch rows instead had both threads read all of the
 //! weights that the other had just updated. A split layer's `z` is `(z_lo + z_hi) + b`, the
