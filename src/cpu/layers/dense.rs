@@ -94,9 +94,9 @@ pub(crate) fn forward(
 /// is given (every layer but the first: `x` is data there), `dz_below = (dz W^T) * act'(z)`.
 /// `wt` is scratch of at least `inputs * outputs` floats for `W^T`.
 ///
-/// With [`Params::Update`], the optimizer step is fused in: each block of `dW` updates its
-/// weights as it leaves the product (the weight gradient's epilogue, on the thread that
-/// computed it), and `db` its biases. `W^T` is copied before, so the input gradient uses the
+/// With [`Params::Update`], the optimizer step is fused in: each thread's rows of `dW` update
+/// their weights once that thread's part of the product is done (the weight gradient's
+/// epilogue), and `db` its biases. `W^T` is copied before, so the input gradient uses the
 /// weights of the forward pass. Each element's update is the one a separate pass would make.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
