@@ -81,8 +81,28 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
             .start_handler(|_| flush_subnormals())
             .build()
             .ok()
+            .inspect(start_every_thread)
     })
     .as_ref()
+}
+
+/// Has every thread of `pool` start and take one job from another thread's queue, so that
+/// the one-time allocations that come with both (a thread's queues as it starts; its
+/// registration with crossbeam's epoch collector on its first steal) happen here rather than
+/// in some later training step, whose warm steps allocate nothing (`tests/cpu_alloc*.rs`).
+fn start_every_thread(pool: &rayon::ThreadPool) {
+    if pool.current_num_threads() < 2 {
+        return;
+    }
+    for owner in 0..pool.current_num_threads() {
+        pool.broadcast(|ctx| {
+            if ctx.index() == owner {
+                // The second half can only run on another thread: the first waits for it.
+                let both = std::sync::Barrier::new(2);
+                rayon::join(|| both.wait(), || both.wait());
+            }
+        });
+    }
 }
 
 /// Sets this thread to flush subnormal results to zero and read subnormal inputs as zero

@@ -1,8 +1,6 @@
 //! The micro-kernel of [`super::gemm`] and the walk over panels and blocks that drives it,
 //! for each instruction set: a register block of `C` per call of [`block`], written once.
 
-use std::cell::RefCell;
-
 use super::super::simd::Lanes;
 use super::Job;
 
@@ -54,11 +52,8 @@ pub(super) unsafe fn rows_avx2(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32
 /// stored).
 const KC: usize = 128;
 
-thread_local! {
-    /// This thread's copy of one pass's rows of the panel of `B` it is multiplying (see
-    /// [`panels`]); grown once, on the first product that needs it.
-    static PACKED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
+/// The widest panel a kernel takes: 4 AVX-512 vectors.
+const MAX_PANEL: usize = 64;
 
 /// Where one block reads and writes; see [`block`].
 struct Block {
@@ -103,16 +98,7 @@ fn panels(
     // other before the next row block reads them again. So each pass's rows of the panel are
     // copied next to each other first (a copy: no bit changes), when more than one row block
     // will read them.
-    PACKED.with(|cell| {
-        let mut packed = match n > panel && i1 - i0 > 12 {
-            true => cell.try_borrow_mut().ok(),
-            false => None,
-        };
-        if let Some(buf) = packed.as_deref_mut() {
-            if buf.len() < kc * panel {
-                buf.resize(kc * panel, 0.0);
-            }
-        }
+    let mut walk = |mut packed: Option<&mut [f32]>| {
         for j0 in (0..n).step_by(panel) {
             let cols = panel.min(n - j0);
             let nv = cols.div_ceil(width);
@@ -131,7 +117,15 @@ fn panels(
                 pass(job, (i0, i1), c, &mut *finish, (j0, cols, nv), (p0, rows_b), (b, ldb), &kernel);
             }
         }
-    })
+    };
+    if n > panel && i1 - i0 > 12 && panel <= MAX_PANEL {
+        // On the stack, so that no step allocates, whichever thread packs (32 KB; zeroing it
+        // takes a fraction of a microsecond).
+        let mut buf = [0.0f32; KC * MAX_PANEL];
+        walk(Some(&mut buf[..kc * panel]));
+    } else {
+        walk(None);
+    }
 }
 
 /// One pass over rows `p0..p0 + kc` of `k` for every row block of rows `i0..i1` in the panel
