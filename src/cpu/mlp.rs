@@ -20,9 +20,8 @@ use super::gemm::State;
 use super::layers::{dense, LayerInput, Params};
 use super::optim::{adam_here, sgd_here};
 use super::pass::{backward, forward, MaskAt, Workspace};
-use super::softmax_xent::softmax_xent_split_into;
 use super::threads::on_pool;
-use super::{adam_step, check_len, elements, sgd_step, softmax, xent_loss};
+use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
 
 /// `evaluate` and `predict` run the forward pass on at most this many rows at a time, so a
 /// 10 000-row test set needs activation buffers of 1 000 rows, not 10 000.
@@ -242,14 +241,13 @@ impl CpuMlp {
         pass: Pass,
     ) -> Result<(f32, u32)> {
         let scale = 1.0 / scale_rows as f32;
-        self.through_loss(x, labels.len(), (scale_rows, row_base), pass, |z, dz, classes, row_loss| {
-            softmax_xent_split_into(z, labels, classes, scale, dz, row_loss)
+        self.through_loss(x, labels.len(), (scale_rows, row_base), pass, |z, dz, classes| {
+            softmax_xent_into(z, labels, classes, scale, dz)
         })
     }
 
-    /// Forward over `rows` rows of `x`, then `loss(z, dz, outputs, row_loss)` on the last
-    /// layer's outputs `z: [rows, outputs]` (it writes their gradient `dz`; `row_loss: [rows]`
-    /// is scratch it may use), then backward: the one
+    /// Forward over `rows` rows of `x`, then `loss(z, dz, outputs)` on the last layer's
+    /// outputs `z: [rows, outputs]` (it writes their gradient `dz`), then backward: the one
     /// pass every loss shares. `scale_rows` is the global batch the gradient averages over,
     /// `row_base` the position of `x`'s first row in it; dropout draws the masks of optimizer
     /// step `step + 1`, the update these gradients are for. [`Pass::Step`] takes that update
@@ -260,7 +258,7 @@ impl CpuMlp {
         rows: usize,
         (scale_rows, row_base): (usize, usize),
         pass: Pass,
-        loss: impl FnOnce(&[f32], &mut [f32], usize, &mut [f32]) -> Result<T>,
+        loss: impl FnOnce(&[f32], &mut [f32], usize) -> Result<T>,
     ) -> Result<T> {
         self.check_input(x, rows)?;
         if scale_rows < rows {
@@ -275,8 +273,7 @@ impl CpuMlp {
         let last = self.spec.layers.len() - 1;
         let outputs = self.spec.outputs();
         let n = rows * outputs;
-        let work = &mut self.work;
-        let out = loss(&work.z[last][..n], &mut work.dz[last][..n], outputs, &mut work.row_loss[..rows])?;
+        let out = loss(&self.work.z[last][..n], &mut self.work.dz[last][..n], outputs)?;
         if pass == Pass::Gradients {
             let mut params = Params::Read(&self.params);
             backward(&self.spec, &self.layout, &mut params, &mut self.grads, &mut self.work, x, rows, at)?;
@@ -541,38 +538,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    /// On the backend's pool a step of 128 rows runs its loss, the first layer's sum of halves
-    /// and the second layer's products on both threads, cut by rows; from a thread outside
-    /// any pool each runs whole on that thread. Both give the same bits, step after step.
-    #[test]
-    fn a_step_cut_by_rows_gives_the_bits_of_one_thread() {
-        let spec = Network::default();
-        let params = spec.layout().init(Init::He, 9);
-        let rows = 128;
-        // Pixels from an LCG: no two rows alike, so that mixing up rows shows.
-        let mut s = 12_345u32;
-        let x: Vec<f32> = (0..rows * 784)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (s >> 24) as f32 / 255.0
-            })
-            .collect();
-        let labels: Vec<u32> = (0..rows).map(|r| (r * 7 % 10) as u32).collect();
-        let mut pooled = CpuMlp::new(spec.clone(), params.clone(), Optimizer::adam(1e-3)).expect("model");
-        let mut here = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).expect("model");
-        assert!(rayon::current_thread_index().is_none(), "the test thread must not be a pool's");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for t in 0..3 {
-            let a = pooled.train_step(&x, &labels).expect("step on the pool");
-            let b = here.train_step_here(LayerInput::Whole(&x), &labels).expect("step here");
-            assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1), "step {t}: loss and count");
-            assert_eq!(bits(pooled.params()), bits(here.params()), "step {t}: parameters");
-        }
-        let a = pooled.evaluate(&x, &labels).expect("evaluate on the pool");
-        let b = here.evaluate_here(LayerInput::Whole(&x), &labels).expect("evaluate here");
-        assert_eq!((a.0.to_bits(), a.1), (b.0.to_bits(), b.1), "evaluation");
     }
 
     /// The update cut at the split layer's second half is the update of the whole buffer.

@@ -27,9 +27,6 @@ pub(super) struct Workspace {
     /// The second input half's share of a split layer's `z` (`cpu/layers/dense.rs`):
     /// `[rows, widest output]`.
     z_hi: Vec<f32>,
-    /// Each row's loss, `[rows]`: where the classifier's loss, split over the two threads,
-    /// keeps them until they are summed in row order (`cpu/softmax_xent.rs`).
-    pub(super) row_loss: Vec<f32>,
 }
 
 impl Workspace {
@@ -53,7 +50,6 @@ impl Workspace {
         let wt = spec.dense_shapes().iter().skip(1).map(|(i, o)| i * o).max().unwrap_or(0);
         self.wt = vec![0.0; wt];
         self.z_hi = vec![0.0; elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?];
-        self.row_loss = vec![0.0; rows];
         self.rows = rows;
         Ok(())
     }

@@ -6,7 +6,6 @@
 
 use crate::error::{Error, Result};
 
-use super::threads::tasks;
 use super::{check_len, elements};
 
 /// What [`softmax_xent`] returns for a batch.
@@ -51,71 +50,8 @@ pub fn xent_loss(logits: &[f32], labels: &[u32], classes: usize) -> Result<(f32,
     xent_rows(logits, labels, classes, 0.0, None)
 }
 
-/// Logits each thread must get before the split loss runs on two threads: about a
-/// microsecond of `exp`s, the cost of the hand-off on the CPU backend's pool (`threads.rs`).
-/// MNIST's batch of 128 rows (1280 logits) is split, one of 32 is not.
-const MIN_SPLIT_LOGITS: usize = 256;
-
-/// [`softmax_xent_into`] with the rows cut in two halves, one on each side of a
-/// `rayon::join` on the CPU backend's pool (the other thread takes the second; elsewhere, or
-/// with fewer than [`MIN_SPLIT_LOGITS`] logits per half, both run here): each row's
-/// loss is stored in `row_loss: [rows]` and the losses are summed afterwards in row order from
-/// zero, the sum [`softmax_xent_into`] makes, so the result has its bits. Used in the training
-/// step, where the loss would otherwise be the one part of the step on one thread.
-pub(crate) fn softmax_xent_split_into(
-    logits: &[f32],
-    labels: &[u32],
-    classes: usize,
-    scale: f32,
-    dlogits: &mut [f32],
-    row_loss: &mut [f32],
-) -> Result<(f32, u32)> {
-    let rows = labels.len();
-    check_len("dlogits", dlogits.len(), elements("logits", rows, classes)?)?;
-    check_len("logits", logits.len(), elements("logits", rows, classes)?)?;
-    let held = row_loss.len();
-    let row_loss = row_loss
-        .get_mut(..rows)
-        .ok_or_else(|| Error::Shape(format!("the row losses' scratch holds {held} rows, not {rows}")))?;
-    check_labels(labels, classes)?;
-    let h = rows / 2;
-    let (z_lo, z_hi) = logits.split_at(h * classes);
-    let (y_lo, y_hi) = labels.split_at(h);
-    let (d_lo, d_hi) = dlogits.split_at_mut(h * classes);
-    let (l_lo, l_hi) = row_loss.split_at_mut(h);
-    let half = |z: &[f32], y: &[u32], d: &mut [f32], l: &mut [f32]| -> u32 {
-        let rows = z.chunks_exact(classes).zip(y).zip(d.chunks_exact_mut(classes));
-        let mut correct = 0;
-        for (((z, &y), d), l) in rows.zip(l) {
-            let (loss, hit) = xent_row(z, y as usize, scale, Some(d));
-            *l = loss;
-            correct += u32::from(hit);
-        }
-        correct
-    };
-    let (c_lo, c_hi) = if tasks(logits.len(), MIN_SPLIT_LOGITS, usize::MAX) > 1 {
-        rayon::join(|| half(z_lo, y_lo, d_lo, l_lo), || half(z_hi, y_hi, d_hi, l_hi))
-    } else {
-        (half(z_lo, y_lo, d_lo, l_lo), half(z_hi, y_hi, d_hi, l_hi))
-    };
-    let loss_sum = row_loss.iter().fold(0.0f32, |sum, &l| sum + l);
-    Ok((loss_sum, c_lo + c_hi))
-}
-
-/// A label `>= classes` is [`Error::Data`], found before any work so that an error leaves no
-/// half-written gradient behind.
-fn check_labels(labels: &[u32], classes: usize) -> Result<()> {
-    match labels.iter().position(|&y| y as usize >= classes) {
-        Some(r) => Err(Error::Data(format!(
-            "label {} of row {r} is not below the number of classes {classes}",
-            labels[r]
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// The shared row loop of the loss; writes the gradient when `dlogits` is given (its length
-/// has been checked by the caller). The losses are summed in f32, in row order, from zero.
+/// has been checked by the caller).
 fn xent_rows(
     logits: &[f32],
     labels: &[u32],
@@ -124,47 +60,47 @@ fn xent_rows(
     mut dlogits: Option<&mut [f32]>,
 ) -> Result<(f32, u32)> {
     check_len("logits", logits.len(), elements("logits", labels.len(), classes)?)?;
-    check_labels(labels, classes)?;
+    // Checked before any work so that an error leaves no half-written gradient behind.
+    if let Some(r) = labels.iter().position(|&y| y as usize >= classes) {
+        return Err(Error::Data(format!(
+            "label {} of row {r} is not below the number of classes {classes}",
+            labels[r]
+        )));
+    }
     let mut loss_sum = 0.0f32;
     let mut correct = 0u32;
     for (r, (z, &y)) in logits.chunks_exact(classes).zip(labels).enumerate() {
-        let d = dlogits.as_deref_mut().map(|d| &mut d[r * classes..(r + 1) * classes]);
-        let (loss, hit) = xent_row(z, y as usize, scale, d);
-        loss_sum += loss;
-        correct += u32::from(hit);
+        let y = y as usize;
+        // First maximal index: a strict `>` keeps the earliest of tied maxima.
+        let (mut argmax, mut m) = (0, z[0]);
+        for (j, &v) in z.iter().enumerate().skip(1) {
+            if v > m {
+                argmax = j;
+                m = v;
+            }
+        }
+        // With a gradient to write, each exp(z_j - m) is computed once into it and summed
+        // from there: the same values added in the same order as without.
+        let sum: f32 = match dlogits.as_deref_mut() {
+            Some(d) => {
+                let d = &mut d[r * classes..(r + 1) * classes];
+                for (d, &v) in d.iter_mut().zip(z) {
+                    *d = (v - m).exp();
+                }
+                let sum = d.iter().sum();
+                for (j, d) in d.iter_mut().enumerate() {
+                    let onehot = if j == y { 1.0 } else { 0.0 };
+                    *d = (*d / sum - onehot) * scale;
+                }
+                sum
+            }
+            None => z.iter().map(|&v| (v - m).exp()).sum(),
+        };
+        let lse = m + sum.ln();
+        loss_sum += lse - z[y];
+        correct += u32::from(argmax == y);
     }
     Ok((loss_sum, correct))
-}
-
-/// One row `z: [classes]` with label `y < classes`: its loss `lse - z[y]`, whether its first
-/// maximal logit is `y`, and, when `d: [classes]` is given, the gradient written into it.
-fn xent_row(z: &[f32], y: usize, scale: f32, d: Option<&mut [f32]>) -> (f32, bool) {
-    // First maximal index: a strict `>` keeps the earliest of tied maxima.
-    let (mut argmax, mut m) = (0, z[0]);
-    for (j, &v) in z.iter().enumerate().skip(1) {
-        if v > m {
-            argmax = j;
-            m = v;
-        }
-    }
-    // With a gradient to write, each exp(z_j - m) is computed once into it and summed from
-    // there: the same values added in the same order as without.
-    let sum: f32 = match d {
-        Some(d) => {
-            for (d, &v) in d.iter_mut().zip(z) {
-                *d = (v - m).exp();
-            }
-            let sum = d.iter().sum();
-            for (j, d) in d.iter_mut().enumerate() {
-                let onehot = if j == y { 1.0 } else { 0.0 };
-                *d = (*d / sum - onehot) * scale;
-            }
-            sum
-        }
-        None => z.iter().map(|&v| (v - m).exp()).sum(),
-    };
-    let lse = m + sum.ln();
-    (lse - z[y], argmax == y)
 }
 
 /// Row-wise softmax probabilities of `logits: [rows, classes]`, with the row maximum
@@ -207,47 +143,5 @@ mod tests {
         let (loss, correct) = xent_loss(&logits, &labels, 11).unwrap();
         assert_eq!(out.loss_sum.to_bits(), loss.to_bits());
         assert_eq!(out.correct, correct);
-    }
-
-    /// The loss split over two threads gives the loss, count and gradient of the one-thread
-    /// loop, bit for bit, on odd and even row counts (one row: the first half is empty).
-    #[test]
-    fn the_split_loss_gives_the_bits_of_the_serial_loop() {
-        let classes = 10;
-        let mut s = 11u32;
-        for rows in [1usize, 2, 31, 33, 128, 257] {
-            let logits: Vec<f32> = (0..rows * classes)
-                .map(|_| {
-                    s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (s >> 8) as f32 / (1u32 << 24) as f32 * 30.0 - 15.0
-                })
-                .collect();
-            let labels: Vec<u32> = (0..rows).map(|r| (r * 3 % classes) as u32).collect();
-            let scale = 1.0 / rows as f32;
-            let want = softmax_xent(&logits, &labels, classes, scale).unwrap();
-            let mut d = vec![f32::NAN; rows * classes];
-            let mut row_loss = vec![f32::NAN; rows + 3];
-            let (loss, correct) = crate::cpu::threads::on_pool(|| {
-                softmax_xent_split_into(&logits, &labels, classes, scale, &mut d, &mut row_loss)
-            })
-            .unwrap();
-            assert_eq!(loss.to_bits(), want.loss_sum.to_bits(), "{rows} rows");
-            assert_eq!(correct, want.correct, "{rows} rows");
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&d), bits(&want.dlogits), "{rows} rows");
-        }
-    }
-
-    /// A bad label or a short scratch is an error that writes nothing.
-    #[test]
-    fn the_split_loss_checks_before_it_writes() {
-        let logits = vec![0.5f32; 4 * 3];
-        let mut d = vec![7.0f32; 4 * 3];
-        let mut row_loss = vec![0.0f32; 4];
-        let err = softmax_xent_split_into(&logits, &[0, 1, 3, 2], 3, 1.0, &mut d, &mut row_loss);
-        assert!(matches!(err, Err(Error::Data(ref m)) if m.contains("row 2")), "{err:?}");
-        let err = softmax_xent_split_into(&logits, &[0, 1, 2, 2], 3, 1.0, &mut d, &mut row_loss[..3]);
-        assert!(matches!(err, Err(Error::Shape(_))), "{err:?}");
-        assert!(d.iter().all(|&v| v == 7.0));
     }
 }

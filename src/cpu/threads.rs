@@ -4,9 +4,8 @@
 //! Work is only ever split where the split cannot change a bit: elementwise loops (the
 //! optimizers, the batch gather), products whose every output is summed by one thread in
 //! order of `k` (`gemm.rs`), and the two input halves of a large dense layer, which are
-//! summed apart whatever the number of threads (`layers/dense.rs`). The classifier's loss is
-//! computed row by row on two threads, and its row losses summed afterwards in order on one
-//! (`softmax_xent.rs`).
+//! summed apart whatever the number of threads (`layers/dense.rs`). The loss, summed over
+//! rows in order, stays on one thread.
 //!
 //! What a split costs depends on where it is asked for. On one of rayon's threads,
 //! `rayon::join` pushes the second half onto the thread's own queue, where the other thread,

@@ -37,13 +37,10 @@ mod kernel;
 mod tests;
 
 /// Multiply-adds each thread must get before a product is cut into row blocks, on one of
-/// rayon's threads: about half a microsecond of work. In a training epoch the other thread
-/// is polling for work (`threads.rs`, `on_pool_awake`) and takes a part at once, so even the
-/// MNIST model's second layer (128 x 64 x 10 at batch 128) gains from a split: profiled on a
-/// 2-core Xeon, the time both threads spent waiting for work fell from 7.6 % to 6.6 % of the
-/// epoch with this threshold instead of 2^19. The first layer is split by its inputs instead
-/// (`cpu/layers/dense.rs`).
-const MIN_TASK_MACS: usize = 1 << 15;
+/// rayon's threads: about 5 us of work, several times the cost of the hand-off there (see
+/// `threads.rs`). The MNIST model's first layer is split by its inputs instead
+/// (`cpu/layers/dense.rs`); its second (at most 128 x 64 x 10) is not split.
+const MIN_TASK_MACS: usize = 1 << 19;
 /// The same from a thread outside rayon's pool, where a split costs tens of microseconds:
 /// only large products (a 1024^3 product ran twice as fast on two threads).
 const MIN_TASK_MACS_OUTSIDE: usize = 1 << 25;

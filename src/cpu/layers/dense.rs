@@ -20,9 +20,8 @@ use crate::error::{Error, Result};
 use crate::spec::{Activation, LayerSlots};
 
 use super::super::activation::forward_span;
+use super::super::column_sums_into;
 use super::super::gemm::{gemm, gemm_part, transpose_into, Epilogue, StridedA};
-use super::super::threads::tasks;
-use super::super::{check_len, column_sums_into};
 use super::{LayerInput, OutputGrad, Params};
 
 /// Layers with at least this many weights split their inputs (the MNIST model's first layer,
@@ -32,11 +31,6 @@ const SPLIT_MIN_WEIGHTS: usize = 1 << 14;
 /// large batches (evaluation's 1000 rows), where moving the weights costs little next to the
 /// product.
 const HALF_TASK_MACS: usize = 1 << 22;
-
-/// Outputs each thread must get before a split layer's `z = (z_lo + z_hi) + b` and
-/// activation run on two threads: about a microsecond of work, the cost of the hand-off on
-/// the CPU backend's pool (`cpu/threads.rs`). MNIST's 128 x 64 is split, 32 x 64 is not.
-const MIN_SPLIT_COMBINE: usize = 2048;
 
 /// Where the layer splits its inputs: about half-way, at a multiple of 16 (so that each half
 /// of a row starts on a 64-byte boundary when the row does), or `None` for a small layer.
@@ -76,51 +70,14 @@ pub(crate) fn forward(
     let x_hi = StridedA { data: x_hi.data, rs: x_hi.ld, cs: 1 };
     let (w_lo, w_hi) = w.split_at(split * out);
     let z_hi = z_hi.get_mut(..rows * out).ok_or_else(|| Error::Shape("z_hi holds too few rows".into()))?;
-    if let Some(h) = h.as_deref() {
-        check_len("activations h", h.len(), rows * out)?;
-    }
     let (lo, hi) = rayon::join(
         || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split), Epilogue::None),
         || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split), Epilogue::None),
     );
     lo?;
     hi?;
-    // z = (z_lo + z_hi) + b, then h = act(z): the first half of the rows here, the second on
-    // the other thread (on the backend's pool, with enough rows). Elementwise, so where it is
-    // cut changes no bit.
-    // The products checked `z`'s length, `rows * out`, as `h`'s was above.
-    let half = rows / 2 * out;
-    let (z0, z1) = z.split_at_mut(half);
-    let (zh0, zh1) = z_hi.split_at(half);
-    let (h0, h1) = match h {
-        Some(h) => {
-            let (h0, h1) = h.split_at_mut(half);
-            (Some(h0), Some(h1))
-        }
-        None => (None, None),
-    };
-    if tasks(rows * out, MIN_SPLIT_COMBINE, usize::MAX) > 1 {
-        rayon::join(
-            || combine_halves(z0, zh0, bias, activation, h0),
-            || combine_halves(z1, zh1, bias, activation, h1),
-        );
-    } else {
-        combine_halves(z0, zh0, bias, activation, h0);
-        combine_halves(z1, zh1, bias, activation, h1);
-    }
-    Ok(())
-}
-
-/// `z = (z + z_hi) + bias` over rows of `z, z_hi: [rows, bias.len()]`, then `h = act(z)`, row
-/// by row while the row is in L1.
-fn combine_halves(
-    z: &mut [f32],
-    z_hi: &[f32],
-    bias: &[f32],
-    activation: Activation,
-    mut h: Option<&mut [f32]>,
-) {
-    let out = bias.len();
+    // z = (z_lo + z_hi) + b, then h = act(z), row by row while the row is in L1.
+    let mut h = h;
     for (r, (z, z_hi)) in z.chunks_exact_mut(out).zip(z_hi.chunks_exact(out)).enumerate() {
         for ((z, &z_hi), &b) in z.iter_mut().zip(z_hi).zip(bias) {
             *z = (*z + z_hi) + b;
@@ -129,6 +86,7 @@ fn combine_halves(
             forward_span(z, activation, &mut h[r * out..(r + 1) * out]);
         }
     }
+    Ok(())
 }
 
 /// Backward over `rows` rows from `dz: [rows, outputs]`, the gradient of the pre-activation:

@@ -104,7 +104,7 @@ impl CpuMlp {
         let rows = y.len() / outputs;
         check_len("targets y", y.len(), elements("targets y", rows, outputs)?)?;
         let scale = 1.0 / (scale_rows as f32 * outputs as f32);
-        self.through_loss(x, rows, (scale_rows, first_row), pass, |z, dz, outputs, _| {
+        self.through_loss(x, rows, (scale_rows, first_row), pass, |z, dz, outputs| {
             loss_into(loss, z, y, outputs, scale, sums, Some(dz))
         })
     }
