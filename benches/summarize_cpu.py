@@ -7,6 +7,8 @@ A second table keeps the rounds in which neither binary waited for a core (under
 epoch): on a machine shared with other work, a one-thread "before" does not notice a
 neighbour on the other core, while a two-thread "after" loses half of its cores to it.
 
+A third gives each round's after / before ratio, paired: median and quartiles.
+
     python3 benches/summarize_cpu.py benches/results/<run>
 """
 import json
@@ -56,3 +58,14 @@ def table(title, keep):
 table("All rounds", lambda p: True)
 table("Rounds in which neither run waited for a core",
       lambda p: all(r["runqueue_wait_seconds_per_epoch"] < 0.010 for r in p))
+
+# Each round's after / before, paired: the machine's slow spells hit both runs of a round,
+# so the ratios spread less than the seconds do.
+print("\nPaired ratios, after / before, over all rounds")
+print("| batch | rounds | median | lower quartile | upper quartile |")
+print("|---|---|---|---|---|")
+for batch in batches:
+    ratios = sorted(a["seconds_per_epoch"] / b["seconds_per_epoch"]
+                    for b, a in zip(epochs("before", batch), epochs("after", batch)))
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    print(f"| {batch} | {len(ratios)} | {statistics.median(ratios):.3f} | {q[0]:.3f} | {q[2]:.3f} |")
