@@ -67,5 +67,7 @@ print("|---|---|---|---|---|")
 for batch in batches:
     ratios = sorted(a["seconds_per_epoch"] / b["seconds_per_epoch"]
                     for b, a in zip(epochs("before", batch), epochs("after", batch)))
+    if not ratios:
+        continue
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     print(f"| {batch} | {len(ratios)} | {statistics.median(ratios):.3f} | {q[0]:.3f} | {q[2]:.3f} |")

@@ -86,10 +86,11 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
-/// Has every thread of `pool` start and take one job from another thread's queue, so that
-/// the one-time allocations that come with both (a thread's queues as it starts; its
-/// registration with crossbeam's epoch collector on its first steal) happen here rather than
-/// in some later training step, whose warm steps allocate nothing (`tests/cpu_alloc*.rs`).
+/// Has every thread of `pool` start, run a job and look for work in the others' queues, and
+/// each thread have a job taken from its own, so that the one-time allocations that come with
+/// these (a thread's queues as it starts; its registration with crossbeam's epoch collector on
+/// its first attempt to steal, empty queue or not) happen here rather than in some later
+/// training step, whose warm steps allocate nothing (`tests/cpu_alloc*.rs`).
 fn start_every_thread(pool: &rayon::ThreadPool) {
     if pool.current_num_threads() < 2 {
         return;

@@ -118,6 +118,8 @@ fn panels(
             }
         }
     };
+    // Every kernel's panel fits the block (`panel <= MAX_PANEL` holds for both instruction
+    // sets); the test only keeps a wider one, should one be added, from indexing past it.
     if n > panel && i1 - i0 > 12 && panel <= MAX_PANEL {
         // On the stack, so that no step allocates, whichever thread packs (32 KB; zeroing it
         // takes a fraction of a microsecond).
