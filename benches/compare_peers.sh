@@ -11,7 +11,8 @@
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/target/peer-run}
-mkdir -p "$out"
+# Absolute, since the peers run from the work folder.
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 export MNIST_DIR="$root/data/mnist"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 work=${PEERS_WORK:-$(mktemp -d)}
