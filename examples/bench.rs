@@ -177,7 +177,7 @@ fn bench_cpu_matmul(args: &Args) -> Result<(), wgtrain::Error> {
             println!(
                 "{}",
                 json!({"adapter": "cpu", "backend": "cpu", "device_type": "cpu", "kernel": "matmul",
-                       "form": form.name(), "m": m, "n": n, "k": k, "variant": "matrixmultiply", "gflops": gflops})
+                       "form": form.name(), "m": m, "n": n, "k": k, "variant": wgtrain::cpu::matmul_kernel(), "gflops": gflops})
             );
         } else {
             println!(
@@ -188,7 +188,7 @@ fn bench_cpu_matmul(args: &Args) -> Result<(), wgtrain::Error> {
                 m,
                 n,
                 k,
-                "sgemm",
+                wgtrain::cpu::matmul_kernel(),
                 gflops
             );
         }

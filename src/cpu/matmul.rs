@@ -7,7 +7,14 @@ use crate::error::Result;
 use crate::ops::MatmulForm;
 
 use super::gemm::{gemm, transpose_into, Epilogue, StridedA};
+use super::simd::Isa;
 use super::{check_len, elements};
+
+/// Which kernel [`matmul`] (and every product of the CPU executor) runs on this CPU:
+/// `"avx512"`, `"avx2+fma"` (the same bits), or `"matrixmultiply"` where the CPU has neither.
+pub fn matmul_kernel() -> &'static str {
+    Isa::detect().name()
+}
 
 /// `C = op(A) op(B)`, `C: [m, n]` row-major, in a new buffer.
 ///

@@ -46,7 +46,7 @@ pub(crate) use executor::CpuExecutor;
 pub(crate) use executor::{
     add_task_sums, gather_targets, read_state, restore_best, snapshot_best, write_state,
 };
-pub use matmul::{matmul, matmul_into};
+pub use matmul::{matmul, matmul_into, matmul_kernel};
 pub use mlp::{task_sums_len, CpuMlp};
 // The dropout layer's CPU twin, for the kernel's tests.
 #[cfg(test)]

@@ -33,6 +33,15 @@ impl Isa {
         }
         Isa::Portable
     }
+
+    /// The name benchmarks report the products under.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2Fma => "avx2+fma",
+            Isa::Portable => "matrixmultiply",
+        }
+    }
 }
 
 /// A vector of `f32` lanes and the few operations the product kernel needs. Every function is
