@@ -66,6 +66,11 @@ pub(super) trait Lanes {
     unsafe fn load(p: *const f32, m: Self::Mask) -> Self::V;
     /// Writes the lanes of `m` to `p`; lanes outside `m` are not written.
     unsafe fn store(p: *mut f32, v: Self::V, m: Self::Mask);
+    /// All `WIDTH` lanes from `p`: [`Lanes::load`] with every lane selected, without the mask
+    /// (AVX2's `vmaskmovps` costs more than a plain load, and far more as a store on AMD).
+    unsafe fn load_all(p: *const f32) -> Self::V;
+    /// Writes all `WIDTH` lanes to `p`: [`Lanes::store`] with every lane selected.
+    unsafe fn store_all(p: *mut f32, v: Self::V);
     /// `a * b + c`, rounded once.
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a + b`.
@@ -114,6 +119,14 @@ mod x86 {
             _mm512_mask_storeu_ps(p, m, v)
         }
         #[inline(always)]
+        unsafe fn load_all(p: *const f32) -> __m512 {
+            _mm512_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store_all(p: *mut f32, v: __m512) {
+            _mm512_storeu_ps(p, v)
+        }
+        #[inline(always)]
         unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
             _mm512_fmadd_ps(a, b, c)
         }
@@ -152,6 +165,14 @@ mod x86 {
         #[inline(always)]
         unsafe fn store(p: *mut f32, v: __m256, m: __m256i) {
             _mm256_maskstore_ps(p, m, v)
+        }
+        #[inline(always)]
+        unsafe fn load_all(p: *const f32) -> __m256 {
+            _mm256_loadu_ps(p)
+        }
+        #[inline(always)]
+        unsafe fn store_all(p: *mut f32, v: __m256) {
+            _mm256_storeu_ps(p, v)
         }
         #[inline(always)]
         unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {

@@ -15,7 +15,7 @@ pub(super) unsafe fn rows_avx512(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f
     use super::super::simd::Avx512 as S;
     // Panels of up to 4 vectors (64 columns); the row count of a block keeps MR * NV
     // accumulators, NV vectors of B and a broadcast within the 32 registers.
-    panels(job, (i0, i1), c, finish, S::WIDTH, 4, |nv, blk| {
+    panels::<64>(job, (i0, i1), c, finish, S::WIDTH, |nv, blk| {
         // SAFETY: AVX-512F is enabled here; `panels` builds blocks within the checked lengths.
         unsafe {
             match nv {
@@ -34,7 +34,7 @@ pub(super) unsafe fn rows_avx512(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f
 pub(super) unsafe fn rows_avx2(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32], finish: Finish<'_>) {
     use super::super::simd::Avx2Fma as S;
     // 16 registers: 6 x 2 accumulators + 2 + 1, or 12 x 1 + 1 + 1.
-    panels(job, (i0, i1), c, finish, S::WIDTH, 2, |nv, blk| {
+    panels::<16>(job, (i0, i1), c, finish, S::WIDTH, |nv, blk| {
         // SAFETY: AVX2 and FMA are enabled here; `panels` builds blocks within the checked
         // lengths.
         unsafe {
@@ -51,9 +51,6 @@ pub(super) unsafe fn rows_avx2(job: &Job<'_>, i0: usize, i1: usize, c: &mut [f32
 /// `k` is cut into passes of at most this many rows, each adding to the sums the last one
 /// stored).
 const KC: usize = 128;
-
-/// The widest panel a kernel takes: 4 AVX-512 vectors.
-const MAX_PANEL: usize = 64;
 
 /// Where one block reads and writes; see [`block`].
 struct Block {
@@ -76,21 +73,19 @@ struct Block {
     accumulate: bool,
 }
 
-/// Walks rows `i0..i1` in panels of up to `max_nv` vectors of `width` lanes and blocks of the
-/// rows the kernel for the panel's vector count takes, calling `kernel(nv, block)` and then
-/// `finish` on each block. The blocks it builds stay within the lengths `check` verified.
+/// Walks rows `i0..i1` in panels of up to `PANEL` columns (vectors of `width` lanes) and blocks
+/// of the rows the kernel for the panel's vector count takes, calling `kernel(nv, block)` and
+/// then `finish` on each block. The blocks it builds stay within the lengths `check` verified.
 #[inline(always)]
-fn panels(
+fn panels<const PANEL: usize>(
     job: &Job<'_>,
     (i0, i1): (usize, usize),
     c: &mut [f32],
     finish: Finish<'_>,
     width: usize,
-    max_nv: usize,
     kernel: impl Fn(usize, &Block) -> usize,
 ) {
     let (n, k) = (job.n, job.k);
-    let panel = width * max_nv;
     // Passes of equal length over k, none longer than KC.
     let kc = k.div_ceil(k.div_ceil(KC));
     // When B has more columns than a panel, its rows lie `n` floats apart (4 KB in a
@@ -99,18 +94,24 @@ fn panels(
     // copied next to each other first (a copy: no bit changes), when more than one row block
     // will read them.
     let mut walk = |mut packed: Option<&mut [f32]>| {
-        for j0 in (0..n).step_by(panel) {
-            let cols = panel.min(n - j0);
+        for j0 in (0..n).step_by(PANEL) {
+            let cols = PANEL.min(n - j0);
             let nv = cols.div_ceil(width);
             for p0 in (0..k).step_by(kc) {
                 let rows_b = kc.min(k - p0);
                 let (b, ldb) = match packed.as_deref_mut() {
                     Some(buf) => {
-                        for (p, dst) in buf.chunks_exact_mut(panel).take(rows_b).enumerate() {
+                        for (p, dst) in buf.chunks_exact_mut(PANEL).take(rows_b).enumerate() {
                             let src = (p0 + p) * n + j0;
-                            dst[..cols].copy_from_slice(&job.b[src..src + cols]);
+                            if cols == PANEL {
+                                // A copy of constant length, inlined (a call per row of 16
+                                // floats cost more than the copying).
+                                dst.copy_from_slice(&job.b[src..src + PANEL]);
+                            } else {
+                                dst[..cols].copy_from_slice(&job.b[src..src + cols]);
+                            }
                         }
-                        (buf.as_ptr(), panel)
+                        (buf.as_ptr(), PANEL)
                     }
                     None => (job.b.as_ptr().wrapping_add(p0 * n + j0), n),
                 };
@@ -118,13 +119,12 @@ fn panels(
             }
         }
     };
-    // Every kernel's panel fits the block (`panel <= MAX_PANEL` holds for both instruction
-    // sets); the test only keeps a wider one, should one be added, from indexing past it.
-    if n > panel && i1 - i0 > 12 && panel <= MAX_PANEL {
-        // On the stack, so that no step allocates, whichever thread packs (32 KB; zeroing it
-        // takes a fraction of a microsecond).
-        let mut buf = [0.0f32; KC * MAX_PANEL];
-        walk(Some(&mut buf[..kc * panel]));
+    if n > PANEL && i1 - i0 > 12 {
+        // On the stack, so that no step allocates, whichever thread packs: one pass of one
+        // panel (32 KB for AVX-512, 8 KB for AVX2, whose zeroing is all that sizing it by the
+        // panel saves: a fraction of a microsecond per product).
+        let mut buf = [[0.0f32; PANEL]; KC];
+        walk(Some(&mut buf.as_flattened_mut()[..kc * PANEL]));
     } else {
         walk(None);
     }
@@ -186,6 +186,22 @@ fn pass(
 /// first `cols` columns, and `C`'s rows for `cols` columns are readable and writable.
 #[inline(always)]
 unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usize {
+    // SAFETY: the caller's contract, unchanged; a whole panel has every lane in bounds.
+    unsafe {
+        if blk.cols == NV * S::WIDTH {
+            block_lanes::<S, MR, NV, true>(blk)
+        } else {
+            block_lanes::<S, MR, NV, false>(blk)
+        }
+    }
+}
+
+/// [`block`] with every vector whole (`FULL`: `cols == NV * WIDTH`, plain loads and stores) or
+/// masked. The two load and store the same lanes, so they give the same bits.
+///
+/// SAFETY (caller): as [`block`]'s, and `cols == NV * S::WIDTH` when `FULL`.
+#[inline(always)]
+unsafe fn block_lanes<S: Lanes, const MR: usize, const NV: usize, const FULL: bool>(blk: &Block) -> usize {
     let rows = blk.rows.min(MR);
     // Plain loops rather than array::from_fn: the intrinsics must inline into this function
     // (which has the target features), not into a closure of its own.
@@ -202,7 +218,7 @@ unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usiz
         for (r, row) in acc.iter_mut().enumerate().take(rows) {
             let crow = blk.c.wrapping_add(r * blk.ldc);
             for v in 0..NV {
-                row[v] = S::load(crow.wrapping_add(v * S::WIDTH), masks[v]);
+                row[v] = load::<S, FULL>(crow.wrapping_add(v * S::WIDTH), masks[v]);
             }
         }
     }
@@ -210,7 +226,7 @@ unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usiz
     for p in 0..blk.k {
         let brow = blk.b.wrapping_add(p * blk.ldb);
         for v in 0..NV {
-            bv[v] = S::load(brow.wrapping_add(v * S::WIDTH), masks[v]);
+            bv[v] = load::<S, FULL>(brow.wrapping_add(v * S::WIDTH), masks[v]);
         }
         for r in 0..MR {
             let x = S::splat(arow[r].wrapping_add(p * blk.a_cs));
@@ -221,7 +237,7 @@ unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usiz
     }
     if !blk.bias.is_null() {
         for v in 0..NV {
-            let bias = S::load(blk.bias.wrapping_add(v * S::WIDTH), masks[v]);
+            let bias = load::<S, FULL>(blk.bias.wrapping_add(v * S::WIDTH), masks[v]);
             for row in acc.iter_mut() {
                 row[v] = S::add(row[v], bias);
             }
@@ -230,10 +246,41 @@ unsafe fn block<S: Lanes, const MR: usize, const NV: usize>(blk: &Block) -> usiz
     for (r, row) in acc.iter().enumerate().take(rows) {
         let crow = blk.c.wrapping_add(r * blk.ldc);
         for v in 0..NV {
-            S::store(crow.wrapping_add(v * S::WIDTH), row[v], masks[v]);
+            store::<S, FULL>(crow.wrapping_add(v * S::WIDTH), row[v], masks[v]);
         }
     }
     rows
+}
+
+/// [`Lanes::load`], or [`Lanes::load_all`] when `FULL` (a plain function, not a closure, so
+/// that the intrinsics inline into the kernel that has the target features).
+///
+/// SAFETY (caller): as [`Lanes::load`]'s, and every lane readable when `FULL`.
+#[inline(always)]
+unsafe fn load<S: Lanes, const FULL: bool>(p: *const f32, m: S::Mask) -> S::V {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FULL {
+            S::load_all(p)
+        } else {
+            S::load(p, m)
+        }
+    }
+}
+
+/// [`Lanes::store`], or [`Lanes::store_all`] when `FULL`.
+///
+/// SAFETY (caller): as [`Lanes::store`]'s, and every lane writable when `FULL`.
+#[inline(always)]
+unsafe fn store<S: Lanes, const FULL: bool>(p: *mut f32, v: S::V, m: S::Mask) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FULL {
+            S::store_all(p, v)
+        } else {
+            S::store(p, v, m)
+        }
+    }
 }
 
 /// Without AVX2: `matrixmultiply`'s sgemm for rows `i0..i1`, the bias, then the epilogue.
