@@ -357,7 +357,10 @@ fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x:
         prefetch(ahead.as_ptr().wrapping_add(ahead.len() - 1));
     }
     #[cfg(target_arch = "x86_64")]
-    let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+    let (avx512, fma) = (
+        std::arch::is_x86_feature_detected!("avx512f"),
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+    );
     for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(w)).enumerate() {
         // The next row of this step, in case it was not fetched ahead (the first step), and
         // the next step's row.
@@ -368,6 +371,12 @@ fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x:
         if avx512 {
             // SAFETY: AVX-512F was detected above.
             unsafe { pixels_to_f32_avx512(row(i), x) };
+            continue;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if fma {
+            // SAFETY: AVX2 and FMA were detected above.
+            unsafe { pixels_to_f32_avx2(row(i), x) };
             continue;
         }
         pixels_to_f32(row(i), x);
@@ -391,6 +400,20 @@ fn pixels_to_f32(p: &[u8], x: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn pixels_to_f32_avx512(p: &[u8], x: &mut [f32]) {
+    pixels_by_fma(p, x)
+}
+
+/// [`pixels_to_f32_avx512`] for CPUs with AVX2 and FMA but not AVX-512 (Zen 3, older Intel).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn pixels_to_f32_avx2(p: &[u8], x: &mut [f32]) {
+    pixels_by_fma(p, x)
+}
+
+/// The quotient and its Newton step of [`pixels_to_f32_avx512`]. Only for functions whose
+/// target has FMA: elsewhere `mul_add` is a library call.
+#[inline(always)]
+fn pixels_by_fma(p: &[u8], x: &mut [f32]) {
     const INV: f32 = 1.0 / 255.0;
     for (x, &p) in x.iter_mut().zip(p) {
         let p = f32::from(p);
@@ -425,7 +448,8 @@ mod tests {
     use super::*;
     use crate::spec::{pixel_value, Init};
 
-    /// Every byte converts to `pixel_value`'s bits, in the portable loop and the AVX-512 one.
+    /// Every byte converts to `pixel_value`'s bits, in the portable loop, the AVX-512 and the AVX2
+    /// ones.
     #[test]
     fn pixel_conversion_gives_pixel_value_bits_for_every_byte() {
         let bytes: Vec<u8> = (0..=255).collect();
@@ -439,6 +463,13 @@ mod tests {
             // SAFETY: AVX-512F was detected just above.
             unsafe { pixels_to_f32_avx512(&bytes, &mut x) };
             assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX-512 loop");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            x.fill(0.0);
+            // SAFETY: AVX2 and FMA were detected just above.
+            unsafe { pixels_to_f32_avx2(&bytes, &mut x) };
+            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX2 loop");
         }
     }
 
