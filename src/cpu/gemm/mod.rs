@@ -7,8 +7,8 @@
 //! and `A^T` are the same call), `B: [k, n]` row-major, `C: [m, n]` row-major. The weights are
 //! already `[k, n]` row-major in the flat buffer, so the forward and the weight gradient read
 //! both operands where they lie (the input gradient's `W^T` is transposed once per step into a
-//! workspace buffer by the caller); only a `B` wider than one panel is copied, a panel's rows
-//! at a time, into a thread's own block (`kernel.rs`).
+//! workspace buffer by the caller); only a `B` wider than one panel and than 64 columns is
+//! copied, a panel's rows at a time, into a thread's own block (`kernel.rs`).
 //!
 //! The micro-kernel keeps an `MR x (NV * WIDTH)` block of `C` in registers (6 x 64 with
 //! AVX-512) and, for each `p`, loads `NV` vectors of `B`'s row `p` and multiplies them by `MR`
