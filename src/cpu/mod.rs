@@ -54,6 +54,19 @@ pub(crate) use layers::dropout::{forward as dropout_forward, input_grad as dropo
 #[cfg(test)]
 pub(crate) use layers::LayerInput;
 pub use optim::{adam_step, sgd_step};
+
+/// Deterministic values in [-1, 1) for the CPU kernels' tests (a 64-bit LCG, one stream per
+/// seed).
+#[cfg(test)]
+pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
 pub use reduce::{add_bias, column_sums, column_sums_into};
 pub use regression::{regression_into, regression_metrics, RegressionKind, MSE_SUMS};
 pub use sigmoid_xent::{sigmoid_xent_into, SIGMOID_SUMS};

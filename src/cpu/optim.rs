@@ -148,6 +148,7 @@ pub fn sgd_step(params: &mut [f32], grads: &[f32], u: &mut [f32], s: &StepScalar
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::test_values;
 
     /// The formula one element at a time, written out apart from the loops under test.
     fn adam_reference(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &StepScalars) {
@@ -160,17 +161,6 @@ mod tests {
             let denom = (v[i] * s.inv_bias2).sqrt() + s.eps;
             p[i] -= s.lr * (m[i] * s.inv_bias1) / denom;
         }
-    }
-
-    /// Deterministic values in [-scale, scale).
-    fn values(len: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                ((x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
-            .collect()
     }
 
     /// Every loop this CPU can run (the baseline, AVX2, AVX-512) gives the reference's bits,
@@ -194,7 +184,7 @@ mod tests {
         let len = 1000 + 13;
         for wd in [0.0, 0.01] {
             for (name, run) in &loops {
-                let (mut p, mut m, mut v) = (values(len, 1, 1.0), vec![0.0; len], vec![0.0; len]);
+                let (mut p, mut m, mut v) = (test_values(len, 1), vec![0.0; len], vec![0.0; len]);
                 let (mut pr, mut mr, mut vr) = (p.clone(), m.clone(), v.clone());
                 for step in 1..=3 {
                     let s = StepScalars {
@@ -206,7 +196,7 @@ mod tests {
                         inv_bias2: 1.0 / (1.0 - 0.999f32.powi(step)),
                         weight_decay: wd,
                     };
-                    let g = values(len, 10 + step as u64, 0.5);
+                    let g: Vec<f32> = test_values(len, 10 + step as u64).iter().map(|x| x * 0.5).collect();
                     run(&mut p, &g, &mut m, &mut v, &s);
                     adam_reference(&mut pr, &g, &mut mr, &mut vr, &s);
                     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

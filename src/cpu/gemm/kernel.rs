@@ -77,7 +77,7 @@ struct Block {
 /// apart: a pass's (at most 128) rows of one 16-column AVX2 panel fall into 16 of a 32 KB,
 /// 8-way L1's 64 sets, 128 lines, so they stay, and the copy cost a b32 epoch 9 % on a Zen 3
 /// (paired, same run; neutral at b128). The AVX-512 panel is 64 columns wide, so this changes
-/// nothing for it.
+/// nothing for it. No panel is wider, so a packed `B` always has more than one panel.
 const PACK_WIDER_THAN: usize = 64;
 
 /// Walks rows `i0..i1` in panels of up to `PANEL` columns (vectors of `width` lanes) and blocks
@@ -95,11 +95,12 @@ fn panels<const PANEL: usize>(
     let (n, k) = (job.n, job.k);
     // Passes of equal length over k, none longer than KC.
     let kc = k.div_ceil(k.div_ceil(KC));
-    // When B has more columns than a panel and than PACK_WIDER_THAN, its rows lie `n` floats
-    // apart (4 KB in a 1024-wide layer), and rows that far apart fall into the same few L1
-    // sets, evicting each other before the next row block reads them again. So each pass's
+    // When B has more columns than PACK_WIDER_THAN (so more than a panel), its rows lie `n`
+    // floats apart (4 KB in a 1024-wide layer), and rows that far apart fall into the same few
+    // L1 sets, evicting each other before the next row block reads them again. So each pass's
     // rows of the panel are copied next to each other first (a copy: no bit changes), when
     // more than one row block will read them.
+    const { assert!(PANEL <= PACK_WIDER_THAN, "a packed B must span more than one panel") };
     let mut walk = |mut packed: Option<&mut [f32]>| {
         for j0 in (0..n).step_by(PANEL) {
             let cols = PANEL.min(n - j0);
@@ -126,7 +127,7 @@ fn panels<const PANEL: usize>(
             }
         }
     };
-    if n > PANEL && n > PACK_WIDER_THAN && i1 - i0 > 12 {
+    if n > PACK_WIDER_THAN && i1 - i0 > 12 {
         // On the stack, so that no step allocates, whichever thread packs: one pass of one
         // panel (32 KB for AVX-512, 8 KB for AVX2, whose zeroing is all that sizing it by the
         // panel saves: a fraction of a microsecond per product).

@@ -1,7 +1,7 @@
 //! The product kernel against f64, across instruction sets, epilogues and threads.
 
 use super::*;
-use crate::cpu::{activation_backward, activation_forward, add_bias};
+use crate::cpu::{activation_backward, activation_forward, add_bias, test_values as values};
 
 /// Every instruction set this CPU can run, best first; the portable one always.
 fn isas() -> Vec<Isa> {
@@ -17,17 +17,6 @@ fn isas() -> Vec<Isa> {
     }
     all.push(Isa::Portable);
     all
-}
-
-/// Deterministic values in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// Shapes around the block sizes (6, 8, 12, 14 rows; 16-lane vectors; 64-column panels), the
