@@ -14,6 +14,7 @@ use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepH
 use crate::spec::pixel_value;
 use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
+use super::aligned::Floats;
 use super::layers::LayerInput;
 use super::threads::{on_pool_awake, tasks};
 use super::{task_sums_len, CpuMlp};
@@ -34,9 +35,10 @@ pub(crate) struct CpuExecutor {
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
     /// Reused batch buffers: no allocation per step. `x` holds the batch's rows, or their
-    /// columns `..h` when the first layer splits its inputs at `h`, and `x_hi` then the rest.
-    x: Vec<f32>,
-    x_hi: Vec<f32>,
+    /// columns `..h` when the first layer splits its inputs at `h`, and `x_hi` then the rest;
+    /// each starts on a cache line (`aligned.rs`).
+    x: Floats,
+    x_hi: Floats,
     /// Class labels `[rows]` (classification).
     y: Vec<u32>,
     /// f32 targets `[rows, outputs]` (regression values, multi-hot or binary 0/1).
@@ -53,8 +55,8 @@ impl CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
             loss,
             best: Vec::new(),
-            x: Vec::new(),
-            x_hi: Vec::new(),
+            x: Floats::default(),
+            x_hi: Floats::default(),
             y: Vec::new(),
             values: Vec::new(),
             batch_sums: vec![0.0; task_sums],
@@ -114,13 +116,13 @@ impl CpuExecutor {
         let f = data.features();
         gather_targets(self.loss, data, idx, &mut self.y, &mut self.values);
         if let Some(h) = self.mlp.input_split() {
-            self.x.resize(idx.len() * h, 0.0);
-            self.x_hi.resize(idx.len() * (f - h), 0.0);
+            self.x.resize(idx.len() * h);
+            self.x_hi.resize(idx.len() * (f - h));
             let (lo, hi) = (&mut self.x, &mut self.x_hi);
             rayon::join(|| gather_rows(data, idx, next, 0..h, lo), || gather_rows(data, idx, next, h..f, hi));
             return;
         }
-        self.x.resize(idx.len() * f, 0.0);
+        self.x.resize(idx.len() * f);
         let rows_per = idx.len().div_ceil(tasks(idx.len() * f, MIN_GATHER, MIN_GATHER_OUTSIDE));
         if rows_per >= idx.len() {
             gather_rows(data, idx, next, 0..f, &mut self.x);

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::spec::{Activation, Layer, Network, ParamLayout};
 use crate::spec::{LrSchedule, Optimizer, StepScalars};
 
+use super::aligned::Floats;
 use super::gemm::State;
 use super::layers::{dense, LayerInput, Params};
 use super::optim::{adam_here, sgd_here};
@@ -40,15 +41,16 @@ pub struct CpuMlp {
     /// The update rule; its `lr` is the base rate `schedule` shapes per step.
     optimizer: Optimizer,
     schedule: LrSchedule,
-    /// Flat parameters in `layout` order; padding slots are zero.
-    params: Vec<f32>,
+    /// Flat parameters in `layout` order; padding slots are zero. This and the three below
+    /// start on a cache line, and so do the rows of their tensors (see `aligned.rs`).
+    params: Floats,
     /// Gradients of the last `compute_gradients`, same layout; padding stays zero.
-    grads: Vec<f32>,
+    grads: Floats,
     /// Adam's first moment, or SGD's momentum buffer.
-    m: Vec<f32>,
+    m: Floats,
     /// Adam's second moment (kept at full length, and zero, for SGD so that the state has one
     /// shape whatever the optimizer).
-    v: Vec<f32>,
+    v: Floats,
     /// Optimizer steps taken so far; the next update uses `step + 1` for bias correction.
     step: u64,
     work: Workspace,
@@ -109,10 +111,10 @@ impl CpuMlp {
             layout,
             optimizer,
             schedule: LrSchedule::Constant,
-            params,
-            grads: vec![0.0; len],
-            m: vec![0.0; len],
-            v: vec![0.0; len],
+            params: Floats::from_slice(&params),
+            grads: Floats::zeros(len),
+            m: Floats::zeros(len),
+            v: Floats::zeros(len),
             step: 0,
             work: Workspace::default(),
             second_halves,

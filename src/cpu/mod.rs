@@ -23,6 +23,7 @@
 //! thread or many give the same bits (tested).
 
 mod activation;
+mod aligned;
 mod executor;
 mod gemm;
 mod layers;

@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::spec::{Activation, DropoutMask, Layer, LayerSlots, Network, ParamLayout};
 
+use super::aligned::Floats;
 use super::elements;
 use super::layers::{dense, dropout, LayerInput, OutputGrad, Params};
 
@@ -15,18 +16,19 @@ pub(super) use dropout::MaskAt;
 pub(super) struct Workspace {
     rows: usize,
     /// `z_l = a_{l-1} W_l + b_l`: `[rows, out_l]`, every layer (the last one holds the logits).
-    pub(super) z: Vec<Vec<f32>>,
+    /// Every buffer here starts on a cache line (see `aligned.rs`).
+    pub(super) z: Vec<Floats>,
     /// `a_l = act_l(z_l)`: `[rows, out_l]`, hidden layers only.
-    a: Vec<Vec<f32>>,
+    a: Vec<Floats>,
     /// `dz_l`: `[rows, out_l]`, every layer (the last one holds dlogits; the others are
     /// written by the input-gradient product of the layer above, derivative included).
-    pub(super) dz: Vec<Vec<f32>>,
+    pub(super) dz: Vec<Floats>,
     /// `W_l^T` of the layer whose input gradient is being computed: `inputs * outputs` floats
     /// of the largest layer above the first. Independent of the rows, sized once.
-    wt: Vec<f32>,
+    wt: Floats,
     /// The second input half's share of a split layer's `z` (`cpu/layers/dense.rs`):
     /// `[rows, widest output]`.
-    z_hi: Vec<f32>,
+    z_hi: Floats,
 }
 
 impl Workspace {
@@ -39,8 +41,8 @@ impl Workspace {
         let widths = spec.widths();
         let outs = &widths[1..];
         let hidden = &outs[..outs.len() - 1];
-        let buffers = |sizes: &[usize]| -> Result<Vec<Vec<f32>>> {
-            sizes.iter().map(|&o| Ok(vec![0.0; elements("activation buffer", rows, o)?])).collect()
+        let buffers = |sizes: &[usize]| -> Result<Vec<Floats>> {
+            sizes.iter().map(|&o| Ok(Floats::zeros(elements("activation buffer", rows, o)?))).collect()
         };
         self.z = buffers(outs)?;
         self.dz = buffers(outs)?;
@@ -48,8 +50,9 @@ impl Workspace {
         // Every dense layer but the first computes an input gradient (a layer without
         // parameters below the first needs none: under it is only data).
         let wt = spec.dense_shapes().iter().skip(1).map(|(i, o)| i * o).max().unwrap_or(0);
-        self.wt = vec![0.0; wt];
-        self.z_hi = vec![0.0; elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?];
+        self.wt = Floats::zeros(wt);
+        self.z_hi =
+            Floats::zeros(elements("activation buffer", rows, outs.iter().copied().max().unwrap_or(0))?);
         self.rows = rows;
         Ok(())
     }

@@ -1,0 +1,83 @@
+//! Times the CPU product kernel on one thread's share of the MNIST model's first layer (the
+//! forward `A B`, 128 x 64 x 392, and the weight gradient `A^T B`, 392 x 64 x 128), with the
+//! operands where a large `Vec<f32>` puts them (16 bytes past a cache line, as glibc's
+//! `malloc` does for blocks it maps) and on a cache line, calls of the two interleaved so that
+//! both see the same moments of a busy machine. Prints the spread of GFLOP/s per call: best,
+//! quartiles and median (see `src/cpu/aligned.rs`).
+//!
+//!     cargo run --release --example cpu_products [-- --calls 10000]
+
+use std::time::Instant;
+
+use clap::Parser;
+use wgtrain::cpu::matmul_into;
+use wgtrain::MatmulForm;
+
+#[derive(Parser)]
+struct Args {
+    /// Calls of each product and placement.
+    #[arg(long, default_value_t = 10_000)]
+    calls: usize,
+}
+
+/// A buffer of `len` floats whose first one lies `offset` bytes past a 64-byte boundary.
+struct Placed {
+    storage: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Placed {
+    fn new(values: &[f32], offset: usize) -> Self {
+        let mut storage = vec![0.0f32; values.len() + 32];
+        let base = storage.as_ptr() as usize;
+        // The first float at or after `base` whose address is `offset` mod 64.
+        let start = (0..16).find(|i| (base + i * 4) % 64 == offset).expect("an f32 Vec is 4-byte aligned");
+        storage[start..start + values.len()].copy_from_slice(values);
+        Placed { storage, start, len: values.len() }
+    }
+
+    fn get(&self) -> &[f32] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
+    fn get_mut(&mut self) -> &mut [f32] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+fn main() -> wgtrain::Result<()> {
+    let args = Args::parse();
+    let placements = [("16 B past a line", 16), ("on a line", 0)];
+    println!("kernel: {}; {} calls of each, interleaved", wgtrain::cpu::matmul_kernel(), args.calls);
+    for (form, m, n, k) in [(MatmulForm::AB, 128, 64, 392), (MatmulForm::AtB, 392, 64, 128)] {
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 251) as f32 / 251.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 241) as f32 / 241.0 - 0.5).collect();
+        let mut operands: Vec<(Placed, Placed, Placed)> = placements
+            .iter()
+            .map(|&(_, at)| (Placed::new(&a, at), Placed::new(&b, at), Placed::new(&vec![0.0; m * n], at)))
+            .collect();
+        let mut seconds = vec![Vec::with_capacity(args.calls); placements.len()];
+        for _ in 0..args.calls {
+            for ((a, b, c), times) in operands.iter_mut().zip(&mut seconds) {
+                let t = Instant::now();
+                matmul_into(form, m, n, k, a.get(), b.get(), c.get_mut())?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+        }
+        let flop = 2.0 * (m * n * k) as f64;
+        for ((name, _), times) in placements.iter().zip(&mut seconds) {
+            times.sort_by(f64::total_cmp);
+            // GFLOP/s of the call at quantile q of the times (q = 0: the fastest).
+            let at = |q: f64| flop / times[((times.len() - 1) as f64 * q) as usize] / 1e9;
+            println!(
+                "{form:?} {m}x{n}x{k}, operands {name:16}: best {:5.1}  quartile {:5.1}  median {:5.1}  quartile {:5.1} GFLOP/s",
+                at(0.0),
+                at(0.25),
+                at(0.5),
+                at(0.75)
+            );
+        }
+    }
+    Ok(())
+}
