@@ -130,13 +130,19 @@ fn panels<const PANEL: usize>(
     if n > PACK_WIDER_THAN && i1 - i0 > 12 {
         // On the stack, so that no step allocates, whichever thread packs: one pass of one
         // panel (32 KB for AVX-512, 8 KB for AVX2, whose zeroing is all that sizing it by the
-        // panel saves: a fraction of a microsecond per product).
-        let mut buf = [[0.0f32; PANEL]; KC];
-        walk(Some(&mut buf.as_flattened_mut()[..kc * PANEL]));
+        // panel saves: a fraction of a microsecond per product), its rows on cache lines.
+        let mut buf = Pack([[0.0f32; PANEL]; KC]);
+        walk(Some(&mut buf.0.as_flattened_mut()[..kc * PANEL]));
     } else {
         walk(None);
     }
 }
+
+/// A packing buffer of `KC` rows of a panel, on a cache line: its rows are whole lines (16 or
+/// 64 floats), so no vector load of one straddles two (a `[f32]` array is only 4-byte aligned;
+/// see `cpu/aligned.rs` for what a split access costs).
+#[repr(C, align(64))]
+struct Pack<const PANEL: usize>([[f32; PANEL]; KC]);
 
 /// One pass over rows `p0..p0 + kc` of `k` for every row block of rows `i0..i1` in the panel
 /// of columns `j0..j0 + cols` (`nv` vectors), `B`'s rows read from `b` at `ldb`; the bias and
