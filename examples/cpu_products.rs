@@ -1,9 +1,11 @@
 //! Times the CPU product kernel on one thread's share of the MNIST model's first layer (the
-//! forward `A B`, 128 x 64 x 392, and the weight gradient `A^T B`, 392 x 64 x 128), with the
-//! operands where a large `Vec<f32>` puts them (16 bytes past a cache line, as glibc's
-//! `malloc` does for blocks it maps) and on a cache line, calls of the two interleaved so that
-//! both see the same moments of a busy machine. Prints the spread of GFLOP/s per call: best,
-//! quartiles and median (see `src/cpu/aligned.rs`).
+//! forward `A B`, 128 x 64 x 392, and the weight gradient `A^T B`, 392 x 64 x 128) and on a
+//! product whose operands fit L1 (24 x 32 x 64), with the operands where a `Vec<f32>` may put
+//! them (16 bytes past a cache line, as glibc's `malloc` does for blocks it maps) and on a cache
+//! line, calls of the two interleaved so that both see the same moments of a busy machine.
+//! Prints the spread of GFLOP/s per call: best, quartiles and median (see `src/cpu/aligned.rs`),
+//! and the same for calls of an FMA loop that touches no memory (AVX2 CPUs), to tell the
+//! machine's spread from the kernel's.
 //!
 //!     cargo run --release --example cpu_products [-- --calls 10000]
 
@@ -50,7 +52,9 @@ fn main() -> wgtrain::Result<()> {
     let args = Args::parse();
     let placements = [("16 B past a line", 16), ("on a line", 0)];
     println!("kernel: {}; {} calls of each, interleaved", wgtrain::cpu::matmul_kernel(), args.calls);
-    for (form, m, n, k) in [(MatmulForm::AB, 128, 64, 392), (MatmulForm::AtB, 392, 64, 128)] {
+    let shapes =
+        [(MatmulForm::AB, 128, 64, 392), (MatmulForm::AtB, 392, 64, 128), (MatmulForm::AB, 24, 32, 64)];
+    for (form, m, n, k) in shapes {
         let a: Vec<f32> = (0..m * k).map(|i| (i % 251) as f32 / 251.0).collect();
         let b: Vec<f32> = (0..k * n).map(|i| (i % 241) as f32 / 241.0 - 0.5).collect();
         let mut operands: Vec<(Placed, Placed, Placed)> = placements
@@ -67,17 +71,58 @@ fn main() -> wgtrain::Result<()> {
         }
         let flop = 2.0 * (m * n * k) as f64;
         for ((name, _), times) in placements.iter().zip(&mut seconds) {
-            times.sort_by(f64::total_cmp);
-            // GFLOP/s of the call at quantile q of the times (q = 0: the fastest).
-            let at = |q: f64| flop / times[((times.len() - 1) as f64 * q) as usize] / 1e9;
-            println!(
-                "{form:?} {m}x{n}x{k}, operands {name:16}: best {:5.1}  quartile {:5.1}  median {:5.1}  quartile {:5.1} GFLOP/s",
-                at(0.0),
-                at(0.25),
-                at(0.5),
-                at(0.75)
-            );
+            print_spread(&format!("{form:?} {m}x{n}x{k}, operands {name}"), flop, times);
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // 12 chains of 8-lane FMAs, 3 000 rounds a call: about as long as the MNIST products.
+        const ROUNDS: u64 = 3_000;
+        let mut times = Vec::with_capacity(args.calls);
+        for _ in 0..args.calls {
+            let t = Instant::now();
+            // SAFETY: AVX2 and FMA were detected just above.
+            std::hint::black_box(unsafe { fma_loop(ROUNDS) });
+            times.push(t.elapsed().as_secs_f64());
+        }
+        print_spread("FMA loop, no memory", (ROUNDS * 12 * 8 * 2) as f64, &mut times);
+    }
     Ok(())
+}
+
+/// Prints best, quartiles and median GFLOP/s of calls of `flop` that took `times` seconds.
+fn print_spread(what: &str, flop: f64, times: &mut [f64]) {
+    times.sort_by(f64::total_cmp);
+    // GFLOP/s of the call at quantile q of the times (q = 0: the fastest).
+    let at = |q: f64| flop / times[((times.len() - 1) as f64 * q) as usize] / 1e9;
+    println!(
+        "{what:45}: best {:5.1}  quartile {:5.1}  median {:5.1}  quartile {:5.1} GFLOP/s",
+        at(0.0),
+        at(0.25),
+        at(0.5),
+        at(0.75)
+    );
+}
+
+/// `rounds` rounds of 12 independent FMA chains of 8 lanes, in registers only.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_loop(rounds: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(1.0); 12];
+    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..rounds {
+        for a in &mut acc {
+            *a = _mm256_fmadd_ps(*a, x, y);
+        }
+    }
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds 8 floats.
+    unsafe {
+        _mm256_storeu_ps(
+            lanes.as_mut_ptr(),
+            acc.iter().fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a)),
+        )
+    };
+    lanes.iter().sum()
 }
