@@ -841,32 +841,3 @@ fn optimizers_compute_the_literal_f32_formulas_bit_for_bit() {
         }
     }
 }
-
-/// The MNIST model's products, gathers and optimizer updates are cut over rayon's threads at
-/// batch 128 and in evaluation; none of those splits may change a bit, so three threads (an
-/// uneven split) must train and evaluate exactly as one.
-#[test]
-fn training_on_three_threads_gives_the_bits_of_one() {
-    let mut rng = Pcg64Mcg::seed_from_u64(12);
-    let x = uniform(&mut rng, 128 * 784, 0.0, 1.0);
-    let labels: Vec<u32> = (0..128).map(|_| rng.random_range(0..10u32)).collect();
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool");
-        pool.install(|| {
-            let spec = Network::default();
-            let params = spec.layout().init(Init::He, 4);
-            let mut model = CpuMlp::new(spec, params, Optimizer::adam(1e-3)).unwrap();
-            let mut losses = Vec::new();
-            for _ in 0..3 {
-                losses.push(model.train_step(&x, &labels).unwrap().0.to_bits());
-            }
-            losses.push(model.evaluate(&x, &labels).unwrap().0.to_bits());
-            let params: Vec<u32> = model.params().iter().map(|p| p.to_bits()).collect();
-            (losses, params)
-        })
-    };
-    let (one, three) = (run(1), run(3));
-    assert_eq!(one.0, three.0, "losses");
-    let diff = one.1.iter().zip(&three.1).position(|(a, b)| a != b);
-    assert_eq!(diff, None, "the first parameter that differs");
-}
