@@ -4,8 +4,9 @@
 //! them (16 bytes past a cache line, as glibc's `malloc` does for blocks it maps) and on a cache
 //! line, calls of the two interleaved so that both see the same moments of a busy machine.
 //! Prints the spread of GFLOP/s per call: best, quartiles and median (see `src/cpu/aligned.rs`),
-//! and the same for calls of an FMA loop that touches no memory (AVX2 CPUs), to tell the
-//! machine's spread from the kernel's.
+//! and the same for calls of an FMA loop that touches no memory and does as many FLOPs as the
+//! MNIST products (CPUs with AVX2 and FMA), to tell the machine's spread from the kernel's.
+//! Both placements must give the same bits (checked before the spread is printed).
 //!
 //!     cargo run --release --example cpu_products [-- --calls 10000]
 
@@ -17,9 +18,9 @@ use wgtrain::MatmulForm;
 
 #[derive(Parser)]
 struct Args {
-    /// Calls of each product and placement.
-    #[arg(long, default_value_t = 10_000)]
-    calls: usize,
+    /// Calls of each product and placement (at least 1).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    calls: u32,
 }
 
 /// A buffer of `len` floats whose first one lies `offset` bytes past a 64-byte boundary.
@@ -50,8 +51,9 @@ impl Placed {
 
 fn main() -> wgtrain::Result<()> {
     let args = Args::parse();
+    let calls = args.calls as usize;
     let placements = [("16 B past a line", 16), ("on a line", 0)];
-    println!("kernel: {}; {} calls of each, interleaved", wgtrain::cpu::matmul_kernel(), args.calls);
+    println!("kernel: {}; {calls} calls of each, interleaved", wgtrain::cpu::matmul_kernel());
     let shapes =
         [(MatmulForm::AB, 128, 64, 392), (MatmulForm::AtB, 392, 64, 128), (MatmulForm::AB, 24, 32, 64)];
     for (form, m, n, k) in shapes {
@@ -61,13 +63,19 @@ fn main() -> wgtrain::Result<()> {
             .iter()
             .map(|&(_, at)| (Placed::new(&a, at), Placed::new(&b, at), Placed::new(&vec![0.0; m * n], at)))
             .collect();
-        let mut seconds = vec![Vec::with_capacity(args.calls); placements.len()];
-        for _ in 0..args.calls {
+        let mut seconds: Vec<Vec<f64>> = placements.iter().map(|_| Vec::with_capacity(calls)).collect();
+        for _ in 0..calls {
             for ((a, b, c), times) in operands.iter_mut().zip(&mut seconds) {
                 let t = Instant::now();
                 matmul_into(form, m, n, k, a.get(), b.get(), c.get_mut())?;
                 times.push(t.elapsed().as_secs_f64());
             }
+        }
+        // Where the operands lie must not change a bit of the product.
+        let first: Vec<u32> = operands[0].2.get().iter().map(|c| c.to_bits()).collect();
+        for (o, (name, _)) in operands.iter().zip(&placements) {
+            let bits: Vec<u32> = o.2.get().iter().map(|c| c.to_bits()).collect();
+            assert_eq!(bits, first, "{form:?} {m}x{n}x{k}: operands {name} gave other bits");
         }
         let flop = 2.0 * (m * n * k) as f64;
         for ((name, _), times) in placements.iter().zip(&mut seconds) {
@@ -76,13 +84,14 @@ fn main() -> wgtrain::Result<()> {
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // 12 chains of 8-lane FMAs, 3 000 rounds a call: about as long as the MNIST products.
-        const ROUNDS: u64 = 3_000;
-        let mut times = Vec::with_capacity(args.calls);
-        for _ in 0..args.calls {
+        // 12 chains of 8-lane FMAs, 192 FLOPs a round: 33 000 rounds are the 6.3 MFLOP of the
+        // 128 x 64 x 392 product.
+        const ROUNDS: u64 = 33_000;
+        let mut times = Vec::with_capacity(calls);
+        for _ in 0..calls {
             let t = Instant::now();
             // SAFETY: AVX2 and FMA were detected just above.
-            std::hint::black_box(unsafe { fma_loop(ROUNDS) });
+            std::hint::black_box(unsafe { fma_loop(std::hint::black_box(ROUNDS)) });
             times.push(t.elapsed().as_secs_f64());
         }
         print_spread("FMA loop, no memory", (ROUNDS * 12 * 8 * 2) as f64, &mut times);

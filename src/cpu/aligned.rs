@@ -9,9 +9,10 @@
 //! products ran 9 % (`A B`, 128 x 64 x 392) and 12 % (`A^T B`, 392 x 64 x 128) faster, median
 //! per call, with their operands on a line (`examples/cpu_products.rs`, two runs), and the
 //! epoch took 0.91x / 0.92x of its time at batch 128 / 32 (paired, 30 rounds;
-//! BENCHMARKS.md, "Cache-line aligned buffers"). Every tensor of a [`crate::ParamLayout`]
-//! starts at a multiple of 4 floats, the MNIST model's at multiples of 16, so aligning the flat
-//! buffer aligns their rows too. No bit changes: only addresses do.
+//! BENCHMARKS.md, "A Zen 3 again"). Every tensor of a [`crate::ParamLayout`] starts at a
+//! multiple of 4 floats, the MNIST model's at multiples of 16: those start on a line, and so
+//! does each row of a tensor whose width is a multiple of 16 floats (the first layer's 64, not
+//! the second's 10). No bit changes: only addresses do.
 
 use std::ops::{Deref, DerefMut};
 
@@ -25,7 +26,7 @@ const LINE: usize = 16;
 struct Line([f32; LINE]);
 
 /// `len` floats starting on a 64-byte boundary; dereferences to `[f32]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(super) struct Floats {
     lines: Vec<Line>,
     len: usize,
@@ -56,6 +57,13 @@ impl Floats {
         if len > old {
             self[old..].fill(0.0);
         }
+    }
+}
+
+/// The floats, as a `Vec<f32>` prints them (not the lines, nor what lies past `len`).
+impl std::fmt::Debug for Floats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -96,10 +104,12 @@ mod tests {
     }
 
     #[test]
-    fn values_hidden_by_a_shrink_come_back_as_zeros() {
+    fn values_hidden_by_a_shrink_come_back_as_zeros_in_the_same_memory() {
         let mut buf = Floats::from_slice(&[1.0; 40]);
+        let at = buf.as_ptr();
         buf.resize(3);
         buf.resize(40);
+        assert_eq!(buf.as_ptr(), at, "a shrink and a grow within the capacity moved the buffer");
         assert_eq!(&buf[..3], &[1.0; 3]);
         assert!(buf[3..].iter().all(|&x| x == 0.0), "stale values after a shrink and a grow: {:?}", &buf[..]);
     }

@@ -42,7 +42,7 @@ pub struct CpuMlp {
     optimizer: Optimizer,
     schedule: LrSchedule,
     /// Flat parameters in `layout` order; padding slots are zero. This and the three below
-    /// start on a cache line, and so do the rows of their tensors (see `aligned.rs`).
+    /// start on a cache line (see `aligned.rs`).
     params: Floats,
     /// Gradients of the last `compute_gradients`, same layout; padding stays zero.
     grads: Floats,

@@ -17,7 +17,8 @@
 //! Threads (`threads.rs`): a layer with many weights splits its inputs in two halves, and
 //! each half's products, gradient rows, optimizer update and (in the executor) batch columns
 //! run on their own thread, so that each core keeps its half of the weights and moments in
-//! its cache (`layers/dense.rs`); other large products and updates are cut in blocks. The
+//! its cache (`layers/dense.rs`), and a layer that does not split computes its weight and
+//! input gradients at once; other large products and updates are cut in blocks. The
 //! executor runs its steps on a rayon thread so that each hand-off costs about a
 //! microsecond. Nothing is cut by the number of threads in a way that changes a bit: one
 //! thread or many give the same bits (tested).

@@ -3,8 +3,9 @@
 //!
 //! Work is only ever split where the split cannot change a bit: elementwise loops (the
 //! optimizers, the batch gather), products whose every output is summed by one thread in
-//! order of `k` (`gemm.rs`), and the two input halves of a large dense layer, which are
-//! summed apart whatever the number of threads (`layers/dense.rs`). The loss, summed over
+//! order of `k` (`gemm.rs`), the two input halves of a large dense layer, which are
+//! summed apart whatever the number of threads, and a small layer's weight and input
+//! gradients, which are independent (`layers/dense.rs`). The loss, summed over
 //! rows in order, stays on one thread.
 //!
 //! What a split costs depends on where it is asked for. On one of rayon's threads,

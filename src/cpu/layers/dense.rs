@@ -16,10 +16,13 @@
 //! two halves' sums added: other roundings than one sum over all inputs, the same on any
 //! number of threads, since the split depends on the layer's shape only.
 //!
-//! A layer that does not split (the MNIST model's second) computes its weight gradient, with
-//! the update, and its input gradient at once, one on each thread: in the middle of a step,
-//! where the other thread would otherwise wait (paired epoch ratios 0.96-0.98 on a Zen 3,
-//! BENCHMARKS.md "The two gradients of the small layer at once"). Neither changes a bit.
+//! In a step, a layer that does not split and has a dense layer below (the MNIST model's
+//! second) asks for its weight gradient, with the update in a training step, and its input
+//! gradient at once (`rayon::join`), so that the other thread, idle in this middle part of the
+//! step, can take one of them: they share only `dz`, which both read, since the input gradient
+//! reads the copy `W^T` and not the weights being updated. Running them at once changes no bit;
+//! it gained little and within the noise on a Zen 3 (paired epoch ratios 0.96-0.98;
+//! BENCHMARKS.md, "A Zen 3 again").
 
 use crate::error::{Error, Result};
 use crate::spec::{Activation, LayerSlots};
@@ -115,85 +118,103 @@ pub(crate) fn backward(
     rows: usize,
 ) -> Result<()> {
     let (inp, out) = (slots.inputs, slots.outputs);
-    let (weights, biases) = (slots.weight..slots.weight + inp * out, slots.bias..slots.bias + out);
     // dx will need W^T: [out, inp], copied before the weights change.
     let wt = match below {
         Some(_) => {
             let wt =
                 wt.get_mut(..inp * out).ok_or_else(|| Error::Shape("W^T's scratch is too small".into()))?;
-            transpose_into(&params.values()[weights.clone()], inp, out, wt)?;
+            transpose_into(&params.values()[slots.weight..slots.weight + inp * out], inp, out, wt)?;
             wt
         }
         None => &mut [],
     };
-    let split = input_split(slots);
-    let unsplit_with_below = split.is_none() && below.is_some();
-    // dW and db, and their update: every layer.
-    let weight_grads = move || -> Result<()> {
-        let (mut state, rule) = match params {
-            Params::Read(_) => (None, None),
-            Params::Update { state, rule } => (Some(state.slice(weights.clone())), Some(*rule)),
-        };
-        let dw = &mut grads[weights];
-        match (split, x) {
-            (None, LayerInput::Whole(x)) => {
-                // dW = x^T dz: [inp, out]; x^T(i, p) = x[p * inp + i].
-                let epilogue = match (rule, state) {
-                    (Some(rule), Some(state)) => Epilogue::Update { rule, state },
-                    _ => Epilogue::None,
-                };
-                gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), epilogue)?;
-            }
-            (Some(split), x) => {
-                // dW's rows ..split and split.. from each half of x, each on its own thread; a
-                // half's transpose is read through its strides.
-                let (x_lo, x_hi) = x.halves(inp, split);
-                let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
-                let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
-                let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
-                let (e_lo, e_hi) = match (rule, state.take()) {
-                    (Some(rule), Some(state)) => {
-                        let (lo, hi) = state.split_at(split * out);
-                        (Epilogue::Update { rule, state: lo }, Epilogue::Update { rule, state: hi })
-                    }
-                    _ => (Epilogue::None, Epilogue::None),
-                };
-                let (lo, hi) = rayon::join(
-                    || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows), e_lo),
-                    || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows), e_hi),
-                );
-                lo?;
-                hi?;
-            }
-            (None, LayerInput::Halves(..)) => {
-                return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
-            }
-        }
-        column_sums_into(dz, rows, out, &mut grads[biases.clone()])?;
-        if let Params::Update { state, rule } = params {
-            state.slice(biases.clone()).update(*rule, 0..out, &grads[biases]);
-        }
-        Ok(())
-    };
-    // dx = dz W^T: [rows, inp], from the copy of W^T (the weights of the forward pass).
-    let input_grad = move || -> Result<()> {
-        if let Some(below) = below {
-            let dz = StridedA { data: dz, rs: out, cs: 1 };
-            let epilogue = Epilogue::ActGrad { act: below.activation, z: below.z };
-            gemm(dz, wt, below.dz, (rows, inp, out), epilogue)?;
-        }
-        Ok(())
-    };
-    if unsplit_with_below {
-        // An unsplit layer's two gradients on the two threads: they share only what they
-        // read (dz), since dx reads the copy W^T and not the weights being updated. A split
-        // layer's dW halves already take both threads, each its own half of the weights.
-        let (w, i) = rayon::join(weight_grads, input_grad);
+    // An unsplit layer's two gradients at once (see the module's comment); a split layer's
+    // weight-gradient halves already take both threads, each its own half of the weights.
+    if input_split(slots).is_none() && below.is_some() {
+        let (w, i) = rayon::join(
+            || weight_gradient(slots, params, grads, x, dz, rows),
+            || input_gradient(below, dz, wt, (rows, inp, out)),
+        );
         w?;
         return i;
     }
-    weight_grads()?;
-    input_grad()
+    weight_gradient(slots, params, grads, x, dz, rows)?;
+    input_gradient(below, dz, wt, (rows, inp, out))
+}
+
+/// `dW = x^T dz` and `db` = column sums of `dz` into their slots of `grads`, each with its
+/// update when `params` is [`Params::Update`] (the weights' in the product's epilogue, on the
+/// thread that computed their rows).
+fn weight_gradient(
+    slots: &LayerSlots,
+    params: &mut Params<'_>,
+    grads: &mut [f32],
+    x: LayerInput<'_>,
+    dz: &[f32],
+    rows: usize,
+) -> Result<()> {
+    let (inp, out) = (slots.inputs, slots.outputs);
+    let (weights, biases) = (slots.weight..slots.weight + inp * out, slots.bias..slots.bias + out);
+    let (mut state, rule) = match params {
+        Params::Read(_) => (None, None),
+        Params::Update { state, rule } => (Some(state.slice(weights.clone())), Some(*rule)),
+    };
+    let dw = &mut grads[weights];
+    match (input_split(slots), x) {
+        (None, LayerInput::Whole(x)) => {
+            // dW = x^T dz: [inp, out]; x^T(i, p) = x[p * inp + i].
+            let epilogue = match (rule, state) {
+                (Some(rule), Some(state)) => Epilogue::Update { rule, state },
+                _ => Epilogue::None,
+            };
+            gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), epilogue)?;
+        }
+        (Some(split), x) => {
+            // dW's rows ..split and split.. from each half of x, each on its own thread; a
+            // half's transpose is read through its strides.
+            let (x_lo, x_hi) = x.halves(inp, split);
+            let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
+            let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
+            let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
+            let (e_lo, e_hi) = match (rule, state.take()) {
+                (Some(rule), Some(state)) => {
+                    let (lo, hi) = state.split_at(split * out);
+                    (Epilogue::Update { rule, state: lo }, Epilogue::Update { rule, state: hi })
+                }
+                _ => (Epilogue::None, Epilogue::None),
+            };
+            let (lo, hi) = rayon::join(
+                || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows), e_lo),
+                || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows), e_hi),
+            );
+            lo?;
+            hi?;
+        }
+        (None, LayerInput::Halves(..)) => {
+            return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
+        }
+    }
+    column_sums_into(dz, rows, out, &mut grads[biases.clone()])?;
+    if let Params::Update { state, rule } = params {
+        state.slice(biases.clone()).update(*rule, 0..out, &grads[biases]);
+    }
+    Ok(())
+}
+
+/// `dz_below = (dz W^T) * act'(z)`: `[rows, inp]`, from `wt` = `W^T` (copied before the update),
+/// when there is a layer below; nothing otherwise.
+fn input_gradient(
+    below: Option<OutputGrad<'_>>,
+    dz: &[f32],
+    wt: &[f32],
+    (rows, inp, out): (usize, usize, usize),
+) -> Result<()> {
+    if let Some(below) = below {
+        let dz = StridedA { data: dz, rs: out, cs: 1 };
+        let epilogue = Epilogue::ActGrad { act: below.activation, z: below.z };
+        gemm(dz, wt, below.dz, (rows, inp, out), epilogue)?;
+    }
+    Ok(())
 }
 
 /// How the layer takes the gradient of its output `h = act(z)` from the layer above: into
