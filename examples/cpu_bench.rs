@@ -19,6 +19,10 @@ use serde_json::json;
 use wgtrain::data::{default_mnist_dir, load_mnist};
 use wgtrain::{Backend, Network, TrainEvent, Trainer, TrainerOptions};
 
+#[path = "support/fma.rs"]
+mod fma;
+use fma::fma_loop;
+
 #[derive(Parser)]
 #[command(about = "The CPU executor's MNIST epoch against the machine's measured FMA peak")]
 struct Args {
@@ -36,9 +40,6 @@ struct Args {
     peak_only: bool,
 }
 
-/// FMAs per loop iteration per accumulator array, and accumulators.
-const ACCUMULATORS: usize = 12;
-
 /// Best GFLOP/s of the FMA loop with `threads` threads, over `tries` runs of ~50 ms.
 fn fma_peak(threads: usize, tries: usize) -> f64 {
     let iters = 4_000_000u64;
@@ -53,71 +54,6 @@ fn fma_peak(threads: usize, tries: usize) -> f64 {
         best = best.max(threads as f64 * flops_per_thread / secs / 1e9);
     }
     best
-}
-
-/// FLOPs done by `iters` iterations of the widest FMA loop this CPU has.
-fn fma_loop(iters: u64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was detected just above.
-            let sink = unsafe { fma_avx512(iters) };
-            std::hint::black_box(sink);
-            return (iters as usize * ACCUMULATORS * 16 * 2) as f64;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA were detected just above.
-            let sink = unsafe { fma_avx2(iters) };
-            std::hint::black_box(sink);
-            return (iters as usize * ACCUMULATORS * 8 * 2) as f64;
-        }
-    }
-    // Scalar fallback: what the compiler makes of it.
-    let mut acc = [1.0f32; ACCUMULATORS];
-    for _ in 0..iters {
-        for a in &mut acc {
-            *a = a.mul_add(0.999_999, 1e-7);
-        }
-    }
-    std::hint::black_box(acc);
-    (iters as usize * ACCUMULATORS * 2) as f64
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn fma_avx512(iters: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_set1_ps(1.0); ACCUMULATORS];
-    let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-    for _ in 0..iters {
-        for a in &mut acc {
-            *a = _mm512_fmadd_ps(*a, x, y);
-        }
-    }
-    acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fma_avx2(iters: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(1.0); ACCUMULATORS];
-    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-    for _ in 0..iters {
-        for a in &mut acc {
-            *a = _mm256_fmadd_ps(*a, x, y);
-        }
-    }
-    let mut lanes = [0.0f32; 8];
-    for a in acc {
-        let mut v = [0.0f32; 8];
-        // SAFETY: `v` holds 8 floats.
-        unsafe { _mm256_storeu_ps(v.as_mut_ptr(), a) };
-        for (l, v) in lanes.iter_mut().zip(v) {
-            *l += v;
-        }
-    }
-    lanes.iter().sum()
 }
 
 /// FLOPs of one epoch: `train` rows forward and backward, `val` rows forward.

@@ -5,7 +5,8 @@
 //! line, calls of the two interleaved so that both see the same moments of a busy machine.
 //! Prints the spread of GFLOP/s per call: best, quartiles and median (see `src/cpu/aligned.rs`),
 //! and the same for calls of an FMA loop that touches no memory and does as many FLOPs as the
-//! MNIST products (CPUs with AVX2 and FMA), to tell the machine's spread from the kernel's.
+//! MNIST products (`support/fma.rs`, `cpu_bench`'s peak loop), to tell the machine's spread
+//! from the kernel's.
 //! Both placements must give the same bits (checked before the spread is printed).
 //!
 //!     cargo run --release --example cpu_products [-- --calls 10000]
@@ -15,6 +16,10 @@ use std::time::Instant;
 use clap::Parser;
 use wgtrain::cpu::matmul_into;
 use wgtrain::MatmulForm;
+
+#[path = "support/fma.rs"]
+mod fma;
+use fma::fma_loop;
 
 #[derive(Parser)]
 struct Args {
@@ -82,20 +87,17 @@ fn main() -> wgtrain::Result<()> {
             print_spread(&format!("{form:?} {m}x{n}x{k}, operands {name}"), flop, times);
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // 12 chains of 8-lane FMAs, 192 FLOPs a round: 33 000 rounds are the 6.3 MFLOP of the
-        // 128 x 64 x 392 product.
-        const ROUNDS: u64 = 33_000;
-        let mut times = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let t = Instant::now();
-            // SAFETY: AVX2 and FMA were detected just above.
-            std::hint::black_box(unsafe { fma_loop(std::hint::black_box(ROUNDS)) });
-            times.push(t.elapsed().as_secs_f64());
-        }
-        print_spread("FMA loop, no memory", (ROUNDS * 12 * 8 * 2) as f64, &mut times);
+    // The FMA loop with the 128 x 64 x 392 product's FLOPs a call (33 000 rounds of 12 8-lane
+    // FMAs with AVX2).
+    let rounds = (2.0 * (128 * 64 * 392) as f64 / fma_loop(1)).round() as u64;
+    let mut times = Vec::with_capacity(calls);
+    let mut flop = 0.0;
+    for _ in 0..calls {
+        let t = Instant::now();
+        flop = fma_loop(std::hint::black_box(rounds));
+        times.push(t.elapsed().as_secs_f64());
     }
+    print_spread("FMA loop, no memory", flop, &mut times);
     Ok(())
 }
 
@@ -111,27 +113,4 @@ fn print_spread(what: &str, flop: f64, times: &mut [f64]) {
         at(0.5),
         at(0.75)
     );
-}
-
-/// `rounds` rounds of 12 independent FMA chains of 8 lanes, in registers only.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn fma_loop(rounds: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(1.0); 12];
-    let (x, y) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-    for _ in 0..rounds {
-        for a in &mut acc {
-            *a = _mm256_fmadd_ps(*a, x, y);
-        }
-    }
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: `lanes` holds 8 floats.
-    unsafe {
-        _mm256_storeu_ps(
-            lanes.as_mut_ptr(),
-            acc.iter().fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a)),
-        )
-    };
-    lanes.iter().sum()
 }

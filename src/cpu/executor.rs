@@ -16,6 +16,7 @@ use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 use super::aligned::Floats;
 use super::layers::LayerInput;
+use super::simd::Isa;
 use super::threads::{on_pool_awake, tasks};
 use super::{task_sums_len, CpuMlp};
 
@@ -358,30 +359,22 @@ fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x:
         prefetch(ahead.as_ptr());
         prefetch(ahead.as_ptr().wrapping_add(ahead.len() - 1));
     }
-    #[cfg(target_arch = "x86_64")]
-    let (avx512, fma) = (
-        std::arch::is_x86_feature_detected!("avx512f"),
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
-    );
+    let isa = Isa::detect();
     for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(w)).enumerate() {
         // The next row of this step, in case it was not fetched ahead (the first step), and
         // the next step's row.
         for &ahead in idx.get(r + 1).into_iter().chain(next.get(r)) {
             prefetch_row(row(ahead));
         }
-        #[cfg(target_arch = "x86_64")]
-        if avx512 {
-            // SAFETY: AVX-512F was detected above.
-            unsafe { pixels_to_f32_avx512(row(i), x) };
-            continue;
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` found AVX-512F on this CPU.
+            Isa::Avx512 => unsafe { pixels_to_f32_avx512(row(i), x) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` found AVX2 and FMA on this CPU.
+            Isa::Avx2Fma => unsafe { pixels_to_f32_avx2(row(i), x) },
+            _ => pixels_to_f32(row(i), x),
         }
-        #[cfg(target_arch = "x86_64")]
-        if fma {
-            // SAFETY: AVX2 and FMA were detected above.
-            unsafe { pixels_to_f32_avx2(row(i), x) };
-            continue;
-        }
-        pixels_to_f32(row(i), x);
     }
 }
 

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::spec::StepScalars;
 
 use super::check_len;
+use super::simd::Isa;
 use super::threads::tasks;
 
 /// Elements each thread must get before an update is split, on one of rayon's threads (see
@@ -58,20 +59,18 @@ pub fn adam_step(
 }
 
 /// One Adam step on the common length of the four buffers, on the calling thread: the
-/// AVX-512 loop where the CPU has it, else the AVX2 one.
+/// AVX-512 loop where the CPU has it, else the AVX2 one (on the instruction set the product
+/// kernel uses, [`Isa::detect`]).
 pub(super) fn adam_here(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &StepScalars) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            return unsafe { adam_chunk_avx512(p, g, m, v, s) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { adam_chunk_avx2(p, g, m, v, s) };
-        }
+    match Isa::detect() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX-512F on this CPU.
+        Isa::Avx512 => unsafe { adam_chunk_avx512(p, g, m, v, s) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` found AVX2 (and FMA) on this CPU.
+        Isa::Avx2Fma => unsafe { adam_chunk_avx2(p, g, m, v, s) },
+        _ => adam_chunk(p, g, m, v, s),
     }
-    adam_chunk(p, g, m, v, s)
 }
 
 /// [`adam_chunk`] compiled for AVX-512: sqrt and division dominate the step, and 16 lanes do

@@ -8,7 +8,8 @@
 //! count: lanes at or past it are neither read nor written (masked), which is how a row whose
 //! width is not a multiple of the vector width is handled without touching memory past it.
 
-/// The instruction sets the product kernel has an implementation for, best first.
+/// The instruction sets the product kernel has an implementation for, best first; the CPU
+/// backend's other vector loops (Adam, the pixel conversion) pick theirs by it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Isa {
     /// 16 lanes, 32 registers, masked loads and stores.
