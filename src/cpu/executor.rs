@@ -7,16 +7,16 @@ use rayon::prelude::*;
 
 use std::ops::Range;
 
-use crate::data::{Dataset, Features, Targets};
+use crate::data::{Dataset, Targets};
 use crate::error::{Error, Result};
 use crate::exec::{EpochPlan, EpochSums, Executor, ExecutorState, PassSums, StepHook, ValSource};
-#[cfg(doc)]
-use crate::spec::pixel_value;
 use crate::spec::{Loss, LrSchedule, Network, Optimizer};
 
 use super::aligned::Floats;
+use super::gather::{gather_nonzeros, gather_rows};
 use super::layers::LayerInput;
 use super::simd::Isa;
+use super::sparse::Nonzeros;
 use super::threads::{on_pool_awake, tasks};
 use super::{task_sums_len, CpuMlp};
 
@@ -35,11 +35,8 @@ pub(crate) struct CpuExecutor {
     loss: Loss,
     /// restore_best_weights' snapshot; empty until the first one.
     best: Vec<f32>,
-    /// Reused batch buffers: no allocation per step. `x` holds the batch's rows, or their
-    /// columns `..h` when the first layer splits its inputs at `h`, and `x_hi` then the rest;
-    /// each starts on a cache line (`aligned.rs`).
-    x: Floats,
-    x_hi: Floats,
+    /// The gathered batch's inputs.
+    batch: Batch,
     /// Class labels `[rows]` (classification).
     y: Vec<u32>,
     /// f32 targets `[rows, outputs]` (regression values, multi-hot or binary 0/1).
@@ -56,8 +53,7 @@ impl CpuExecutor {
             mlp: CpuMlp::new(spec.clone(), params.to_vec(), optimizer)?,
             loss,
             best: Vec::new(),
-            x: Floats::default(),
-            x_hi: Floats::default(),
+            batch: Batch::default(),
             y: Vec::new(),
             values: Vec::new(),
             batch_sums: vec![0.0; task_sums],
@@ -67,16 +63,20 @@ impl CpuExecutor {
     /// One training step on the gathered batch (on the calling thread), its sums added to
     /// `sums`.
     fn step_here(&mut self, sums: &mut PassSums) -> Result<()> {
-        let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
+        let split = self.mlp.input_split().is_some();
         match self.loss {
             Loss::SoftmaxCrossEntropy => {
-                let (l, c) = self.mlp.train_step_here(x, &self.y)?;
+                let (l, c) = self.mlp.train_step_here(self.batch.input(split), &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
             loss => {
-                sums.loss +=
-                    self.mlp.train_step_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;
+                sums.loss += self.mlp.train_step_with_here(
+                    loss,
+                    self.batch.input(split),
+                    &self.values,
+                    &mut self.batch_sums,
+                )? as f64;
                 add_task_sums(loss, self.mlp.spec().outputs(), &self.batch_sums, sums);
             }
         }
@@ -86,49 +86,76 @@ impl CpuExecutor {
     /// The loss of the gathered rows, forward only (on the calling thread), its sums added to
     /// `sums`.
     fn eval_here(&mut self, sums: &mut PassSums) -> Result<()> {
-        let x = gathered(&self.x, &self.x_hi, self.mlp.input_split().is_some());
+        let split = self.mlp.input_split().is_some();
         match self.loss {
             Loss::SoftmaxCrossEntropy => {
-                let (l, c) = self.mlp.evaluate_here(x, &self.y)?;
+                let (l, c) = self.mlp.evaluate_here(self.batch.input(split), &self.y)?;
                 sums.loss += l as f64;
                 sums.correct += c as f64;
             }
             loss => {
-                sums.loss += self.mlp.evaluate_with_here(loss, x, &self.values, &mut self.batch_sums)? as f64;
+                sums.loss += self.mlp.evaluate_with_here(
+                    loss,
+                    self.batch.input(split),
+                    &self.values,
+                    &mut self.batch_sums,
+                )? as f64;
                 add_task_sums(loss, self.mlp.spec().outputs(), &self.batch_sums, sums);
             }
         }
         Ok(())
     }
 
-    /// Gathers rows `idx` of `data` into the batch buffers as the model sees them: pixels
-    /// as `p / 255` (the bits of [`pixel_value`], which the GPU's table holds too), f32
-    /// values copied. When the first layer splits its inputs at `h` (`cpu/layers/dense.rs`),
-    /// the columns `..h` go to `x` and `h..` to `x_hi`, each half gathered on the thread that
-    /// will multiply it (rayon::join's first half here, the second on the other thread), so
-    /// that it is already in that core's cache; otherwise large batches are cut in row blocks.
-    /// A copy is a copy: neither changes a bit.
-    ///
-    /// `next` are the rows of the next step: each is asked of memory as its counterpart here
-    /// is gathered, so that it arrives while this step computes (a batch's rows are scattered
-    /// over the data set, and waiting for them at the start of each row was most of the
-    /// gather's time).
-    fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32]) {
+    /// Gathers rows `idx` of `data` into the batch buffers as the model reads them
+    /// (`cpu/gather.rs`); `train` says that a training step will read them. When the first
+    /// layer splits its inputs at `h` (`cpu/layers/dense.rs`), each half is gathered on the
+    /// thread that will multiply it (rayon::join's first half here, the second on the other
+    /// thread), so that it is already in that core's cache: as its nonzeros (`nz`, `nz_hi`;
+    /// by column too for a training step) when both halves are mostly zeros
+    /// (`cpu/sparse.rs`), else written out densely, columns `..h` to `x` and `h..` to `x_hi`.
+    /// Otherwise large batches are cut in row blocks. `next` are the rows of the next step,
+    /// asked of memory ahead.
+    fn gather(&mut self, data: &Dataset, idx: &[u32], next: &[u32], train: bool) -> Result<()> {
         let f = data.features();
         gather_targets(self.loss, data, idx, &mut self.y, &mut self.values);
+        self.batch.sparse = false;
         if let Some(h) = self.mlp.input_split() {
-            self.x.resize(idx.len() * h);
-            self.x_hi.resize(idx.len() * (f - h));
-            let (lo, hi) = (&mut self.x, &mut self.x_hi);
-            rayon::join(|| gather_rows(data, idx, next, 0..h, lo), || gather_rows(data, idx, next, h..f, hi));
-            return;
+            self.batch.x.resize(idx.len() * h);
+            self.batch.x_hi.resize(idx.len() * (f - h));
+            if Isa::detect() == Isa::Portable {
+                // No sparse product there (`Nonzeros::sparse_enough`): dense rows at once.
+                let (lo, hi) = (&mut self.batch.x, &mut self.batch.x_hi);
+                rayon::join(
+                    || gather_rows(data, idx, next, 0..h, lo),
+                    || gather_rows(data, idx, next, h..f, hi),
+                );
+                return Ok(());
+            }
+            let half = |cols: Range<usize>, nz: &mut Nonzeros| -> Result<()> {
+                gather_nonzeros(data, idx, next, cols, nz)?;
+                if train && nz.sparse_enough() {
+                    nz.lay_out_by_column();
+                }
+                Ok(())
+            };
+            let (lo, hi) = (&mut self.batch.nz, &mut self.batch.nz_hi);
+            let (a, b) = rayon::join(|| half(0..h, lo), || half(h..f, hi));
+            a?;
+            b?;
+            self.batch.sparse = lo.sparse_enough() && hi.sparse_enough();
+            if !self.batch.sparse {
+                // Dense data: the halves as rows, from their entries (the bits of the inputs).
+                let (x, x_hi) = (&mut self.batch.x, &mut self.batch.x_hi);
+                rayon::join(|| lo.scatter_into(x), || hi.scatter_into(x_hi));
+            }
+            return Ok(());
         }
-        self.x.resize(idx.len() * f);
+        self.batch.x.resize(idx.len() * f);
         let rows_per = idx.len().div_ceil(tasks(idx.len() * f, MIN_GATHER, MIN_GATHER_OUTSIDE));
         if rows_per >= idx.len() {
-            gather_rows(data, idx, next, 0..f, &mut self.x);
+            gather_rows(data, idx, next, 0..f, &mut self.batch.x);
         } else {
-            self.x.par_chunks_mut(rows_per * f).zip(idx.par_chunks(rows_per)).enumerate().for_each(
+            self.batch.x.par_chunks_mut(rows_per * f).zip(idx.par_chunks(rows_per)).enumerate().for_each(
                 |(part, (x, idx))| {
                     let first = (part * rows_per).min(next.len());
                     let next = &next[first..(first + rows_per).min(next.len())];
@@ -136,17 +163,44 @@ impl CpuExecutor {
                 },
             );
         }
+        Ok(())
     }
 
     fn eval_rows(&mut self, data: &Dataset, idx: &[u32]) -> Result<PassSums> {
         on_pool_awake(|| {
             let mut sums = PassSums { rows: idx.len(), ..PassSums::default() };
             for chunk in idx.chunks(EVAL_ROWS) {
-                self.gather(data, chunk, &[]);
+                self.gather(data, chunk, &[], false)?;
                 self.eval_here(&mut sums)?;
             }
             Ok(sums)
         })
+    }
+}
+
+/// A gathered batch's inputs, in buffers reused from step to step (no allocation per step).
+#[derive(Default)]
+struct Batch {
+    /// The batch's rows, or their columns `..h` when the first layer splits its inputs at
+    /// `h`, and `x_hi` then the rest; each starts on a cache line (`aligned.rs`).
+    x: Floats,
+    x_hi: Floats,
+    /// The first layer's halves as nonzeros, and whether the batch is in them (mostly-zero
+    /// data) rather than in `x` and `x_hi`.
+    nz: Nonzeros,
+    nz_hi: Nonzeros,
+    sparse: bool,
+}
+
+impl Batch {
+    /// The batch as the model takes it: whole, in the first layer's halves (`split`), or as
+    /// those halves' nonzeros.
+    fn input(&self, split: bool) -> LayerInput<'_> {
+        match (self.sparse, split) {
+            (true, _) => LayerInput::Sparse(self.nz.input(), self.nz_hi.input()),
+            (false, true) => LayerInput::Halves(&self.x, &self.x_hi),
+            (false, false) => LayerInput::Whole(&self.x),
+        }
     }
 }
 
@@ -206,7 +260,7 @@ impl Executor for CpuExecutor {
             let sums = on_pool_awake(|| -> Result<PassSums> {
                 let mut sums = PassSums::default();
                 for s in steps..end {
-                    self.gather(data, rows_of(s), rows_of(s + 1));
+                    self.gather(data, rows_of(s), rows_of(s + 1), true)?;
                     self.step_here(&mut sums)?;
                 }
                 Ok(sums)
@@ -323,150 +377,10 @@ pub(crate) fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mu
     }
 }
 
-/// The gathered batch as the model takes it: whole, or in the first layer's halves.
-fn gathered<'a>(x: &'a [f32], x_hi: &'a [f32], halves: bool) -> LayerInput<'a> {
-    if halves {
-        LayerInput::Halves(x, x_hi)
-    } else {
-        LayerInput::Whole(x)
-    }
-}
-
-/// Columns `cols` of rows `idx` of `data` into `x: [idx.len(), cols.len()]`, prefetching
-/// the same columns of the rows `next` (see [`CpuExecutor::gather`]).
-fn gather_rows(data: &Dataset, idx: &[u32], next: &[u32], cols: Range<usize>, x: &mut [f32]) {
-    let (f, w) = (data.features(), cols.len());
-    let span = |i: u32| i as usize * f + cols.start..i as usize * f + cols.end;
-    let pixels = match data.feature_data() {
-        Features::Pixels(p) => p,
-        Features::Values(v) => {
-            for (&i, x) in idx.iter().zip(x.chunks_exact_mut(w)) {
-                if w == f {
-                    data.row_into(i as usize, x);
-                } else {
-                    x.copy_from_slice(&v[span(i)]);
-                }
-            }
-            return;
-        }
-    };
-    let row = |i: u32| &pixels[span(i)];
-    // First the first and last byte of each row of the next step, in one burst: the rows are
-    // scattered over tens of megabytes, each on its own page, and a prefetch waits for its
-    // page walk; a burst lets the walks overlap instead of taking one per row below.
-    for &ahead in next {
-        let ahead = row(ahead);
-        prefetch(ahead.as_ptr());
-        prefetch(ahead.as_ptr().wrapping_add(ahead.len() - 1));
-    }
-    let isa = Isa::detect();
-    for (r, (&i, x)) in idx.iter().zip(x.chunks_exact_mut(w)).enumerate() {
-        // The next row of this step, in case it was not fetched ahead (the first step), and
-        // the next step's row.
-        for &ahead in idx.get(r + 1).into_iter().chain(next.get(r)) {
-            prefetch_row(row(ahead));
-        }
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `detect` found AVX-512F on this CPU.
-            Isa::Avx512 => unsafe { pixels_to_f32_avx512(row(i), x) },
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `detect` found AVX2 and FMA on this CPU.
-            Isa::Avx2Fma => unsafe { pixels_to_f32_avx2(row(i), x) },
-            _ => pixels_to_f32(row(i), x),
-        }
-    }
-}
-
-/// `x = p / 255` for each pixel: [`pixel_value`]'s formula, spelled out so that it inlines
-/// into the vector loop (a test checks the bits against it for every byte).
-#[inline(always)]
-fn pixels_to_f32(p: &[u8], x: &mut [f32]) {
-    for (x, &p) in x.iter_mut().zip(p) {
-        *x = f32::from(p) / 255.0;
-    }
-}
-
-/// [`pixels_to_f32`]'s bits without a division, for AVX-512 (whose FMA rounds once): the
-/// quotient `q = p * (1/255)` is off by an ulp for half of the bytes, and one Newton step on
-/// its remainder, `q + fma(-q, 255, p) * (1/255)`, rounds to the correctly rounded `p / 255`
-/// for every byte (a test checks all 256). Three vector operations instead of a division,
-/// which ran at a sixteenth of their rate.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn pixels_to_f32_avx512(p: &[u8], x: &mut [f32]) {
-    pixels_by_fma(p, x)
-}
-
-/// [`pixels_to_f32_avx512`] for CPUs with AVX2 and FMA but not AVX-512 (Zen 3, older Intel).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn pixels_to_f32_avx2(p: &[u8], x: &mut [f32]) {
-    pixels_by_fma(p, x)
-}
-
-/// The quotient and its Newton step of [`pixels_to_f32_avx512`]. Only for functions whose
-/// target has FMA: elsewhere `mul_add` is a library call.
-#[inline(always)]
-fn pixels_by_fma(p: &[u8], x: &mut [f32]) {
-    const INV: f32 = 1.0 / 255.0;
-    for (x, &p) in x.iter_mut().zip(p) {
-        let p = f32::from(p);
-        let q = p * INV;
-        *x = (-q).mul_add(255.0, p).mul_add(INV, q);
-    }
-}
-
-/// Asks the CPU to start loading `row` into cache: batch rows are scattered over the data set,
-/// and the conversion loop otherwise waits on memory at the start of every row.
-#[inline]
-fn prefetch_row(row: &[u8]) {
-    for line in row.chunks(64) {
-        prefetch(line.as_ptr());
-    }
-}
-
-/// Asks the CPU to start loading the cache line holding `*p` (a hint: nothing is read).
-#[inline]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is a hint with no architectural effect, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::spec::{pixel_value, Init};
-
-    /// Every byte converts to `pixel_value`'s bits, in the portable loop, the AVX-512 and the AVX2
-    /// ones.
-    #[test]
-    fn pixel_conversion_gives_pixel_value_bits_for_every_byte() {
-        let bytes: Vec<u8> = (0..=255).collect();
-        let want: Vec<u32> = bytes.iter().map(|&p| pixel_value(p).to_bits()).collect();
-        let mut x = vec![0.0f32; 256];
-        pixels_to_f32(&bytes, &mut x);
-        assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "portable loop");
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            x.fill(0.0);
-            // SAFETY: AVX-512F was detected just above.
-            unsafe { pixels_to_f32_avx512(&bytes, &mut x) };
-            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX-512 loop");
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            x.fill(0.0);
-            // SAFETY: AVX2 and FMA were detected just above.
-            unsafe { pixels_to_f32_avx2(&bytes, &mut x) };
-            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX2 loop");
-        }
-    }
 
     /// Pixels and the same values as f32 gather to the same bits, whole or in the first
     /// layer's halves, and the halves are the rows' columns.
@@ -490,9 +404,11 @@ mod tests {
                 let mut e =
                     CpuExecutor::new(&spec, Optimizer::adam(1e-3), Loss::SoftmaxCrossEntropy, &params)
                         .expect("executor");
-                e.gather(data, &idx, &[1, 2]);
+                e.gather(data, &idx, &[1, 2], true).expect("gather");
+                // Few zeros: written out densely.
+                assert!(!e.batch.sparse, "{name}: dense data gathered as nonzeros");
                 let split = e.mlp.input_split();
-                (e.x, e.x_hi, e.y, split)
+                (e.batch.x, e.batch.x_hi, e.y, split)
             };
             let (a, b) = (gather(&images), gather(&table));
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -509,5 +425,58 @@ mod tests {
                 assert_eq!(bits(&a.1[r * w..(r + 1) * w]), want[h..], "{name}: row {r}, columns {h}..");
             }
         }
+    }
+
+    /// On mostly-zero pixels the executor gathers the first layer's halves as nonzeros, and
+    /// its training steps (a short last batch too) and evaluation give the bits of the same
+    /// model trained and evaluated on whole dense rows.
+    #[test]
+    fn nonzero_batches_train_and_evaluate_as_dense_rows() {
+        let (rows, f) = (300, 784);
+        // A blob of ink per row on a 28 x 28 background, about 85 % zeros.
+        let px: Vec<u8> = (0..rows * f)
+            .map(|i| {
+                let (r, y, x) = ((i / f) as i32, (i % f / 28) as i32, (i % 28) as i32);
+                let ink = (y - 10 - r % 7).abs() < 6 && (x - 14 + r % 5).abs() < 4;
+                if ink {
+                    (i * 53 % 255 + 1) as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let labels: Vec<u8> = (0..rows).map(|r| (r * 7 % 10) as u8).collect();
+        let images = Dataset::new(px, labels.clone(), f, 10).expect("pixels");
+        let spec = Network::default();
+        let params = spec.layout().init(Init::He, 3);
+        let adam = Optimizer::adam(1e-2);
+        let mut e = CpuExecutor::new(&spec, adam, Loss::SoftmaxCrossEntropy, &params).expect("executor");
+        let mut dense = CpuMlp::new(spec.clone(), params, adam).expect("model");
+        let order: Vec<u32> = (0..rows as u32).map(|i| i * 37 % rows as u32).collect();
+        let dense_rows = |idx: &[u32]| {
+            let mut x = vec![0.0f32; idx.len() * f];
+            for (&i, x) in idx.iter().zip(x.chunks_exact_mut(f)) {
+                images.row_into(i as usize, x);
+            }
+            x
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (step, idx) in order.chunks(128).enumerate() {
+            e.gather(&images, idx, &[], true).expect("gather");
+            if Isa::detect() != Isa::Portable {
+                assert!(e.batch.sparse, "step {step}: mostly-zero pixels gathered densely");
+            }
+            let mut sums = PassSums::default();
+            e.step_here(&mut sums).expect("step");
+            let y: Vec<u32> = idx.iter().map(|&i| u32::from(labels[i as usize])).collect();
+            let (loss, correct) = dense.train_step(&dense_rows(idx), &y).expect("dense step");
+            assert_eq!((sums.loss, sums.correct), (loss as f64, correct as f64), "step {step}: sums");
+            assert!(bits(e.mlp.params()) == bits(dense.params()), "step {step}: parameters differ");
+        }
+        let all: Vec<u32> = (0..rows as u32).collect();
+        let got = e.eval_rows(&images, &all).expect("evaluate");
+        let y: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+        let (loss, correct) = dense.evaluate(&dense_rows(&all), &y).expect("dense evaluate");
+        assert_eq!((got.loss, got.correct), (loss as f64, correct as f64), "evaluation");
     }
 }

@@ -21,6 +21,7 @@ use super::gemm::State;
 use super::layers::{dense, LayerInput, Params};
 use super::optim::{adam_here, sgd_here};
 use super::pass::{backward, forward, MaskAt, Workspace};
+use super::sparse::{Csr, SparseInput};
 use super::threads::on_pool;
 use super::{adam_step, check_len, elements, sgd_step, softmax, softmax_xent_into, xent_loss};
 
@@ -227,7 +228,27 @@ impl CpuMlp {
                 check_len("inputs x[:, ..h]", lo.len(), elements("inputs x[:, ..h]", rows, h)?)?;
                 check_len("inputs x[:, h..]", hi.len(), elements("inputs x[:, h..]", rows, inputs - h)?)
             }
-            (LayerInput::Halves(..), None) => Err(Error::Shape(
+            (LayerInput::Sparse(lo, hi), Some(h)) => {
+                let shape = |x: &SparseInput<'_>| (x.by_row.rows(), x.by_row.cols());
+                // By column, each half is its transpose's rows: both halves or neither.
+                let transposed = |x: &SparseInput<'_>, t: Csr<'_>| (t.cols(), t.rows()) == shape(x);
+                let by_column = match (lo.by_column, hi.by_column) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => transposed(&lo, a) && transposed(&hi, b),
+                    _ => false,
+                };
+                if shape(&lo) != (rows, h) || shape(&hi) != (rows, inputs - h) || !by_column {
+                    return Err(Error::Shape(format!(
+                        "inputs as nonzeros: halves of {:?} and {:?}, expected ({rows}, {h}) and \
+                         ({rows}, {}), both or neither laid out by column too",
+                        shape(&lo),
+                        shape(&hi),
+                        inputs - h
+                    )));
+                }
+                Ok(())
+            }
+            (LayerInput::Halves(..) | LayerInput::Sparse(..), None) => Err(Error::Shape(
                 "inputs given in halves to a model whose first layer does not split them".into(),
             )),
         }
@@ -378,6 +399,14 @@ impl CpuMlp {
                 &lo[first * h..(first + rows) * h],
                 &hi[first * (inputs - h)..(first + rows) * (inputs - h)],
             ),
+            // A forward pass reads the nonzeros by row only.
+            LayerInput::Sparse(lo, hi) => {
+                let slice = |x: SparseInput<'a>| SparseInput {
+                    by_row: x.by_row.slice_rows(first, rows).unwrap_or(x.by_row),
+                    by_column: None,
+                };
+                LayerInput::Sparse(slice(lo), slice(hi))
+            }
         }
     }
 

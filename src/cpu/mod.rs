@@ -10,6 +10,10 @@
 //! training step's optimizer update into the weight gradient's (same bits as a separate
 //! update).
 //!
+//! On mostly-zero data (MNIST's pixels) the executor gathers the first layer's inputs as their
+//! nonzeros, and that layer's forward product and weight gradient skip the zeros' terms with
+//! the bits of the dense product (`sparse.rs` says why they are the same).
+//!
 //! Each op comes in two forms: an allocating one that is easy to call from tests
 //! (`matmul`, `softmax_xent`, ...) and an `_into` one writing into a caller's buffer, which
 //! [`CpuMlp`] uses so that a warm training step allocates nothing (`tests/cpu_alloc.rs`).
@@ -26,6 +30,7 @@
 mod activation;
 mod aligned;
 mod executor;
+mod gather;
 mod gemm;
 mod layers;
 mod matmul;
@@ -37,6 +42,7 @@ mod regression;
 mod sigmoid_xent;
 mod simd;
 mod softmax_xent;
+mod sparse;
 mod threads;
 
 pub use activation::{

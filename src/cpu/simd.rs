@@ -76,6 +76,39 @@ pub(super) trait Lanes {
     unsafe fn fma(a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a + b`.
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
+    /// Whether any lane is -0.0 (its bits, not its value: +0.0 is not).
+    unsafe fn any_neg_zero(v: Self::V) -> bool;
+}
+
+/// [`Lanes::load`], or [`Lanes::load_all`] when `FULL` (a plain function, not a closure, so
+/// that the intrinsics inline into the kernel that has the target features: the product's and the sparse product's).
+///
+/// SAFETY (caller): as [`Lanes::load`]'s, and every lane readable when `FULL`.
+#[inline(always)]
+pub(super) unsafe fn load<S: Lanes, const FULL: bool>(p: *const f32, m: S::Mask) -> S::V {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FULL {
+            S::load_all(p)
+        } else {
+            S::load(p, m)
+        }
+    }
+}
+
+/// [`Lanes::store`], or [`Lanes::store_all`] when `FULL`.
+///
+/// SAFETY (caller): as [`Lanes::store`]'s, and every lane writable when `FULL`.
+#[inline(always)]
+pub(super) unsafe fn store<S: Lanes, const FULL: bool>(p: *mut f32, v: S::V, m: S::Mask) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if FULL {
+            S::store_all(p, v)
+        } else {
+            S::store(p, v, m)
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -135,6 +168,10 @@ mod x86 {
         unsafe fn add(a: __m512, b: __m512) -> __m512 {
             _mm512_add_ps(a, b)
         }
+        #[inline(always)]
+        unsafe fn any_neg_zero(v: __m512) -> bool {
+            _mm512_cmpeq_epi32_mask(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)) != 0
+        }
     }
 
     /// AVX2 with FMA: 8 lanes; masks are vectors whose lanes' sign bits select.
@@ -182,6 +219,11 @@ mod x86 {
         #[inline(always)]
         unsafe fn add(a: __m256, b: __m256) -> __m256 {
             _mm256_add_ps(a, b)
+        }
+        #[inline(always)]
+        unsafe fn any_neg_zero(v: __m256) -> bool {
+            let eq = _mm256_cmpeq_epi32(_mm256_castps_si256(v), _mm256_set1_epi32(i32::MIN));
+            _mm256_movemask_epi8(eq) != 0
         }
     }
 }

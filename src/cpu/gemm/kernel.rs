@@ -1,7 +1,7 @@
 //! The micro-kernel of [`super::gemm`] and the walk over panels and blocks that drives it,
 //! for each instruction set: a register block of `C` per call of [`block`], written once.
 
-use super::super::simd::Lanes;
+use super::super::simd::{load, store, Lanes};
 use super::Job;
 
 /// The epilogue's per-block callback: `(c, r0, r1, j0, j1)`, rows relative to the part.
@@ -264,37 +264,6 @@ unsafe fn block_lanes<S: Lanes, const MR: usize, const NV: usize, const FULL: bo
         }
     }
     rows
-}
-
-/// [`Lanes::load`], or [`Lanes::load_all`] when `FULL` (a plain function, not a closure, so
-/// that the intrinsics inline into the kernel that has the target features).
-///
-/// SAFETY (caller): as [`Lanes::load`]'s, and every lane readable when `FULL`.
-#[inline(always)]
-unsafe fn load<S: Lanes, const FULL: bool>(p: *const f32, m: S::Mask) -> S::V {
-    // SAFETY: the caller's contract.
-    unsafe {
-        if FULL {
-            S::load_all(p)
-        } else {
-            S::load(p, m)
-        }
-    }
-}
-
-/// [`Lanes::store`], or [`Lanes::store_all`] when `FULL`.
-///
-/// SAFETY (caller): as [`Lanes::store`]'s, and every lane writable when `FULL`.
-#[inline(always)]
-unsafe fn store<S: Lanes, const FULL: bool>(p: *mut f32, v: S::V, m: S::Mask) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        if FULL {
-            S::store_all(p, v)
-        } else {
-            S::store(p, v, m)
-        }
-    }
 }
 
 /// Without AVX2: `matrixmultiply`'s sgemm for rows `i0..i1`, the bias, then the epilogue.

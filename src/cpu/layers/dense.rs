@@ -16,6 +16,11 @@
 //! two halves' sums added: other roundings than one sum over all inputs, the same on any
 //! number of threads, since the split depends on the layer's shape only.
 //!
+//! A split layer's input may also come as each half's nonzeros (`cpu/sparse.rs`: the CPU
+//! executor gathers mostly-zero data, such as MNIST's pixels, that way): its forward products
+//! and weight-gradient rows then skip the zero inputs' multiply-adds and give the same bits, and
+//! each half's weight update runs after its gradient rows instead of in their epilogue.
+//!
 //! In a step, a layer that does not split and has a dense layer below (the MNIST model's
 //! second) asks for its weight gradient, with the update in a training step, and its input
 //! gradient at once (`rayon::join`), so that the other thread, idle in this middle part of the
@@ -30,6 +35,7 @@ use crate::spec::{Activation, LayerSlots};
 use super::super::activation::forward_span;
 use super::super::column_sums_into;
 use super::super::gemm::{gemm, gemm_part, transpose_into, Epilogue, StridedA};
+use super::super::sparse::{self, SparseInput};
 use super::{LayerInput, OutputGrad, Params};
 
 /// Layers with at least this many weights split their inputs (the MNIST model's first layer,
@@ -73,15 +79,26 @@ pub(crate) fn forward(
         return gemm(x, w, z, (rows, out, inp), Epilogue::Bias { bias, act: activation, h });
     };
     // z_lo = x[:, ..split] W[..split] into z, z_hi = x[:, split..] W[split..].
-    let (x_lo, x_hi) = x.halves(inp, split);
-    let x_lo = StridedA { data: x_lo.data, rs: x_lo.ld, cs: 1 };
-    let x_hi = StridedA { data: x_hi.data, rs: x_hi.ld, cs: 1 };
     let (w_lo, w_hi) = w.split_at(split * out);
     let z_hi = z_hi.get_mut(..rows * out).ok_or_else(|| Error::Shape("z_hi holds too few rows".into()))?;
-    let (lo, hi) = rayon::join(
-        || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split), Epilogue::None),
-        || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split), Epilogue::None),
-    );
+    let (lo, hi) = match x.halves(inp, split) {
+        Some((x_lo, x_hi)) => {
+            let x_lo = StridedA { data: x_lo.data, rs: x_lo.ld, cs: 1 };
+            let x_hi = StridedA { data: x_hi.data, rs: x_hi.ld, cs: 1 };
+            rayon::join(
+                || gemm_part(HALF_TASK_MACS, x_lo, w_lo, z, (rows, out, split), Epilogue::None),
+                || gemm_part(HALF_TASK_MACS, x_hi, w_hi, z_hi, (rows, out, inp - split), Epilogue::None),
+            )
+        }
+        // The halves' nonzeros: the same sums (`cpu/sparse.rs`).
+        None => {
+            let (x_lo, x_hi) = sparse_halves(x)?;
+            rayon::join(
+                || sparse::product(x_lo.by_row, w_lo, out, z),
+                || sparse::product(x_hi.by_row, w_hi, out, z_hi),
+            )
+        }
+    };
     lo?;
     hi?;
     // z = (z_lo + z_hi) + b, then h = act(z), row by row while the row is in L1.
@@ -171,10 +188,7 @@ fn weight_gradient(
         }
         (Some(split), x) => {
             // dW's rows ..split and split.. from each half of x, each on its own thread; a
-            // half's transpose is read through its strides.
-            let (x_lo, x_hi) = x.halves(inp, split);
-            let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
-            let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
+            // half's transpose is read through its strides, or its nonzeros by column.
             let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
             let (e_lo, e_hi) = match (rule, state.take()) {
                 (Some(rule), Some(state)) => {
@@ -183,20 +197,60 @@ fn weight_gradient(
                 }
                 _ => (Epilogue::None, Epilogue::None),
             };
-            let (lo, hi) = rayon::join(
-                || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows), e_lo),
-                || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows), e_hi),
-            );
+            let (lo, hi) = match x.halves(inp, split) {
+                Some((x_lo, x_hi)) => {
+                    let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
+                    let x_hi = StridedA { data: x_hi.data, rs: 1, cs: x_hi.ld };
+                    rayon::join(
+                        || gemm_part(HALF_TASK_MACS, x_lo, dz, dw_lo, (split, out, rows), e_lo),
+                        || gemm_part(HALF_TASK_MACS, x_hi, dz, dw_hi, (inp - split, out, rows), e_hi),
+                    )
+                }
+                None => {
+                    let (x_lo, x_hi) = sparse_halves(x)?;
+                    rayon::join(
+                        || sparse_weight_rows(x_lo, dz, out, dw_lo, e_lo),
+                        || sparse_weight_rows(x_hi, dz, out, dw_hi, e_hi),
+                    )
+                }
+            };
             lo?;
             hi?;
         }
-        (None, LayerInput::Halves(..)) => {
+        (None, LayerInput::Halves(..) | LayerInput::Sparse(..)) => {
             return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
         }
     }
     column_sums_into(dz, rows, out, &mut grads[biases.clone()])?;
     if let Params::Update { state, rule } = params {
         state.slice(biases.clone()).update(*rule, 0..out, &grads[biases]);
+    }
+    Ok(())
+}
+
+/// The halves' nonzeros of a split layer's input given as nonzeros.
+fn sparse_halves(x: LayerInput<'_>) -> Result<(SparseInput<'_>, SparseInput<'_>)> {
+    match x {
+        LayerInput::Sparse(lo, hi) => Ok((lo, hi)),
+        _ => Err(Error::Shape("a split layer's input is neither dense nor nonzeros".into())),
+    }
+}
+
+/// One input half's rows of `dW = x^T dz` from its nonzeros by column (the same bits as the
+/// dense product), then the epilogue's update of those weights, on the calling thread.
+fn sparse_weight_rows(
+    x: SparseInput<'_>,
+    dz: &[f32],
+    out: usize,
+    dw: &mut [f32],
+    epilogue: Epilogue<'_>,
+) -> Result<()> {
+    let xt = x
+        .by_column
+        .ok_or_else(|| Error::Shape("a weight gradient needs its nonzeros laid out by column".into()))?;
+    sparse::product(xt, dz, out, dw)?;
+    if let Epilogue::Update { rule, mut state } = epilogue {
+        state.update(rule, 0..dw.len(), dw);
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use crate::spec::Activation;
 
 use super::gemm::{State, UpdateRule};
+use super::sparse::SparseInput;
 
 pub(super) mod dense;
 pub(super) mod dropout;
@@ -40,11 +41,13 @@ impl Params<'_> {
 
 /// A layer's input rows, `[rows, inputs]`: in one block, or, for a layer that splits its
 /// inputs at `h` (see [`dense::input_split`]), as its two column blocks `[rows, h]` and
-/// `[rows, inputs - h]`, which the CPU executor gathers on the two threads that use them.
+/// `[rows, inputs - h]`, which the CPU executor gathers on the two threads that use them, or
+/// as those two blocks' nonzeros (`cpu/sparse.rs`: mostly-zero data).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LayerInput<'a> {
     Whole(&'a [f32]),
     Halves(&'a [f32], &'a [f32]),
+    Sparse(SparseInput<'a>, SparseInput<'a>),
 }
 
 /// Some columns of a layer's input rows: row `r` starts at `data[r * ld]`.
@@ -56,13 +59,17 @@ pub(super) struct Columns<'a> {
 
 impl<'a> LayerInput<'a> {
     /// Columns `0..h` and `h..inputs`: the two row-major blocks, or the two column ranges of
-    /// the whole rows.
-    pub(super) fn halves(self, inputs: usize, h: usize) -> (Columns<'a>, Columns<'a>) {
+    /// the whole rows; `None` for nonzeros.
+    pub(super) fn halves(self, inputs: usize, h: usize) -> Option<(Columns<'a>, Columns<'a>)> {
         match self {
-            LayerInput::Whole(x) => {
-                (Columns { data: x, ld: inputs }, Columns { data: x.get(h..).unwrap_or(&[]), ld: inputs })
+            LayerInput::Whole(x) => Some((
+                Columns { data: x, ld: inputs },
+                Columns { data: x.get(h..).unwrap_or(&[]), ld: inputs },
+            )),
+            LayerInput::Halves(lo, hi) => {
+                Some((Columns { data: lo, ld: h }, Columns { data: hi, ld: inputs - h }))
             }
-            LayerInput::Halves(lo, hi) => (Columns { data: lo, ld: h }, Columns { data: hi, ld: inputs - h }),
+            LayerInput::Sparse(..) => None,
         }
     }
 }

@@ -1,0 +1,613 @@
+//! A batch's input columns as their nonzeros, and the product of such a sparse matrix with a
+//! dense one with the bits of the dense product: the first layer's forward and weight
+//! gradient on data that is mostly zeros (about 81 % of MNIST's pixels are 0), which skip the
+//! zero inputs' multiply-adds instead of computing them.
+//!
+//! Why the bits are the dense product's: `gemm` computes every output as one chain of FMAs
+//! from +0 in order of `p`, `acc = fma(a_p, b_p, acc)` (`cpu/gemm/mod.rs`). Take two chains
+//! over the same terms, the dense one with and the sparse one without the terms whose `a_p`
+//! is +0 (only +0: a -0 is kept as a nonzero). With `b_p` finite, such a term adds a zero,
+//! which leaves a nonzero `acc` as it is and turns a zero into +0 (`-0 + +0 = +0`,
+//! round-to-nearest). Term by term, the two accumulators are therefore either equal or the
+//! dense one +0 and the sparse one -0; from the latter a shared term `fma(a, b, ±0)` gives the
+//! same value unless `a b` is exactly zero, and then again equal values or (+0, -0). So every
+//! output but a -0 has the dense product's bits, and [`product`] recomputes each output it
+//! finds to be -0 with the whole chain, zeros included (a -0 sum needs every term so far to
+//! be zero or to have underflowed: with trained weights it does not happen, but the bits do
+//! not depend on that). When `B` holds an infinity or a NaN, a skipped `0 * inf` would have
+//! been a NaN, so every output is computed with the whole chain then (a diverged model: slow
+//! but the same bits).
+//!
+//! How much it saves: the product does one multiply-add per nonzero instead of one per
+//! input, for each output; it reads a row of `B` per nonzero (from L2 for the forward's
+//! weights), so it pays only below about half of the inputs nonzero, and the executor gathers
+//! a batch as nonzeros only then ([`Nonzeros::sparse_enough`]).
+
+use crate::error::{Error, Result};
+
+use super::simd::{load, store, Isa, Lanes};
+
+/// A batch is kept as its nonzeros when at most this fraction of its inputs is nonzero.
+const MAX_DENSITY: f64 = 0.5;
+/// Columns of `C` per block of the product: 64 floats, one block of accumulators in
+/// registers (8 AVX2 or 4 AVX-512 vectors), reused for every nonzero of a row.
+const BLOCK: usize = 64;
+
+/// The rows of a sparse matrix `A: [rows, cols]` by their nonzeros (compressed sparse rows):
+/// row `i`'s entries are `index[t]`, `value[t]` for `t` in `starts[i]..starts[i + 1]`, with
+/// indices increasing within a row and below `cols`. Made only by [`Nonzeros`], which keeps
+/// these invariants, so the product relies on them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Csr<'a> {
+    starts: &'a [u32],
+    index: &'a [u32],
+    value: &'a [f32],
+    cols: usize,
+}
+
+impl<'a> Csr<'a> {
+    /// The matrix's rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// The matrix's columns.
+    pub(crate) fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Rows `first..first + count`, or `None` past the last row.
+    pub(crate) fn slice_rows(self, first: usize, count: usize) -> Option<Csr<'a>> {
+        let starts = self.starts.get(first..first.checked_add(count)?.checked_add(1)?)?;
+        Some(Csr { starts, ..self })
+    }
+
+    /// Writes the matrix densely into the first `rows * cols` floats of `x`, zeros where no
+    /// entry is: the values the entries were gathered from, bit for bit (only +0 is left out).
+    pub(crate) fn scatter_into(&self, x: &mut [f32]) {
+        for (r, x) in x.chunks_exact_mut(self.cols).take(self.rows()).enumerate() {
+            x.fill(0.0);
+            let (index, value) = self.row(r);
+            for (&c, &v) in index.iter().zip(value) {
+                x[c as usize] = v;
+            }
+        }
+    }
+
+    /// Row `i`'s column indices and values.
+    fn row(&self, i: usize) -> (&'a [u32], &'a [f32]) {
+        let span = self.starts[i] as usize..self.starts[i + 1] as usize;
+        (&self.index[span.clone()], &self.value[span])
+    }
+}
+
+/// One column block of a batch's input rows (a split first layer's half) as a layer reads
+/// it: the nonzeros by row for the forward product, and by column (the rows of `x^T`) for a
+/// training step's weight gradient.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SparseInput<'a> {
+    pub by_row: Csr<'a>,
+    pub by_column: Option<Csr<'a>>,
+}
+
+/// The owner of a [`SparseInput`]: a batch's columns gathered as nonzeros, row by row
+/// ([`Nonzeros::begin`], then [`Nonzeros::push_pixels`] or [`Nonzeros::push_values`] for each
+/// row), then by column when a
+/// weight gradient will read them ([`Nonzeros::lay_out_by_column`]). Its
+/// buffers are reserved for every input of the largest batch seen, so a warm step does not
+/// allocate.
+#[derive(Debug, Default)]
+pub(crate) struct Nonzeros {
+    cols: usize,
+    /// The batch's entries so far: the first `nnz` of `row_index` and `row_value`, which have
+    /// room for every input of the largest batch seen.
+    nnz: usize,
+    row_starts: Vec<u32>,
+    row_index: Vec<u32>,
+    row_value: Vec<f32>,
+    /// The transpose's rows, built by `lay_out_by_column`; `by_column` says whether they are
+    /// this batch's.
+    col_starts: Vec<u32>,
+    col_index: Vec<u32>,
+    col_value: Vec<f32>,
+    by_column: bool,
+}
+
+impl Nonzeros {
+    /// Starts a batch of `rows` rows of `cols` columns. Refuses a batch whose entries would
+    /// not fit the `u32` offsets.
+    pub(crate) fn begin(&mut self, rows: usize, cols: usize) -> Result<()> {
+        let inputs = rows
+            .checked_mul(cols)
+            .filter(|&n| n <= u32::MAX as usize)
+            .ok_or_else(|| Error::Shape(format!("{rows} rows of {cols} inputs overflow a sparse batch")))?;
+        (self.cols, self.nnz, self.by_column) = (cols, 0, false);
+        self.row_starts.clear();
+        self.row_starts.reserve(rows + 1);
+        self.row_starts.push(0);
+        self.make_room(inputs);
+        Ok(())
+    }
+
+    /// Makes `row_index` and `row_value` hold at least `len` entries past the batch's.
+    fn make_room(&mut self, len: usize) {
+        let need = self.nnz.saturating_add(len);
+        if self.row_index.len() < need {
+            self.row_index.resize(need, 0);
+            self.row_value.resize(need, 0.0);
+        }
+    }
+
+    /// Adds a row of inputs (at most the batch's `cols`; more are ignored): those that are
+    /// not +0.
+    pub(crate) fn push_values(&mut self, row: &[f32]) {
+        let row = &row[..row.len().min(self.cols)];
+        self.make_room(row.len());
+        let (index, value) = (&mut self.row_index[..], &mut self.row_value[..]);
+        let mut n = self.nnz;
+        // Every input is written at the next free place, which only an entry then takes: no
+        // branch to mispredict at each edge of a run of zeros. `n` stays below the room made.
+        for (c, &x) in row.iter().enumerate() {
+            index[n] = c as u32;
+            value[n] = x;
+            n += usize::from(x.to_bits() != 0);
+        }
+        self.end_row(n);
+    }
+
+    /// Adds a row of pixels (at most the batch's `cols`; more are ignored), those that are not
+    /// 0, each as `lut[p]` (the values of [`crate::spec::pixel_value`]).
+    pub(crate) fn push_pixels(&mut self, row: &[u8], lut: &[f32; 256]) {
+        let row = &row[..row.len().min(self.cols)];
+        self.make_room(row.len());
+        let (index, value) = (&mut self.row_index[..], &mut self.row_value[..]);
+        let mut n = self.nnz;
+        for (w, eight) in row.chunks(8).enumerate() {
+            // Eight pixels at a time are skipped when all are 0 (digits leave long runs of
+            // background); the others as in `push_values`.
+            if let Ok(word) = <[u8; 8]>::try_from(eight) {
+                if u64::from_ne_bytes(word) == 0 {
+                    continue;
+                }
+            }
+            for (k, &p) in eight.iter().enumerate() {
+                index[n] = (w * 8 + k) as u32;
+                value[n] = lut[usize::from(p)];
+                n += usize::from(p != 0);
+            }
+        }
+        self.end_row(n);
+    }
+
+    /// Ends the current row at `nnz` entries.
+    fn end_row(&mut self, nnz: usize) {
+        self.nnz = nnz;
+        self.row_starts.push(nnz as u32);
+    }
+
+    /// Lays the batch's entries out by column too (each column's rows in increasing order),
+    /// for a weight gradient; [`Nonzeros::begin`] drops them.
+    pub(crate) fn lay_out_by_column(&mut self) {
+        self.by_column = true;
+        // A counting sort: each column's entries counted, their starts summed, then filled in
+        // row order, so that each column lists its rows in increasing order.
+        self.col_starts.resize(self.cols + 1, 0);
+        self.col_starts.fill(0);
+        let nnz = self.nnz;
+        for &c in &self.row_index[..nnz] {
+            self.col_starts[c as usize + 1] += 1;
+        }
+        for c in 0..self.cols {
+            self.col_starts[c + 1] += self.col_starts[c];
+        }
+        if self.col_index.len() < nnz {
+            self.col_index.resize(nnz, 0);
+            self.col_value.resize(nnz, 0.0);
+        }
+        // `col_starts[c]` walks up to column c + 1's start as column c fills; shifted back
+        // below.
+        for r in 0..self.row_starts.len() - 1 {
+            for t in self.row_starts[r] as usize..self.row_starts[r + 1] as usize {
+                let c = self.row_index[t] as usize;
+                let at = self.col_starts[c] as usize;
+                self.col_index[at] = r as u32;
+                self.col_value[at] = self.row_value[t];
+                self.col_starts[c] += 1;
+            }
+        }
+        self.col_starts.copy_within(..self.cols, 1);
+        self.col_starts[0] = 0;
+    }
+
+    /// The batch's rows.
+    pub(crate) fn rows(&self) -> usize {
+        self.row_starts.len() - 1
+    }
+
+    /// Whether few enough inputs are nonzero for the sparse product to pay
+    /// (at most [`MAX_DENSITY`]), on a CPU whose dense product it gives the bits of (one with
+    /// the vector kernel: elsewhere `gemm` runs `matrixmultiply`, whose sums are others).
+    pub(crate) fn sparse_enough(&self) -> bool {
+        let inputs = (self.rows() * self.cols) as f64;
+        Isa::detect() != Isa::Portable && self.nnz as f64 <= MAX_DENSITY * inputs
+    }
+
+    /// The batch as a layer reads it.
+    pub(crate) fn input(&self) -> SparseInput<'_> {
+        let nnz = self.nnz;
+        let by_row = Csr {
+            starts: &self.row_starts,
+            index: &self.row_index[..nnz],
+            value: &self.row_value[..nnz],
+            cols: self.cols,
+        };
+        let by_column = self.by_column.then(|| Csr {
+            starts: &self.col_starts,
+            index: &self.col_index[..nnz],
+            value: &self.col_value[..nnz],
+            cols: self.rows(),
+        });
+        SparseInput { by_row, by_column }
+    }
+
+    /// Writes the batch's rows densely into `x: [rows, cols]` (see [`Csr::scatter_into`]).
+    pub(crate) fn scatter_into(&self, x: &mut [f32]) {
+        self.input().by_row.scatter_into(x)
+    }
+}
+
+/// `C = A B` for a sparse `A: [m, k]` and `B: [k, n]` row-major into `c: [m, n]`
+/// (overwritten), every output with the bits of `gemm`'s chain over all of `k` (see the
+/// module's comment).
+pub(crate) fn product(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<()> {
+    product_on(Isa::detect(), a, b, n, c)
+}
+
+/// [`product`] with the instruction set chosen by the caller (the tests run each one this CPU
+/// has; `isa` must be supported by this CPU).
+fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<()> {
+    let (m, k) = (a.rows(), a.cols);
+    if n == 0 || b.len() != k * n || c.len() != m * n {
+        return Err(Error::Shape(format!(
+            "sparse product of [{m}, {k}] and B of {} values into C of {} values with {n} columns",
+            b.len(),
+            c.len()
+        )));
+    }
+    let done = match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller chose an instruction set this CPU has; the lengths were checked
+        // above and the indices are below k by `Csr`'s invariants.
+        Isa::Avx512 => unsafe { product_avx512(a, b, n, c) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2Fma => unsafe { product_avx2(a, b, n, c) },
+        _ => finite(b).then(|| {
+            for (i, row) in c.chunks_exact_mut(n).enumerate() {
+                for (j, out) in row.iter_mut().enumerate() {
+                    *out = sparse_chain(a, b, n, i, j);
+                }
+            }
+            Sums { neg_zero: c.iter().any(|v| v.to_bits() == NEG_ZERO) }
+        }),
+    };
+    match done {
+        // B holds an infinity or a NaN: every output with the whole chain.
+        None => {
+            for (i, row) in c.chunks_exact_mut(n).enumerate() {
+                for (j, out) in row.iter_mut().enumerate() {
+                    *out = chain(a, b, n, i, j);
+                }
+            }
+        }
+        // A -0 may be a +0 in the dense product: computed again with every term.
+        Some(Sums { neg_zero: true }) => {
+            for (i, row) in c.chunks_exact_mut(n).enumerate() {
+                for (j, out) in row.iter_mut().enumerate() {
+                    if out.to_bits() == NEG_ZERO {
+                        *out = chain(a, b, n, i, j);
+                    }
+                }
+            }
+        }
+        Some(Sums { neg_zero: false }) => {}
+    }
+    Ok(())
+}
+
+/// The bits of -0.0.
+const NEG_ZERO: u32 = 0x8000_0000;
+
+/// What the kernel found in the sums it stored.
+struct Sums {
+    /// Some output is (or may be: lanes past a row's end count too) -0.
+    neg_zero: bool,
+}
+
+/// Whether every value of `b` is finite (exponent bits all ones mark an infinity or a NaN). A
+/// max over every value, which vectorizes, rather than a search that stops at the first.
+#[inline(always)]
+fn finite(b: &[f32]) -> bool {
+    const EXP: u32 = 0x7f80_0000;
+    b.iter().map(|v| v.to_bits() & EXP).max().unwrap_or(0) != EXP
+}
+
+/// Output `(i, j)` as `gemm` computes it: one FMA chain from +0 over every `p < k`, the
+/// zeros that `A` leaves out included.
+fn chain(a: Csr<'_>, b: &[f32], n: usize, i: usize, j: usize) -> f32 {
+    let (index, value) = a.row(i);
+    let mut entries = index.iter().zip(value).peekable();
+    let mut acc = 0.0f32;
+    for p in 0..a.cols {
+        let x = match entries.peek() {
+            Some(&(&c, &v)) if c as usize == p => {
+                entries.next();
+                v
+            }
+            _ => 0.0,
+        };
+        acc = x.mul_add(b[p * n + j], acc);
+    }
+    acc
+}
+
+/// Output `(i, j)` over `A`'s entries only: what the vector kernels compute, lane by lane.
+fn sparse_chain(a: Csr<'_>, b: &[f32], n: usize, i: usize, j: usize) -> f32 {
+    let (index, value) = a.row(i);
+    index.iter().zip(value).fold(0.0f32, |acc, (&p, &x)| x.mul_add(b[p as usize * n + j], acc))
+}
+
+/// Instantiates the kernel for a block's vector count and whether its last vector is whole.
+macro_rules! block_kernels {
+    ($S:ty, $nv:expr, $full:expr, $args:expr, [$($n:literal),*]) => {
+        match ($nv, $full) {
+            $(
+                ($n, true) => rows_block::<$S, $n, true>($args),
+                ($n, false) => rows_block::<$S, $n, false>($args),
+            )*
+            _ => unreachable!("a block has at most {} vectors", BLOCK / <$S>::WIDTH),
+        }
+    };
+}
+
+/// [`product`] with AVX-512F. SAFETY (caller): the CPU has AVX-512F; `b` holds `a.cols * n`
+/// floats and `c` `a.rows() * n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Option<Sums> {
+    use super::simd::Avx512 as S;
+    if !finite(b) {
+        return None;
+    }
+    let mut neg_zero = false;
+    for j0 in (0..n).step_by(BLOCK) {
+        let cols = BLOCK.min(n - j0);
+        let args = Block { a, b: b.as_ptr(), n, c: c.as_mut_ptr(), j0, cols };
+        // SAFETY: the caller's contract; the block's columns lie within n.
+        neg_zero |= unsafe {
+            block_kernels!(S, cols.div_ceil(S::WIDTH), cols.is_multiple_of(S::WIDTH), &args, [1, 2, 3, 4])
+        };
+    }
+    Some(Sums { neg_zero })
+}
+
+/// [`product`] with AVX2 and FMA. SAFETY (caller): as [`product_avx512`]'s, for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Option<Sums> {
+    use super::simd::Avx2Fma as S;
+    if !finite(b) {
+        return None;
+    }
+    let mut neg_zero = false;
+    for j0 in (0..n).step_by(BLOCK) {
+        let cols = BLOCK.min(n - j0);
+        let args = Block { a, b: b.as_ptr(), n, c: c.as_mut_ptr(), j0, cols };
+        // SAFETY: as above.
+        neg_zero |= unsafe {
+            block_kernels!(
+                S,
+                cols.div_ceil(S::WIDTH),
+                cols.is_multiple_of(S::WIDTH),
+                &args,
+                [1, 2, 3, 4, 5, 6, 7, 8]
+            )
+        };
+    }
+    Some(Sums { neg_zero })
+}
+
+/// Columns `j0..j0 + cols` of every row of `C = A B`; `B` and `C` are `n` wide.
+struct Block<'a> {
+    a: Csr<'a>,
+    b: *const f32,
+    n: usize,
+    c: *mut f32,
+    j0: usize,
+    cols: usize,
+}
+
+/// One block of columns for every row of `A`: `NV` accumulators, each nonzero `a_ip`
+/// broadcast and multiplied into row `p` of `B` (`FULL`: every vector whole, else the last
+/// one masked). The block of `B` (at most 64 columns of the rows the nonzeros name) is read
+/// once per nonzero; for the first layer's forward it stays in L2 over the batch. Returns
+/// whether any lane of a stored sum is -0.
+///
+/// SAFETY (caller): the CPU has `S`'s features; `B` holds `a.cols` rows and `C` `a.rows()`
+/// rows of `n` floats; `cols <= NV * S::WIDTH`, and `== ` when `FULL`.
+#[inline(always)]
+unsafe fn rows_block<S: Lanes, const NV: usize, const FULL: bool>(blk: &Block<'_>) -> bool {
+    let mut masks = [S::mask(0); NV];
+    for (v, m) in masks.iter_mut().enumerate() {
+        *m = S::mask(blk.cols.saturating_sub(v * S::WIDTH));
+    }
+    let (a, mut neg_zero) = (blk.a, false);
+    for i in 0..a.rows() {
+        let (index, value) = a.row(i);
+        let mut acc = [S::zero(); NV];
+        for (&p, x) in index.iter().zip(value) {
+            let brow = blk.b.wrapping_add(p as usize * blk.n + blk.j0);
+            let x = S::splat(x);
+            for v in 0..NV {
+                // SAFETY: row p < a.cols of B, columns within the block (masked past cols).
+                let bv = load::<S, FULL>(brow.wrapping_add(v * S::WIDTH), masks[v]);
+                acc[v] = S::fma(x, bv, acc[v]);
+            }
+        }
+        let crow = blk.c.wrapping_add(i * blk.n + blk.j0);
+        for v in 0..NV {
+            // SAFETY: row i of C, the block's columns.
+            store::<S, FULL>(crow.wrapping_add(v * S::WIDTH), acc[v], masks[v]);
+            neg_zero |= S::any_neg_zero(acc[v]);
+        }
+    }
+    neg_zero
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::gemm::{gemm, Epilogue, StridedA};
+    use crate::cpu::test_values;
+
+    /// `x: [rows, cols]` with every `keep`-th value kept (others +0), as nonzeros.
+    fn sparse(x: &[f32], rows: usize, cols: usize, by_column: bool) -> Nonzeros {
+        let mut nz = Nonzeros::default();
+        nz.begin(rows, cols).expect("begin");
+        for row in x.chunks_exact(cols) {
+            nz.push_values(row);
+        }
+        if by_column {
+            nz.lay_out_by_column();
+        }
+        nz
+    }
+
+    /// Values in [-1, 1) with about `zeros` of them +0 (and a few -0, kept as entries).
+    fn mostly_zeros(len: usize, zeros: f32, seed: u64) -> Vec<f32> {
+        let keep = test_values(len, seed + 1);
+        test_values(len, seed)
+            .into_iter()
+            .zip(keep)
+            .enumerate()
+            .map(|(i, (v, k))| match (i % 97, (k + 1.0) / 2.0 < zeros) {
+                (0, _) => -0.0,
+                (_, true) => 0.0,
+                _ => v,
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// The instruction sets this CPU has, each with its name.
+    fn isas() -> Vec<Isa> {
+        let best = Isa::detect();
+        [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
+            .into_iter()
+            .filter(|&isa| match best {
+                Isa::Avx512 => true,
+                Isa::Avx2Fma => isa != Isa::Avx512,
+                Isa::Portable => isa == Isa::Portable,
+            })
+            .collect()
+    }
+
+    /// The sparse product gives the bits of gemm's chain on awkward shapes (block tails,
+    /// a width past one block, empty rows and columns), A and A^T, for each instruction set.
+    #[test]
+    fn sparse_product_gives_the_dense_chain_bits() {
+        for &(m, k, n, zeros) in
+            &[(37, 392, 64, 0.81), (5, 17, 3, 0.5), (128, 392, 64, 0.95), (9, 33, 70, 0.7), (3, 8, 130, 1.0)]
+        {
+            let x = mostly_zeros(m * k, zeros, (m * k + n) as u64);
+            let b = test_values(k * n, 7);
+            let nz = sparse(&x, m, k, true);
+            // The chain itself, zeros included, is what gemm computes (its own tests).
+            let mut want = vec![0.0f32; m * n];
+            gemm(StridedA { data: &x, rs: k, cs: 1 }, &b, &mut want, (m, n, k), Epilogue::None)
+                .expect("gemm");
+            let dz = test_values(m * n, 9);
+            let mut want_t = vec![0.0f32; k * n];
+            gemm(StridedA { data: &x, rs: 1, cs: k }, &dz, &mut want_t, (k, n, m), Epilogue::None)
+                .expect("gemm");
+            for isa in isas() {
+                let mut got = vec![f32::NAN; m * n];
+                product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                assert_eq!(bits(&got), bits(&want), "{isa:?}: A B, [{m}, {k}] x [{k}, {n}]");
+                let mut got_t = vec![f32::NAN; k * n];
+                let by_column = nz.input().by_column.expect("by column");
+                product_on(isa, by_column, &dz, n, &mut got_t).expect("product");
+                assert_eq!(bits(&got_t), bits(&want_t), "{isa:?}: A^T dZ, [{k}, {m}] x [{m}, {n}]");
+            }
+        }
+    }
+
+    /// Where skipping a zero would change a bit, the product computes the whole chain: a sum
+    /// whose terms all underflow to -0 (+0 in the dense chain once a zero input's term is
+    /// added), and a B holding an infinity or a NaN (0 * inf is a NaN in the dense chain).
+    #[test]
+    fn signed_zero_sums_and_non_finite_b_give_the_dense_bits() {
+        let (m, k, n) = (2, 4, 3);
+        // Row 0: x = [t, 0, t, 0]; B's rows 0 and 2 are tiny negatives, so each product
+        // underflows to -0 and the sparse sum is -0; the dense chain's +0 * B[3] = +0 (B's
+        // rows 1 and 3 are positive) makes its sum +0.
+        let x = [1e-30f32, 0.0, 1e-30, 0.0, 0.0, 2.0, 0.0, 0.0];
+        let mut b = vec![-1e-30f32; k * n];
+        b[n..2 * n].fill(0.5);
+        b[3 * n..].fill(0.5);
+        for non_finite in [None, Some(f32::INFINITY), Some(f32::NAN)] {
+            let mut b = b.clone();
+            if let Some(v) = non_finite {
+                b[3 * n + 1] = v;
+            }
+            let nz = sparse(&x, m, k, false);
+            let mut want = vec![0.0f32; m * n];
+            gemm(StridedA { data: &x, rs: k, cs: 1 }, &b, &mut want, (m, n, k), Epilogue::None)
+                .expect("gemm");
+            if non_finite.is_none() {
+                // The case is what it claims to be: a +0 the skipping would make -0.
+                assert_eq!(want[0].to_bits(), 0, "dense sum of row 0 is +0");
+                assert_eq!(sparse_chain(nz.input().by_row, &b, n, 0, 0).to_bits(), 0x8000_0000, "sparse -0");
+            } else {
+                assert!(want[1].is_nan(), "dense 0 * {non_finite:?} is a NaN");
+            }
+            for isa in isas() {
+                let mut got = vec![1.0f32; m * n];
+                product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                assert_eq!(bits(&got), bits(&want), "{isa:?}, B holding {non_finite:?}");
+            }
+        }
+    }
+
+    /// Scattered back, the entries are the rows they were gathered from, -0 included; a row
+    /// slice keeps its rows; the density test counts entries.
+    #[test]
+    fn nonzeros_scatter_back_and_slice() {
+        let (m, k) = (7, 19);
+        let x = mostly_zeros(m * k, 0.6, 3);
+        let nz = sparse(&x, m, k, true);
+        let mut back = vec![f32::NAN; m * k];
+        nz.scatter_into(&mut back);
+        assert_eq!(bits(&back), bits(&x));
+        let rows = nz.input().by_row.slice_rows(2, 3).expect("rows 2..5");
+        assert_eq!((rows.rows(), rows.cols()), (3, k));
+        for r in 0..3 {
+            let (index, value) = rows.row(r);
+            let dense: Vec<(u32, u32)> = x[(r + 2) * k..(r + 3) * k]
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.to_bits() != 0)
+                .map(|(c, v)| (c as u32, v.to_bits()))
+                .collect();
+            assert_eq!(index.iter().copied().zip(bits(value)).collect::<Vec<_>>(), dense, "row {r}");
+        }
+        assert!(nz.input().by_row.slice_rows(5, 3).is_none(), "past the last row");
+        let dense = sparse(&test_values(m * k, 4), m, k, false);
+        assert!(!dense.sparse_enough(), "every input nonzero");
+        let empty = sparse(&vec![0.0; m * k], m, k, false);
+        assert_eq!(empty.sparse_enough(), Isa::detect() != Isa::Portable, "no input nonzero");
+    }
+}
