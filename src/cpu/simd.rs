@@ -25,10 +25,14 @@ impl Isa {
     pub(super) fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            // Every CPU with AVX-512F has AVX2 and FMA too, which loops written for those may
+            // then use; checked all the same.
+            let avx2_fma =
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+            if std::arch::is_x86_feature_detected!("avx512f") && avx2_fma {
                 return Isa::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if avx2_fma {
                 return Isa::Avx2Fma;
             }
         }

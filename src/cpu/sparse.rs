@@ -125,7 +125,7 @@ impl Nonzeros {
         self.row_starts.clear();
         self.row_starts.reserve(rows + 1);
         self.row_starts.push(0);
-        self.make_room(inputs);
+        self.make_room(inputs + 8);
         Ok(())
     }
 
@@ -159,23 +159,16 @@ impl Nonzeros {
     /// 0, each as `lut[p]` (the values of [`crate::spec::pixel_value`]).
     pub(crate) fn push_pixels(&mut self, row: &[u8], lut: &[f32; 256]) {
         let row = &row[..row.len().min(self.cols)];
-        self.make_room(row.len());
+        // Eight more than the row: the vector loop stores eight entries past the last one.
+        self.make_room(row.len() + 8);
         let (index, value) = (&mut self.row_index[..], &mut self.row_value[..]);
-        let mut n = self.nnz;
-        for (w, eight) in row.chunks(8).enumerate() {
-            // Eight pixels at a time are skipped when all are 0 (digits leave long runs of
-            // background); the others as in `push_values`.
-            if let Ok(word) = <[u8; 8]>::try_from(eight) {
-                if u64::from_ne_bytes(word) == 0 {
-                    continue;
-                }
-            }
-            for (k, &p) in eight.iter().enumerate() {
-                index[n] = (w * 8 + k) as u32;
-                value[n] = lut[usize::from(p)];
-                n += usize::from(p != 0);
-            }
-        }
+        let n = match Isa::detect() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `detect` found AVX2 and FMA (`Avx512` implies both); there is room for
+            // eight entries past the row's.
+            Isa::Avx512 | Isa::Avx2Fma => unsafe { pixels_avx2(row, lut, index, value, self.nnz) },
+            _ => pixels_scalar(row, 0, lut, index, value, self.nnz),
+        };
         self.end_row(n);
     }
 
@@ -256,6 +249,103 @@ impl Nonzeros {
     }
 }
 
+/// The entries of pixels `row`, whose first is column `first`, from `index[n]` and
+/// `value[n]` on: each pixel written at the next free place, which only a nonzero one then
+/// takes (no branch to mispredict at each edge of a stroke); eight pixels at a time are skipped
+/// when all are 0 (digits leave long runs of background). Returns the entries' new end.
+fn pixels_scalar(
+    row: &[u8],
+    first: usize,
+    lut: &[f32; 256],
+    index: &mut [u32],
+    value: &mut [f32],
+    mut n: usize,
+) -> usize {
+    for (w, eight) in row.chunks(8).enumerate() {
+        if let Ok(word) = <[u8; 8]>::try_from(eight) {
+            if u64::from_ne_bytes(word) == 0 {
+                continue;
+            }
+        }
+        for (k, &p) in eight.iter().enumerate() {
+            index[n] = (first + w * 8 + k) as u32;
+            value[n] = lut[usize::from(p)];
+            n += usize::from(p != 0);
+        }
+    }
+    n
+}
+
+/// For each mask of eight lanes, the lanes it selects in order, then zeros: the permutation that
+/// packs an eight-pixel group's nonzero ones at its front.
+const PACK: [[u32; 8]; 256] = {
+    let mut table = [[0u32; 8]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let (mut lane, mut k) = (0, 0);
+        while lane < 8 {
+            if mask >> lane & 1 == 1 {
+                table[mask][k] = lane as u32;
+                k += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// [`pixels_scalar`] eight pixels at a time with AVX2: the group's values as `p / 255` (the
+/// Newton step of `cpu/gather.rs`'s pixel conversion, which gives [`crate::spec::pixel_value`]'s
+/// bits for every byte), its nonzero ones and their columns packed to the front by one
+/// permutation ([`PACK`]) and stored whole, the next group's entries starting after the last
+/// nonzero one.
+///
+/// SAFETY (caller): the CPU has AVX2 and FMA. (`index` and `value` need room for eight entries
+/// past the row's; a slice bound checks it.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pixels_avx2(
+    row: &[u8],
+    lut: &[f32; 256],
+    index: &mut [u32],
+    value: &mut [f32],
+    mut n: usize,
+) -> usize {
+    use std::arch::x86_64::*;
+    let inv = _mm256_set1_ps(1.0 / 255.0);
+    let c255 = _mm256_set1_ps(255.0);
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let groups = row.chunks_exact(8);
+    let tail = groups.remainder();
+    for (w, eight) in groups.enumerate() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(eight);
+        let word = u64::from_ne_bytes(word);
+        if word == 0 {
+            continue;
+        }
+        let ints = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(word as i64));
+        let p = _mm256_cvtepi32_ps(ints);
+        let q = _mm256_mul_ps(p, inv);
+        let x = _mm256_fmadd_ps(_mm256_fnmadd_ps(q, c255, p), inv, q);
+        let nonzero = _mm256_cmpgt_epi32(ints, _mm256_setzero_si256());
+        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(nonzero)) as usize;
+        let pack = _mm256_loadu_si256(PACK[mask].as_ptr().cast());
+        let cols =
+            _mm256_add_epi32(_mm256_permutevar8x32_epi32(lanes, pack), _mm256_set1_epi32((w * 8) as i32));
+        let (index, value) = (&mut index[n..n + 8], &mut value[n..n + 8]);
+        // SAFETY: each slice holds the eight lanes stored.
+        unsafe {
+            _mm256_storeu_si256(index.as_mut_ptr().cast(), cols);
+            _mm256_storeu_ps(value.as_mut_ptr(), _mm256_permutevar8x32_ps(x, pack));
+        }
+        n += mask.count_ones() as usize;
+    }
+    let first = row.len() - tail.len();
+    pixels_scalar(tail, first, lut, index, value, n)
+}
+
 /// `C = A B` for a sparse `A: [m, k]` and `B: [k, n]` row-major into `c: [m, n]`
 /// (overwritten), every output with the bits of `gemm`'s chain over all of `k` (see the
 /// module's comment).
@@ -274,7 +364,7 @@ fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Resul
             c.len()
         )));
     }
-    let done = match isa {
+    match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller chose an instruction set this CPU has; the lengths were checked
         // above and the indices are below k by `Csr`'s invariants.
@@ -282,37 +372,40 @@ fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Resul
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Isa::Avx2Fma => unsafe { product_avx2(a, b, n, c) },
-        _ => finite(b).then(|| {
-            for (i, row) in c.chunks_exact_mut(n).enumerate() {
-                for (j, out) in row.iter_mut().enumerate() {
-                    *out = sparse_chain(a, b, n, i, j);
-                }
-            }
-            Sums { neg_zero: c.iter().any(|v| v.to_bits() == NEG_ZERO) }
-        }),
-    };
-    match done {
-        // B holds an infinity or a NaN: every output with the whole chain.
-        None => {
-            for (i, row) in c.chunks_exact_mut(n).enumerate() {
-                for (j, out) in row.iter_mut().enumerate() {
-                    *out = chain(a, b, n, i, j);
-                }
-            }
-        }
-        // A -0 may be a +0 in the dense product: computed again with every term.
-        Some(Sums { neg_zero: true }) => {
-            for (i, row) in c.chunks_exact_mut(n).enumerate() {
-                for (j, out) in row.iter_mut().enumerate() {
-                    if out.to_bits() == NEG_ZERO {
-                        *out = chain(a, b, n, i, j);
+        _ => {
+            let sums = finite(b).then(|| {
+                for (i, row) in c.chunks_exact_mut(n).enumerate() {
+                    for (j, out) in row.iter_mut().enumerate() {
+                        *out = sparse_chain(a, b, n, i, j);
                     }
                 }
-            }
+                Sums { neg_zero: c.iter().any(|v| v.to_bits() == NEG_ZERO) }
+            });
+            fix_up(a, b, n, c, sums)
         }
-        Some(Sums { neg_zero: false }) => {}
     }
     Ok(())
+}
+
+/// Where the sparse sums may differ from the dense ones, the whole chains: every output when
+/// `B` was not finite (`sums` is `None`), else each output stored as -0. Inlined into each
+/// kernel's function, so that its FMAs are the instruction the dense product uses, in the
+/// same floating-point mode (the backend's threads flush subnormals: `threads.rs`), not a
+/// library call that may compute them otherwise.
+#[inline(always)]
+fn fix_up(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32], sums: Option<Sums>) {
+    let every = match sums {
+        None => true,
+        Some(Sums { neg_zero: false }) => return,
+        Some(Sums { neg_zero: true }) => false,
+    };
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        for (j, out) in row.iter_mut().enumerate() {
+            if every || out.to_bits() == NEG_ZERO {
+                *out = chain(a, b, n, i, j);
+            }
+        }
+    }
 }
 
 /// The bits of -0.0.
@@ -334,6 +427,7 @@ fn finite(b: &[f32]) -> bool {
 
 /// Output `(i, j)` as `gemm` computes it: one FMA chain from +0 over every `p < k`, the
 /// zeros that `A` leaves out included.
+#[inline(always)]
 fn chain(a: Csr<'_>, b: &[f32], n: usize, i: usize, j: usize) -> f32 {
     let (index, value) = a.row(i);
     let mut entries = index.iter().zip(value).peekable();
@@ -352,6 +446,7 @@ fn chain(a: Csr<'_>, b: &[f32], n: usize, i: usize, j: usize) -> f32 {
 }
 
 /// Output `(i, j)` over `A`'s entries only: what the vector kernels compute, lane by lane.
+#[inline(always)]
 fn sparse_chain(a: Csr<'_>, b: &[f32], n: usize, i: usize, j: usize) -> f32 {
     let (index, value) = a.row(i);
     index.iter().zip(value).fold(0.0f32, |acc, (&p, &x)| x.mul_add(b[p as usize * n + j], acc))
@@ -374,10 +469,10 @@ macro_rules! block_kernels {
 /// floats and `c` `a.rows() * n`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Option<Sums> {
+unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
     use super::simd::Avx512 as S;
     if !finite(b) {
-        return None;
+        return fix_up(a, b, n, c, None);
     }
     let mut neg_zero = false;
     for j0 in (0..n).step_by(BLOCK) {
@@ -388,16 +483,16 @@ unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Opti
             block_kernels!(S, cols.div_ceil(S::WIDTH), cols.is_multiple_of(S::WIDTH), &args, [1, 2, 3, 4])
         };
     }
-    Some(Sums { neg_zero })
+    fix_up(a, b, n, c, Some(Sums { neg_zero }))
 }
 
 /// [`product`] with AVX2 and FMA. SAFETY (caller): as [`product_avx512`]'s, for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Option<Sums> {
+unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
     use super::simd::Avx2Fma as S;
     if !finite(b) {
-        return None;
+        return fix_up(a, b, n, c, None);
     }
     let mut neg_zero = false;
     for j0 in (0..n).step_by(BLOCK) {
@@ -414,7 +509,7 @@ unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Option
             )
         };
     }
-    Some(Sums { neg_zero })
+    fix_up(a, b, n, c, Some(Sums { neg_zero }))
 }
 
 /// Columns `j0..j0 + cols` of every row of `C = A B`; `B` and `C` are `n` wide.
@@ -579,6 +674,69 @@ mod tests {
                 product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
                 assert_eq!(bits(&got), bits(&want), "{isa:?}, B holding {non_finite:?}");
             }
+        }
+    }
+
+    /// On the backend's threads, which flush subnormals to zero (`threads.rs`), a product
+    /// that would be subnormal is a signed zero: the sums the fix-up recomputes must be those
+    /// of the same instructions in the same mode, as gemm's are. Products of 1e-20 and -1e-20
+    /// (1e-40, subnormal) make the sparse sum -0 there, which the dense chain turns into +0;
+    /// an FMA that kept subnormals would give -2e-40.
+    #[test]
+    fn fix_ups_flush_subnormals_as_the_dense_product_does() {
+        let (m, k, n) = (2, 4, 3);
+        let x = [1e-20f32, 0.0, 1e-20, 0.0, 3e-39, 2.0, 0.0, 0.0];
+        let mut b = vec![-1e-20f32; k * n];
+        b[n..2 * n].fill(0.5);
+        b[3 * n..].fill(0.5);
+        let nz = sparse(&x, m, k, false);
+        let (want, got) = super::super::threads::on_pool(|| {
+            let mut want = vec![0.0f32; m * n];
+            gemm(StridedA { data: &x, rs: k, cs: 1 }, &b, &mut want, (m, n, k), Epilogue::None)
+                .expect("gemm");
+            let got: Vec<Vec<f32>> = isas()
+                .into_iter()
+                .filter(|&isa| isa != Isa::Portable)
+                .map(|isa| {
+                    let mut got = vec![1.0f32; m * n];
+                    product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                    got
+                })
+                .collect();
+            (want, got)
+        });
+        if Isa::detect() != Isa::Portable {
+            assert_eq!(want[0].to_bits(), 0, "the dense sum is +0 where subnormals flush");
+        }
+        for got in got {
+            assert_eq!(bits(&got), bits(&want));
+        }
+    }
+
+    /// Pixels gather to the same entries in the vector loop as in the scalar one: every byte
+    /// value, all-zero and partly zero groups of eight, a row whose length is not a multiple
+    /// of eight.
+    #[test]
+    fn pixel_rows_give_the_same_entries_in_every_loop() {
+        let lut = crate::spec::pixel_lut();
+        let mut rows: Vec<Vec<u8>> = vec![(0..=255).collect(), (0..=255).rev().collect()];
+        rows.push(
+            (0..403).map(|i| if i % 11 < 6 || i % 50 < 16 { 0 } else { (i * 37 % 256) as u8 }).collect(),
+        );
+        rows.push(vec![0; 19]);
+        rows.push((0..19).map(|i| (i % 3 * 100) as u8).collect());
+        for row in &rows {
+            let mut nz = Nonzeros::default();
+            nz.begin(1, row.len()).expect("begin");
+            nz.push_pixels(row, &lut);
+            let (mut index, mut value) = (vec![0u32; row.len()], vec![0.0f32; row.len()]);
+            let n = pixels_scalar(row, 0, &lut, &mut index, &mut value, 0);
+            let got = nz.input().by_row.row(0);
+            assert_eq!(got.0, &index[..n], "columns of a row of {}", row.len());
+            assert_eq!(bits(got.1), bits(&value[..n]), "values of a row of {}", row.len());
+            let want: Vec<u32> =
+                row.iter().enumerate().filter(|(_, &p)| p != 0).map(|(c, _)| c as u32).collect();
+            assert_eq!(got.0, &want[..], "the nonzero pixels' columns");
         }
     }
 
