@@ -38,7 +38,8 @@ pub(super) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 ///
 /// Why it cannot deadlock: the pollers are queued before anything in `f`, so a thread that
 /// steals takes a poller first (thieves take the oldest job); the caller never runs one
-/// while `f` is running, and once `f` has returned each poller sees `done` and ends.
+/// while `f` is running, and once `f` has returned (or unwound) each poller sees `done` and
+/// ends.
 pub(super) fn on_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     on_pool(|| {
         let others = rayon::current_num_threads().saturating_sub(1);
@@ -56,11 +57,22 @@ pub(super) fn on_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
                     }
                 });
             }
-            let out = f();
-            done.store(true, Ordering::Release);
-            out
+            // Set when `f` returns or unwinds: a panic in `f` (a bug: the backend returns its
+            // errors) must reach the caller, not leave the pollers spinning and the scope
+            // waiting for them forever.
+            let _stop = StopOnDrop(&done);
+            f()
         })
     })
+}
+
+/// Sets its flag when dropped: on return and on unwinding alike.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// The CPU backend's own rayon pool (as many threads as rayon's global one), whose threads
@@ -162,6 +174,15 @@ mod tests {
         let input = tiny();
         assert_eq!(on_pool(move || black_box(input) * black_box(1e30f32)), 0.0);
         assert!(tiny() > 0.0, "the test thread still keeps subnormals");
+    }
+
+    /// A panic inside the kept-awake pool reaches the caller instead of leaving the pollers
+    /// spinning (which hung the test binary before the flag was set on unwinding too).
+    #[test]
+    fn a_panic_with_the_pool_kept_awake_reaches_the_caller() {
+        let caught = std::panic::catch_unwind(|| on_pool_awake(|| -> u32 { panic!("a bug") }));
+        assert!(caught.is_err(), "the panic came back");
+        assert_eq!(on_pool_awake(|| rayon::join(|| 1, || 2)), (1, 2), "the pool works after it");
     }
 
     /// Many small splits with the other threads polling: every half runs once, the result
