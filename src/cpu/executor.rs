@@ -26,6 +26,9 @@ const MIN_GATHER: usize = 1 << 15;
 const MIN_GATHER_OUTSIDE: usize = 1 << 19;
 /// Rows per forward pass when evaluating.
 const EVAL_ROWS: usize = 1000;
+/// After a batch too dense for nonzeros, this many are gathered densely before the nonzeros
+/// are tried again: the gather of one batch in 65 is wasted on dense data.
+const DENSE_BATCHES: usize = 64;
 /// The trainer's step hook is called every this many steps.
 const HOOK_STEPS: usize = 16;
 
@@ -122,8 +125,11 @@ impl CpuExecutor {
         if let Some(h) = self.mlp.input_split() {
             self.batch.x.resize(idx.len() * h);
             self.batch.x_hi.resize(idx.len() * (f - h));
-            if Isa::detect() == Isa::Portable {
-                // No sparse product there (`Nonzeros::sparse_enough`): dense rows at once.
+            // No sparse product without the vector kernels (`Nonzeros::sparse_enough`); after a
+            // batch too dense for it, the next ones are gathered densely at once for a while
+            // (a data set's density changes little from batch to batch), then tried again.
+            if Isa::detect() == Isa::Portable || self.batch.dense_for > 0 {
+                self.batch.dense_for = self.batch.dense_for.saturating_sub(1);
                 let (lo, hi) = (&mut self.batch.x, &mut self.batch.x_hi);
                 rayon::join(
                     || gather_rows(data, idx, next, 0..h, lo),
@@ -144,6 +150,7 @@ impl CpuExecutor {
             b?;
             self.batch.sparse = lo.sparse_enough() && hi.sparse_enough();
             if !self.batch.sparse {
+                self.batch.dense_for = DENSE_BATCHES;
                 // Dense data: the halves as rows, from their entries (the bits of the inputs).
                 let (x, x_hi) = (&mut self.batch.x, &mut self.batch.x_hi);
                 rayon::join(|| lo.scatter_into(x), || hi.scatter_into(x_hi));
@@ -190,6 +197,8 @@ struct Batch {
     nz: Nonzeros,
     nz_hi: Nonzeros,
     sparse: bool,
+    /// Batches still to gather densely at once, after one found too dense for nonzeros.
+    dense_for: usize,
 }
 
 impl Batch {
@@ -380,6 +389,7 @@ pub(crate) fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::threads::on_pool;
     use crate::spec::{pixel_value, Init};
 
     /// Pixels and the same values as f32 gather to the same bits, whole or in the first
@@ -405,8 +415,13 @@ mod tests {
                     CpuExecutor::new(&spec, Optimizer::adam(1e-3), Loss::SoftmaxCrossEntropy, &params)
                         .expect("executor");
                 e.gather(data, &idx, &[1, 2], true).expect("gather");
-                // Few zeros: written out densely.
+                // Few zeros: written out densely from the nonzeros, then, for the next batch,
+                // gathered densely at once; both the same bits.
                 assert!(!e.batch.sparse, "{name}: dense data gathered as nonzeros");
+                let first = (e.batch.x.to_vec(), e.batch.x_hi.to_vec());
+                e.gather(data, &idx, &[1, 2], true).expect("gather");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!((bits(&first.0), bits(&first.1)), (bits(&e.batch.x), bits(&e.batch.x_hi)));
                 let split = e.mlp.input_split();
                 (e.batch.x, e.batch.x_hi, e.y, split)
             };
@@ -467,7 +482,8 @@ mod tests {
                 assert!(e.batch.sparse, "step {step}: mostly-zero pixels gathered densely");
             }
             let mut sums = PassSums::default();
-            e.step_here(&mut sums).expect("step");
+            // On the backend's pool, as the executor steps (its threads flush subnormals).
+            on_pool(|| e.step_here(&mut sums)).expect("step");
             let y: Vec<u32> = idx.iter().map(|&i| u32::from(labels[i as usize])).collect();
             let (loss, correct) = dense.train_step(&dense_rows(idx), &y).expect("dense step");
             assert_eq!((sums.loss, sums.correct), (loss as f64, correct as f64), "step {step}: sums");
@@ -475,6 +491,14 @@ mod tests {
         }
         let all: Vec<u32> = (0..rows as u32).collect();
         let got = e.eval_rows(&images, &all).expect("evaluate");
+        // Evaluation's gather lays nothing out by column: a training step refuses it before
+        // changing anything.
+        if e.batch.sparse {
+            let before = e.mlp.params().to_vec();
+            let y: Vec<u32> = all.iter().map(|&i| u32::from(labels[i as usize])).collect();
+            assert!(e.mlp.train_step_here(e.batch.input(true), &y).is_err(), "no layout by column");
+            assert!(bits(e.mlp.params()) == bits(&before), "a refused step changed parameters");
+        }
         let y: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
         let (loss, correct) = dense.evaluate(&dense_rows(&all), &y).expect("dense evaluate");
         assert_eq!((got.loss, got.correct), (loss as f64, correct as f64), "evaluation");

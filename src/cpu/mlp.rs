@@ -219,8 +219,10 @@ impl CpuMlp {
         }
     }
 
-    /// Checks that `x` holds `rows` rows of the inputs, whole or in the first layer's halves.
-    fn check_input(&self, x: LayerInput<'_>, rows: usize) -> Result<()> {
+    /// Checks that `x` holds `rows` rows of the inputs, whole or in the first layer's halves,
+    /// and, for a pass with a `backward`, nonzeros laid out by column too: before anything
+    /// is computed, so that a refused batch leaves the model as it was.
+    fn check_input(&self, x: LayerInput<'_>, rows: usize, backward: bool) -> Result<()> {
         let inputs = self.spec.inputs();
         match (x, self.input_split()) {
             (LayerInput::Whole(x), _) => check_len("inputs x", x.len(), elements("inputs x", rows, inputs)?),
@@ -233,14 +235,15 @@ impl CpuMlp {
                 // By column, each half is its transpose's rows: both halves or neither.
                 let transposed = |x: &SparseInput<'_>, t: Csr<'_>| (t.cols(), t.rows()) == shape(x);
                 let by_column = match (lo.by_column, hi.by_column) {
-                    (None, None) => true,
+                    (None, None) => !backward,
                     (Some(a), Some(b)) => transposed(&lo, a) && transposed(&hi, b),
                     _ => false,
                 };
                 if shape(&lo) != (rows, h) || shape(&hi) != (rows, inputs - h) || !by_column {
                     return Err(Error::Shape(format!(
                         "inputs as nonzeros: halves of {:?} and {:?}, expected ({rows}, {h}) and \
-                         ({rows}, {}), both or neither laid out by column too",
+                         ({rows}, {}), both or neither laid out by column too (both for a \
+                         training step)",
                         shape(&lo),
                         shape(&hi),
                         inputs - h
@@ -283,7 +286,7 @@ impl CpuMlp {
         pass: Pass,
         loss: impl FnOnce(&[f32], &mut [f32], usize) -> Result<T>,
     ) -> Result<T> {
-        self.check_input(x, rows)?;
+        self.check_input(x, rows, true)?;
         if scale_rows < rows {
             return Err(Error::Shape(format!(
                 "scale_rows ({scale_rows}) must be at least the batch's {rows} rows: it is \
@@ -320,12 +323,12 @@ impl CpuMlp {
         rows: usize,
         mut each: impl FnMut(usize, &[f32], usize) -> Result<()>,
     ) -> Result<()> {
-        self.check_input(x, rows)?;
+        self.check_input(x, rows, false)?;
         self.work.reserve(&self.spec, rows.min(EVAL_CHUNK))?;
         let (last, outputs) = (self.spec.layers.len() - 1, self.spec.outputs());
         for (i, first) in (0..rows).step_by(EVAL_CHUNK).enumerate() {
             let r = (rows - first).min(EVAL_CHUNK);
-            let x = self.rows_of(x, first, r);
+            let x = self.rows_of(x, first, r)?;
             forward(&self.spec, &self.layout, &self.params, &mut self.work, x, r, None)?;
             each(i, &self.work.z[last][..r * outputs], outputs)?;
         }
@@ -390,10 +393,10 @@ impl CpuMlp {
     }
 
     /// Rows `first..first + rows` of `x` (checked by `check_input` to hold them).
-    fn rows_of<'a>(&self, x: LayerInput<'a>, first: usize, rows: usize) -> LayerInput<'a> {
+    fn rows_of<'a>(&self, x: LayerInput<'a>, first: usize, rows: usize) -> Result<LayerInput<'a>> {
         let inputs = self.spec.inputs();
         let h = self.input_split().unwrap_or(inputs);
-        match x {
+        Ok(match x {
             LayerInput::Whole(x) => LayerInput::Whole(&x[first * inputs..(first + rows) * inputs]),
             LayerInput::Halves(lo, hi) => LayerInput::Halves(
                 &lo[first * h..(first + rows) * h],
@@ -401,13 +404,19 @@ impl CpuMlp {
             ),
             // A forward pass reads the nonzeros by row only.
             LayerInput::Sparse(lo, hi) => {
-                let slice = |x: SparseInput<'a>| SparseInput {
-                    by_row: x.by_row.slice_rows(first, rows).unwrap_or(x.by_row),
-                    by_column: None,
+                let slice = |x: SparseInput<'a>| {
+                    let by_row = x.by_row.slice_rows(first, rows).ok_or_else(|| {
+                        Error::Shape(format!(
+                            "rows {first}..{} of {} nonzero rows",
+                            first + rows,
+                            x.by_row.rows()
+                        ))
+                    })?;
+                    Ok::<_, Error>(SparseInput { by_row, by_column: None })
                 };
-                LayerInput::Sparse(slice(lo), slice(hi))
+                LayerInput::Sparse(slice(lo)?, slice(hi)?)
             }
-        }
+        })
     }
 
     /// Softmax probabilities `[rows, classes]` for `x: [rows, inputs]`, in chunks of at most

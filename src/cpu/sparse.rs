@@ -6,9 +6,10 @@
 //! Why the bits are the dense product's: `gemm` computes every output as one chain of FMAs
 //! from +0 in order of `p`, `acc = fma(a_p, b_p, acc)` (`cpu/gemm/mod.rs`). Take two chains
 //! over the same terms, the dense one with and the sparse one without the terms whose `a_p`
-//! is +0 (only +0: a -0 is kept as a nonzero). With `b_p` finite, such a term adds a zero,
-//! which leaves a nonzero `acc` as it is and turns a zero into +0 (`-0 + +0 = +0`,
-//! round-to-nearest). Term by term, the two accumulators are therefore either equal or the
+//! is +0 (only +0: a -0 is kept as a nonzero). With `b_p` finite, such a term adds a zero
+//! (`+0 * b_p`, of `b_p`'s sign), which leaves a nonzero `acc` as it is, leaves +0 as +0, and
+//! leaves -0 as -0 or turns it into +0 (`-0 + +0 = +0`, round-to-nearest; also where the
+//! backend's threads flush subnormals to zero, which both chains see alike). Term by term, the two accumulators are therefore either equal or the
 //! dense one +0 and the sparse one -0; from the latter a shared term `fma(a, b, ±0)` gives the
 //! same value unless `a b` is exactly zero, and then again equal values or (+0, -0). So every
 //! output but a -0 has the dense product's bits, and [`product`] recomputes each output it
@@ -16,7 +17,10 @@
 //! be zero or to have underflowed: with trained weights it does not happen, but the bits do
 //! not depend on that). When `B` holds an infinity or a NaN, a skipped `0 * inf` would have
 //! been a NaN, so every output is computed with the whole chain then (a diverged model: slow
-//! but the same bits).
+//! but the same values; a NaN is a NaN in both, though which NaN's payload an FMA passes on
+//! may differ between the kernels' instruction forms). The whole chains run inside the
+//! kernels' functions, so their FMAs are the dense product's instruction in the same
+//! floating-point mode.
 //!
 //! How much it saves: the product does one multiply-add per nonzero instead of one per
 //! input, for each output; it reads a row of `B` per nonzero (from L2 for the forward's
@@ -35,8 +39,8 @@ const BLOCK: usize = 64;
 
 /// The rows of a sparse matrix `A: [rows, cols]` by their nonzeros (compressed sparse rows):
 /// row `i`'s entries are `index[t]`, `value[t]` for `t` in `starts[i]..starts[i + 1]`, with
-/// indices increasing within a row and below `cols`. Made only by [`Nonzeros`], which keeps
-/// these invariants, so the product relies on them.
+/// indices increasing within a row and below `cols`. Made only by [`Nonzeros`] and sliced
+/// by [`Csr::slice_rows`], which keep these invariants, so the product relies on them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Csr<'a> {
     starts: &'a [u32],
@@ -48,7 +52,7 @@ pub(crate) struct Csr<'a> {
 impl<'a> Csr<'a> {
     /// The matrix's rows.
     pub(crate) fn rows(&self) -> usize {
-        self.starts.len() - 1
+        self.starts.len().saturating_sub(1)
     }
 
     /// The matrix's columns.
@@ -126,6 +130,11 @@ impl Nonzeros {
         self.row_starts.reserve(rows + 1);
         self.row_starts.push(0);
         self.make_room(inputs + 8);
+        // The layout by column holds as many entries, at most every input.
+        if self.col_index.len() < inputs {
+            self.col_index.resize(inputs, 0);
+            self.col_value.resize(inputs, 0.0);
+        }
         Ok(())
     }
 
@@ -193,6 +202,8 @@ impl Nonzeros {
         for c in 0..self.cols {
             self.col_starts[c + 1] += self.col_starts[c];
         }
+        // Sized in `begin` for every input of the batch; more only if more rows came than it
+        // was told.
         if self.col_index.len() < nnz {
             self.col_index.resize(nnz, 0);
             self.col_value.resize(nnz, 0.0);
@@ -214,7 +225,7 @@ impl Nonzeros {
 
     /// The batch's rows.
     pub(crate) fn rows(&self) -> usize {
-        self.row_starts.len() - 1
+        self.row_starts.len().saturating_sub(1)
     }
 
     /// Whether few enough inputs are nonzero for the sparse product to pay
@@ -357,7 +368,9 @@ pub(crate) fn product(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<
 /// has; `isa` must be supported by this CPU).
 fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<()> {
     let (m, k) = (a.rows(), a.cols);
-    if n == 0 || b.len() != k * n || c.len() != m * n {
+    // Checked: the kernels' loads and stores rely on these lengths.
+    let fits = |len: usize, rows: usize| rows.checked_mul(n) == Some(len);
+    if m == 0 || k == 0 || n == 0 || !fits(b.len(), k) || !fits(c.len(), m) {
         return Err(Error::Shape(format!(
             "sparse product of [{m}, {k}] and B of {} values into C of {} values with {n} columns",
             b.len(),
@@ -565,7 +578,7 @@ mod tests {
     use crate::cpu::gemm::{gemm, Epilogue, StridedA};
     use crate::cpu::test_values;
 
-    /// `x: [rows, cols]` with every `keep`-th value kept (others +0), as nonzeros.
+    /// `x: [rows, cols]` as its nonzeros (every value but +0), by column too when asked.
     fn sparse(x: &[f32], rows: usize, cols: usize, by_column: bool) -> Nonzeros {
         let mut nz = Nonzeros::default();
         nz.begin(rows, cols).expect("begin");
@@ -576,6 +589,23 @@ mod tests {
             nz.lay_out_by_column();
         }
         nz
+    }
+
+    /// The dense product `A B` as gemm computes it, zeros included: gemm itself where it runs
+    /// the vector kernel (its own tests check it against the chain), else the chain of FMAs
+    /// written out (gemm is `matrixmultiply` there, with other sums).
+    fn dense_product(a: StridedA<'_>, b: &[f32], (m, n, k): (usize, usize, usize)) -> Vec<f32> {
+        let mut c = vec![0.0f32; m * n];
+        if Isa::detect() != Isa::Portable {
+            gemm(a, b, &mut c, (m, n, k), Epilogue::None).expect("gemm");
+            return c;
+        }
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            for (j, out) in row.iter_mut().enumerate() {
+                *out = (0..k).fold(0.0f32, |acc, p| a.data[i * a.rs + p * a.cs].mul_add(b[p * n + j], acc));
+            }
+        }
+        c
     }
 
     /// Values in [-1, 1) with about `zeros` of them +0 (and a few -0, kept as entries).
@@ -597,7 +627,7 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// The instruction sets this CPU has, each with its name.
+    /// The instruction sets this CPU has.
     fn isas() -> Vec<Isa> {
         let best = Isa::detect();
         [Isa::Avx512, Isa::Avx2Fma, Isa::Portable]
@@ -620,14 +650,9 @@ mod tests {
             let x = mostly_zeros(m * k, zeros, (m * k + n) as u64);
             let b = test_values(k * n, 7);
             let nz = sparse(&x, m, k, true);
-            // The chain itself, zeros included, is what gemm computes (its own tests).
-            let mut want = vec![0.0f32; m * n];
-            gemm(StridedA { data: &x, rs: k, cs: 1 }, &b, &mut want, (m, n, k), Epilogue::None)
-                .expect("gemm");
+            let want = dense_product(StridedA { data: &x, rs: k, cs: 1 }, &b, (m, n, k));
             let dz = test_values(m * n, 9);
-            let mut want_t = vec![0.0f32; k * n];
-            gemm(StridedA { data: &x, rs: 1, cs: k }, &dz, &mut want_t, (k, n, m), Epilogue::None)
-                .expect("gemm");
+            let want_t = dense_product(StridedA { data: &x, rs: 1, cs: k }, &dz, (k, n, m));
             for isa in isas() {
                 let mut got = vec![f32::NAN; m * n];
                 product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
@@ -659,9 +684,7 @@ mod tests {
                 b[3 * n + 1] = v;
             }
             let nz = sparse(&x, m, k, false);
-            let mut want = vec![0.0f32; m * n];
-            gemm(StridedA { data: &x, rs: k, cs: 1 }, &b, &mut want, (m, n, k), Epilogue::None)
-                .expect("gemm");
+            let want = dense_product(StridedA { data: &x, rs: k, cs: 1 }, &b, (m, n, k));
             if non_finite.is_none() {
                 // The case is what it claims to be: a +0 the skipping would make -0.
                 assert_eq!(want[0].to_bits(), 0, "dense sum of row 0 is +0");

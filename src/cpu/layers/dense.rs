@@ -218,7 +218,9 @@ fn weight_gradient(
             hi?;
         }
         (None, LayerInput::Halves(..) | LayerInput::Sparse(..)) => {
-            return Err(Error::Shape("a layer that does not split its inputs got them in halves".into()));
+            return Err(Error::Shape(
+                "a layer that does not split its inputs got them in halves or as nonzeros".into(),
+            ));
         }
     }
     column_sums_into(dz, rows, out, &mut grads[biases.clone()])?;
