@@ -84,7 +84,7 @@ fn pixels_to_f32_avx2(p: &[u8], x: &mut [f32]) {
 /// The quotient and its Newton step of [`pixels_to_f32_avx512`]. Only for functions whose
 /// target has FMA: elsewhere `mul_add` is a library call.
 #[inline(always)]
-fn pixels_by_fma(p: &[u8], x: &mut [f32]) {
+pub(super) fn pixels_by_fma(p: &[u8], x: &mut [f32]) {
     const INV: f32 = 1.0 / 255.0;
     for (x, &p) in x.iter_mut().zip(p) {
         let p = f32::from(p);

@@ -29,6 +29,8 @@
 
 use crate::error::{Error, Result};
 
+#[cfg(target_arch = "x86_64")]
+use super::gather::pixels_by_fma;
 use super::simd::{load, store, Isa, Lanes};
 
 /// A batch is kept as its nonzeros when at most this fraction of its inputs is nonzero.
@@ -306,9 +308,9 @@ const PACK: [[u32; 8]; 256] = {
     table
 };
 
-/// [`pixels_scalar`] eight pixels at a time with AVX2: the group's values as `p / 255` (the
-/// Newton step of `cpu/gather.rs`'s pixel conversion, which gives [`crate::spec::pixel_value`]'s
-/// bits for every byte), its nonzero ones and their columns packed to the front by one
+/// [`pixels_scalar`] eight pixels at a time with AVX2: the group's values by the dense gather's
+/// conversion (`cpu/gather.rs`, which gives [`crate::spec::pixel_value`]'s bits for every
+/// byte), its nonzero ones and their columns packed to the front by one
 /// permutation ([`PACK`]) and stored whole, the next group's entries starting after the last
 /// nonzero one.
 ///
@@ -324,8 +326,6 @@ unsafe fn pixels_avx2(
     mut n: usize,
 ) -> usize {
     use std::arch::x86_64::*;
-    let inv = _mm256_set1_ps(1.0 / 255.0);
-    let c255 = _mm256_set1_ps(255.0);
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let groups = row.chunks_exact(8);
     let tail = groups.remainder();
@@ -336,10 +336,12 @@ unsafe fn pixels_avx2(
         if word == 0 {
             continue;
         }
+        // The values by the dense gather's conversion (the bits of `pixel_value`).
+        let mut values = [0.0f32; 8];
+        pixels_by_fma(eight, &mut values);
+        // SAFETY: eight floats.
+        let x = unsafe { _mm256_loadu_ps(values.as_ptr()) };
         let ints = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(word as i64));
-        let p = _mm256_cvtepi32_ps(ints);
-        let q = _mm256_mul_ps(p, inv);
-        let x = _mm256_fmadd_ps(_mm256_fnmadd_ps(q, c255, p), inv, q);
         let nonzero = _mm256_cmpgt_epi32(ints, _mm256_setzero_si256());
         let mask = _mm256_movemask_ps(_mm256_castsi256_ps(nonzero)) as usize;
         let pack = _mm256_loadu_si256(PACK[mask].as_ptr().cast());
@@ -484,19 +486,8 @@ macro_rules! block_kernels {
 #[target_feature(enable = "avx512f")]
 unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
     use super::simd::Avx512 as S;
-    if !finite(b) {
-        return fix_up(a, b, n, c, None);
-    }
-    let mut neg_zero = false;
-    for j0 in (0..n).step_by(BLOCK) {
-        let cols = BLOCK.min(n - j0);
-        let args = Block { a, b: b.as_ptr(), n, c: c.as_mut_ptr(), j0, cols };
-        // SAFETY: the caller's contract; the block's columns lie within n.
-        neg_zero |= unsafe {
-            block_kernels!(S, cols.div_ceil(S::WIDTH), cols.is_multiple_of(S::WIDTH), &args, [1, 2, 3, 4])
-        };
-    }
-    fix_up(a, b, n, c, Some(Sums { neg_zero }))
+    // SAFETY: AVX-512F is enabled here; `blocks` builds blocks within the caller's lengths.
+    blocks(a, b, n, c, S::WIDTH, |nv, full, blk| unsafe { block_kernels!(S, nv, full, blk, [1, 2, 3, 4]) })
 }
 
 /// [`product`] with AVX2 and FMA. SAFETY (caller): as [`product_avx512`]'s, for AVX2 and FMA.
@@ -504,23 +495,33 @@ unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
     use super::simd::Avx2Fma as S;
+    // SAFETY: AVX2 and FMA are enabled here; as above.
+    blocks(a, b, n, c, S::WIDTH, |nv, full, blk| unsafe {
+        block_kernels!(S, nv, full, blk, [1, 2, 3, 4, 5, 6, 7, 8])
+    })
+}
+
+/// Walks `C`'s columns in blocks of [`BLOCK`], calling `kernel(vectors, whole, block)` on each
+/// (vectors of `width` lanes; `whole`: the last one is too), then the fix-ups; every output by
+/// the whole chain instead when `B` is not finite. Inlined into each instruction set's
+/// function, so that the kernels and the fix-ups' FMAs have its features.
+#[inline(always)]
+fn blocks(
+    a: Csr<'_>,
+    b: &[f32],
+    n: usize,
+    c: &mut [f32],
+    width: usize,
+    kernel: impl Fn(usize, bool, &Block<'_>) -> bool,
+) {
     if !finite(b) {
         return fix_up(a, b, n, c, None);
     }
     let mut neg_zero = false;
     for j0 in (0..n).step_by(BLOCK) {
         let cols = BLOCK.min(n - j0);
-        let args = Block { a, b: b.as_ptr(), n, c: c.as_mut_ptr(), j0, cols };
-        // SAFETY: as above.
-        neg_zero |= unsafe {
-            block_kernels!(
-                S,
-                cols.div_ceil(S::WIDTH),
-                cols.is_multiple_of(S::WIDTH),
-                &args,
-                [1, 2, 3, 4, 5, 6, 7, 8]
-            )
-        };
+        let blk = Block { a, b: b.as_ptr(), n, c: c.as_mut_ptr(), j0, cols };
+        neg_zero |= kernel(cols.div_ceil(width), cols.is_multiple_of(width), &blk);
     }
     fix_up(a, b, n, c, Some(Sums { neg_zero }))
 }
