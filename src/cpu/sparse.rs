@@ -68,6 +68,26 @@ impl<'a> Csr<'a> {
         Some(Csr { starts, ..self })
     }
 
+    /// The first `rows` rows and the others, or `None` past the last row.
+    pub(crate) fn split_rows(self, rows: usize) -> Option<(Csr<'a>, Csr<'a>)> {
+        Some((self.slice_rows(0, rows)?, self.slice_rows(rows, self.rows().checked_sub(rows)?)?))
+    }
+
+    /// The matrix's entries.
+    pub(crate) fn nnz(&self) -> usize {
+        match (self.starts.first(), self.starts.last()) {
+            (Some(&first), Some(&last)) => (last - first) as usize,
+            _ => 0,
+        }
+    }
+
+    /// How many leading rows hold at most `entries` entries between them.
+    pub(crate) fn rows_within(&self, entries: usize) -> usize {
+        let first = self.starts.first().map_or(0, |&s| s as usize);
+        // `starts` increases, so the rows whose end is within `entries` come first.
+        self.starts.get(1..).map_or(0, |ends| ends.partition_point(|&end| end as usize - first <= entries))
+    }
+
     /// Writes the matrix densely into the first `rows * cols` floats of `x`, zeros where no
     /// entry is: the values the entries were gathered from, bit for bit (only +0 is left out).
     pub(crate) fn scatter_into(&self, x: &mut [f32]) {
@@ -362,14 +382,30 @@ unsafe fn pixels_avx2(
 /// `C = A B` for a sparse `A: [m, k]` and `B: [k, n]` row-major into `c: [m, n]`
 /// (overwritten), every output with the bits of `gemm`'s chain over all of `k` (see the
 /// module's comment).
-pub(crate) fn product(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<()> {
+pub(crate) fn product(a: Csr<'_>, b: Rhs<'_>, n: usize, c: &mut [f32]) -> Result<()> {
     product_on(Isa::detect(), a, b, n, c)
+}
+
+/// The dense operand `B` of [`product`], with whether every value of it is finite: found once,
+/// by [`Rhs::new`]'s scan of `B`, for all the parts of a product cut by rows (the wide model's
+/// first layer has 400 k weights in each half).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rhs<'a> {
+    values: &'a [f32],
+    finite: bool,
+}
+
+impl<'a> Rhs<'a> {
+    /// `values` with their scan.
+    pub(crate) fn new(values: &'a [f32]) -> Self {
+        Rhs { values, finite: finite(values) }
+    }
 }
 
 /// [`product`] with the instruction set chosen by the caller (the tests run each one this CPU
 /// has; `isa` must be supported by this CPU).
-fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Result<()> {
-    let (m, k) = (a.rows(), a.cols);
+fn product_on(isa: Isa, a: Csr<'_>, rhs: Rhs<'_>, n: usize, c: &mut [f32]) -> Result<()> {
+    let (m, k, b) = (a.rows(), a.cols, rhs.values);
     // Checked: the kernels' loads and stores rely on these lengths.
     let fits = |len: usize, rows: usize| rows.checked_mul(n) == Some(len);
     if m == 0 || k == 0 || n == 0 || !fits(b.len(), k) || !fits(c.len(), m) {
@@ -383,12 +419,12 @@ fn product_on(isa: Isa, a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) -> Resul
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller chose an instruction set this CPU has; the lengths were checked
         // above and the indices are below k by `Csr`'s invariants.
-        Isa::Avx512 => unsafe { product_avx512(a, b, n, c) },
+        Isa::Avx512 => unsafe { product_avx512(a, rhs, n, c) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2Fma => unsafe { product_avx2(a, b, n, c) },
+        Isa::Avx2Fma => unsafe { product_avx2(a, rhs, n, c) },
         _ => {
-            let sums = finite(b).then(|| {
+            let sums = rhs.finite.then(|| {
                 for (i, row) in c.chunks_exact_mut(n).enumerate() {
                     for (j, out) in row.iter_mut().enumerate() {
                         *out = sparse_chain(a, b, n, i, j);
@@ -484,7 +520,7 @@ macro_rules! block_kernels {
 /// floats and `c` `a.rows() * n`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
+unsafe fn product_avx512(a: Csr<'_>, b: Rhs<'_>, n: usize, c: &mut [f32]) {
     use super::simd::Avx512 as S;
     // SAFETY: AVX-512F is enabled here; `blocks` builds blocks within the caller's lengths.
     blocks(a, b, n, c, S::WIDTH, |nv, full, blk| unsafe { block_kernels!(S, nv, full, blk, [1, 2, 3, 4]) })
@@ -493,7 +529,7 @@ unsafe fn product_avx512(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
 /// [`product`] with AVX2 and FMA. SAFETY (caller): as [`product_avx512`]'s, for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
+unsafe fn product_avx2(a: Csr<'_>, b: Rhs<'_>, n: usize, c: &mut [f32]) {
     use super::simd::Avx2Fma as S;
     // SAFETY: AVX2 and FMA are enabled here; as above.
     blocks(a, b, n, c, S::WIDTH, |nv, full, blk| unsafe {
@@ -508,13 +544,14 @@ unsafe fn product_avx2(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32]) {
 #[inline(always)]
 fn blocks(
     a: Csr<'_>,
-    b: &[f32],
+    rhs: Rhs<'_>,
     n: usize,
     c: &mut [f32],
     width: usize,
     kernel: impl Fn(usize, bool, &Block<'_>) -> bool,
 ) {
-    if !finite(b) {
+    let b = rhs.values;
+    if !rhs.finite {
         return fix_up(a, b, n, c, None);
     }
     let mut neg_zero = false;
@@ -656,11 +693,11 @@ mod tests {
             let want_t = dense_product(StridedA { data: &x, rs: 1, cs: k }, &dz, (k, n, m));
             for isa in isas() {
                 let mut got = vec![f32::NAN; m * n];
-                product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                product_on(isa, nz.input().by_row, Rhs::new(&b), n, &mut got).expect("product");
                 assert_eq!(bits(&got), bits(&want), "{isa:?}: A B, [{m}, {k}] x [{k}, {n}]");
                 let mut got_t = vec![f32::NAN; k * n];
                 let by_column = nz.input().by_column.expect("by column");
-                product_on(isa, by_column, &dz, n, &mut got_t).expect("product");
+                product_on(isa, by_column, Rhs::new(&dz), n, &mut got_t).expect("product");
                 assert_eq!(bits(&got_t), bits(&want_t), "{isa:?}: A^T dZ, [{k}, {m}] x [{m}, {n}]");
             }
         }
@@ -695,7 +732,7 @@ mod tests {
             }
             for isa in isas() {
                 let mut got = vec![1.0f32; m * n];
-                product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                product_on(isa, nz.input().by_row, Rhs::new(&b), n, &mut got).expect("product");
                 assert_eq!(bits(&got), bits(&want), "{isa:?}, B holding {non_finite:?}");
             }
         }
@@ -723,7 +760,7 @@ mod tests {
                 .filter(|&isa| isa != Isa::Portable)
                 .map(|isa| {
                     let mut got = vec![1.0f32; m * n];
-                    product_on(isa, nz.input().by_row, &b, n, &mut got).expect("product");
+                    product_on(isa, nz.input().by_row, Rhs::new(&b), n, &mut got).expect("product");
                     got
                 })
                 .collect();

@@ -35,7 +35,8 @@ use crate::spec::{Activation, LayerSlots};
 use super::super::activation::forward_span;
 use super::super::column_sums_into;
 use super::super::gemm::{gemm, gemm_part, transpose_into, Epilogue, StridedA};
-use super::super::sparse::{self, SparseInput};
+use super::super::sparse::{self, Csr, Rhs, SparseInput};
+use super::super::threads::tasks;
 use super::{LayerInput, OutputGrad, Params};
 
 /// Layers with at least this many weights split their inputs (the MNIST model's first layer,
@@ -45,6 +46,13 @@ const SPLIT_MIN_WEIGHTS: usize = 1 << 14;
 /// large batches (evaluation's 1000 rows), where moving the weights costs little next to the
 /// product.
 const HALF_TASK_MACS: usize = 1 << 22;
+/// The same for a half's product over its nonzeros, counting the multiply-adds it executes:
+/// a quarter as many, since the sparse kernel, which reads a row of `B` per nonzero, runs at
+/// about a quarter of the dense kernel's rate (BENCHMARKS.md, "A faster Zen 3"), so the parts
+/// take about as long. The MNIST model's training steps stay whole (about 0.6 M at batch 128).
+const SPARSE_HALF_TASK_MACS: usize = HALF_TASK_MACS / 4;
+/// The same from a thread outside rayon's pool, where a split costs tens of microseconds.
+const SPARSE_HALF_TASK_MACS_OUTSIDE: usize = 1 << 23;
 
 /// Where the layer splits its inputs: about half-way, at a multiple of 16 (so that each half
 /// of a row starts on a 64-byte boundary when the row does), or `None` for a small layer.
@@ -94,8 +102,8 @@ pub(crate) fn forward(
         None => {
             let (x_lo, x_hi) = sparse_halves(x)?;
             rayon::join(
-                || sparse::product(x_lo.by_row, w_lo, out, z),
-                || sparse::product(x_hi.by_row, w_hi, out, z_hi),
+                || sparse_rows(x_lo.by_row, w_lo, out, z, Epilogue::None),
+                || sparse_rows(x_hi.by_row, w_hi, out, z_hi, Epilogue::None),
             )
         }
     };
@@ -239,7 +247,7 @@ fn sparse_halves(x: LayerInput<'_>) -> Result<(SparseInput<'_>, SparseInput<'_>)
 }
 
 /// One input half's rows of `dW = x^T dz` from its nonzeros by column (the same bits as the
-/// dense product), then the epilogue's update of those weights, on the calling thread.
+/// dense product), then the epilogue's update of those weights ([`sparse_rows`]).
 fn sparse_weight_rows(
     x: SparseInput<'_>,
     dz: &[f32],
@@ -250,11 +258,83 @@ fn sparse_weight_rows(
     let xt = x
         .by_column
         .ok_or_else(|| Error::Shape("a weight gradient needs its nonzeros laid out by column".into()))?;
-    sparse::product(xt, dz, out, dw)?;
-    if let Epilogue::Update { rule, mut state } = epilogue {
-        state.update(rule, 0..dw.len(), dw);
+    sparse_rows(xt, dz, out, dw, epilogue)
+}
+
+/// `c = a b` for a half's nonzeros `a` and `b: [a.cols(), n]` (the dense product's bits:
+/// `cpu/sparse.rs`), then, with [`Epilogue::Update`], the update of the parameters whose
+/// gradient `c` is. Cut by rows where the pool has more threads than the layer's two halves:
+/// into one part per two threads, when each part gets at least [`SPARSE_HALF_TASK_MACS`]
+/// multiply-adds, the parts balanced by their nonzeros, each part's update on the thread that
+/// computed its rows. Every output is the same chain however the rows are cut, so the bits do
+/// not depend on the number of threads.
+///
+/// Why not on two threads, as the dense halves are cut there for large batches: cutting each
+/// half in two on the 2-core Zen 3 gained nothing on the wide model's first layer (six
+/// alternating runs, paired epoch ratios 1.02 at batch 128 and 1.16 at 512; BENCHMARKS.md),
+/// where each thread otherwise keeps its own half of the weights in its cache. On larger
+/// machines the halves alone would leave all but two threads idle in this layer (not measured
+/// here: only 2-core machines).
+fn sparse_rows(a: Csr<'_>, b: &[f32], n: usize, c: &mut [f32], epilogue: Epilogue<'_>) -> Result<()> {
+    if a.rows().checked_mul(n) != Some(c.len()) {
+        return Err(Error::Shape(format!(
+            "a sparse product of {} rows and {n} columns into {} values",
+            a.rows(),
+            c.len()
+        )));
     }
-    Ok(())
+    match &epilogue {
+        Epilogue::None => {}
+        Epilogue::Update { state, .. }
+            if [state.params.len(), state.m.len(), state.v.len()] == [c.len(); 3] => {}
+        _ => {
+            return Err(Error::Shape(
+                "a sparse product takes an update of its own rows or no epilogue".into(),
+            ))
+        }
+    }
+    let macs = a.nnz().saturating_mul(n);
+    let per_half = (rayon::current_num_threads() / 2).max(1);
+    let parts = tasks(macs, SPARSE_HALF_TASK_MACS, SPARSE_HALF_TASK_MACS_OUTSIDE).min(per_half);
+    sparse_parts(parts, a, Rhs::new(b), n, c, epilogue)
+}
+
+/// [`sparse_rows`] in `parts` parts (lengths checked there).
+fn sparse_parts(
+    parts: usize,
+    a: Csr<'_>,
+    b: Rhs<'_>,
+    n: usize,
+    c: &mut [f32],
+    epilogue: Epilogue<'_>,
+) -> Result<()> {
+    let rows = a.rows();
+    if parts < 2 || rows < 2 {
+        sparse::product(a, b, n, c)?;
+        if let Epilogue::Update { rule, mut state } = epilogue {
+            state.update(rule, 0..c.len(), c);
+        }
+        return Ok(());
+    }
+    // The first half of the parts takes about its share of the nonzeros, and at least a row.
+    let first = parts / 2;
+    let cut = a.rows_within(a.nnz() * first / parts).clamp(1, rows - 1);
+    let (a0, a1) =
+        a.split_rows(cut).ok_or_else(|| Error::Shape("a sparse product's rows cut past its end".into()))?;
+    let (c0, c1) = c.split_at_mut(cut * n);
+    let (e0, e1) = match epilogue {
+        Epilogue::Update { rule, state } => {
+            let (s0, s1) = state.split_at(cut * n);
+            (Epilogue::Update { rule, state: s0 }, Epilogue::Update { rule, state: s1 })
+        }
+        _ => (Epilogue::None, Epilogue::None),
+    };
+    let (r0, r1) = rayon::join(
+        || sparse_parts(first, a0, b, n, c0, e0),
+        || sparse_parts(parts - first, a1, b, n, c1, e1),
+    );
+    r0?;
+    r1
 }
 
 /// `dz_below = (dz W^T) * act'(z)`: `[rows, inp]`, from `wt` = `W^T` (copied before the update),
@@ -277,4 +357,91 @@ fn input_gradient(
 /// `dz`, times `act'(z)`. `dz` and `z` are `[rows, outputs]`.
 pub(crate) fn output_grad<'a>(activation: Activation, z: &'a [f32], dz: &'a mut [f32]) -> OutputGrad<'a> {
     OutputGrad { dz, activation, z }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::gemm::State;
+    use crate::cpu::sparse::Nonzeros;
+    use crate::cpu::test_values;
+
+    /// `x: [rows, cols]` with about four in five values +0 and row 1 all +0, as nonzeros by
+    /// row and by column.
+    fn nonzeros(rows: usize, cols: usize, seed: u64) -> Nonzeros {
+        let mut x = test_values(rows * cols, seed);
+        for (i, v) in x.iter_mut().enumerate() {
+            if i % 5 != 0 || i / cols == 1 {
+                *v = 0.0;
+            }
+        }
+        let mut nz = Nonzeros::default();
+        nz.begin(rows, cols).expect("begin");
+        for row in x.chunks_exact(cols) {
+            nz.push_values(row);
+        }
+        nz.lay_out_by_column();
+        nz
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A half's sparse product, and a weight gradient with its update, give the same bits cut
+    /// into any number of parts as in one: on shapes whose rows are fewer than the parts or
+    /// hold no nonzero, with a `B` that holds an infinity too (every output by the whole
+    /// chain then), on a pool of more threads than the parts.
+    #[test]
+    fn a_sparse_half_gives_the_same_bits_in_any_number_of_parts() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(5).build().expect("a pool");
+        // An elementwise update: each element's result depends on its own place's values only.
+        let rule = |p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+            for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                *m = 0.9 * *m + g;
+                *v += g * g;
+                *p -= 0.01 * *m / (v.sqrt() + 1e-7);
+            }
+        };
+        for (rows, cols, n) in
+            [(37, 50, 19), (3, 70, 64), (129, 392, 64), (600, 392, 64), (1, 9, 5), (2, 1, 70)]
+        {
+            let nz = nonzeros(rows, cols, rows as u64);
+            let (by_row, by_column) = (nz.input().by_row, nz.input().by_column.expect("by column"));
+            let mut w = test_values(cols * n, 3);
+            let dz = test_values(rows * n, 4);
+            for infinite in [false, true] {
+                if infinite {
+                    w[n / 2] = f32::INFINITY;
+                }
+                let state0 = [test_values(cols * n, 5), test_values(cols * n, 6), vec![0.25; cols * n]];
+                let run = |parts: usize| {
+                    let mut z = vec![f32::NAN; rows * n];
+                    let mut dw = vec![f32::NAN; cols * n];
+                    let [mut p, mut m, mut v] = state0.clone();
+                    pool.install(|| {
+                        sparse_parts(parts, by_row, Rhs::new(&w), n, &mut z, Epilogue::None)
+                            .expect("forward");
+                        let state = State { params: &mut p, m: &mut m, v: &mut v };
+                        let update = Epilogue::Update { rule: &rule, state };
+                        sparse_parts(parts, by_column, Rhs::new(&dz), n, &mut dw, update).expect("gradient");
+                    });
+                    [z, dw, p, m, v].map(|x| bits(&x))
+                };
+                let whole = run(1);
+                for parts in [2, 3, 5, 8] {
+                    assert_eq!(
+                        run(parts),
+                        whole,
+                        "{rows}x{cols}, n {n}, {parts} parts, infinite B {infinite}"
+                    );
+                }
+                // And as the layer asks for it: in one part, or in two (five threads, two per half)
+                // for 600 rows (3 M multiply-adds).
+                let mut z = vec![f32::NAN; rows * n];
+                pool.install(|| sparse_rows(by_row, &w, n, &mut z, Epilogue::None)).expect("forward");
+                assert_eq!(bits(&z), whole[0], "{rows}x{cols}, n {n}");
+            }
+        }
+    }
 }
