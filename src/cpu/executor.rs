@@ -389,6 +389,7 @@ pub(crate) fn add_task_sums(loss: Loss, outputs: usize, batch: &[f32], sums: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::bits;
     use crate::cpu::threads::on_pool;
     use crate::spec::{pixel_value, Init};
 
@@ -420,13 +421,11 @@ mod tests {
                 assert!(!e.batch.sparse, "{name}: dense data gathered as nonzeros");
                 let first = (e.batch.x.to_vec(), e.batch.x_hi.to_vec());
                 e.gather(data, &idx, &[1, 2], true).expect("gather");
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!((bits(&first.0), bits(&first.1)), (bits(&e.batch.x), bits(&e.batch.x_hi)));
                 let split = e.mlp.input_split();
                 (e.batch.x, e.batch.x_hi, e.y, split)
             };
             let (a, b) = (gather(&images), gather(&table));
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!((bits(&a.0), bits(&a.1), &a.2), (bits(&b.0), bits(&b.1), &b.2), "{name}");
             let h = a.3.unwrap_or(f);
             assert_eq!(name == "split", a.3.is_some(), "{name}: split");
@@ -475,7 +474,6 @@ mod tests {
             }
             x
         };
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (step, idx) in order.chunks(128).enumerate() {
             e.gather(&images, idx, &[], true).expect("gather");
             if Isa::detect() != Isa::Portable {

@@ -167,6 +167,7 @@ fn prefetch_ahead<'a>(idx: &[u32], next: &[u32], r: usize, row: impl Fn(u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::bits;
     use crate::data::Targets;
     use crate::spec::pixel_value;
 
@@ -178,20 +179,20 @@ mod tests {
         let want: Vec<u32> = bytes.iter().map(|&p| pixel_value(p).to_bits()).collect();
         let mut x = vec![0.0f32; 256];
         pixels_to_f32(&bytes, &mut x);
-        assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "portable loop");
+        assert_eq!(bits(&x), want, "portable loop");
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             x.fill(0.0);
             // SAFETY: AVX-512F was detected just above.
             unsafe { pixels_to_f32_avx512(&bytes, &mut x) };
-            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX-512 loop");
+            assert_eq!(bits(&x), want, "AVX-512 loop");
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             x.fill(0.0);
             // SAFETY: AVX2 and FMA were detected just above.
             unsafe { pixels_to_f32_avx2(&bytes, &mut x) };
-            assert_eq!(x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "AVX2 loop");
+            assert_eq!(bits(&x), want, "AVX2 loop");
         }
     }
 
@@ -220,7 +221,6 @@ mod tests {
                 nz.lay_out_by_column();
                 let mut back = vec![f32::NAN; dense.len()];
                 nz.scatter_into(&mut back);
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&back), bits(&dense), "{cols:?}: by row");
                 let t = nz.input().by_column.expect("by column");
                 assert_eq!((t.rows(), t.cols()), (cols.len(), idx.len()), "{cols:?}: x^T's shape");

@@ -492,6 +492,7 @@ fn update_in_halves(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::bits;
     use crate::spec::{Init, Loss, StepScalars};
 
     /// The MNIST model (its first layer splits its inputs) and a batch of 37 rows.
@@ -547,7 +548,6 @@ mod tests {
             Optimizer::Adam { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-7, weight_decay: 0.1 },
             Optimizer::sgd(0.05, 0.9),
         ];
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for (spec, rows) in [(Network::default(), 37), (deep, 96)] {
             let (inputs, outputs) = (spec.inputs(), spec.outputs());
             let x: Vec<f32> = (0..rows * inputs).map(|i| ((i * 7919) % 256) as f32 / 255.0).collect();
@@ -591,7 +591,6 @@ mod tests {
         model.apply_update();
         let s: StepScalars = model.optimizer.step_scalars(1);
         adam_step(&mut p, &g, &mut m, &mut v, &s).expect("adam");
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&model.params), bits(&p));
         assert_eq!(bits(&model.m), bits(&m));
         assert_eq!(bits(&model.v), bits(&v));

@@ -75,6 +75,13 @@ pub(crate) fn test_values(len: usize, seed: u64) -> Vec<f32> {
         })
         .collect()
 }
+
+/// The bit patterns of `v`, for the tests' bit-for-bit comparisons (-0 and NaN payloads
+/// included).
+#[cfg(test)]
+pub(crate) fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
 pub use reduce::{add_bias, column_sums, column_sums_into};
 pub use regression::{regression_into, regression_metrics, RegressionKind, MSE_SUMS};
 pub use sigmoid_xent::{sigmoid_xent_into, SIGMOID_SUMS};

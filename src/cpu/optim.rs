@@ -147,7 +147,7 @@ pub fn sgd_step(params: &mut [f32], grads: &[f32], u: &mut [f32], s: &StepScalar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::test_values;
+    use crate::cpu::{bits, test_values};
 
     /// The formula one element at a time, written out apart from the loops under test.
     fn adam_reference(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], s: &StepScalars) {
@@ -198,7 +198,6 @@ mod tests {
                     let g: Vec<f32> = test_values(len, 10 + step as u64).iter().map(|x| x * 0.5).collect();
                     run(&mut p, &g, &mut m, &mut v, &s);
                     adam_reference(&mut pr, &g, &mut mr, &mut vr, &s);
-                    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(&p), bits(&pr), "{name} p, step {step}, wd {wd}");
                     assert_eq!(bits(&m), bits(&mr), "{name} m, step {step}, wd {wd}");
                     assert_eq!(bits(&v), bits(&vr), "{name} v, step {step}, wd {wd}");

@@ -614,7 +614,7 @@ unsafe fn rows_block<S: Lanes, const NV: usize, const FULL: bool>(blk: &Block<'_
 mod tests {
     use super::*;
     use crate::cpu::gemm::{gemm, Epilogue, StridedA};
-    use crate::cpu::test_values;
+    use crate::cpu::{bits, test_values};
 
     /// `x: [rows, cols]` as its nonzeros (every value but +0), by column too when asked.
     fn sparse(x: &[f32], rows: usize, cols: usize, by_column: bool) -> Nonzeros {
@@ -659,10 +659,6 @@ mod tests {
                 _ => v,
             })
             .collect()
-    }
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
     }
 
     /// The instruction sets this CPU has.

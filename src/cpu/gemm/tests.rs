@@ -1,7 +1,7 @@
 //! The product kernel against f64, across instruction sets, epilogues and threads.
 
 use super::*;
-use crate::cpu::{activation_backward, activation_forward, add_bias, test_values as values};
+use crate::cpu::{activation_backward, activation_forward, add_bias, bits, test_values as values};
 
 /// Every instruction set this CPU can run, best first; the portable one always.
 fn isas() -> Vec<Isa> {
@@ -114,7 +114,7 @@ fn avx2_gives_the_bits_of_avx512() {
             let mut c = vec![0.0; m * n];
             gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut c, (m, n, k), Epilogue::None)
                 .expect("gemm");
-            c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            bits(&c)
         };
         assert_eq!(run(vector[0]), run(vector[1]), "[{m}, {n}, {k}]");
     }
@@ -139,7 +139,6 @@ fn fused_epilogues_give_the_bits_of_separate_ops() {
                 let epilogue = Epilogue::Bias { bias: &bias, act, h: Some(&mut got_h) };
                 gemm_on(isa, MIN_TASK_MACS, operand(&a, m, k, false), &b, &mut got_z, (m, n, k), epilogue)
                     .expect("gemm");
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got_z), bits(&want_z), "{isa:?} {act:?} [{m}, {n}, {k}]: z");
                 assert_eq!(bits(&got_h), bits(&want_h), "{isa:?} {act:?} [{m}, {n}, {k}]: h");
 
@@ -168,7 +167,6 @@ fn rule(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
 /// awkward shapes, and cut over three threads.
 #[test]
 fn the_update_epilogue_gives_the_bits_of_the_product_then_the_rule() {
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let check = |isa: Isa, min_task: usize, (m, n, k): (usize, usize, usize), seed: u64| {
         let (a, b) = (values(m * k, seed), values(k * n, 50 + seed));
         let state = [values(m * n, 7 + seed), values(m * n, 8 + seed), values(m * n, 9 + seed)];

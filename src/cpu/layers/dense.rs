@@ -180,31 +180,23 @@ fn weight_gradient(
 ) -> Result<()> {
     let (inp, out) = (slots.inputs, slots.outputs);
     let (weights, biases) = (slots.weight..slots.weight + inp * out, slots.bias..slots.bias + out);
-    let (mut state, rule) = match params {
-        Params::Read(_) => (None, None),
-        Params::Update { state, rule } => (Some(state.slice(weights.clone())), Some(*rule)),
+    let epilogue = match params {
+        Params::Read(_) => Epilogue::None,
+        Params::Update { state, rule } => {
+            Epilogue::Update { rule: *rule, state: state.slice(weights.clone()) }
+        }
     };
     let dw = &mut grads[weights];
     match (input_split(slots), x) {
         (None, LayerInput::Whole(x)) => {
             // dW = x^T dz: [inp, out]; x^T(i, p) = x[p * inp + i].
-            let epilogue = match (rule, state) {
-                (Some(rule), Some(state)) => Epilogue::Update { rule, state },
-                _ => Epilogue::None,
-            };
             gemm(StridedA { data: x, rs: 1, cs: inp }, dz, dw, (inp, out, rows), epilogue)?;
         }
         (Some(split), x) => {
             // dW's rows ..split and split.. from each half of x, each on its own thread; a
             // half's transpose is read through its strides, or its nonzeros by column.
             let (dw_lo, dw_hi) = dw.split_at_mut(split * out);
-            let (e_lo, e_hi) = match (rule, state.take()) {
-                (Some(rule), Some(state)) => {
-                    let (lo, hi) = state.split_at(split * out);
-                    (Epilogue::Update { rule, state: lo }, Epilogue::Update { rule, state: hi })
-                }
-                _ => (Epilogue::None, Epilogue::None),
-            };
+            let (e_lo, e_hi) = split_update(epilogue, split * out);
             let (lo, hi) = match x.halves(inp, split) {
                 Some((x_lo, x_hi)) => {
                     let x_lo = StridedA { data: x_lo.data, rs: 1, cs: x_lo.ld };
@@ -322,19 +314,26 @@ fn sparse_parts(
     let (a0, a1) =
         a.split_rows(cut).ok_or_else(|| Error::Shape("a sparse product's rows cut past its end".into()))?;
     let (c0, c1) = c.split_at_mut(cut * n);
-    let (e0, e1) = match epilogue {
-        Epilogue::Update { rule, state } => {
-            let (s0, s1) = state.split_at(cut * n);
-            (Epilogue::Update { rule, state: s0 }, Epilogue::Update { rule, state: s1 })
-        }
-        _ => (Epilogue::None, Epilogue::None),
-    };
+    let (e0, e1) = split_update(epilogue, cut * n);
     let (r0, r1) = rayon::join(
         || sparse_parts(first, a0, b, n, c0, e0),
         || sparse_parts(parts - first, a1, b, n, c1, e1),
     );
     r0?;
     r1
+}
+
+/// A weight gradient's epilogue for its first `at` elements and for the rest: an update of
+/// each side's parameters, or none for either. (Only `None` and `Update` reach here: the
+/// callers build no other.)
+fn split_update(epilogue: Epilogue<'_>, at: usize) -> (Epilogue<'_>, Epilogue<'_>) {
+    match epilogue {
+        Epilogue::Update { rule, state } => {
+            let (lo, hi) = state.split_at(at);
+            (Epilogue::Update { rule, state: lo }, Epilogue::Update { rule, state: hi })
+        }
+        _ => (Epilogue::None, Epilogue::None),
+    }
 }
 
 /// `dz_below = (dz W^T) * act'(z)`: `[rows, inp]`, from `wt` = `W^T` (copied before the update),
@@ -364,7 +363,7 @@ mod tests {
     use super::*;
     use crate::cpu::gemm::State;
     use crate::cpu::sparse::Nonzeros;
-    use crate::cpu::test_values;
+    use crate::cpu::{bits, test_values};
 
     /// `x: [rows, cols]` with about four in five values +0 and row 1 all +0, as nonzeros by
     /// row and by column.
@@ -382,10 +381,6 @@ mod tests {
         }
         nz.lay_out_by_column();
         nz
-    }
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
     }
 
     /// A half's sparse product, and a weight gradient with its update, give the same bits cut
